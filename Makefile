@@ -1,0 +1,39 @@
+# Two commands for a newcomer: `make demo` and `make test`. Both create .venv when needed.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test install docs bench lint clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): $(BIN)/python pyproject.toml
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Checks the bundled example fleet with the example org tree. The fleet has enforce findings on
+# purpose, so `check` exits 1; the demo succeeds when the check ran (exit 0 or 1), not otherwise.
+demo: install
+	@echo "== pipewarden check examples/ --org-config org-configs/example"
+	@$(BIN)/pipewarden check examples --org-config org-configs/example --policies org-configs/example/policies; \
+	  rc=$$?; if [ $$rc -gt 1 ]; then exit $$rc; fi
+	@echo
+	@echo "== the same as JSON: demo-check.json"
+	@$(BIN)/pipewarden check examples --org-config org-configs/example --policies org-configs/example/policies \
+	  --format json --output demo-check.json; rc=$$?; if [ $$rc -gt 1 ]; then exit $$rc; fi
+	@echo "demo done: findings above; JSON in demo-check.json"
+
+test: install
+	$(BIN)/pipewarden policy test org-configs/example/policies
+	$(BIN)/python -m pytest
+
+docs: install
+	$(BIN)/python -m pipewarden.docs
+
+clean:
+	rm -rf $(VENV) build *.egg-info src/*.egg-info demo-check.json

@@ -1,0 +1,133 @@
+# Shared helpers of the built-in rules.
+#
+# Rules call these through full paths (data.pipewarden.lib.core.x): the embedded
+# engine does not resolve calls through import aliases. Values that several rules
+# need (stage indices, bake times, test types) are rules here, not functions, so
+# they are computed once per document however many rules read them.
+package pipewarden.lib.core
+
+import rego.v1
+
+# ---------------------------------------------------------------- stages
+
+# Indices of the prod stages, in document order.
+prod_indices := [i | some i, s in input.pipeline.stages; s.type == "prod"]
+
+has_prod if count(prod_indices) > 0
+
+# Undefined when the pipeline has no prod stage.
+first_prod_index := prod_indices[0]
+
+# The first prod stage when it has `canary: true`; undefined otherwise.
+canary_index := first_prod_index if input.pipeline.stages[first_prod_index].canary == true
+
+# Prod stages other than the canary stage.
+non_canary_prod_indices := [i | some i in prod_indices; not is_canary(i)]
+
+is_canary(i) if i == canary_index
+
+# Preprod stages that come before the first prod stage (empty without prod).
+preprod_before_prod := [i |
+	some i, s in input.pipeline.stages
+	s.type == "preprod"
+	i < first_prod_index
+]
+
+stage_name(i) := input.pipeline.stages[i].name
+
+# ---------------------------------------------------------------- numbers
+
+# Value of a string of decimal digits. to_number rejects leading zeros ("09").
+decimal(digits) := 0 if trim_left(digits, "0") == ""
+
+decimal(digits) := to_number(trimmed) if {
+	trimmed := trim_left(digits, "0")
+	trimmed != ""
+}
+
+# Value of "N" or "N.F" (digits); undefined for anything else.
+decimal_number(text) := decimal(text) if regex.match(`^[0-9]+$`, text)
+
+decimal_number(text) := decimal(parts[0]) + to_number(concat("", ["0.", parts[1]])) if {
+	regex.match(`^[0-9]+\.[0-9]+$`, text)
+	parts := split(text, ".")
+}
+
+# ---------------------------------------------------------------- durations
+
+_unit_seconds := {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+# Seconds of a duration string `<int><unit>` (units s m h d). Undefined when
+# the string is not a duration, so a malformed value never aborts evaluation.
+duration_seconds(d) := decimal(n) * _unit_seconds[u] if {
+	is_string(d)
+	regex.match(`^[0-9]+[smhd]$`, d)
+	n := substring(d, 0, count(d) - 1)
+	u := substring(d, count(d) - 1, 1)
+}
+
+# Bake duration of each stage as written, "0m" when absent.
+bake_durations := {i: object.get(s, ["bake", "duration"], "0m") | some i, s in input.pipeline.stages}
+
+# Bake duration of each stage in seconds (missing duration = 0).
+bake_seconds := {i: duration_seconds(d) | some i, d in bake_durations}
+
+# ---------------------------------------------------------------- tests
+
+test_types(tests) := {t.type | some t in tests}
+
+build_test_types := test_types(object.get(input.pipeline.build, "tests", []))
+
+stage_test_types := {i: test_types(object.get(s, "tests", [])) | some i, s in input.pipeline.stages}
+
+# Test types run in build.tests or in any preprod stage before prod.
+preprod_test_types := {t | some i in preprod_before_prod; some t in stage_test_types[i]}
+
+# ---------------------------------------------------------------- time windows
+
+# Minute of the day of "HH:MM" (also accepts "H:MM").
+minutes(t) := (decimal(parts[0]) * 60) + decimal(parts[1]) if {
+	is_string(t)
+	regex.match(`^[0-9]{1,2}:[0-5][0-9]$`, t)
+	parts := split(t, ":")
+}
+
+# The minutes [start, end) of a daily interval as a set of non-empty pieces
+# [a, b) within [0, 1440): wraps past midnight when end < start, and covers
+# the whole day when start == end.
+interval_pieces(start, end) := {[0, 1440]} if start == end
+
+interval_pieces(start, end) := {[start, end]} if start < end
+
+interval_pieces(start, end) := pieces if {
+	start > end
+	pieces := {p | some p in [[start, 1440], [0, end]]; p[0] < p[1]}
+}
+
+# True when every minute of `inner` lies in `outer`. The pieces of one interval
+# are never adjacent (a wrapped interval leaves a gap), so a piece inside their
+# union is inside one of them.
+pieces_within(inner, outer) if {
+	every p in inner {
+		some q in outer
+		q[0] <= p[0]
+		p[1] <= q[1]
+	}
+}
+
+hhmm_pieces(start, end) := interval_pieces(minutes(start), minutes(end))
+
+# Pieces of every named window of the document.
+window_pieces := {name: hhmm_pieces(w.start, w.end) | some name, w in object.get(input.pipeline, "windows", {})}
+
+# True when window `w` (an entry of `windows`) opens only on `days`.
+window_days_allowed(w, days) if {
+	every d in w.days {
+		d in days
+	}
+}
+
+# ---------------------------------------------------------------- formatting
+
+# A number for messages: at most two decimals, integers without a fraction.
+fmt_number(x) := sprintf("%v", [round(x * 100) / 100])

@@ -1,0 +1,39 @@
+"""The errors a user can cause, with messages that say where and what to do.
+
+Every error a user can trigger (bad YAML, bad org config, unknown rule, missing path) is one
+of these; the CLI turns them into a one-line message and exit code 2. Anything else is a bug.
+"""
+
+from __future__ import annotations
+
+
+class PipewardenError(Exception):
+    """Base of all user-facing errors: carries the file and line the problem is at."""
+
+    def __init__(self, message: str, file: str | None = None, line: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.file = file
+        self.line = line
+
+    def __str__(self) -> str:
+        where = ""
+        if self.file is not None:
+            where = f"{self.file}:{self.line}: " if self.line else f"{self.file}: "
+        return f"{where}{self.message}"
+
+
+class LoadError(PipewardenError):
+    """A YAML document could not be read safely (size, depth, aliases, tags, syntax, encoding)."""
+
+
+class UsageError(PipewardenError):
+    """A bad command-line option or path."""
+
+
+class ConfigError(PipewardenError):
+    """An invalid org config, inventory, or policy folder: the run cannot go on."""
+
+
+class PolicyError(PipewardenError):
+    """A Rego policy failed to load or evaluate."""

@@ -1,0 +1,245 @@
+"""The evaluation core: pipeline files + org settings -> findings.
+
+Every front (check, report, the promotion preview, later the release engine) calls
+`evaluate_files` and gets the same findings. Work per file (load, validate, run all document
+rules in one engine query) happens in worker processes for large fleets, because the embedded
+engine holds the GIL; the fleet-wide rule, levels, schedules and exceptions are applied here,
+in the parent, in one place.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import multiprocessing
+import os
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pipewarden.automation import automation_level
+from pipewarden.load.pipeline import load_pipeline
+from pipewarden.model.finding import ExceptionInfo, Finding, PipelineSummary, Violation
+from pipewarden.model.pipeline import Invalid, PipelineFile
+from pipewarden.orgs.resolve import RuleSetting, default_settings, find_exception, resolve_settings
+from pipewarden.orgs.tree import OrgTree
+from pipewarden.policy.catalog import Catalog
+
+# Below this many files, starting worker processes costs more than it saves.
+PARALLEL_THRESHOLD = 400
+CHUNK = 100
+
+
+@dataclass
+class EvalContext:
+    """What a run evaluates with: the catalog, the org tree (optional) and today's date (UTC)."""
+
+    catalog: Catalog
+    tree: OrgTree | None
+    today: dt.date
+    overrides: dict[str, dict[str, RuleSetting]] = field(default_factory=dict)
+    _settings: dict[str | None, dict[str, RuleSetting]] = field(default_factory=dict)
+
+    def node_of(self, team: str | None) -> str | None:
+        """The org node a pipeline's team belongs to (the root for unknown teams)."""
+        if self.tree is None:
+            return None
+        return self.tree.node_for_team(team) or self.tree.root
+
+    def settings(self, node: str | None) -> dict[str, RuleSetting]:
+        """Effective rule settings for `node` (catalog defaults without an org tree)."""
+        if node not in self._settings:
+            if node is not None and node in self.overrides:
+                self._settings[node] = self.overrides[node]
+            elif self.tree is None or node is None:
+                self._settings[node] = default_settings(self.catalog)
+            else:
+                self._settings[node] = resolve_settings(self.tree, node, self.catalog)
+        return self._settings[node]
+
+
+@dataclass(frozen=True)
+class Evaluated:
+    """One file after the per-document work: compact, so that workers can send it back."""
+
+    summary: PipelineSummary
+    invalid: Invalid | None
+    violations: tuple[Violation, ...]
+
+
+@dataclass(frozen=True)
+class Result:
+    """Everything a run found, for every output format."""
+
+    pipelines: tuple[PipelineSummary, ...]
+    findings: tuple[Finding, ...]
+    context: EvalContext
+
+
+_engine: Any = None
+_context: EvalContext | None = None
+
+
+def _get_engine(catalog: Catalog) -> Any:
+    global _engine
+    if _engine is None or _engine.catalog is not catalog:
+        from pipewarden.policy.engine import RuleEngine
+
+        _engine = RuleEngine(catalog)
+    return _engine
+
+
+def evaluate_document(pipeline: PipelineFile, context: EvalContext) -> Evaluated:
+    """Run every document rule that is not off for the pipeline's org on one loaded file."""
+    team = pipeline.team
+    node = context.node_of(team) if pipeline.name is not None or team is not None else None
+    org = node if (context.tree is not None and team is not None) else None
+    if not pipeline.valid:
+        summary = PipelineSummary(pipeline.file, pipeline.name, team, org, "none", False)
+        return Evaluated(summary, pipeline.invalid, ())
+    document = pipeline.document
+    settings = context.settings(node)
+    params = {rule_id: s.params for rule_id, s in settings.items() if s.level_at(context.today)[0] != "off"}
+    raw = _get_engine(context.catalog).evaluate(document, params)
+    violations = tuple(
+        Violation(rule, path, message, pipeline.line_of(path)) for rule, path, message in raw if rule in params
+    )
+    hosts = tuple(
+        (host, f"stages[{i}].targets[{j}].hosts[{k}]", pipeline.line_of(f"stages[{i}].targets[{j}].hosts[{k}]"))
+        for i, stage in enumerate(document["stages"])
+        for j, target in enumerate(stage["targets"])
+        for k, host in enumerate(target["hosts"])
+    )
+    summary = PipelineSummary(
+        pipeline.file, pipeline.name, team, org, automation_level(document), True, hosts,
+        pipeline.line_of("metadata.name"), pipeline.line_of("metadata.team"),
+    )
+    return Evaluated(summary, None, violations)
+
+
+def _evaluate_path(path: str) -> Evaluated:
+    assert _context is not None
+    return evaluate_document(load_pipeline(path), _context)
+
+
+def _evaluate_chunk(paths: list[str]) -> list[Evaluated]:
+    return [_evaluate_path(p) for p in paths]
+
+
+def _workers() -> int:
+    return max(1, min(os.cpu_count() or 1, 8))
+
+
+def evaluate_paths(
+    paths: Sequence[str], context: EvalContext, progress: Callable[[int], None] | None = None
+) -> list[Evaluated]:
+    """Load and evaluate files, in worker processes when the fleet is large."""
+    global _context
+    _context = context
+    if len(paths) < PARALLEL_THRESHOLD or _workers() == 1 or "fork" not in multiprocessing.get_all_start_methods():
+        results = []
+        for path in paths:
+            results.append(_evaluate_path(path))
+            if progress:
+                progress(1)
+        return results
+    chunks = [list(paths[i : i + CHUNK]) for i in range(0, len(paths), CHUNK)]
+    results = []
+    with multiprocessing.get_context("fork").Pool(_workers()) as pool:
+        for batch in pool.imap(_evaluate_chunk, chunks):
+            results.extend(batch)
+            if progress:
+                progress(len(batch))
+    return results
+
+
+def evaluate_loaded(files: Iterable[PipelineFile], context: EvalContext) -> list[Evaluated]:
+    """Evaluate files already loaded (for instance from a git ref)."""
+    return [evaluate_document(f, context) for f in files]
+
+
+def fleet_violations(evaluated: list[Evaluated], context: EvalContext) -> dict[str, list[Violation]]:
+    """Violations of the fleet-wide rules, by file: these rules see every valid pipeline at once."""
+    rules = context.catalog.fleet_rules()
+    if not rules:
+        return {}
+    valid = [e.summary for e in evaluated if e.invalid is None]
+    summaries = [
+        {"file": s.file, "name": s.name, "hosts": [{"host": h, "path": p} for h, p, _ in s.host_paths]}
+        for s in valid
+    ]
+    lines = {s.file: ({p: line for _, p, line in s.host_paths}, s.name_line) for s in valid}
+    found: dict[str, list[Violation]] = {}
+    engine = _get_engine(context.catalog)
+    for rule in rules:
+        for item in engine.evaluate_fleet(str(rule.package), summaries):
+            file = str(item.get("file"))
+            path = str(item.get("path", ""))
+            host_lines, name_line = lines.get(file, ({}, 1))
+            line = name_line if path == "metadata.name" else host_lines.get(path, 1)
+            found.setdefault(file, []).append(Violation(rule.id, path, str(item.get("msg", "")), line))
+    return found
+
+
+def _unknown_team(evaluated: Evaluated, context: EvalContext) -> Violation | None:
+    summary = evaluated.summary
+    if context.tree is None or evaluated.invalid is not None or summary.team is None:
+        return None
+    if context.tree.node_for_team(summary.team) is not None:
+        return None
+    return Violation(
+        "unknown-team",
+        "metadata.team",
+        f"team {summary.team!r} is in no org node; add it to an org's 'teams' or fix metadata.team",
+        0,
+    )
+
+
+def to_findings(evaluated: list[Evaluated], context: EvalContext) -> Result:
+    """Apply levels, schedules and exceptions, the one place they are applied."""
+    fleet = fleet_violations(evaluated, context)
+    findings: list[Finding] = []
+    for item in evaluated:
+        summary = item.summary
+        if item.invalid is not None:
+            findings.append(
+                Finding("valid-definition", "enforce", summary.name, summary.team, summary.org, summary.file,
+                        item.invalid.line, item.invalid.path, item.invalid.message)
+            )
+            continue
+        node = context.node_of(summary.team)
+        settings = context.settings(node)
+        violations = list(item.violations) + fleet.get(summary.file, [])
+        unknown = _unknown_team(item, context)
+        if unknown is not None:
+            violations.append(Violation(unknown.rule, unknown.path, unknown.message, item.summary.team_line))
+        for violation in violations:
+            setting = settings.get(violation.rule)
+            if setting is None:
+                continue
+            level, enforce_from = setting.level_at(context.today)
+            if level == "off":
+                continue
+            exception = None
+            if context.tree is not None and node is not None:
+                granted = find_exception(context.tree, node, violation.rule, summary.name, summary.team, context.today)
+                if granted is not None:
+                    exception = ExceptionInfo(
+                        granted.org, granted.reason, granted.approved_by,
+                        granted.expires.isoformat() if granted.expires else None, granted.permanent,
+                    )
+            findings.append(
+                Finding(
+                    violation.rule, level, summary.name, summary.team, summary.org, summary.file,
+                    violation.line, violation.path, violation.message,
+                    excepted=exception is not None, enforce_from=enforce_from, exception=exception,
+                )
+            )
+    findings.sort(key=Finding.sort_key)
+    return Result(tuple(e.summary for e in evaluated), tuple(findings), context)
+
+
+def check_files(
+    paths: Sequence[str], context: EvalContext, progress: Callable[[int], None] | None = None
+) -> Result:
+    """The whole per-run evaluation for files on disk."""
+    return to_findings(evaluate_paths(paths, context, progress), context)

@@ -1,0 +1,122 @@
+"""Load one pipeline file: safe YAML, the schema, then the checks a schema cannot express."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from functools import cache
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pipewarden.errors import LoadError
+from pipewarden.load.validate import Issue, first_issue, schema_issues
+from pipewarden.load.yamlsafe import ParsedYaml, decode, join_key, load_yaml_file, parse_yaml
+from pipewarden.model.pipeline import Invalid, PipelineFile
+
+SCHEMA = "pipeline"
+
+
+def load_pipeline(file: str, display: str | None = None) -> PipelineFile:
+    """Load and validate `file`; never raises for bad content (it becomes `invalid`)."""
+    shown = display or file
+    try:
+        parsed = load_yaml_file(file)
+    except LoadError as error:
+        return PipelineFile(shown, None, {}, Invalid(error.message, "", error.line or 1))
+    return validate_pipeline(shown, parsed)
+
+
+def load_pipeline_bytes(display: str, data: bytes) -> PipelineFile:
+    """Same as `load_pipeline` for content read elsewhere (for instance from a git ref)."""
+    from pipewarden.load.yamlsafe import MAX_BYTES
+
+    try:
+        if len(data) > MAX_BYTES:
+            raise LoadError(f"the file is larger than {MAX_BYTES // 1024} KiB; split or shorten it", line=1)
+        parsed = parse_yaml(decode(data))
+    except LoadError as error:
+        return PipelineFile(display, None, {}, Invalid(error.message, "", error.line or 1))
+    return validate_pipeline(display, parsed)
+
+
+def validate_pipeline(file: str, parsed: ParsedYaml) -> PipelineFile:
+    document = parsed.value
+    issues = schema_issues(SCHEMA, document)
+    if not issues:
+        issues = list(semantic_issues(document))
+    if issues:
+        issue, line = first_issue(parsed, issues)
+        return PipelineFile(file, document, parsed.lines, Invalid(issue.message, issue.path, line))
+    return PipelineFile(file, document, parsed.lines)
+
+
+@cache
+def is_timezone(name: str) -> bool:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        return False
+    return True
+
+
+def semantic_issues(doc: dict[str, Any]) -> Iterator[Issue]:
+    """What the schema cannot say: references, uniqueness, timezones, the canary's place."""
+    windows: dict[str, Any] = doc.get("windows", {})
+    alarms: dict[str, Any] = doc.get("alarms", {})
+    for name, window in windows.items():
+        if not is_timezone(window["timezone"]):
+            yield Issue(
+                join_key(join_key("windows", name), "timezone"),
+                f"window {name!r} has the unknown timezone {window['timezone']!r}; "
+                "use an IANA name such as Europe/Berlin or UTC",
+            )
+    synthetic_names: set[str] = set()
+    for i, synthetic in enumerate(doc.get("synthetics", [])):
+        if synthetic["name"] in synthetic_names:
+            yield Issue(f"synthetics[{i}].name", f"synthetic name {synthetic['name']!r} is used twice")
+        synthetic_names.add(synthetic["name"])
+    yield from _metric_issues(doc, synthetic_names)
+    stage_names: set[str] = set()
+    target_names: set[str] = set()
+    first_prod = next((i for i, s in enumerate(doc["stages"]) if s["type"] == "prod"), None)
+    for i, stage in enumerate(doc["stages"]):
+        at = f"stages[{i}]"
+        if stage["name"] in stage_names:
+            yield Issue(f"{at}.name", f"stage name {stage['name']!r} is used twice; stage names must be unique")
+        stage_names.add(stage["name"])
+        for j, target in enumerate(stage["targets"]):
+            if target["name"] in target_names:
+                yield Issue(
+                    f"{at}.targets[{j}].name",
+                    f"target name {target['name']!r} is used twice; target names must be unique in the pipeline",
+                )
+            target_names.add(target["name"])
+            for k, host in enumerate(target["hosts"]):
+                port = int(host.rsplit(":", 1)[1])
+                if not 1 <= port <= 65535:
+                    yield Issue(f"{at}.targets[{j}].hosts[{k}]", f"host {host!r} has a port outside 1-65535")
+        if "window" in stage and stage["window"] not in windows:
+            yield Issue(f"{at}.window", f"stage {stage['name']!r} names the undefined window {stage['window']!r}; "
+                        f"define it under 'windows'")
+        seen_alarms: set[str] = set()
+        for j, alarm in enumerate(stage.get("alarms", [])):
+            if alarm not in alarms:
+                yield Issue(f"{at}.alarms[{j}]", f"stage {stage['name']!r} names the undefined alarm {alarm!r}; "
+                            f"define it under 'alarms'")
+            if alarm in seen_alarms:
+                yield Issue(f"{at}.alarms[{j}]", f"stage {stage['name']!r} lists the alarm {alarm!r} twice")
+            seen_alarms.add(alarm)
+        if stage.get("canary") is True and i != first_prod:
+            yield Issue(f"{at}.canary", f"stage {stage['name']!r} cannot be the canary: only the first prod stage can")
+
+
+def _metric_issues(doc: dict[str, Any], synthetic_names: set[str]) -> Iterator[Issue]:
+    """Metric references to synthetics must name a defined synthetic."""
+    references: list[tuple[str, Any]] = [(join_key(join_key("alarms", n), "metric"), a["metric"]) for n, a in doc.get("alarms", {}).items()]
+    for i, stage in enumerate(doc["stages"]):
+        datapoints = stage.get("bake", {}).get("datapoints", {})
+        for side in ("positive", "negative"):
+            if side in datapoints:
+                references.append((f"stages[{i}].bake.datapoints.{side}", datapoints[side]))
+    for path, metric in references:
+        if metric.get("source") == "synthetic" and metric["name"] not in synthetic_names:
+            yield Issue(f"{path}.name", f"metric names the undefined synthetic {metric['name']!r}")

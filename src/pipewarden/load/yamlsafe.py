@@ -1,0 +1,506 @@
+"""Safe YAML reading with a map from each path to its line.
+
+Built on libyaml's event parser (`CSafeLoader`), not on its composer: the composer recurses
+in C and crashes on deeply nested input, and we need our own checks anyway. Walking the
+event stream iteratively lets us enforce every limit while we build the value:
+
+- size (checked by the caller before reading), depth, alias expansion counted on the node
+  tree (a billion-laughs file fails after a few events, not after expanding), duplicate keys,
+  no tags beyond the YAML core ones (so no Python object construction);
+- scalars are read with YAML 1.2 core rules, not YAML 1.1: `17:30` stays the string
+  "17:30" (1.1 reads it as the sexagesimal integer 1050), `off`/`yes`/`no`/`on` stay strings
+  (1.1 reads them as booleans), and dates stay strings. Only `true`/`false` are booleans.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from pipewarden.errors import LoadError
+
+MAX_BYTES = 1024 * 1024
+MAX_DEPTH = 64
+MAX_ALIAS_NODES = 10_000
+
+_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+_NULLS = {"", "~", "null", "Null", "NULL"}
+_TRUES = {"true", "True", "TRUE"}
+_FALSES = {"false", "False", "FALSE"}
+_INT = re.compile(r"[-+]?[0-9]+\Z")
+_FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?\Z")
+_INF = re.compile(r"[-+]?\.(inf|Inf|INF)\Z")
+_NAN = re.compile(r"\.(nan|NaN|NAN)\Z")
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+_CORE = "tag:yaml.org,2002:"
+_ALLOWED_TAGS = {_CORE + t for t in ("str", "int", "float", "bool", "null", "map", "seq")}
+
+
+@dataclass(frozen=True)
+class ParsedYaml:
+    """A document and the 1-based line of every path in it (see `join_key`/`join_index`)."""
+
+    value: Any
+    lines: dict[str, int]
+
+    def line_of(self, path: str) -> int:
+        """The line of `path`, or of its nearest parent that exists in the file."""
+        current = path
+        while True:
+            line = self.lines.get(current)
+            if line is not None:
+                return line
+            if current == "":
+                return 1
+            current = parent_path(current)
+
+
+def join_key(parent: str, key: str) -> str:
+    """`parent.key`, quoting keys that are not plain identifiers: `windows["business-hours"]`."""
+    if _IDENT.match(key):
+        return f"{parent}.{key}" if parent else key
+    quoted = '"' + key.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return f"{parent}[{quoted}]"
+
+
+def join_index(parent: str, index: int) -> str:
+    return f"{parent}[{index}]"
+
+
+def parent_path(path: str) -> str:
+    """The path one level up; `""` is the root."""
+    if path.endswith("]"):
+        depth = 0
+        in_quotes = False
+        for i in range(len(path) - 1, -1, -1):
+            ch = path[i]
+            if ch == '"' and (i == 0 or path[i - 1] != "\\"):
+                in_quotes = not in_quotes
+            elif not in_quotes and ch == "]":
+                depth += 1
+            elif not in_quotes and ch == "[":
+                depth -= 1
+                if depth == 0:
+                    return path[:i]
+        return ""
+    dot = path.rfind(".")
+    bracket = path.rfind("]")
+    if dot > bracket:
+        return path[:dot]
+    return path[: bracket + 1] if bracket >= 0 else ""
+
+
+def resolve_plain(text: str) -> Any:
+    """Read an unquoted scalar with YAML 1.2 core rules."""
+    if text in _NULLS:
+        return None
+    if text in _TRUES:
+        return True
+    if text in _FALSES:
+        return False
+    if _INT.match(text):
+        return int(text)
+    if _FLOAT.match(text):
+        return float(text)
+    if _INF.match(text):
+        return float("-inf") if text.startswith("-") else float("inf")
+    if _NAN.match(text):
+        return float("nan")
+    return text
+
+
+def _explicit(tag: str, text: str, line: int) -> Any:
+    """A scalar with an explicit core tag such as `!!str 17:30`."""
+    kind = tag[len(_CORE) :]
+    if kind == "str":
+        return text
+    value = resolve_plain(text)
+    expected = {"int": int, "float": (int, float), "bool": bool, "null": type(None)}[kind]
+    if isinstance(value, bool) and kind != "bool":
+        value = text
+    if not isinstance(value, expected):
+        raise LoadError(f"value {text!r} is not a valid !!{kind}", line=line)
+    return float(value) if kind == "float" else value
+
+
+class _Frame:
+    """A collection being built: its value, path, and (for mappings) the pending key."""
+
+    __slots__ = ("value", "path", "is_map", "key", "key_line", "anchor", "size", "merge_keys")
+
+    def __init__(self, value: Any, path: str, is_map: bool, anchor: str | None) -> None:
+        self.value = value
+        self.path = path
+        self.is_map = is_map
+        self.key: Any = _NO_KEY
+        self.key_line = 0
+        self.anchor = anchor
+        self.size = 1
+        self.merge_keys: set[Any] = set()
+
+
+_NO_KEY = object()
+
+
+def _check_tag(tag: str | None, line: int) -> None:
+    if tag is None or tag in ("!", "?"):
+        return
+    if tag not in _ALLOWED_TAGS:
+        raise LoadError(
+            f"the tag {tag!r} is not allowed; remove it (only plain YAML data is accepted)",
+            line=line,
+        )
+
+
+_PLAIN = "!pipewarden/plain"
+_BRACKETS = re.compile(r"[\[\]{}]")
+_LINE_PREFIX = re.compile(r"^[ \t?:-]*", re.M)
+
+
+class _Composer(_Loader):  # type: ignore[misc]
+    """libyaml's composer with YAML 1.1 tag resolution switched off.
+
+    Plain scalars get a marker tag so that `resolve_plain` reads them with YAML 1.2 core
+    rules; explicit tags are kept so that disallowed ones can be rejected.
+    """
+
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> str:
+        if kind is yaml.ScalarNode:
+            return _PLAIN if implicit[0] else _CORE + "str"
+        return _CORE + ("seq" if kind is yaml.SequenceNode else "map")
+
+
+def _may_nest_deeply(text: str) -> bool:
+    """A cheap over-estimate: could this text nest deeper than the composer safely recurses?"""
+    depth = 0
+    for bracket in _BRACKETS.findall(text):
+        depth = depth + 1 if bracket in "[{" else max(depth - 1, 0)
+        if depth > MAX_DEPTH:
+            return True
+    return max((len(p) for p in _LINE_PREFIX.findall(text)), default=0) > 2 * MAX_DEPTH
+
+
+def parse_yaml(text: str) -> ParsedYaml:
+    """Parse exactly one YAML document from `text`; raise `LoadError` with a line on any problem.
+
+    The fast path is libyaml's C composer plus a Python walk over its nodes. The composer
+    recurses without a limit (and crashes on very deep input), so text that might nest deeply
+    takes the event-driven path, which is slower but iterative.
+    """
+    if _may_nest_deeply(text):
+        return parse_yaml_events(text)
+    try:
+        loader = _Composer(text)
+        try:
+            node = loader.get_single_node()
+        finally:
+            loader.dispose()
+    except yaml.composer.ComposerError as exc:
+        if "single document" in f"{exc.context} {exc.problem}":
+            line = exc.problem_mark.line + 1 if exc.problem_mark else 1
+            raise LoadError(
+                "the file holds more than one YAML document; keep exactly one", line=line
+            ) from None
+        raise _syntax_error(exc) from None
+    except yaml.MarkedYAMLError as exc:
+        raise _syntax_error(exc) from None
+    except yaml.YAMLError as exc:
+        raise LoadError(f"invalid YAML: {exc}", line=1) from None
+    if node is None:
+        raise LoadError("the file is empty; it must hold one YAML document", line=1)
+    return _NodeWalker().build(node)
+
+
+def _syntax_error(exc: yaml.MarkedYAMLError) -> LoadError:
+    mark = exc.problem_mark or exc.context_mark
+    line = mark.line + 1 if mark is not None else 1
+    problem = exc.problem or exc.context or "invalid YAML"
+    column = f", column {mark.column + 1}" if mark is not None else ""
+    return LoadError(f"invalid YAML: {problem} (line {line}{column})", line=line)
+
+
+class _NodeWalker:
+    """Turns composed nodes into plain values and a path-to-line map, enforcing the limits."""
+
+    def __init__(self) -> None:
+        self.lines: dict[str, int] = {}
+        self.sizes: dict[int, int] = {}
+
+    def build(self, root: yaml.Node) -> ParsedYaml:
+        if self._expanded_size(root) > MAX_ALIAS_NODES and self._has_alias:
+            raise LoadError(
+                f"aliases expand the document beyond {MAX_ALIAS_NODES:,} nodes; "
+                "remove the repeated aliases",
+                line=self._alias_line,
+            )
+        self.lines[""] = root.start_mark.line + 1
+        value = self._value(root, "", 0)
+        return ParsedYaml(value, self.lines)
+
+    _has_alias = False
+    _alias_line = 1
+
+    def _expanded_size(self, root: yaml.Node) -> int:
+        """Size of the node tree with every alias expanded, computed without expanding."""
+        seen: set[int] = set()
+        order: list[yaml.Node] = []
+        todo: list[yaml.Node] = [root]
+        while todo:
+            node = todo.pop()
+            if id(node) in seen:
+                if not self._has_alias:
+                    self._has_alias = True
+                    self._alias_line = node.start_mark.line + 1
+                continue
+            seen.add(id(node))
+            order.append(node)
+            if isinstance(node, yaml.SequenceNode):
+                todo.extend(node.value)
+            elif isinstance(node, yaml.MappingNode):
+                for key, item in node.value:
+                    todo.append(key)
+                    todo.append(item)
+        sizes = self.sizes
+        for node in reversed(order):
+            if isinstance(node, yaml.SequenceNode):
+                sizes[id(node)] = 1 + sum(sizes[id(c)] for c in node.value)
+            elif isinstance(node, yaml.MappingNode):
+                sizes[id(node)] = 1 + sum(sizes[id(k)] + sizes[id(v)] for k, v in node.value)
+            else:
+                sizes[id(node)] = 1
+        return sizes[id(root)]
+
+    def _value(self, node: yaml.Node, path: str, depth: int) -> Any:
+        line = node.start_mark.line + 1
+        tag = node.tag
+        if isinstance(node, yaml.ScalarNode):
+            if tag == _PLAIN:
+                return resolve_plain(node.value)
+            if tag not in _ALLOWED_TAGS:
+                _check_tag(tag, line)
+            return _explicit(tag, node.value, line)
+        if tag not in _ALLOWED_TAGS:
+            _check_tag(tag, line)
+        if depth >= MAX_DEPTH:
+            raise LoadError(f"the document nests deeper than {MAX_DEPTH} levels; flatten it", line=line)
+        lines = self.lines
+        if isinstance(node, yaml.SequenceNode):
+            items = []
+            for index, child in enumerate(node.value):
+                child_path = join_index(path, index)
+                lines[child_path] = child.start_mark.line + 1
+                items.append(self._value(child, child_path, depth + 1))
+            return items
+        mapping: dict[Any, Any] = {}
+        merged: set[Any] = set()
+        for key_node, value_node in node.value:
+            key_line = key_node.start_mark.line + 1
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise LoadError("a mapping key must be a plain value, not a list or mapping", line=key_line)
+            key = self._value(key_node, path, depth + 1)
+            if key == "<<" and key_node.tag == _PLAIN:
+                self._merge(mapping, merged, self._value(value_node, path, depth + 1), path, key_line)
+                continue
+            if key in mapping and key not in merged:
+                raise LoadError(f"duplicate key {str(key)!r}; each key may appear once", line=key_line)
+            merged.discard(key)
+            child_path = join_key(path, str(key))
+            lines[child_path] = key_line
+            mapping[key] = self._value(value_node, child_path, depth + 1)
+        return mapping
+
+    def _merge(self, mapping: dict[Any, Any], merged: set[Any], value: Any, path: str, line: int) -> None:
+        sources = value if isinstance(value, list) else [value]
+        for source in sources:
+            if not isinstance(source, dict):
+                raise LoadError("a merge key '<<' must name a mapping or a list of them", line=line)
+            for key, item in source.items():
+                if key not in mapping:
+                    mapping[key] = item
+                    merged.add(key)
+                    self.lines.setdefault(join_key(path, str(key)), line)
+
+
+def parse_yaml_events(text: str) -> ParsedYaml:
+    """The iterative parser: same result as `parse_yaml`, safe for any nesting depth."""
+    lines: dict[str, int] = {}
+    anchors: dict[str, tuple[Any, int]] = {}
+    stack: list[_Frame] = []
+    expanded = 0
+    documents = 0
+    root: Any = None
+    root_seen = False
+
+    def child_path(frame: _Frame, line: int) -> str | None:
+        """Path of the next value in `frame`, or None when the next node is a mapping key."""
+        if frame.is_map:
+            if frame.key is _NO_KEY:
+                return None
+            return join_key(frame.path, str(frame.key))
+        return join_index(frame.path, len(frame.value))
+
+    def add_value(value: Any, size: int, line: int, anchor: str | None, is_alias: bool) -> None:
+        nonlocal root, root_seen
+        if anchor is not None:
+            anchors[anchor] = (value, size)
+        if not stack:
+            root, root_seen = value, True
+            return
+        frame = stack[-1]
+        frame.size += size
+        if frame.is_map:
+            if frame.key is _NO_KEY:
+                if isinstance(value, (dict, list)):
+                    raise LoadError(
+                        "a mapping key must be a plain value, not a list or mapping", line=line
+                    )
+                frame.key = value
+                frame.key_line = line
+                if value != "<<" or is_alias:
+                    key = str(value)
+                    if value in frame.value and value not in frame.merge_keys:
+                        raise LoadError(f"duplicate key {key!r}; each key may appear once", line=line)
+                    lines[join_key(frame.path, key)] = line
+                return
+            key = frame.key
+            frame.key = _NO_KEY
+            if key == "<<":
+                _merge(frame, value, frame.key_line)
+                return
+            frame.merge_keys.discard(key)
+            frame.value[key] = value
+        else:
+            frame.value.append(value)
+
+    def _merge(frame: _Frame, value: Any, line: int) -> None:
+        sources = value if isinstance(value, list) else [value]
+        for source in sources:
+            if not isinstance(source, dict):
+                raise LoadError("a merge key '<<' must name a mapping or a list of them", line=line)
+            for k, v in source.items():
+                if k not in frame.value:
+                    frame.value[k] = v
+                    frame.merge_keys.add(k)
+                    lines.setdefault(join_key(frame.path, str(k)), line)
+
+    try:
+        for event in yaml.parse(text, Loader=_Loader):
+            line = event.start_mark.line + 1 if event.start_mark is not None else 1
+            if isinstance(event, yaml.DocumentStartEvent):
+                documents += 1
+                if documents > 1:
+                    raise LoadError(
+                        "the file holds more than one YAML document; keep exactly one", line=line
+                    )
+                continue
+            if isinstance(event, yaml.ScalarEvent):
+                _check_tag(event.tag, line)
+                path = child_path(stack[-1], line) if stack else ""
+                if path is not None:
+                    lines[path] = stack[-1].key_line if stack and stack[-1].is_map else line
+                if event.tag is not None and event.tag not in ("!",) and event.tag != "?":
+                    value = _explicit(event.tag, event.value, line)
+                elif event.implicit[0]:
+                    value = resolve_plain(event.value)
+                else:
+                    value = event.value
+                expanded += 1
+                add_value(value, 1, line, event.anchor, False)
+            elif isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+                _check_tag(event.tag, line)
+                if len(stack) >= MAX_DEPTH:
+                    raise LoadError(
+                        f"the document nests deeper than {MAX_DEPTH} levels; flatten it", line=line
+                    )
+                is_map = isinstance(event, yaml.MappingStartEvent)
+                if stack:
+                    path = child_path(stack[-1], line)
+                    if path is None:
+                        raise LoadError(
+                            "a mapping key must be a plain value, not a list or mapping", line=line
+                        )
+                    lines[path] = stack[-1].key_line if stack[-1].is_map else line
+                else:
+                    path = ""
+                    lines[""] = line
+                expanded += 1
+                stack.append(_Frame({} if is_map else [], path, is_map, event.anchor))
+            elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+                frame = stack.pop()
+                add_value(frame.value, frame.size, line, frame.anchor, False)
+            elif isinstance(event, yaml.AliasEvent):
+                if event.anchor not in anchors:
+                    raise LoadError(f"alias *{event.anchor} names no anchor", line=line)
+                value, size = anchors[event.anchor]
+                expanded += size
+                if expanded > MAX_ALIAS_NODES:
+                    raise LoadError(
+                        f"aliases expand the document beyond {MAX_ALIAS_NODES:,} nodes; "
+                        "remove the repeated aliases",
+                        line=line,
+                    )
+                if stack and not (stack[-1].is_map and stack[-1].key == "<<"):
+                    path = child_path(stack[-1], line)
+                    if path is not None:
+                        lines[path] = stack[-1].key_line if stack[-1].is_map else line
+                add_value(value, size, line, None, True)
+    except yaml.MarkedYAMLError as exc:
+        raise _syntax_error(exc) from None
+    except yaml.YAMLError as exc:
+        raise LoadError(f"invalid YAML: {exc}", line=1) from None
+    except RecursionError:
+        raise LoadError(f"the document nests deeper than {MAX_DEPTH} levels", line=1) from None
+    if not root_seen or documents == 0:
+        raise LoadError("the file is empty; it must hold one YAML document", line=1)
+    return ParsedYaml(root, lines)
+
+
+def decode(data: bytes) -> str:
+    """Bytes to text: UTF-8 (with or without BOM) or BOM-marked UTF-16; else a LoadError."""
+    if data.startswith(b"\xff\xfe") or data.startswith(b"\xfe\xff"):
+        try:
+            return data.decode("utf-16")
+        except UnicodeDecodeError:
+            raise LoadError("the file is not valid UTF-16 text", line=1) from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise LoadError(
+            f"the file is not UTF-8 text (undecodable byte 0x{data[exc.start]:02x} "
+            f"at line {line}); save it as UTF-8",
+            line=line,
+        ) from None
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    if "\x00" in text:
+        line = text.count("\n", 0, text.index("\x00")) + 1
+        raise LoadError("the file contains a NUL byte; it is not a text file", line=line)
+    return text
+
+
+def read_limited(path: str, limit: int = MAX_BYTES) -> bytes:
+    """Read at most `limit` bytes of `path`, failing clearly when the file is larger."""
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(limit + 1)
+    except IsADirectoryError:
+        raise LoadError("is a directory, not a file", line=1) from None
+    except OSError as exc:
+        raise LoadError(f"cannot read the file: {exc.strerror or exc}", line=1) from None
+    if len(data) > limit:
+        raise LoadError(
+            f"the file is larger than {limit // 1024} KiB ({limit:,} bytes); "
+            "split or shorten it",
+            line=1,
+        )
+    return data
+
+
+def load_yaml_file(path: str) -> ParsedYaml:
+    """Read, decode and parse one YAML file under all the safety limits."""
+    return parse_yaml(decode(read_limited(path)))

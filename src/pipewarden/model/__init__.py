@@ -1,0 +1,1 @@
+"""Typed, immutable values shared by every part of pipewarden. No I/O here."""

@@ -1,0 +1,108 @@
+"""Findings: what a rule found, where, and how it counts once levels and exceptions apply."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+LEVELS = ("off", "warn", "enforce")
+AUTOMATION_LEVELS = ("none", "manual", "partial", "full")
+
+
+@dataclass(frozen=True)
+class Violation:
+    """What a rule reports about one document, before levels apply."""
+
+    rule: str
+    path: str
+    message: str
+    line: int
+
+
+@dataclass(frozen=True)
+class ExceptionInfo:
+    """The exception that covers a finding, as shown in reports."""
+
+    org: str
+    reason: str
+    approved_by: str
+    expires: str | None
+    permanent: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "org": self.org,
+            "reason": self.reason,
+            "approved_by": self.approved_by,
+            "expires": self.expires,
+            "permanent": self.permanent,
+        }
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One finding with its effective level now; the unit every output format shows."""
+
+    rule: str
+    level: str
+    pipeline: str | None
+    team: str | None
+    org: str | None
+    file: str
+    line: int
+    path: str
+    message: str
+    excepted: bool = False
+    enforce_from: str | None = None
+    exception: ExceptionInfo | None = None
+    change: str | None = None
+
+    def sort_key(self) -> tuple[str, int, str, str, str]:
+        return (self.file, self.line, self.rule, self.path, self.message)
+
+    def blocks(self, fail_on: str = "enforce") -> bool:
+        """Does this finding fail a check? Excepted findings never do."""
+        if self.excepted:
+            return False
+        return self.level == "enforce" or (fail_on == "warn" and self.level == "warn")
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "rule": self.rule,
+            "level": self.level,
+            "excepted": self.excepted,
+            "pipeline": self.pipeline,
+            "team": self.team,
+            "org": self.org,
+            "file": self.file,
+            "line": self.line,
+            "path": self.path,
+            "message": self.message,
+            "enforce_from": self.enforce_from,
+            "exception": self.exception.to_json() if self.exception else None,
+            "change": self.change,
+        }
+
+
+@dataclass(frozen=True)
+class PipelineSummary:
+    """One checked pipeline file as listed in reports."""
+
+    file: str
+    name: str | None
+    team: str | None
+    org: str | None
+    automation_level: str
+    valid: bool
+    host_paths: tuple[tuple[str, str, int], ...] = field(default=(), compare=False)
+    name_line: int = 1
+    team_line: int = 1
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "team": self.team,
+            "org": self.org,
+            "file": self.file,
+            "automation_level": self.automation_level,
+        }

@@ -1,0 +1,61 @@
+"""A pipeline file as loaded: its document and line map, or why it is invalid."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Invalid:
+    """Why a pipeline file is not a valid definition: the first error, by line."""
+
+    message: str
+    path: str
+    line: int
+
+
+@dataclass(frozen=True)
+class PipelineFile:
+    """One checked file.
+
+    `invalid` is set when the file is not a valid definition; `document` then holds whatever
+    could be parsed (or None), so that its name and team can still be reported when readable.
+    """
+
+    file: str
+    document: Any
+    lines: dict[str, int]
+    invalid: Invalid | None = None
+
+    @property
+    def valid(self) -> bool:
+        return self.invalid is None
+
+    @property
+    def name(self) -> str | None:
+        return _metadata_string(self.document, self.lines, "name")
+
+    @property
+    def team(self) -> str | None:
+        return _metadata_string(self.document, self.lines, "team")
+
+    def line_of(self, path: str) -> int:
+        from pipewarden.load.yamlsafe import parent_path
+
+        current = path
+        while True:
+            if current in self.lines:
+                return self.lines[current]
+            if current == "":
+                return 1
+            current = parent_path(current)
+
+
+def _metadata_string(document: Any, _lines: dict[str, int], key: str) -> str | None:
+    if not isinstance(document, dict):
+        return None
+    metadata = document.get("metadata")
+    if isinstance(metadata, dict) and isinstance(metadata.get(key), str):
+        return str(metadata[key])
+    return None

@@ -1,0 +1,350 @@
+"""Load an org-config directory into a validated tree of org nodes.
+
+Every configuration mistake is a ConfigError naming the file and line, found when the tree
+loads, whichever pipelines are being checked: a policy owner learns of a broken lock or a
+bad exception from `config validate`, not from a surprised team.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import jsonschema
+
+from pipewarden.errors import ConfigError, LoadError
+from pipewarden.load.validate import first_issue, schema_issues
+from pipewarden.load.yamlsafe import ParsedYaml, join_key, load_yaml_file
+from pipewarden.policy.catalog import Catalog
+
+SCHEMA = "orgconfig"
+
+
+@dataclass(frozen=True)
+class RuleEntry:
+    """What one node says about one rule."""
+
+    level: str | None
+    enforce_from: dt.date | None
+    params: dict[str, Any] | None
+    locked: bool
+    file: str
+    line: int
+
+
+@dataclass(frozen=True)
+class OrgException:
+    """An exception granted by a node to pipelines or teams of its subtree."""
+
+    org: str
+    rule: str
+    pipelines: tuple[str, ...]
+    teams: tuple[str, ...]
+    reason: str
+    approved_by: str
+    expires: dt.date | None
+    permanent: bool
+    file: str
+    line: int
+
+    def active(self, today: dt.date) -> bool:
+        return self.permanent or (self.expires is not None and today <= self.expires)
+
+    def matches(self, pipeline: str | None, team: str | None) -> bool:
+        return (pipeline is not None and pipeline in self.pipelines) or (team is not None and team in self.teams)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "org": self.org,
+            "rule": self.rule,
+            "pipelines": list(self.pipelines),
+            "teams": list(self.teams),
+            "reason": self.reason,
+            "approved_by": self.approved_by,
+            "expires": self.expires.isoformat() if self.expires else None,
+            "permanent": self.permanent,
+        }
+
+
+@dataclass(frozen=True)
+class OrgNode:
+    name: str
+    parent: str | None
+    owners: tuple[str, ...]
+    teams: tuple[str, ...]
+    rules: dict[str, RuleEntry]
+    exceptions: tuple[OrgException, ...]
+    blocklist: dict[str, list[dict[str, Any]]]
+    settings: dict[str, Any]
+    file: str
+    line: int
+
+
+@dataclass(frozen=True)
+class OrgTree:
+    """The validated tree. `chain(node)` runs from the root down to `node`."""
+
+    nodes: dict[str, OrgNode]
+    root: str
+    team_nodes: dict[str, str]
+    children: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def chain(self, name: str) -> list[OrgNode]:
+        chain = []
+        current: str | None = name
+        while current is not None:
+            node = self.nodes[current]
+            chain.append(node)
+            current = node.parent
+        return list(reversed(chain))
+
+    def node_for_team(self, team: str | None) -> str | None:
+        """The node a team belongs to, or None for a team in no node."""
+        return self.team_nodes.get(team) if team is not None else None
+
+    def subtree(self, name: str) -> list[str]:
+        """`name` and all its descendants, parents before children."""
+        result, todo = [], [name]
+        while todo:
+            current = todo.pop(0)
+            result.append(current)
+            todo.extend(self.children.get(current, ()))
+        return result
+
+    def is_in_subtree(self, node: str, ancestor: str) -> bool:
+        return any(n.name == ancestor for n in self.chain(node))
+
+    def blocklist(self, name: str) -> dict[str, list[dict[str, Any]]]:
+        """The blocklist entries of every node on the chain, added up (root first)."""
+        merged: dict[str, list[dict[str, Any]]] = {"packages": [], "git_refs": []}
+        for node in self.chain(name):
+            for kind, entries in node.blocklist.items():
+                merged.setdefault(kind, []).extend(entries)
+        return merged
+
+
+def _config_files(directory: str) -> list[str]:
+    files = []
+    for root, dirs, names in os.walk(directory):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(names):
+            if name.endswith((".yaml", ".yml")):
+                files.append(os.path.join(root, name))
+    return files
+
+
+def _parse_date(value: str, file: str, line: int, what: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise ConfigError(f"{what} {value!r} is not a valid date; write YYYY-MM-DD", file, line) from None
+
+
+def load_org_tree(directory: str, catalog: Catalog, today: dt.date) -> OrgTree:
+    """Load and validate every node under `directory`; raise ConfigError on any problem."""
+    if not os.path.isdir(directory):
+        raise ConfigError("org-config directory does not exist or is not a directory", directory)
+    files = _config_files(directory)
+    if not files:
+        raise ConfigError("org-config directory holds no .yaml/.yml file; add at least the root node", directory)
+    nodes: dict[str, OrgNode] = {}
+    for file in files:
+        node = _load_node(file, catalog)
+        if node.name in nodes:
+            raise ConfigError(f"org node {node.name!r} is already defined in {nodes[node.name].file}", file, node.line)
+        nodes[node.name] = node
+    tree = _link(nodes)
+    _check_locks(tree)
+    _check_exceptions(tree, catalog, today)
+    return tree
+
+
+def _load_node(file: str, catalog: Catalog) -> OrgNode:
+    try:
+        parsed = load_yaml_file(file)
+    except LoadError as error:
+        raise ConfigError(error.message, file, error.line) from None
+    issues = schema_issues(SCHEMA, parsed.value)
+    if issues:
+        issue, line = first_issue(parsed, issues)
+        raise ConfigError(issue.message, file, line)
+    doc = parsed.value
+    name = doc["metadata"]["name"]
+    rules: dict[str, RuleEntry] = {}
+    for rule_id, entry in (doc.get("rules") or {}).items():
+        at = join_key("rules", rule_id)
+        rules[rule_id] = _rule_entry(rule_id, entry, parsed, at, file, catalog)
+    exceptions = tuple(
+        _exception(name, i, entry, parsed, file, catalog) for i, entry in enumerate(doc.get("exceptions") or [])
+    )
+    return OrgNode(
+        name=name,
+        parent=doc["metadata"].get("parent"),
+        owners=tuple(doc["metadata"].get("owners") or ()),
+        teams=tuple(doc.get("teams") or ()),
+        rules=rules,
+        exceptions=exceptions,
+        blocklist={k: list(v) for k, v in (doc.get("blocklist") or {}).items()},
+        settings=dict(doc.get("settings") or {}),
+        file=file,
+        line=parsed.line_of("metadata.name"),
+    )
+
+
+def _rule_entry(
+    rule_id: str, entry: dict[str, Any], parsed: ParsedYaml, at: str, file: str, catalog: Catalog
+) -> RuleEntry:
+    line = parsed.line_of(at)
+    rule = catalog.get(rule_id)
+    if rule is None:
+        raise ConfigError(f"unknown rule id {rule_id!r}; see `pipewarden rules list` for the ids", file, line)
+    if rule_id == "valid-definition" and entry.get("level", "enforce") != "enforce":
+        raise ConfigError("valid-definition is always enforce and cannot be changed", file, line)
+    if entry.get("level") == "off" and "enforce_from" in entry:
+        raise ConfigError(
+            f"rule {rule_id!r} sets level off together with enforce_from; "
+            "to schedule enforcement write level: warn with enforce_from",
+            file, parsed.line_of(join_key(at, "enforce_from")),
+        )
+    params = entry.get("params")
+    if params is not None:
+        _check_params(rule_id, params, rule.params_schema, parsed, join_key(at, "params"), file)
+    enforce_from = None
+    if "enforce_from" in entry:
+        enforce_from = _parse_date(entry["enforce_from"], file, parsed.line_of(join_key(at, "enforce_from")), "enforce_from")
+    return RuleEntry(entry.get("level"), enforce_from, params, bool(entry.get("locked", False)), file, line)
+
+
+def _check_params(
+    rule_id: str, params: dict[str, Any], schema: dict[str, Any], parsed: ParsedYaml, at: str, file: str
+) -> None:
+    errors = sorted(jsonschema.Draft7Validator(schema).iter_errors(params), key=lambda e: list(e.absolute_path))
+    if not errors:
+        return
+    error = errors[0]
+    path = at
+    for part in error.absolute_path:
+        path = f"{path}[{part}]" if isinstance(part, int) else join_key(path, str(part))
+    if error.validator == "additionalProperties":
+        known = set(schema.get("properties", {}))
+        unknown = [k for k in error.instance if k not in known]
+        if unknown:
+            path = join_key(path, str(unknown[0]))
+            allowed = ", ".join(sorted(known)) or "none"
+            raise ConfigError(
+                f"rule {rule_id!r} has no parameter {unknown[0]!r}; its parameters: {allowed}", file, parsed.line_of(path)
+            )
+    raise ConfigError(f"rule {rule_id!r} parameter {path}: {error.message}", file, parsed.line_of(path))
+
+
+def _exception(
+    org: str, index: int, entry: dict[str, Any], parsed: ParsedYaml, file: str, catalog: Catalog
+) -> OrgException:
+    at = f"exceptions[{index}]"
+    line = parsed.line_of(at)
+    rule = entry["rule"]
+    if catalog.get(rule) is None:
+        raise ConfigError(f"exception for unknown rule id {rule!r}", file, parsed.line_of(f"{at}.rule"))
+    if rule == "valid-definition":
+        raise ConfigError("valid-definition cannot be excepted; fix the pipeline file instead", file, line)
+    if not entry.get("pipelines") and not entry.get("teams"):
+        raise ConfigError("an exception needs 'pipelines' or 'teams' to say what it covers", file, line)
+    permanent = entry.get("permanent") is True
+    has_expiry = "expires" in entry
+    if permanent == has_expiry:
+        raise ConfigError(
+            "an exception needs exactly one of 'expires: YYYY-MM-DD' or 'permanent: true'", file, line
+        )
+    expires = _parse_date(entry["expires"], file, parsed.line_of(f"{at}.expires"), "expires") if has_expiry else None
+    return OrgException(
+        org=org,
+        rule=rule,
+        pipelines=tuple(entry.get("pipelines") or ()),
+        teams=tuple(entry.get("teams") or ()),
+        reason=entry["reason"],
+        approved_by=entry["approved_by"],
+        expires=expires,
+        permanent=permanent,
+        file=file,
+        line=line,
+    )
+
+
+def _link(nodes: dict[str, OrgNode]) -> OrgTree:
+    roots = [n for n in nodes.values() if n.parent is None]
+    if not roots:
+        first = next(iter(nodes.values()))
+        raise ConfigError("the org tree has no root: exactly one node must omit 'parent'", first.file, first.line)
+    if len(roots) > 1:
+        raise ConfigError(
+            f"the org tree has two roots, {roots[0].name!r} ({roots[0].file}) and {roots[1].name!r}; "
+            "give every node but one a 'parent'",
+            roots[1].file, roots[1].line,
+        )
+    children: dict[str, list[str]] = {}
+    for node in nodes.values():
+        if node.parent is not None:
+            if node.parent not in nodes:
+                raise ConfigError(f"parent {node.parent!r} is not an org node", node.file, node.line)
+            children.setdefault(node.parent, []).append(node.name)
+    for node in nodes.values():
+        seen = {node.name}
+        current = node.parent
+        while current is not None:
+            if current in seen:
+                raise ConfigError(f"org node {node.name!r} is part of a parent cycle", node.file, node.line)
+            seen.add(current)
+            current = nodes[current].parent
+    team_nodes: dict[str, str] = {}
+    for node in nodes.values():
+        for team in node.teams:
+            if team in team_nodes:
+                other = nodes[team_nodes[team]]
+                raise ConfigError(
+                    f"team {team!r} is in two org nodes, {other.name!r} ({other.file}) and {node.name!r}; "
+                    "list each team in exactly one node",
+                    node.file, node.line,
+                )
+            team_nodes[team] = node.name
+    return OrgTree(nodes, roots[0].name, team_nodes, {k: tuple(v) for k, v in children.items()})
+
+
+def _check_locks(tree: OrgTree) -> None:
+    for node in tree.nodes.values():
+        ancestors = tree.chain(node.name)[:-1]
+        for ancestor in ancestors:
+            for rule_id, entry in ancestor.rules.items():
+                if not entry.locked:
+                    continue
+                if rule_id in node.rules:
+                    raise ConfigError(
+                        f"rule {rule_id!r} is locked by org {ancestor.name!r} ({entry.file}:{entry.line}); "
+                        "a descendant may not change it: remove this entry",
+                        node.file, node.rules[rule_id].line,
+                    )
+                for exception in node.exceptions:
+                    if exception.rule == rule_id:
+                        raise ConfigError(
+                            f"rule {rule_id!r} is locked by org {ancestor.name!r} ({entry.file}:{entry.line}); "
+                            "only that node may grant exceptions to it",
+                            node.file, exception.line,
+                        )
+
+
+def _check_exceptions(tree: OrgTree, catalog: Catalog, today: dt.date) -> None:
+    # The cap exists only where the root sets it (org-config.md: "the root may cap");
+    # `exceptions add` applies a default of its own to new exceptions.
+    cap = tree.nodes[tree.root].settings.get("max_exception_days")
+    if cap is None:
+        return
+    for node in tree.nodes.values():
+        for exception in node.exceptions:
+            if exception.expires is not None and (exception.expires - today).days > cap:
+                raise ConfigError(
+                    f"exception for {exception.rule!r} expires {exception.expires.isoformat()}, more than "
+                    f"{cap} days from today ({today.isoformat()}); the root caps exceptions at {cap} days "
+                    "(settings.max_exception_days)",
+                    exception.file, exception.line,
+                )

@@ -1,0 +1,194 @@
+"""The rule catalog: every rule's metadata, read from the `# METADATA` blocks of its Rego file.
+
+The embedded engine has no API for annotations, so the block is parsed here: the comment
+lines after `# METADATA`, with the leading `# ` removed, are one YAML document.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from pipewarden.errors import ConfigError
+
+_PACKAGE = re.compile(r"^package\s+([A-Za-z0-9_.]+)", re.M)
+RULE_PACKAGE_PREFIX = "pipewarden.rules."
+FLEET_PACKAGE_PREFIX = "pipewarden.fleet."
+_ID = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One rule's metadata; `kind` is `document`, `fleet` or `builtin`."""
+
+    id: str
+    title: str
+    description: str
+    rationale: str
+    remediation: str
+    level: str
+    params: dict[str, Any]
+    params_schema: dict[str, Any]
+    prod_only: bool
+    kind: str
+    package: str | None = None
+    source: str | None = None
+    custom: bool = False
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+
+
+def builtin_policies_dir() -> Path:
+    """The built-in `policies/` folder: inside the installed package, or the repository's."""
+    packaged = Path(__file__).resolve().parent.parent / "policies"
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parents[3] / "policies"
+
+
+def read_metadata(text: str, source: str) -> dict[str, Any]:
+    """The YAML of the first `# METADATA` block in a Rego file."""
+    lines = text.splitlines()
+    for start, line in enumerate(lines):
+        if line.strip() == "# METADATA":
+            block = []
+            for follow in lines[start + 1 :]:
+                stripped = follow.lstrip()
+                if not stripped.startswith("#"):
+                    break
+                block.append(stripped[2:] if stripped.startswith("# ") else stripped[1:])
+            try:
+                data = yaml.safe_load("\n".join(block))
+            except yaml.YAMLError as exc:
+                raise ConfigError(f"the METADATA block is not valid YAML: {exc}", source, start + 1) from None
+            if not isinstance(data, dict):
+                raise ConfigError("the METADATA block must be a mapping", source, start + 1)
+            return data
+    raise ConfigError("the rule has no '# METADATA' block; add one (see docs/writing-rules.md)", source, 1)
+
+
+def rule_from_file(path: Path, custom: bool) -> Rule:
+    text = path.read_text("utf-8")
+    metadata = read_metadata(text, str(path))
+    match = _PACKAGE.search(text)
+    if match is None:
+        raise ConfigError("the file has no package declaration", str(path), 1)
+    package = match.group(1)
+    if package.startswith(RULE_PACKAGE_PREFIX):
+        kind = "document"
+    elif package.startswith(FLEET_PACKAGE_PREFIX):
+        kind = "fleet"
+    else:
+        line = text[: match.start()].count("\n") + 1
+        raise ConfigError(
+            f"rule package {package!r} must be under {RULE_PACKAGE_PREFIX}<name> or {FLEET_PACKAGE_PREFIX}<name>",
+            str(path), line,
+        )
+    custom_meta = metadata.get("custom") or {}
+    rule_id = custom_meta.get("id")
+    if not isinstance(rule_id, str) or not _ID.match(rule_id):
+        raise ConfigError("METADATA needs custom.id, a lowercase id such as 'no-friday-deploys'", str(path), 1)
+    level = custom_meta.get("level", "warn")
+    if level not in ("off", "warn", "enforce"):
+        raise ConfigError(f"METADATA custom.level is {level!r}; expected off, warn or enforce", str(path), 1)
+    params = custom_meta.get("params") or {}
+    schema = custom_meta.get("params_schema") or {"type": "object"}
+    try:
+        jsonschema.Draft7Validator.check_schema(schema)
+        jsonschema.validate(params, schema)
+    except jsonschema.exceptions.SchemaError as exc:
+        raise ConfigError(f"METADATA custom.params_schema is not a valid JSON Schema: {exc.message}", str(path), 1) from None
+    except jsonschema.ValidationError as exc:
+        raise ConfigError(f"METADATA custom.params do not match params_schema: {exc.message}", str(path), 1) from None
+    return Rule(
+        id=rule_id,
+        title=str(metadata.get("title", rule_id)),
+        description=str(metadata.get("description", "")).strip(),
+        rationale=str(custom_meta.get("rationale", "")).strip(),
+        remediation=str(custom_meta.get("remediation", "")).strip(),
+        level=level,
+        params=params,
+        params_schema=schema,
+        prod_only=bool(custom_meta.get("prod_only", False)),
+        kind=kind,
+        package=package,
+        source=str(path),
+        custom=custom,
+    )
+
+
+def rule_files(directory: Path) -> list[Path]:
+    """Rego rule files (not tests, not the shared lib) under `directory`, sorted."""
+    files = []
+    for root, dirs, names in os.walk(directory):
+        dirs.sort()
+        for name in sorted(names):
+            if name.endswith(".rego") and not name.endswith("_test.rego"):
+                files.append(Path(root) / name)
+    return files
+
+
+def is_library(path: Path, text: str) -> bool:
+    match = _PACKAGE.search(text)
+    return match is not None and not match.group(1).startswith((RULE_PACKAGE_PREFIX, FLEET_PACKAGE_PREFIX))
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """All rules of a run: built-ins plus any `--policies` folders, by id."""
+
+    rules: dict[str, Rule]
+    policy_dirs: tuple[str, ...]
+    library_files: tuple[str, ...]
+
+    def get(self, rule_id: str) -> Rule | None:
+        return self.rules.get(rule_id)
+
+    def document_rules(self) -> list[Rule]:
+        return [r for r in self.rules.values() if r.kind == "document"]
+
+    def fleet_rules(self) -> list[Rule]:
+        return [r for r in self.rules.values() if r.kind == "fleet"]
+
+    def by_package(self) -> dict[str, Rule]:
+        return {r.package.rsplit(".", 1)[1]: r for r in self.rules.values() if r.package and r.kind == "document"}
+
+    def rego_files(self) -> list[str]:
+        return list(self.library_files) + [r.source for r in self.rules.values() if r.source]
+
+
+@cache
+def load_catalog(extra_dirs: tuple[str, ...] = ()) -> Catalog:
+    """Read the built-in rules and those of `extra_dirs`; a bad rule is a ConfigError."""
+    from pipewarden.policy.builtin import BUILTIN_RULES
+
+    rules: dict[str, Rule] = {rule.id: rule for rule in BUILTIN_RULES}
+    libraries: list[str] = []
+    dirs = [(builtin_policies_dir(), False)] + [(Path(d), True) for d in extra_dirs]
+    packages: dict[str, str] = {}
+    for directory, custom in dirs:
+        if not directory.is_dir():
+            raise ConfigError("policy folder does not exist or is not a directory", str(directory))
+        for path in rule_files(directory):
+            try:
+                text = path.read_text("utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                raise ConfigError(f"cannot read the policy file: {exc}", str(path)) from None
+            if is_library(path, text):
+                libraries.append(str(path))
+                continue
+            rule = rule_from_file(path, custom)
+            if rule.id in rules:
+                other = rules[rule.id].source or "the Python core"
+                raise ConfigError(f"rule id {rule.id!r} is already defined in {other}", str(path), 1)
+            if rule.package in packages:
+                raise ConfigError(f"package {rule.package} is already used by {packages[rule.package]}", str(path), 1)
+            packages[str(rule.package)] = str(path)
+            rules[rule.id] = rule
+    return Catalog(rules, tuple(str(d) for d, _ in dirs), tuple(libraries))

@@ -1,0 +1,83 @@
+"""The embedded Rego engine (regorus): loads the catalog once, evaluates documents in one query.
+
+Inputs and results cross the bridge as JSON text: the dict bridge turns booleans into
+integers and cannot return sets of objects.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from typing import Any
+
+os.environ.setdefault("RUST_LIB_BACKTRACE", "0")
+
+import regorus  # noqa: E402
+
+from pipewarden.errors import PolicyError  # noqa: E402
+from pipewarden.policy.catalog import Catalog  # noqa: E402
+
+# One query for all document rules: every rule package's `deny` set, keyed by package name.
+_AGGREGATOR = """package pipewarden.main
+import rego.v1
+violations[name] := found if {
+	some name
+	found := data.pipewarden.rules[name].deny
+}
+"""
+_LINE = re.compile(r":(\d+):")
+
+
+def _add_policy(engine: Any, path: str) -> None:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
+        engine.add_policy(path, text)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PolicyError(f"cannot read the policy file: {exc}", path, 1) from None
+    except RuntimeError as exc:
+        message = str(exc).strip().splitlines()
+        match = _LINE.search(message[0]) if message else None
+        detail = " ".join(line.strip() for line in message[:4])
+        raise PolicyError(f"the policy does not compile: {detail}", path, int(match.group(1)) if match else 1) from None
+
+
+class RuleEngine:
+    """Evaluates the catalog's Rego rules. Not thread-safe: one per process."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+        self._packages = catalog.by_package()
+        self._engine = regorus.Engine()
+        for path in catalog.rego_files():
+            _add_policy(self._engine, path)
+        self._engine.add_policy("pipewarden/aggregator.rego", _AGGREGATOR)
+
+    def evaluate(self, document: dict[str, Any], params: dict[str, dict[str, Any]]) -> list[tuple[str, str, str]]:
+        """(rule id, path, message) of every violation of every document rule."""
+        self._engine.set_input_json(json.dumps({"pipeline": document, "params": params}))
+        try:
+            raw = json.loads(self._engine.eval_rule_as_json("data.pipewarden.main.violations"))
+        except RuntimeError as exc:
+            raise PolicyError(f"a rule failed to evaluate: {str(exc).strip()}") from None
+        found = []
+        for package, violations in (raw or {}).items():
+            rule = self._packages.get(package)
+            if rule is None or not isinstance(violations, list):
+                continue
+            for violation in violations:
+                if isinstance(violation, dict):
+                    found.append((rule.id, str(violation.get("path", "")), str(violation.get("msg", ""))))
+        return found
+
+    def evaluate_fleet(self, package: str, pipelines: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The `deny` set of a fleet rule over a summary of every valid pipeline."""
+        self._engine.set_input_json(json.dumps({"pipelines": pipelines}))
+        try:
+            raw = json.loads(self._engine.eval_rule_as_json(f"data.{package}.deny"))
+        except RuntimeError as exc:
+            if "not found" in str(exc) or "undefined" in str(exc).lower():
+                return []
+            raise PolicyError(f"fleet rule {package} failed to evaluate: {str(exc).strip()}") from None
+        return [v for v in (raw or []) if isinstance(v, dict)]

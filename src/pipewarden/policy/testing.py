@@ -1,0 +1,67 @@
+"""`pipewarden policy test`: run every `test_*` rule of the `*_test.rego` files."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipewarden.errors import ConfigError
+from pipewarden.policy.catalog import builtin_policies_dir
+from pipewarden.policy.engine import _add_policy, regorus
+
+_PACKAGE = re.compile(r"^package\s+([A-Za-z0-9_.]+)", re.M)
+_TEST_RULE = re.compile(r"^(test_[A-Za-z0-9_]*)\b", re.M)
+
+
+@dataclass(frozen=True)
+class TestResult:
+    package: str
+    name: str
+    file: str
+    passed: bool
+    detail: str = ""
+
+
+def _rego_files(directory: Path) -> list[Path]:
+    found = []
+    for root, dirs, names in os.walk(directory):
+        dirs.sort()
+        found.extend(Path(root) / n for n in sorted(names) if n.endswith(".rego"))
+    return found
+
+
+def run_policy_tests(dirs: list[str]) -> list[TestResult]:
+    """Load built-in and given folders into one engine, then evaluate each test rule."""
+    folders = [builtin_policies_dir()] + [Path(d) for d in dirs]
+    for folder in folders:
+        if not folder.is_dir():
+            raise ConfigError("policy folder does not exist or is not a directory", str(folder))
+    engine = regorus.Engine()
+    tests: list[tuple[str, str, str]] = []
+    seen: set[Path] = set()
+    for folder in folders:
+        for path in _rego_files(folder):
+            if path.resolve() in seen:
+                continue
+            seen.add(path.resolve())
+            _add_policy(engine, str(path))
+            if path.name.endswith("_test.rego"):
+                text = path.read_text("utf-8")
+                package = _PACKAGE.search(text)
+                if package is None:
+                    continue
+                for name in dict.fromkeys(_TEST_RULE.findall(text)):
+                    tests.append((package.group(1), name, str(path)))
+    results = []
+    for package, name, file in tests:
+        try:
+            value = json.loads(engine.eval_rule_as_json(f"data.{package}.{name}"))
+            passed = value is True
+            detail = "" if passed else f"evaluated to {json.dumps(value)}"
+        except RuntimeError as exc:
+            passed, detail = False, str(exc).strip().splitlines()[0] if str(exc).strip() else "error"
+        results.append(TestResult(package, name, file, passed, detail))
+    return results

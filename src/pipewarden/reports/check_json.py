@@ -1,0 +1,26 @@
+"""`check --format json`: exactly the shape of cli.md."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+from pipewarden.reports.common import iso_utc, summary_counts
+
+
+def as_dict(result: Any, now: dt.datetime, fixed: Any = None) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "version": 1,
+        "generated_at": iso_utc(now),
+        "pipelines": [p.to_json() for p in result.pipelines],
+        "findings": [f.to_json() for f in result.findings],
+        "summary": summary_counts(result.pipelines, result.findings),
+    }
+    if fixed is not None:
+        data["fixed"] = [f.to_json() for f in fixed]
+    return data
+
+
+def render(result: Any, now: dt.datetime, fixed: Any = None, **_: Any) -> str:
+    return json.dumps(as_dict(result, now, fixed), indent=2) + "\n"

@@ -1,0 +1,28 @@
+"""Typed entry points shared by the CLI commands: build a run's context, check a fleet."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from collections.abc import Sequence
+
+from pipewarden.evaluate import EvalContext, Result, check_files
+from pipewarden.load.discover import discover
+from pipewarden.orgs.tree import load_org_tree
+from pipewarden.policy.catalog import load_catalog
+
+
+def build_context(org_config: str | None, policies: Sequence[str], now: dt.datetime) -> EvalContext:
+    """Load the catalog (built-in + `policies`) and, when given, the org tree."""
+    catalog = load_catalog(tuple(policies))
+    today = now.astimezone(dt.timezone.utc).date()
+    tree = load_org_tree(org_config, catalog, today) if org_config is not None else None
+    return EvalContext(catalog, tree, today)
+
+
+def check_paths(paths: Sequence[str], context: EvalContext, quiet: bool = True) -> Result:
+    """Discover pipeline files under `paths` (default: the current directory) and check them."""
+    files = discover(list(paths) or ["."])
+    if not files:
+        print(f"pipewarden: no pipeline file found under {', '.join(paths) or '.'}", file=sys.stderr)
+    return check_files(files, context)
