@@ -37,20 +37,30 @@ stage_name(i) := input.pipeline.stages[i].name
 
 # ---------------------------------------------------------------- numbers
 
-# Value of a string of decimal digits. to_number rejects leading zeros ("09").
-decimal(digits) := 0 if trim_left(digits, "0") == ""
+# Checks here avoid regex.match: the engine compiles the pattern on every call,
+# which made regex-based parsing the largest cost of a whole evaluation.
 
-decimal(digits) := to_number(trimmed) if {
-	trimmed := trim_left(digits, "0")
-	trimmed != ""
+# True for a non-empty string of decimal digits.
+is_digits(text) if {
+	text != ""
+	trim(text, "0123456789") == ""
 }
 
-# Value of "N" or "N.F" (digits); undefined for anything else.
-decimal_number(text) := decimal(text) if regex.match(`^[0-9]+$`, text)
+# Value of a string of decimal digits. units.parse, unlike to_number, accepts
+# leading zeros ("09"); the digit check keeps its unit suffixes ("1k") out.
+decimal(digits) := units.parse(digits) if is_digits(digits)
 
-decimal_number(text) := decimal(parts[0]) + to_number(concat("", ["0.", parts[1]])) if {
-	regex.match(`^[0-9]+\.[0-9]+$`, text)
+# Value of "N" or "N.F" (digits); undefined for anything else.
+decimal_number(text) := units.parse(text) if {
+	trim(text, "0123456789") == ""
+	text != ""
+}
+
+decimal_number(text) := units.parse(text) if {
 	parts := split(text, ".")
+	count(parts) == 2
+	is_digits(parts[0])
+	is_digits(parts[1])
 }
 
 # ---------------------------------------------------------------- durations
@@ -61,7 +71,6 @@ _unit_seconds := {"s": 1, "m": 60, "h": 3600, "d": 86400}
 # the string is not a duration, so a malformed value never aborts evaluation.
 duration_seconds(d) := decimal(n) * _unit_seconds[u] if {
 	is_string(d)
-	regex.match(`^[0-9]+[smhd]$`, d)
 	n := substring(d, 0, count(d) - 1)
 	u := substring(d, count(d) - 1, 1)
 }
@@ -88,8 +97,9 @@ preprod_test_types := {t | some i in preprod_before_prod; some t in stage_test_t
 # Minute of the day of "HH:MM" (also accepts "H:MM").
 minutes(t) := (decimal(parts[0]) * 60) + decimal(parts[1]) if {
 	is_string(t)
-	regex.match(`^[0-9]{1,2}:[0-5][0-9]$`, t)
 	parts := split(t, ":")
+	count(parts) == 2
+	count(parts[1]) == 2
 }
 
 # The minutes [start, end) of a daily interval as a set of non-empty pieces

@@ -1,0 +1,178 @@
+"""The safe YAML loader: every limit and YAML 1.1 trap, with real files."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pipewarden.errors import LoadError
+from pipewarden.load.pipeline import load_pipeline
+from pipewarden.load.yamlsafe import MAX_BYTES, load_yaml_file, parse_yaml, parse_yaml_events
+
+from conftest import GOOD_PIPELINE
+
+
+def billion_laughs(levels: int = 9) -> str:
+    lines = ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    for i in range(1, levels):
+        prev, cur = chr(ord("a") + i - 1), chr(ord("a") + i)
+        lines.append(f"{cur}: &{cur} [" + ",".join([f"*{prev}"] * 9) + "]")
+    return "\n".join(lines) + "\n"
+
+
+def test_billion_laughs_is_rejected_fast(tmp_path: Path) -> None:
+    path = tmp_path / "pipeline.yaml"
+    path.write_text(billion_laughs())
+    started = time.perf_counter()
+    with pytest.raises(LoadError, match="aliases expand"):
+        load_yaml_file(str(path))
+    # Not a benchmark: a guard that expansion is never attempted (it would take minutes).
+    assert time.perf_counter() - started < 1.0
+
+
+def test_small_alias_use_is_allowed() -> None:
+    parsed = parse_yaml("base: &b {a: 1}\nx: *b\ny: *b\n")
+    assert parsed.value == {"base": {"a": 1}, "x": {"a": 1}, "y": {"a": 1}}
+
+
+def test_three_mib_file_is_rejected(tmp_path: Path) -> None:
+    path = tmp_path / "pipeline.yaml"
+    path.write_text("a: " + "x" * (3 * 1024 * 1024) + "\n")
+    with pytest.raises(LoadError, match="larger than 1024 KiB"):
+        load_yaml_file(str(path))
+
+
+def test_file_just_under_the_limit_loads(tmp_path: Path) -> None:
+    path = tmp_path / "pipeline.yaml"
+    path.write_text("a: " + "x" * (MAX_BYTES - 10) + "\n")
+    assert len(load_yaml_file(str(path)).value["a"]) == MAX_BYTES - 10
+
+
+def test_binary_garbage_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "pipeline.yaml"
+    path.write_bytes(os.urandom(4096) + b"\xff\xfe\x00")
+    with pytest.raises(LoadError):
+        load_yaml_file(str(path))
+
+
+def test_undecodable_byte_reports_its_line(tmp_path: Path) -> None:
+    path = tmp_path / "pipeline.yaml"
+    path.write_bytes(b"a: 1\nb: 2\nc: \xff\xfe\n")
+    with pytest.raises(LoadError) as caught:
+        load_yaml_file(str(path))
+    assert caught.value.line == 3
+    assert "UTF-8" in caught.value.message
+
+
+@pytest.mark.parametrize("depth", [65, 1000, 200_000])
+def test_deep_nesting_is_rejected_without_crashing(depth: int) -> None:
+    with pytest.raises(LoadError, match="deeper than 64"):
+        parse_yaml("[" * depth + "]" * depth)
+
+
+def test_deep_block_nesting_is_rejected() -> None:
+    text = "".join(" " * i + f"k{i}:\n" for i in range(100)) + " " * 100 + "x: 1\n"
+    with pytest.raises(LoadError, match="deeper than 64"):
+        parse_yaml(text)
+
+
+def test_nesting_at_the_limit_is_fine() -> None:
+    assert parse_yaml("[" * 64 + "]" * 64).value is not None
+
+
+def test_duplicate_keys_are_rejected_with_line() -> None:
+    with pytest.raises(LoadError, match="duplicate key 'name'") as caught:
+        parse_yaml("metadata:\n  name: a\n  name: b\n")
+    assert caught.value.line == 3
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["a: !!python/object/apply:os.system ['true']\n", "a: !!python/name:os.system\n", "a: !custom x\n"],
+)
+def test_python_and_custom_tags_are_rejected(text: str) -> None:
+    with pytest.raises(LoadError, match="tag"):
+        parse_yaml(text)
+
+
+def test_yaml11_readings_never_change_meaning() -> None:
+    value = parse_yaml("end: 17:30\nlevel: off\non: yes\nx: no\nd: 2027-01-15\nt: 1:02:03\n").value
+    assert value == {"end": "17:30", "level": "off", "on": "yes", "x": "no", "d": "2027-01-15", "t": "1:02:03"}
+
+
+def test_core_scalars() -> None:
+    value = parse_yaml("a: true\nb: 12\nc: 1.5\nd: ~\ne: '12'\nf: !!str 5\n").value
+    assert value == {"a": True, "b": 12, "c": 1.5, "d": None, "e": "12", "f": "5"}
+
+
+def test_only_one_document() -> None:
+    with pytest.raises(LoadError, match="more than one YAML document"):
+        parse_yaml("a: 1\n---\nb: 2\n")
+
+
+@pytest.mark.parametrize("text", ["", "   \n", "# only a comment\n"])
+def test_empty_file_is_invalid(text: str) -> None:
+    with pytest.raises(LoadError, match="empty"):
+        parse_yaml(text)
+
+
+def test_syntax_error_has_line() -> None:
+    with pytest.raises(LoadError) as caught:
+        parse_yaml("a: 1\nb: [1, 2\nc: 3\n")
+    assert caught.value.line >= 2
+
+
+def test_line_map_of_the_example() -> None:
+    parsed = parse_yaml(GOOD_PIPELINE)
+    assert parsed.line_of("stages[2].bake.duration") == 63
+    assert parsed.line_of('windows["business-hours"].end') == 20
+    assert parsed.line_of("stages[3].bake.datapoints") == parsed.line_of("stages[3].bake")
+    assert parsed.line_of("stages[9].x") == parsed.line_of("stages")
+
+
+def test_merge_keys() -> None:
+    assert parse_yaml("b: &b {x: 1, y: 2}\nc:\n  <<: *b\n  y: 3\n").value["c"] == {"x": 1, "y": 3}
+
+
+def test_fast_path_and_event_path_agree_on_the_example() -> None:
+    fast, safe = parse_yaml(GOOD_PIPELINE), parse_yaml_events(GOOD_PIPELINE)
+    assert fast.value == safe.value
+    assert fast.lines == safe.lines
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=400))
+def test_arbitrary_text_only_raises_load_error(text: str) -> None:
+    try:
+        parse_yaml(text)
+    except LoadError:
+        pass
+
+
+yaml_ish = st.lists(
+    st.sampled_from(["a:", " b:", "  - x", "- 1", "[", "]", "{", "}", "&a", "*a", "<<:", ": ", "'q'", '"', "\n", "  ", "17:30", "off", "!!str", "? k", "#c", "---"]),
+    max_size=40,
+).map("".join)
+
+
+@settings(max_examples=400, deadline=None)
+@given(yaml_ish)
+def test_yaml_like_text_only_raises_load_error_and_paths_agree(text: str) -> None:
+    try:
+        fast = parse_yaml(text)
+    except LoadError:
+        return
+    safe = parse_yaml_events(text)
+    assert fast.value == safe.value or fast.value != fast.value  # NaN never equals itself
+
+
+def test_symlink_loop_and_unreadable_file_are_invalid_not_fatal(tmp_path: Path) -> None:
+    loop = tmp_path / "pipeline.yaml"
+    loop.symlink_to(tmp_path / "pipeline.yaml")
+    result = load_pipeline(str(loop))
+    assert result.invalid is not None and result.invalid.line == 1
