@@ -69,8 +69,8 @@ deny contains v if {
 	some i in data.pipewarden.lib.core.prod_indices
 	stage := input.pipeline.stages[i]
 	name := stage.window
+	outside := _windows_outside[name]
 	window := input.pipeline.windows[name]
-	outside := _outside(window, data.pipewarden.lib.core.window_pieces[name])
 	v := {
 		"msg": sprintf(
 			"prod stage '%s' deploys in window '%s' (%s %s-%s %s) outside the allowed %s; allowed: %s",
@@ -80,18 +80,22 @@ deny contains v if {
 	}
 }
 
-# What of the window lies outside the allowed days and hours; undefined when allowed.
-_outside(window, pieces) := "days" if {
-	not data.pipewarden.lib.core.window_days_allowed(window, _params.days)
-	data.pipewarden.lib.core.pieces_within(pieces, _allowed_pieces)
+# For each window that is not allowed (judged once, however many stages use
+# it): what of it lies outside the allowed days and hours.
+_windows_outside := {name: outside |
+	some name, window in input.pipeline.windows
+	fits_days := data.pipewarden.lib.core.window_days_allowed(window, _params.days)
+	fits_hours := _fits_hours(data.pipewarden.lib.core.window_pieces[name])
+	outside := _outside[[fits_days, fits_hours]]
 }
 
-_outside(window, pieces) := "hours" if {
-	data.pipewarden.lib.core.window_days_allowed(window, _params.days)
-	not data.pipewarden.lib.core.pieces_within(pieces, _allowed_pieces)
+# Keyed by [days fit, hours fit]; a window that fits both has no entry.
+_outside := {
+	[false, true]: "days",
+	[true, false]: "hours",
+	[false, false]: "days and hours",
 }
 
-_outside(window, pieces) := "days and hours" if {
-	not data.pipewarden.lib.core.window_days_allowed(window, _params.days)
-	not data.pipewarden.lib.core.pieces_within(pieces, _allowed_pieces)
-}
+_fits_hours(pieces) := true if data.pipewarden.lib.core.pieces_within(pieces, _allowed_pieces)
+
+_fits_hours(pieces) := false if not data.pipewarden.lib.core.pieces_within(pieces, _allowed_pieces)

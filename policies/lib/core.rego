@@ -33,8 +33,6 @@ preprod_before_prod := [i |
 	i < first_prod_index
 ]
 
-stage_name(i) := input.pipeline.stages[i].name
-
 # ---------------------------------------------------------------- numbers
 
 # Checks here avoid regex.match: the engine compiles the pattern on every call,
@@ -51,10 +49,7 @@ is_digits(text) if {
 decimal(digits) := units.parse(digits) if is_digits(digits)
 
 # Value of "N" or "N.F" (digits); undefined for anything else.
-decimal_number(text) := units.parse(text) if {
-	trim(text, "0123456789") == ""
-	text != ""
-}
+decimal_number(text) := decimal(text) if is_digits(text)
 
 decimal_number(text) := units.parse(text) if {
 	parts := split(text, ".")
@@ -69,9 +64,10 @@ _unit_seconds := {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 # Seconds of a duration string `<int><unit>` (units s m h d). Undefined when
 # the string is not a duration, so a malformed value never aborts evaluation.
-duration_seconds(d) := decimal(n) * _unit_seconds[u] if {
+duration_seconds(d) := units.parse(n) * _unit_seconds[u] if {
 	is_string(d)
 	n := substring(d, 0, count(d) - 1)
+	is_digits(n)
 	u := substring(d, count(d) - 1, 1)
 }
 
@@ -89,7 +85,7 @@ build_test_types := test_types(object.get(input.pipeline.build, "tests", []))
 
 stage_test_types := {i: test_types(object.get(s, "tests", [])) | some i, s in input.pipeline.stages}
 
-# Test types run in build.tests or in any preprod stage before prod.
+# Test types run in any preprod stage before prod.
 preprod_test_types := {t | some i in preprod_before_prod; some t in stage_test_types[i]}
 
 # ---------------------------------------------------------------- time windows
@@ -130,12 +126,8 @@ hhmm_pieces(start, end) := interval_pieces(minutes(start), minutes(end))
 # Pieces of every named window of the document.
 window_pieces := {name: hhmm_pieces(w.start, w.end) | some name, w in object.get(input.pipeline, "windows", {})}
 
-# True when window `w` (an entry of `windows`) opens only on `days`.
-window_days_allowed(w, days) if {
-	every d in w.days {
-		d in days
-	}
-}
+# Whether window `w` (an entry of `windows`) opens only on `days`: true or false.
+window_days_allowed(w, days) := count({d | some d in w.days} - {d | some d in days}) == 0
 
 # ---------------------------------------------------------------- formatting
 

@@ -143,7 +143,7 @@ test_pieces_within if {
 
 test_window_days_allowed if {
 	data.pipewarden.lib.core.window_days_allowed({"days": ["mon", "fri"]}, ["mon", "tue", "wed", "thu", "fri"])
-	not data.pipewarden.lib.core.window_days_allowed({"days": ["fri", "sat"]}, ["mon", "tue", "wed", "thu", "fri"])
+	data.pipewarden.lib.core.window_days_allowed({"days": ["fri", "sat"]}, ["mon", "tue", "wed", "thu", "fri"]) == false
 }
 
 test_window_pieces if {

@@ -59,9 +59,17 @@ class ParsedYaml:
             current = parent_path(current)
 
 
+_IDENT_CACHE: dict[str, bool] = {}
+
+
 def join_key(parent: str, key: str) -> str:
     """`parent.key`, quoting keys that are not plain identifiers: `windows["business-hours"]`."""
-    if _IDENT.match(key):
+    plain = _IDENT_CACHE.get(key)
+    if plain is None:
+        plain = bool(_IDENT.match(key))
+        if len(_IDENT_CACHE) < 10_000:
+            _IDENT_CACHE[key] = plain
+    if plain:
         return f"{parent}.{key}" if parent else key
     quoted = '"' + key.replace("\\", "\\\\").replace('"', '\\"') + '"'
     return f"{parent}[{quoted}]"
@@ -94,8 +102,14 @@ def parent_path(path: str) -> str:
     return path[: bracket + 1] if bracket >= 0 else ""
 
 
+# First characters that can start a null, boolean or number; anything else is a string.
+_SPECIAL_FIRST = frozenset("~nNtTfF0123456789+-.")
+
+
 def resolve_plain(text: str) -> Any:
     """Read an unquoted scalar with YAML 1.2 core rules."""
+    if text and text[0] not in _SPECIAL_FIRST:
+        return text
     if text in _NULLS:
         return None
     if text in _TRUES:
@@ -288,12 +302,16 @@ class _NodeWalker:
         if depth >= MAX_DEPTH:
             raise LoadError(f"the document nests deeper than {MAX_DEPTH} levels; flatten it", line=line)
         lines = self.lines
+        scalar = yaml.ScalarNode
         if isinstance(node, yaml.SequenceNode):
             items = []
             for index, child in enumerate(node.value):
-                child_path = join_index(path, index)
+                child_path = f"{path}[{index}]"
                 lines[child_path] = child.start_mark.line + 1
-                items.append(self._value(child, child_path, depth + 1))
+                if type(child) is scalar and child.tag == _PLAIN:
+                    items.append(resolve_plain(child.value))
+                else:
+                    items.append(self._value(child, child_path, depth + 1))
             return items
         mapping: dict[Any, Any] = {}
         merged: set[Any] = set()
@@ -301,7 +319,7 @@ class _NodeWalker:
             key_line = key_node.start_mark.line + 1
             if not isinstance(key_node, yaml.ScalarNode):
                 raise LoadError("a mapping key must be a plain value, not a list or mapping", line=key_line)
-            key = self._value(key_node, path, depth + 1)
+            key = resolve_plain(key_node.value) if key_node.tag == _PLAIN else self._value(key_node, path, depth + 1)
             if key == "<<" and key_node.tag == _PLAIN:
                 self._merge(mapping, merged, self._value(value_node, path, depth + 1), path, key_line)
                 continue
@@ -310,7 +328,10 @@ class _NodeWalker:
             merged.discard(key)
             child_path = join_key(path, str(key))
             lines[child_path] = key_line
-            mapping[key] = self._value(value_node, child_path, depth + 1)
+            if type(value_node) is scalar and value_node.tag == _PLAIN:
+                mapping[key] = resolve_plain(value_node.value)
+            else:
+                mapping[key] = self._value(value_node, child_path, depth + 1)
         return mapping
 
     def _merge(self, mapping: dict[Any, Any], merged: set[Any], value: Any, path: str, line: int) -> None:

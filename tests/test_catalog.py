@@ -1,0 +1,103 @@
+"""The catalog stays in step: every rule has metadata, tests and an up-to-date docs page."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from pipewarden.docs import expected_pages
+from pipewarden.policy.catalog import builtin_policies_dir, load_catalog
+from pipewarden.policy.testing import run_policy_tests
+
+from conftest import run_cli
+
+ROOT = Path(__file__).resolve().parent.parent
+CATALOG = load_catalog(())
+SPEC_RULES = {
+    "valid-definition", "unknown-team", "single-release-process", "build-tests", "requires-preprod",
+    "preprod-production-config", "preprod-tests", "load-and-security-tests", "deployment-hygiene",
+    "min-healthy-hosts", "canary-first", "canary-bake-time", "canary-datapoints", "prod-bake-time",
+    "progressive-rollout", "alarm-gating", "auto-rollback", "deployment-window", "synthetic-monitoring",
+    "full-automation",
+}
+
+
+def test_catalog_is_exactly_the_spec() -> None:
+    assert set(CATALOG.rules) == SPEC_RULES
+
+
+@pytest.mark.parametrize("rule_id", sorted(SPEC_RULES))
+def test_rule_has_complete_metadata(rule_id: str) -> None:
+    rule = CATALOG.rules[rule_id]
+    assert rule.title and rule.description and rule.rationale and rule.remediation
+    assert "```yaml" in rule.remediation
+    assert rule.level in ("off", "warn", "enforce")
+    jsonschema.Draft7Validator.check_schema(rule.params_schema)
+    jsonschema.validate(rule.params, rule.params_schema)
+    assert rule.params_schema.get("additionalProperties") is False
+
+
+@pytest.mark.parametrize("rule_id", sorted(SPEC_RULES - {"valid-definition", "unknown-team"}))
+def test_rego_rule_has_a_test_file(rule_id: str) -> None:
+    folder = builtin_policies_dir() / rule_id
+    base = rule_id.replace("-", "_")
+    assert (folder / f"{base}.rego").is_file()
+    test = folder / f"{base}_test.rego"
+    assert test.is_file() and "test_" in test.read_text()
+
+
+def test_default_levels_follow_the_spec() -> None:
+    assert CATALOG.rules["valid-definition"].level == "enforce"
+    assert CATALOG.rules["full-automation"].level == "off"
+    others = SPEC_RULES - {"valid-definition", "full-automation"}
+    assert {CATALOG.rules[r].level for r in others} == {"warn"}
+
+
+def test_docs_pages_are_generated_and_current() -> None:
+    docs = ROOT / "docs" / "rules"
+    for name, text in expected_pages(CATALOG).items():
+        page = docs / name
+        assert page.is_file(), f"{page} is missing: run `make docs`"
+        assert page.read_text() == text, f"{page} is stale: run `make docs`"
+
+
+def test_all_rego_tests_pass() -> None:
+    results = run_policy_tests([])
+    failed = [f"{r.package}.{r.name}: {r.detail}" for r in results if not r.passed]
+    assert len(results) > 100
+    assert failed == []
+
+
+def test_policy_test_command_reports_counts(tmp_path: Path) -> None:
+    (tmp_path / "x_test.rego").write_text(
+        "package pipewarden.rules.x_test\nimport rego.v1\ntest_ok if { 1 == 1 }\ntest_bad if { 1 == 2 }\n"
+    )
+    result = run_cli("policy", "test", str(tmp_path))
+    assert result.exit_code == 1
+    last = result.stdout.strip().splitlines()[-1]
+    passed = int(last.split()[0])
+    assert last == f"{passed} passed, 1 failed"
+    assert "FAIL pipewarden.rules.x_test.test_bad" in result.stdout
+
+
+def test_rules_list_and_show() -> None:
+    listed = run_cli("rules", "list")
+    assert listed.exit_code == 0
+    for rule_id in SPEC_RULES:
+        assert rule_id in listed.stdout
+    shown = run_cli("rules", "show", "canary-bake-time")
+    assert shown.exit_code == 0 and "min_minutes" in shown.stdout and "## Why" in shown.stdout
+    assert run_cli("rules", "show", "nope").exit_code == 2
+
+
+def test_org_rules_folder_adds_a_rule(tmp_path: Path) -> None:
+    example = ROOT / "org-configs" / "example" / "policies"
+    listed = run_cli("rules", "list", "--policies", str(example))
+    assert "no-friday-afternoon" in listed.stdout
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "bad.rego").write_text("# METADATA\n# custom: {id: bad}\npackage pipewarden.rules.bad\nimport rego.v1\ndeny contains x if {\n")
+    result = run_cli("check", str(tmp_path), "--policies", str(broken))
+    assert result.exit_code == 2 and "bad.rego" in result.stderr
