@@ -198,6 +198,11 @@ def to_findings(evaluated: list[Evaluated], context: EvalContext) -> Result:
     """Apply levels, schedules and exceptions, the one place they are applied."""
     fleet = fleet_violations(evaluated, context)
     findings: list[Finding] = []
+    levels: dict[tuple[str | None, str], tuple[str, str | None]] = {}
+    # Most rules have no exception anywhere: skip the lookup for them.
+    excepted_rules = (
+        {e.rule for n in context.tree.nodes.values() for e in n.exceptions} if context.tree is not None else set()
+    )
     for item in evaluated:
         summary = item.summary
         if item.invalid is not None:
@@ -216,11 +221,13 @@ def to_findings(evaluated: list[Evaluated], context: EvalContext) -> Result:
             setting = settings.get(violation.rule)
             if setting is None:
                 continue
-            level, enforce_from = setting.level_at(context.today)
+            level, enforce_from = levels.get((node, violation.rule)) or levels.setdefault(
+                (node, violation.rule), setting.level_at(context.today)
+            )
             if level == "off":
                 continue
             exception = None
-            if context.tree is not None and node is not None:
+            if context.tree is not None and node is not None and violation.rule in excepted_rules:
                 granted = find_exception(context.tree, node, violation.rule, summary.name, summary.team, context.today)
                 if granted is not None:
                     exception = ExceptionInfo(

@@ -30,8 +30,10 @@ CHECK_FORMATS = ["text", "json", "sarif", "github", "markdown", "junit", "gitlab
 @now_option
 @click.option("--fail-on", "fail_on", type=click.Choice(["warn", "enforce"]), default="enforce",
               help="Lowest level that fails the check (default: enforce).")
+@click.option("--base", "base", metavar="GIT_REF",
+              help="Compare with the same files at this git ref: mark findings new or existing, list fixed ones.")
 def check(paths: tuple[str, ...], org_config: str | None, policies: tuple[str, ...], fmt: str,
-          output: str | None, now: str | None, fail_on: str) -> None:
+          output: str | None, now: str | None, fail_on: str, base: str | None) -> None:
     """Lint pipeline definitions (files, or directories searched recursively)."""
     from pipewarden.service import build_context, check_paths
 
@@ -40,7 +42,14 @@ def check(paths: tuple[str, ...], org_config: str | None, policies: tuple[str, .
     moment = parse_now(now)
     context = build_context(org_config, policies, moment)
     result = check_paths(paths, context)
-    write_output(render_check(fmt, result, now=moment), output)
+    fixed = None
+    if base is not None:
+        from pipewarden.baseline import compare_with_base
+
+        comparison = compare_with_base(result, base)
+        result, fixed = comparison.result, comparison.fixed
+    write_output(render_check(fmt, result, now=moment, fixed=fixed, fail_on=fail_on), output)
+    # Existing findings count as much as new ones: --base informs, it never lowers the bar.
     sys.exit(1 if any(f.blocks(fail_on) for f in result.findings) else 0)
 
 

@@ -34,33 +34,32 @@ def discover(paths: list[str]) -> list[str]:
     for given in paths:
         if not os.path.lexists(given):
             raise UsageError(f"path does not exist: {given}; give a pipeline file or a directory")
-        candidates = [given] if not os.path.isdir(given) else list(_walk(given))
-        for candidate in candidates:
-            key = os.path.realpath(candidate)
+        candidates = [(given, True)] if not os.path.isdir(given) else list(_walk(given))
+        for candidate, linked in candidates:
+            # Only a path through a symlink can reach a file already found under another name.
+            key = os.path.realpath(candidate) if linked or len(paths) > 1 else os.path.abspath(candidate)
             if key not in seen:
                 seen.add(key)
                 found.append(candidate)
     return found
 
 
-def _walk(root: str) -> Iterator[str]:
+def _walk(root: str) -> Iterator[tuple[str, bool]]:
+    """(file, reached through a symlink) for each pipeline file under `root`."""
     root_real = os.path.realpath(root)
-    visited: set[str] = set()
-    stack = [root]
+    visited: set[str] = {root_real}
+    stack: list[tuple[str, bool]] = [(root, False)]
     while stack:
-        directory = stack.pop()
-        real = os.path.realpath(directory)
-        if real in visited:
-            continue
-        visited.add(real)
+        directory, linked = stack.pop()
         try:
             entries = sorted(os.scandir(directory), key=lambda e: e.name)
         except OSError:
             continue
-        subdirs: list[str] = []
+        subdirs: list[tuple[str, bool]] = []
         for entry in entries:
             path = entry.path if directory != "." else entry.name
-            if entry.is_symlink() and not _inside(path, root_real):
+            is_link = entry.is_symlink()
+            if is_link and not _inside(path, root_real):
                 continue
             try:
                 is_dir = entry.is_dir()
@@ -69,7 +68,13 @@ def _walk(root: str) -> Iterator[str]:
             if is_dir:
                 if entry.name in SKIPPED_DIRS or _is_virtualenv(path):
                     continue
-                subdirs.append(path)
+                if is_link or linked:
+                    # A linked directory may be one already walked, or an ancestor (a loop).
+                    real = os.path.realpath(path)
+                    if real in visited:
+                        continue
+                    visited.add(real)
+                subdirs.append((path, linked or is_link))
             elif entry.name in PIPELINE_NAMES:
-                yield path
+                yield path, linked or is_link
         stack.extend(reversed(subdirs))

@@ -90,15 +90,21 @@ class OrgTree:
     root: str
     team_nodes: dict[str, str]
     children: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    _chains: dict[str, tuple[OrgNode, ...]] = field(default_factory=dict, compare=False, repr=False)
 
     def chain(self, name: str) -> list[OrgNode]:
+        cached = self._chains.get(name)
+        if cached is not None:
+            return list(cached)
         chain = []
         current: str | None = name
         while current is not None:
             node = self.nodes[current]
             chain.append(node)
             current = node.parent
-        return list(reversed(chain))
+        chain.reverse()
+        self._chains[name] = tuple(chain)
+        return chain
 
     def node_for_team(self, team: str | None) -> str | None:
         """The node a team belongs to, or None for a team in no node."""

@@ -1,0 +1,38 @@
+"""Finding identity that survives edits elsewhere in a file.
+
+Lines move whenever someone adds a stage or a comment above a finding, so identity never uses
+the line: it is (rule, pipeline name or file, path, message). `--base` matches findings with
+it, and the SARIF and GitLab reports hash it so that code-scanning alerts keep their history.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+
+from pipewarden.model.finding import Finding
+
+FindingKey = tuple[str, str, str, str]
+
+
+def finding_key(finding: Finding) -> FindingKey:
+    """What makes two findings "the same" across revisions of a file."""
+    return (finding.rule, finding.pipeline or finding.file, finding.path, finding.message)
+
+
+def fingerprints(findings: Iterable[Finding]) -> list[str]:
+    """A stable hex fingerprint per finding, in order, unique within the list.
+
+    Identical keys (the same rule firing twice at the same path with the same message, or two
+    files sharing a pipeline name) get an occurrence number mixed in, so consumers that collapse
+    equal fingerprints (GitLab, GitHub code scanning) still see every finding.
+    """
+    seen: dict[FindingKey, int] = {}
+    prints: list[str] = []
+    for finding in findings:
+        key = finding_key(finding)
+        occurrence = seen.get(key, 0) + 1
+        seen[key] = occurrence
+        text = "\x1f".join((*key, str(occurrence)))
+        prints.append(hashlib.sha256(text.encode("utf-8")).hexdigest()[:32])
+    return prints
