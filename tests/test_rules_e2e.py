@@ -177,8 +177,7 @@ def test_full_automation_is_off_by_default_and_counts_transitions(tmp_path: Path
     findings = findings_of(tmp_path, text, "--org-config", str(org))
     assert rule_paths(findings, "full-automation") == ["stages[0].promotion", "stages[2].approvals"]
     result = run_cli("check", str(tmp_path), "--format", "json", "--now", NOW)
-    levels = {p["file"].split("/")[-2]: p["automation_level"] for p in result.json()["pipelines"]}
-    assert levels[f"case{len(levels) - 1}"] == "partial"
+    assert {p["automation_level"] for p in result.json()["pipelines"]} == {"partial"}
 
 
 def test_org_params_change_the_rule(tmp_path: Path) -> None:
