@@ -6,7 +6,10 @@ import datetime as dt
 import sys
 from collections.abc import Sequence
 
-from pipewarden.evaluate import EvalContext, Result, check_files
+from pathlib import Path
+
+from pipewarden.evaluate import EvalContext, Result, evaluate_paths, to_findings
+from pipewarden.progress import progress_bar
 from pipewarden.load.discover import discover
 from pipewarden.orgs.tree import load_org_tree
 from pipewarden.policy.catalog import load_catalog
@@ -20,9 +23,22 @@ def build_context(org_config: str | None, policies: Sequence[str], now: dt.datet
     return EvalContext(catalog, tree, today)
 
 
-def check_paths(paths: Sequence[str], context: EvalContext, quiet: bool = True) -> Result:
-    """Discover pipeline files under `paths` (default: the current directory) and check them."""
+def check_paths(
+    paths: Sequence[str], context: EvalContext, quiet: bool = True, cache_dir: Path | None = None
+) -> Result:
+    """Discover pipeline files under `paths` (default: the current directory) and check them.
+
+    With `cache_dir`, unchanged files under unchanged settings are not evaluated again.
+    A progress bar goes to stderr for long runs on a terminal unless `quiet`.
+    """
     files = discover(list(paths) or ["."])
     if not files:
         print(f"pipewarden: no pipeline file found under {', '.join(paths) or '.'}", file=sys.stderr)
-    return check_files(files, context)
+    with progress_bar(len(files), quiet) as progress:
+        if cache_dir is not None:
+            from pipewarden.cache import cached_evaluate
+
+            evaluated = cached_evaluate(files, context, cache_dir, progress)
+        else:
+            evaluated = evaluate_paths(files, context, progress)
+    return to_findings(evaluated, context)

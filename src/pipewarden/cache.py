@@ -1,0 +1,158 @@
+"""Incremental check cache: per-file results keyed by content and by everything that applied.
+
+An entry is found by the SHA-256 of the file's bytes; under it, results are kept per
+*settings key*: the hash of the policies (every Rego file and schema of the run, and the
+pipewarden version), the org node the pipeline's team resolves to, and that node's rule
+params and enabled rules. Change a file, a rule, a parameter or an org's settings and the key
+changes, so a stale answer cannot be served; only the affected pipelines are re-evaluated.
+Levels, schedules and exceptions are applied after the cache (they depend on today), and the
+fleet-wide rule always runs on the whole fleet.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import pickle
+import sqlite3
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from pipewarden import __version__
+from pipewarden.evaluate import EvalContext, Evaluated
+
+SCHEMA_VERSION = 1
+
+
+def default_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "pipewarden"
+
+
+def _policy_hash(context: EvalContext) -> str:
+    digest = hashlib.sha256(f"{__version__}/{SCHEMA_VERSION}".encode())
+    for path in sorted(context.catalog.rego_files()):
+        digest.update(path.encode())
+        digest.update(Path(path).read_bytes())
+    # The package's own code and schemas too: a new pipewarden never reads an older one's results.
+    package = Path(__file__).parent
+    for source in sorted([*package.rglob("*.py"), *package.glob("schemas/*.json")]):
+        digest.update(source.read_bytes())
+    return digest.hexdigest()
+
+
+class CheckCache:
+    """A SQLite file of pickled per-file results. Safe to delete at any time."""
+
+    def __init__(self, directory: Path, context: EvalContext) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(str(directory / "check-cache.sqlite"))
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS results (content TEXT, settings TEXT, team TEXT, result BLOB,"
+            " PRIMARY KEY (content, settings))"
+        )
+        self._db.execute("CREATE TABLE IF NOT EXISTS teams (content TEXT PRIMARY KEY, team TEXT)")
+        self._context = context
+        self._policies = _policy_hash(context)
+        self._settings_keys: dict[str | None, str] = {}
+
+    def settings_key(self, team: str | None) -> str:
+        """What, besides the file's content, decides a file's per-document result."""
+        node = self._context.node_of(team)
+        if node not in self._settings_keys:
+            settings = self._context.settings(node)
+            enabled = {r: s.params for r, s in sorted(settings.items()) if s.level != "off"}
+            blob = json.dumps([self._policies, node, enabled], sort_keys=True, default=str)
+            self._settings_keys[node] = hashlib.sha256(blob.encode()).hexdigest()
+        return self._settings_keys[node]
+
+    @staticmethod
+    def content_key(path: str) -> str | None:
+        try:
+            with open(path, "rb") as handle:
+                return hashlib.sha256(handle.read()).hexdigest()
+        except OSError:
+            return None
+
+    def lookup(self, paths: list[str]) -> tuple[dict[str, Evaluated], dict[str, str]]:
+        """(cached results by path, content keys of every readable path)."""
+        keys = {p: k for p in paths if (k := self.content_key(p)) is not None}
+        teams: dict[str, str | None] = {}
+        rows = self._db.execute("SELECT content, team FROM teams").fetchall() if keys else []
+        known = {content: json.loads(team) for content, team in rows}
+        hits: dict[str, Evaluated] = {}
+        wanted: dict[tuple[str, str], list[str]] = {}
+        for path, content in keys.items():
+            if content not in known:
+                continue
+            teams[path] = known[content]
+            wanted.setdefault((content, self.settings_key(known[content])), []).append(path)
+        for (content, settings), group in wanted.items():
+            row = self._db.execute(
+                "SELECT result FROM results WHERE content = ? AND settings = ?", (content, settings)
+            ).fetchone()
+            if row is None:
+                continue
+            stored: Evaluated = pickle.loads(row[0])
+            for path in group:
+                hits[path] = _for_file(stored, path)
+        return hits, keys
+
+    def store(self, results: Iterable[Evaluated], keys: dict[str, str]) -> None:
+        rows_results: list[tuple[str, str, str, bytes]] = []
+        rows_teams: list[tuple[str, str]] = []
+        for result in results:
+            content = keys.get(result.summary.file)
+            if content is None or (result.invalid is not None and result.invalid.message.startswith("cannot read")):
+                continue
+            team = result.summary.team
+            rows_teams.append((content, json.dumps(team)))
+            rows_results.append((content, self.settings_key(team), json.dumps(team), pickle.dumps(result)))
+        with self._db:
+            self._db.executemany("INSERT OR REPLACE INTO teams VALUES (?, ?)", rows_teams)
+            self._db.executemany("INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?)", rows_results)
+
+    def close(self) -> None:
+        self._db.close()
+
+
+def _for_file(stored: Evaluated, path: str) -> Evaluated:
+    """A cached result under the name this run reached the file by."""
+    if stored.summary.file == path:
+        return stored
+    return dataclasses.replace(stored, summary=dataclasses.replace(stored.summary, file=path))
+
+
+def cached_evaluate(
+    paths: list[str], context: EvalContext, directory: Path, progress: Any = None, stats: dict[str, int] | None = None
+) -> list[Evaluated]:
+    """`evaluate_paths` with the cache: only new or changed files (or settings) are evaluated.
+
+    `stats`, when given, receives the numbers of cache hits and of files evaluated.
+    """
+    from pipewarden.evaluate import evaluate_paths
+
+    try:
+        cache = CheckCache(directory, context)
+    except (OSError, sqlite3.Error):
+        # An unwritable or corrupt cache must never stop a check: run without it.
+        return evaluate_paths(paths, context, progress)
+    try:
+        hits, keys = cache.lookup(paths)
+        misses = [p for p in paths if p not in hits]
+        if stats is not None:
+            stats.update(hits=len(hits), evaluated=len(misses))
+        if progress and hits:
+            progress(len(hits))
+        fresh = evaluate_paths(misses, context, progress) if misses else []
+        cache.store(fresh, keys)
+    finally:
+        cache.close()
+    by_path = dict(hits)
+    by_path.update((e.summary.file, e) for e in fresh)
+    return [by_path[p] for p in paths]

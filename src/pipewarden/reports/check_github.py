@@ -1,0 +1,75 @@
+"""`check --format github`: GitHub Actions workflow commands that annotate the pull request.
+
+Findings that fail the check are `::error`, other warnings `::warning`, excepted findings
+`::notice`. A scheduled warning stays a `::warning` (it is one today) with the date in its
+message, and each scheduled rule also gets one run-level `::notice` announcing the date:
+one per rule rather than one per finding, because GitHub shows only the first few annotations
+of each kind per step and a repeated notice would push real findings out.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from pipewarden.model.finding import Finding
+from pipewarden.reports.ci_common import exception_note
+from pipewarden.reports.common import schedule_note, summary_counts
+
+
+def escape_data(text: str) -> str:
+    """The message part, escaped as GitHub's runner unescapes it."""
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def escape_property(text: str) -> str:
+    """A `key=value` property: additionally `:` and `,`, which delimit properties."""
+    return escape_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def command(kind: str, message: str, **properties: str | int) -> str:
+    props = ",".join(f"{key}={escape_property(str(value))}" for key, value in properties.items())
+    return f"::{kind} {props}::{escape_data(message)}" if props else f"::{kind}::{escape_data(message)}"
+
+
+def annotation(finding: Finding, today: dt.date, fail_on: str = "enforce") -> str:
+    location: dict[str, str | int] = {"file": finding.file, "line": max(1, finding.line), "title": finding.rule}
+    if finding.excepted:
+        return command("notice", f"{finding.message} ({exception_note(finding)})", **location)
+    note = schedule_note(finding, today)
+    message = f"{finding.message} ({note})" if note else finding.message
+    return command("error" if finding.blocks(fail_on) else "warning", message, **location)
+
+
+def schedule_notices(findings: tuple[Finding, ...], today: dt.date) -> list[str]:
+    """One notice per scheduled rule (and date): when its warnings start to fail the check."""
+    scheduled: dict[tuple[str, str], list[Finding]] = {}
+    for finding in findings:
+        if finding.enforce_from and not finding.excepted:
+            scheduled.setdefault((finding.rule, finding.enforce_from), []).append(finding)
+    lines = []
+    for (rule, date), group in sorted(scheduled.items()):
+        count = len(group)
+        noun = "finding" if count == 1 else "findings"
+        lines.append(command(
+            "notice",
+            f"{rule} is {schedule_note(group[0], today)}: {count} {noun} here will then fail this check",
+            title=f"{rule} enforced from {date}",
+        ))
+    return lines
+
+
+def render(result: Any, now: dt.datetime, fixed: Any = None, fail_on: str = "enforce", **_: Any) -> str:
+    today = now.astimezone(dt.timezone.utc).date()
+    lines = [annotation(f, today, fail_on) for f in result.findings]
+    lines.extend(schedule_notices(result.findings, today))
+    counts = summary_counts(result.pipelines, result.findings)
+    summary = (
+        f"pipewarden: {counts['pipelines']} pipeline(s) checked, {counts['files_invalid']} invalid; "
+        f"{counts['enforce']} enforce, {counts['warn']} warn, {counts['excepted']} excepted"
+    )
+    if fixed is not None:
+        new = sum(1 for f in result.findings if f.change == "new")
+        summary += f"; {new} new, {len(result.findings) - new} existing, {len(fixed)} fixed"
+    lines.append(summary)
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,48 @@
+"""`check --format gitlab`: a GitLab Code Quality report (a JSON list of issues).
+
+GitLab compares the report of a merge request with that of its target branch by
+`fingerprint`, so the fingerprint must not move with line numbers: it hashes the same key as
+`--base` matching. Paths are as given: run from the repository root with relative paths so that
+GitLab can place the issues in the diff.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+from pipewarden.fingerprint import fingerprints
+from pipewarden.model.finding import Finding
+from pipewarden.reports.ci_common import exception_note
+from pipewarden.reports.common import schedule_note
+
+
+def severity(finding: Finding, fail_on: str = "enforce") -> str:
+    if finding.excepted:
+        return "info"
+    return "major" if finding.blocks(fail_on) else "minor"
+
+
+def _description(finding: Finding, today: dt.date) -> str:
+    notes = [note for note in (schedule_note(finding, today), exception_note(finding)) if note]
+    suffix = f" ({'; '.join(notes)})" if notes else ""
+    return f"{finding.rule}: {finding.message}{suffix}"
+
+
+def as_list(result: Any, now: dt.datetime, fail_on: str = "enforce") -> list[dict[str, Any]]:
+    today = now.astimezone(dt.timezone.utc).date()
+    return [
+        {
+            "description": _description(finding, today),
+            "check_name": finding.rule,
+            "fingerprint": fingerprint,
+            "severity": severity(finding, fail_on),
+            "location": {"path": finding.file, "lines": {"begin": max(1, finding.line)}},
+        }
+        for finding, fingerprint in zip(result.findings, fingerprints(result.findings))
+    ]
+
+
+def render(result: Any, now: dt.datetime, fixed: Any = None, fail_on: str = "enforce", **_: Any) -> str:
+    return json.dumps(as_list(result, now, fail_on), indent=2) + "\n"

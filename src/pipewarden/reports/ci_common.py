@@ -1,0 +1,27 @@
+"""Helpers shared by the CI formats (SARIF, GitHub, JUnit, markdown, GitLab)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pipewarden.model.finding import Finding
+
+HOMEPAGE = "https://github.com/pipewarden/pipewarden"
+DOCS_BASE = f"{HOMEPAGE}/blob/main/docs/rules"
+
+
+def docs_url(rule_id: str, catalog: Any) -> str | None:
+    """The rule's docs page; None for an organisation's own rules, whose docs are not ours to link."""
+    rule = catalog.get(rule_id) if catalog is not None else None
+    if rule is not None and rule.custom:
+        return None
+    return f"{DOCS_BASE}/{rule_id}.md"
+
+
+def exception_note(finding: Finding) -> str:
+    """"excepted by retail: <reason> (approved by dana, until 2027-03-31)", or ""."""
+    exception = finding.exception
+    if exception is None:
+        return ""
+    until = "permanently" if exception.permanent or exception.expires is None else f"until {exception.expires}"
+    return f"excepted by {exception.org}: {exception.reason} (approved by {exception.approved_by}, {until})"

@@ -1,0 +1,13 @@
+"""`report --format json`: exactly the keys of cli.md (plus the delta keys with --history)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pipewarden.reports.org_report import OrgReport
+
+
+def render(report: OrgReport, by: str = "team", **_: Any) -> str:
+    # Both `teams` and `orgs` are always present, whatever `--by` says: the keys are fixed.
+    return json.dumps(report.to_json(), indent=2) + "\n"

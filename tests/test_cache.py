@@ -1,0 +1,121 @@
+"""The incremental cache never gives a stale answer, and re-evaluates only what changed."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from pipewarden.cache import cached_evaluate
+from pipewarden.evaluate import evaluate_paths, to_findings
+from pipewarden.load.discover import discover
+from pipewarden.service import build_context
+
+from conftest import good_pipeline
+
+NOW = dt.datetime(2026, 11, 26, 10, tzinfo=dt.timezone.utc)
+ORG = "apiVersion: pipewarden/v1\nkind: OrgConfig\nmetadata: {{name: {name}{parent}}}\nteams: [{teams}]\n{rules}"
+
+
+def fleet(tmp_path: Path) -> Path:
+    root = tmp_path / "fleet"
+    for i, team in enumerate(["checkout", "checkout", "search"]):
+        folder = root / f"svc{i}"
+        folder.mkdir(parents=True)
+        text = good_pipeline(("checkout-service", f"svc{i}"), ("team: checkout", f"team: {team}"),
+                             ("duration: 60m", "duration: 30m")).replace("127.0.0.1:", f"10.0.{i}.1:")
+        (folder / "pipeline.yaml").write_text(text)
+    return root
+
+
+def org_tree(tmp_path: Path, retail_rules: str = "", platform_rules: str = "") -> Path:
+    org = tmp_path / "org"
+    org.mkdir(exist_ok=True)
+    (org / "acme.yaml").write_text(ORG.format(name="acme", parent="", teams="", rules=""))
+    (org / "retail.yaml").write_text(ORG.format(name="retail", parent=", parent: acme", teams="checkout", rules=retail_rules))
+    (org / "platform.yaml").write_text(ORG.format(name="platform", parent=", parent: acme", teams="search", rules=platform_rules))
+    return org
+
+
+def run(root: Path, org: Path, cache: Path, policies: tuple[str, ...] = ()) -> tuple[list[tuple[str, str, str, str]], dict[str, int]]:
+    context = build_context(str(org), policies, NOW)
+    stats: dict[str, int] = {}
+    files = discover([str(root)])
+    evaluated = cached_evaluate(files, context, cache, stats=stats)
+    findings = [(Path(f.file).parent.name, f.rule, f.level, f.message) for f in to_findings(evaluated, context).findings]
+    fresh = [(Path(f.file).parent.name, f.rule, f.level, f.message)
+             for f in to_findings(evaluate_paths(files, context), context).findings]
+    assert findings == fresh  # the cache gives exactly what a fresh evaluation gives
+    return findings, stats
+
+
+def test_rerun_is_served_from_the_cache(tmp_path: Path) -> None:
+    root, org, cache = fleet(tmp_path), org_tree(tmp_path), tmp_path / "cache"
+    first, stats = run(root, org, cache)
+    assert stats == {"hits": 0, "evaluated": 3}
+    again, stats = run(root, org, cache)
+    assert again == first and stats == {"hits": 3, "evaluated": 0}
+
+
+def test_a_changed_file_is_evaluated_again(tmp_path: Path) -> None:
+    root, org, cache = fleet(tmp_path), org_tree(tmp_path), tmp_path / "cache"
+    run(root, org, cache)
+    target = root / "svc1" / "pipeline.yaml"
+    target.write_text(target.read_text().replace("duration: 30m  ", "duration: 60m  "))
+    findings, stats = run(root, org, cache)
+    assert stats == {"hits": 2, "evaluated": 1}
+    assert ("svc1", "canary-bake-time") not in {(f[0], f[1]) for f in findings}
+
+
+def test_one_orgs_params_change_re_evaluates_only_its_pipelines(tmp_path: Path) -> None:
+    root, cache = fleet(tmp_path), tmp_path / "cache"
+    run(root, org_tree(tmp_path), cache)
+    findings, stats = run(root, org_tree(tmp_path, platform_rules="rules:\n  canary-bake-time: {params: {min_minutes: 20}}\n"), cache)
+    assert stats == {"hits": 2, "evaluated": 1}
+    assert ("svc2", "canary-bake-time") not in {(f[0], f[1]) for f in findings}
+
+
+def test_a_level_change_needs_no_re_evaluation_but_shows_at_once(tmp_path: Path) -> None:
+    root, cache = fleet(tmp_path), tmp_path / "cache"
+    run(root, org_tree(tmp_path), cache)
+    findings, stats = run(root, org_tree(tmp_path, retail_rules="rules:\n  canary-bake-time: {level: enforce}\n"), cache)
+    assert stats["hits"] == 3
+    levels = {(f[0], f[1]): f[2] for f in findings}
+    assert levels[("svc0", "canary-bake-time")] == "enforce" and levels[("svc2", "canary-bake-time")] == "warn"
+
+
+def test_turning_a_rule_off_and_on_again(tmp_path: Path) -> None:
+    root, cache = fleet(tmp_path), tmp_path / "cache"
+    run(root, org_tree(tmp_path), cache)
+    off, stats = run(root, org_tree(tmp_path, retail_rules="rules:\n  canary-bake-time: {level: 'off'}\n"), cache)
+    assert stats["evaluated"] == 2
+    assert ("svc0", "canary-bake-time") not in {(f[0], f[1]) for f in off}
+    on, stats = run(root, org_tree(tmp_path), cache)
+    assert stats == {"hits": 3, "evaluated": 0}
+    assert ("svc0", "canary-bake-time") in {(f[0], f[1]) for f in on}
+
+
+def test_a_team_move_re_evaluates_the_pipeline(tmp_path: Path) -> None:
+    root, cache = fleet(tmp_path), tmp_path / "cache"
+    run(root, org_tree(tmp_path, platform_rules="rules:\n  canary-bake-time: {params: {min_minutes: 20}}\n"), cache)
+    target = root / "svc0" / "pipeline.yaml"
+    target.write_text(target.read_text().replace("team: checkout", "team: search"))
+    findings, stats = run(root, org_tree(tmp_path, platform_rules="rules:\n  canary-bake-time: {params: {min_minutes: 20}}\n"), cache)
+    assert stats == {"hits": 2, "evaluated": 1}
+    assert ("svc0", "canary-bake-time") not in {(f[0], f[1]) for f in findings}
+
+
+def test_a_policy_change_re_evaluates_everything(tmp_path: Path) -> None:
+    root, org, cache = fleet(tmp_path), org_tree(tmp_path), tmp_path / "cache"
+    run(root, org, cache)
+    extra = Path(__file__).resolve().parent.parent / "org-configs" / "example" / "policies"
+    _, stats = run(root, org, cache, (str(extra),))
+    assert stats == {"hits": 0, "evaluated": 3}
+
+
+def test_an_unwritable_cache_directory_is_ignored(tmp_path: Path) -> None:
+    root, org = fleet(tmp_path), org_tree(tmp_path)
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    context = build_context(str(org), (), NOW)
+    evaluated = cached_evaluate(discover([str(root)]), context, blocker / "cache")
+    assert len(evaluated) == 3
