@@ -14,7 +14,9 @@ event stream iteratively lets us enforce every limit while we build the value:
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 from dataclasses import dataclass
 from typing import Any
 
@@ -507,6 +509,9 @@ def decode(data: bytes) -> str:
 def read_limited(path: str, limit: int = MAX_BYTES) -> bytes:
     """Read at most `limit` bytes of `path`, failing clearly when the file is larger."""
     try:
+        # A FIFO or device named pipeline.yaml must not block or stream forever.
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            raise LoadError("is not a regular file; a pipeline definition must be a plain file", line=1)
         with open(path, "rb") as handle:
             data = handle.read(limit + 1)
     except IsADirectoryError:

@@ -10,6 +10,11 @@ CheckFormatter = Callable[..., str]
 _CHECK_FORMATS: dict[str, str] = {
     "text": "pipewarden.reports.check_text",
     "json": "pipewarden.reports.check_json",
+    "sarif": "pipewarden.reports.check_sarif",
+    "github": "pipewarden.reports.check_github",
+    "junit": "pipewarden.reports.check_junit",
+    "markdown": "pipewarden.reports.check_markdown",
+    "gitlab": "pipewarden.reports.check_gitlab",
 }
 
 

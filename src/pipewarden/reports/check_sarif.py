@@ -91,8 +91,9 @@ def _result(finding: Finding, index: int | None, fingerprint: str, today: dt.dat
         result["baselineState"] = "new" if finding.change == "new" else "unchanged"
     if finding.excepted and finding.exception is not None:
         result["suppressions"] = [{
+            # No `status`/`state`: the published 2.1.0 schema and its errata disagree on the
+            # name, and an external suppression already means "accepted elsewhere".
             "kind": "external",
-            "status": "accepted",
             "justification": exception_note(finding),
             "properties": finding.exception.to_json(),
         }]

@@ -19,9 +19,9 @@ def docs_url(rule_id: str, catalog: Any) -> str | None:
 
 
 def exception_note(finding: Finding) -> str:
-    """"excepted by retail: <reason> (approved by dana, until 2027-03-31)", or ""."""
+    """"excepted by retail until 2027-03-31, approved by dana: <reason>", or ""."""
     exception = finding.exception
     if exception is None:
         return ""
     until = "permanently" if exception.permanent or exception.expires is None else f"until {exception.expires}"
-    return f"excepted by {exception.org}: {exception.reason} (approved by {exception.approved_by}, {until})"
+    return f"excepted by {exception.org} {until}, approved by {exception.approved_by}: {exception.reason}"

@@ -10,9 +10,12 @@ from pipewarden.reports import report_common as rc
 from pipewarden.reports.org_report import OrgReport
 
 
-def _table(table: rc.Table, align_first: bool = True) -> str:
+def _table(table: rc.Table) -> str:
     headers, rows = table
-    return tabulate(rows, headers=headers, disable_numparse=False, stralign="left", numalign="right")
+    if not rows:
+        return "(none)"
+    # Whitespace is kept so that org rows stay indented under their parents.
+    return tabulate(rows, headers=headers, stralign="left", numalign="right", preserve_whitespace=True)
 
 
 def render(report: OrgReport, by: str = "team", **_: Any) -> str:
@@ -20,16 +23,12 @@ def render(report: OrgReport, by: str = "team", **_: Any) -> str:
     history = rc.history_line(report)
     if history:
         parts.append(history)
-    parts.append("")
-    parts.append("Orgs (totals over each subtree)" if by == "org" else "Teams")
-    parts.append(_table(rc.main_table(report, by)))
-    parts.append("")
-    parts.append("Automation levels")
-    parts.append(_table(rc.automation_table(report)))
-    parts.append("")
-    parts.append("Rules by pipelines failing")
-    parts.append(_table(rc.rules_table(report)) if report.rules else "(no failing rule)")
-    parts.append("")
-    parts.append("Exceptions (active, expiring within 30 days, expired)")
-    parts.append(_table(rc.exceptions_table(report)) if rc.exceptions_table(report)[1] else "(none)")
+    sections = [
+        ("Orgs (totals over each subtree)" if by == "org" else "Teams", rc.main_table(report, by)),
+        ("Automation levels", rc.automation_table(report)),
+        ("Rules by pipelines failing", rc.rules_table(report)),
+        ("Exceptions (active, expiring within 30 days, expired)", rc.exceptions_table(report)),
+    ]
+    for heading, table in sections:
+        parts.extend(["", heading, _table(table)])
     return "\n".join(parts) + "\n"

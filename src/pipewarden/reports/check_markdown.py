@@ -1,0 +1,213 @@
+"""`check --format markdown`: the pull-request comment.
+
+Written for a reviewer with ten seconds: the verdict first, then what this change introduced,
+then what will start blocking soon; findings that were already there, excepted ones and fixed
+ones are folded or last. The first line is a hidden marker so that a bot can find and update
+its one comment instead of adding another on every push. GitHub rejects comments longer than
+65,536 characters, so tables are cut ("... and N more") and cut harder until the whole comment
+fits under `MAX_CHARS`, whatever the number of findings.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pipewarden.model.finding import Finding
+from pipewarden.reports.ci_common import HOMEPAGE, docs_url, exception_note
+from pipewarden.reports.common import iso_utc, schedule_note, summary_counts
+
+MARKER = "<!-- pipewarden-report -->"
+MAX_CHARS = 65_000
+MAX_CELL = 300
+# Rows shown per section before "... and N more"; halved until the comment fits.
+ROW_LIMITS = {"new": 100, "existing": 50, "excepted": 25, "fixed": 50}
+_SPECIAL = set("\\`*_[]<>|&")
+
+
+def cell(text: str, limit: int = MAX_CELL) -> str:
+    """Text safe inside a table cell: one line, markdown and HTML inert, not too long."""
+    flat = " ".join(text.split())
+    if len(flat) > limit:
+        flat = flat[: limit - 1] + "…"
+    return "".join(f"\\{c}" if c in _SPECIAL else c for c in flat)
+
+
+def code(text: str, limit: int = 120) -> str:
+    if len(text) > limit:
+        text = "…" + text[-(limit - 1):]
+    if "`" in text:
+        return cell(text, limit)
+    return "`" + text.replace("|", "\\|") + "`"
+
+
+def rule_link(rule: str, catalog: Any) -> str:
+    url = docs_url(rule, catalog)
+    return f"[{code(rule)}]({url})" if url else code(rule)
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+@dataclass(frozen=True)
+class _View:
+    """What the comment shows, computed once; rendering then only varies the row limits."""
+
+    result: Any
+    fixed: tuple[Finding, ...] | None
+    today: dt.date
+    now: dt.datetime
+    fail_on: str
+
+    @property
+    def catalog(self) -> Any:
+        return self.result.context.catalog
+
+    @property
+    def open_findings(self) -> list[Finding]:
+        return [f for f in self.result.findings if not f.excepted]
+
+    def ordered(self, findings: Sequence[Finding]) -> list[Finding]:
+        # Blocking first, then the ones that will block soon, then by place in the file.
+        return sorted(findings, key=lambda f: (not f.blocks(self.fail_on), f.enforce_from is None, f.sort_key()))
+
+
+def _verdict(view: _View) -> str:
+    blocking = [f for f in view.result.findings if f.blocks(view.fail_on)]
+    levels = "enforce" if view.fail_on == "enforce" else "warn or enforce"
+    if blocking:
+        detail = ""
+        if view.fixed is not None:
+            new = sum(1 for f in blocking if f.change == "new")
+            detail = f" ({new} new, {len(blocking) - new} already on the base branch)"
+        return f"### ❌ Blocks merge: {_plural(len(blocking), 'finding')} at {levels}{detail}"
+    warnings = [f for f in view.open_findings if f.level == "warn"]
+    if warnings:
+        return f"### ✅ Does not block merge: {_plural(len(warnings), 'warning')} to look at"
+    return "### ✅ Does not block merge: no findings"
+
+
+def _counts(view: _View) -> str:
+    counts = summary_counts(view.result.pipelines, view.result.findings)
+    parts = [
+        f"**{counts['pipelines']}** pipeline file{'' if counts['pipelines'] == 1 else 's'}",
+        f"**{counts['enforce']}** enforce",
+        f"**{counts['warn']}** warn",
+        f"**{counts['excepted']}** excepted",
+    ]
+    if counts["files_invalid"]:
+        parts.insert(1, f"**{counts['files_invalid']}** invalid")
+    if view.fixed is not None:
+        new = sum(1 for f in view.open_findings if f.change == "new")
+        parts += [f"**{new}** new", f"**{len(view.open_findings) - new}** existing", f"**{len(view.fixed)}** fixed"]
+    return " · ".join(parts)
+
+
+def _schedule_notes(view: _View) -> list[str]:
+    scheduled: dict[tuple[str, str], list[Finding]] = {}
+    for finding in view.open_findings:
+        if finding.enforce_from:
+            scheduled.setdefault((finding.rule, finding.enforce_from), []).append(finding)
+    if not scheduled:
+        return []
+    lines = ["> ⏰ **Enforcement coming.** These warnings will block merges:"]
+    for (rule, _), group in sorted(scheduled.items(), key=lambda item: (item[0][1], item[0][0])):
+        new = sum(1 for f in group if f.change == "new")
+        extra = f", {new} new" if view.fixed is not None else ""
+        lines.append(
+            f"> - {rule_link(rule, view.catalog)}: {schedule_note(group[0], view.today)} "
+            f"({_plural(len(group), 'finding')} here{extra})"
+        )
+    return lines
+
+
+def _more(total: int, shown: int) -> list[str]:
+    return [f"_... and {total - shown} more_", ""] if total > shown else []
+
+
+def _finding_table(view: _View, findings: list[Finding], limit: int) -> list[str]:
+    lines = ["| level | rule | location | message |", "| --- | --- | --- | --- |"]
+    for finding in findings[:limit]:
+        level = f"🔴 **{finding.level}**" if finding.blocks(view.fail_on) else f"🟡 {finding.level}"
+        note = schedule_note(finding, view.today)
+        message = cell(finding.message) + (f" ⏰ _{cell(note)}_" if note else "")
+        lines.append(
+            f"| {level} | {rule_link(finding.rule, view.catalog)} | {code(f'{finding.file}:{finding.line}')} | {message} |"
+        )
+    return lines + [""] + _more(len(findings), limit)
+
+
+def _excepted_table(view: _View, findings: list[Finding], limit: int) -> list[str]:
+    lines = ["| rule | location | message | exception |", "| --- | --- | --- | --- |"]
+    for finding in findings[:limit]:
+        lines.append(
+            f"| {rule_link(finding.rule, view.catalog)} | {code(f'{finding.file}:{finding.line}')} "
+            f"| {cell(finding.message)} | {cell(exception_note(finding))} |"
+        )
+    return lines + [""] + _more(len(findings), limit)
+
+
+def _fixed_table(view: _View, findings: Sequence[Finding], limit: int) -> list[str]:
+    lines = ["| rule | file | message |", "| --- | --- | --- |"]
+    for finding in findings[:limit]:
+        lines.append(f"| {rule_link(finding.rule, view.catalog)} | {code(finding.file)} | {cell(finding.message)} |")
+    return lines + [""] + _more(len(findings), limit)
+
+
+def _details(summary: str, body: list[str]) -> list[str]:
+    return ["<details>", f"<summary>{summary}</summary>", "", *body, "</details>", ""]
+
+
+def _compose(view: _View, limits: dict[str, int]) -> str:
+    lines = [MARKER, _verdict(view), "", _counts(view), ""]
+    notes = _schedule_notes(view)
+    if notes:
+        lines += [*notes, ""]
+    open_findings = view.ordered(view.open_findings)
+    if view.fixed is None:
+        if open_findings:
+            lines += [f"#### Findings ({len(open_findings)})", "", *_finding_table(view, open_findings, limits["new"])]
+    else:
+        new = [f for f in open_findings if f.change == "new"]
+        existing = [f for f in open_findings if f.change != "new"]
+        if new:
+            lines += [f"#### New findings ({len(new)})", "", *_finding_table(view, new, limits["new"])]
+        else:
+            lines += ["This change introduces no new findings.", ""]
+        if existing:
+            lines += _details(
+                f"Existing findings ({len(existing)}): already on the base branch, not introduced by this change",
+                _finding_table(view, existing, limits["existing"]),
+            )
+    excepted = view.ordered([f for f in view.result.findings if f.excepted])
+    if excepted:
+        lines += _details(
+            f"Excepted findings ({len(excepted)}): covered by an approved exception, never blocking",
+            _excepted_table(view, excepted, limits["excepted"]),
+        )
+    if view.fixed:
+        lines += [f"#### 🎉 Fixed by this change ({len(view.fixed)})", "", "Thank you! These findings are gone:", "",
+                  *_fixed_table(view, view.fixed, limits["fixed"])]
+    lines.append(
+        f"<sub>[pipewarden]({HOMEPAGE}) · evaluated {iso_utc(view.now)} · "
+        f"fails on {view.fail_on}{' or enforce' if view.fail_on == 'warn' else ''} · rule names link to their docs</sub>"
+    )
+    return "\n".join(lines) + "\n"
+
+
+def render(result: Any, now: dt.datetime, fixed: Any = None, fail_on: str = "enforce", **_: Any) -> str:
+    view = _View(result, tuple(fixed) if fixed is not None else None, now.astimezone(dt.timezone.utc).date(),
+                 now, fail_on)
+    limits = dict(ROW_LIMITS)
+    text = _compose(view, limits)
+    while len(text) > MAX_CHARS and any(limits.values()):
+        limits = {key: value // 2 for key, value in limits.items()}
+        text = _compose(view, limits)
+    if len(text) > MAX_CHARS:
+        # Only reachable with thousands of scheduled rules; keep the verdict and say so.
+        cut = "\n\n_... comment cut at 65,000 characters; run `pipewarden check` for the full report_\n"
+        text = text[: MAX_CHARS - len(cut)] + cut
+    return text

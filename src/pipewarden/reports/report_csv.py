@@ -1,0 +1,61 @@
+"""`report --format csv`: the team (or, with `--by org`, org) rows first, then the other tables.
+
+The first table's header row is exactly the JSON keys of those rows (plus `compliance_delta` and
+`findings_delta` with --history), with raw values: compliance as a number, empty when null. The
+automation, rules and exceptions tables follow, each after an empty row and a one-cell title
+row, so a spreadsheet shows them one under another and a program reads the file with
+`csv.reader`, splitting at empty rows.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+from pipewarden.model.finding import AUTOMATION_LEVELS
+from pipewarden.reports.org_report import (
+    DELTA_KEYS,
+    EXCEPTION_STATUSES,
+    ORG_KEYS,
+    RULE_KEYS,
+    TEAM_KEYS,
+    OrgReport,
+)
+
+EXCEPTION_KEYS = ("status", "org", "rule", "pipelines", "teams", "reason", "approved_by", "expires", "permanent")
+
+
+def _cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return " ".join(str(v) for v in value)
+    return value
+
+
+def render(report: OrgReport, by: str = "team", **_: Any) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    keys = list(ORG_KEYS if by == "org" else TEAM_KEYS) + (list(DELTA_KEYS) if report.history else [])
+    rows = [o.to_json(report.history) for o in report.orgs] if by == "org" else [
+        t.to_json(report.history) for t in report.teams
+    ]
+    writer.writerow(keys)
+    writer.writerows([_cell(row[k]) for k in keys] for row in rows)
+
+    writer.writerows([[], ["automation"], ["level", "teams", "pipelines"]])
+    writer.writerows([level, report.automation[level]["teams"], report.automation[level]["pipelines"]]
+                     for level in AUTOMATION_LEVELS)
+
+    writer.writerows([[], ["rules"], list(RULE_KEYS)])
+    writer.writerows([_cell(r.to_json()[k]) for k in RULE_KEYS] for r in report.rules)
+
+    writer.writerows([[], ["exceptions"], list(EXCEPTION_KEYS)])
+    for status in EXCEPTION_STATUSES:
+        for exception in report.exceptions[status]:
+            data = {"status": status, **exception.to_json()}
+            writer.writerow([_cell(data[k]) for k in EXCEPTION_KEYS])
+    return out.getvalue()
