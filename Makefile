@@ -32,6 +32,10 @@ test: install
 	$(BIN)/pipewarden policy test org-configs/example/policies
 	$(BIN)/python -m pytest
 
+# Times check and report on generated fleets of 1,000 / 10,000 / 50,000 pipelines (see benchmarks/).
+bench: install
+	$(BIN)/python benchmarks/run.py
+
 docs: install
 	$(BIN)/python -m pipewarden.docs
 

@@ -1,0 +1,81 @@
+"""Time `pipewarden check` (and `report` when available) on generated fleets.
+
+    python benchmarks/run.py [--sizes 1000 10000 50000] [--workdir /tmp/pipewarden-bench] [--seed 7]
+
+For each size: generates the fleet once (deterministic by seed), then runs each command as a
+separate process with `/usr/bin/time`-style measurement (wall time via perf_counter, peak RSS
+of the child via resource.getrusage), and prints pipelines/second. Also measures a single-file
+check (CI latency), a cold and a warm (cached) run, and the import time of the package.
+Results go to stdout as a Markdown table; copy them into benchmarks/RESULTS.md with the machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+PIPEWARDEN = [sys.executable, "-m", "pipewarden"]
+
+
+def measure(args: list[str], env: dict[str, str] | None = None) -> tuple[float, float, int]:
+    """(wall seconds, peak RSS MiB of the child, exit code)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    started = time.perf_counter()
+    done = subprocess.run(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, text=True)
+    wall = time.perf_counter() - started
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    if done.returncode > 1:
+        raise SystemExit(f"{' '.join(args)} failed: {done.stderr}")
+    return wall, max(peak, before) / 1024, done.returncode
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000, 50000])
+    parser.add_argument("--workdir", type=Path, default=Path("/tmp/pipewarden-bench"))
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+    env = dict(os.environ, RUST_LIB_BACKTRACE="0")
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, {platform.platform()}")
+    rows = []
+    for size in args.sizes:
+        fleet = args.workdir / f"fleet-{size}"
+        if not (fleet / "inventory.yaml").exists():
+            subprocess.run([sys.executable, str(HERE / "generate_fleet.py"), str(fleet), str(size), "--seed", str(args.seed)], check=True)
+        cache = args.workdir / f"cache-{size}"
+        subprocess.run(["rm", "-rf", str(cache)], check=True)
+        common = ["--org-config", str(fleet / "org"), "--format", "json", "--output", os.devnull, "--now", "2026-11-26T10:00:00Z"]
+        for label, extra in [("check (no cache)", ["--no-cache"]), ("check (cold cache)", ["--cache-dir", str(cache)]),
+                             ("check (warm cache)", ["--cache-dir", str(cache)])]:
+            wall, rss, _ = measure(PIPEWARDEN + ["check", str(fleet / "repos"), *common, *extra], env)
+            rows.append((label, size, wall, size / wall, rss))
+        report = PIPEWARDEN + ["report", "--org-config", str(fleet / "org"), "--inventory", str(fleet / "inventory.yaml"),
+                               "--format", "json", "--output", os.devnull, "--now", "2026-11-26T10:00:00Z"]
+        try:
+            wall, rss, _ = measure(report, env)
+            rows.append(("report (inventory)", size, wall, size / wall, rss))
+        except SystemExit as failure:
+            print(f"report not measured: {failure}", file=sys.stderr)
+    single = args.workdir / "fleet-single"
+    if not single.exists():
+        subprocess.run([sys.executable, str(HERE / "generate_fleet.py"), str(single), "1", "--seed", str(args.seed)], check=True)
+    one = next((single / "repos").rglob("pipeline.yaml"))
+    walls = sorted(measure(PIPEWARDEN + ["check", str(one), "--no-cache"], env)[0] for _ in range(5))
+    rows.append(("single-file check (median of 5)", 1, walls[2], 1 / walls[2], 0.0))
+    imports = sorted(measure([sys.executable, "-c", "import pipewarden.cli.commands"], env)[0] for _ in range(5))
+    rows.append(("import pipewarden.cli.commands (median of 5)", 0, imports[2], 0.0, 0.0))
+    print("| run | pipelines | wall s | pipelines/s | peak RSS MiB |")
+    print("|---|---:|---:|---:|---:|")
+    for label, size, wall, rate, rss in rows:
+        print(f"| {label} | {size:,} | {wall:.2f} | {rate:,.0f} | {rss:,.0f} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,116 @@
+"""The `report` run as one typed function: fleet -> one evaluation -> report -> history -> text.
+
+The fleet is evaluated once, as `check` would (worker processes for large fleets), and the
+report aggregates that single result; nothing is evaluated per team or per org.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from pipewarden.errors import UsageError
+from pipewarden.evaluate import evaluate_loaded, evaluate_paths, to_findings
+from pipewarden.history.store import RunRecord, open_store
+from pipewarden.load.discover import discover
+from pipewarden.load.inventory import Fleet, load_inventory, resolve_inventory
+from pipewarden.model.fleet import Repo
+from pipewarden.reports.org_report import OrgReport, apply_previous, build_report, to_run_record
+from pipewarden.reports.report_formats import render_report, report_formats
+from pipewarden.service import build_context
+
+BY_LEVELS = ("team", "org")
+
+
+@dataclass(frozen=True)
+class ReportOptions:
+    org_config: str
+    paths: tuple[str, ...] = ()
+    inventory: str | None = None
+    fmt: str = "table"
+    by: str = "team"
+    org: str | None = None
+    history: str | None = None
+    policies: tuple[str, ...] = ()
+    cache_dir: str | None = None
+
+
+@dataclass
+class ReportRun:
+    text: str
+    report: OrgReport
+    notes: list[str] = field(default_factory=list)
+
+
+def _check_options(options: ReportOptions) -> None:
+    if options.fmt not in report_formats():
+        raise UsageError(f"--format {options.fmt!r} is not one of: {', '.join(report_formats())}")
+    if options.by not in BY_LEVELS:
+        raise UsageError(f"--by {options.by!r} is not one of: {', '.join(BY_LEVELS)}")
+    if options.inventory is not None and options.paths:
+        raise UsageError("give either --inventory FILE or PATHs, not both")
+
+
+def load_fleet(options: ReportOptions) -> tuple[Fleet, bool]:
+    """The fleet from the inventory, or from PATHs like `check` (no PATH: the current directory).
+
+    The flag says whether repositories come from an inventory (else each file is one repository).
+    """
+    if options.inventory is not None:
+        return resolve_inventory(load_inventory(options.inventory), options.cache_dir), True
+    paths = list(options.paths) or ["."]
+    files = discover(paths)
+    fleet = Fleet(paths=files)
+    if not files:
+        fleet.notes.append(f"no pipeline file found under {', '.join(paths)}")
+    return fleet, False
+
+
+def run_report(options: ReportOptions, now: dt.datetime) -> ReportRun:
+    _check_options(options)
+    context = build_context(options.org_config, options.policies, now)
+    tree = context.tree
+    assert tree is not None
+    if options.org is not None and options.org not in tree.nodes:
+        raise UsageError(f"--org {options.org!r} is not a node of {options.org_config}; "
+                         f"nodes: {', '.join(sorted(tree.nodes))}")
+    fleet, from_inventory = load_fleet(options)
+    evaluated = evaluate_paths(fleet.paths, context) + evaluate_loaded(fleet.loaded, context)
+    result = to_findings(evaluated, context)
+    repos: list[Repo] | None = fleet.repos if from_inventory else None
+    report = build_report(result, repos, now, options.org)
+    if options.history is not None:
+        store = open_store(options.history)
+        try:
+            previous, last_run = store.latest_rows()
+            apply_previous(report, previous, last_run)
+            store.record(to_run_record(report))
+        finally:
+            store.close()
+    return ReportRun(render_report(options.fmt, report, options.by), report, fleet.notes + report.notes)
+
+
+def history_runs(path: str) -> list[RunRecord]:
+    store = open_store(path, create=False)
+    try:
+        return store.runs()
+    finally:
+        store.close()
+
+
+def render_history(runs: Sequence[RunRecord], fmt: str) -> str:
+    """`report history`: one line per recorded run, oldest first."""
+    import json
+
+    from tabulate import tabulate
+
+    keys = ("id", "generated_at", "scope", "teams", "repos", "pipelines", "passing", "enforce", "warn", "excepted",
+            "compliance")
+    rows = [{k: getattr(run, k) for k in keys} for run in runs]
+    if fmt == "json":
+        return json.dumps({"version": 1, "runs": rows}, indent=2) + "\n"
+    if not rows:
+        return "no report recorded yet\n"
+    table = [[row[k] if row[k] is not None else "-" for k in keys] for row in rows]
+    return tabulate(table, headers=list(keys), stralign="left", numalign="right") + "\n"
