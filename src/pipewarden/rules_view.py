@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Sequence
+from typing import Any
 
 from tabulate import tabulate
 
@@ -23,7 +24,7 @@ def rules_table(org_config: str | None, org: str | None, policies: Sequence[str]
     settings = context.settings(org) if org is not None else None
     rows = []
     for rule in sorted(context.catalog.rules.values(), key=lambda r: r.id):
-        row = {"id": rule.id, "title": rule.title, "default_level": rule.level}
+        row: dict[str, Any] = {"id": rule.id, "title": rule.title, "default_level": rule.level}
         if settings is not None:
             setting = settings[rule.id]
             level, enforce_from = setting.level_at(context.today)

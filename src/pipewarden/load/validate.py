@@ -38,7 +38,8 @@ def path_of(parts: Iterable[Any]) -> str:
 
 @cache
 def _compiled(name: str) -> Callable[[Any], Any]:
-    return fastjsonschema.compile(load_schema(name))  # type: ignore[no-any-return]
+    compiled: Callable[[Any], Any] = fastjsonschema.compile(load_schema(name))
+    return compiled
 
 
 @cache
@@ -64,7 +65,7 @@ def schema_issues(name: str, document: Any) -> list[Issue]:
     return issues
 
 
-def _leaf_errors(error: jsonschema.ValidationError) -> list[jsonschema.ValidationError]:
+def _leaf_errors(error: Any) -> list[Any]:
     """For oneOf/anyOf/allOf, the sub-errors say more than 'is not valid under any of'."""
     if error.validator in ("oneOf", "anyOf", "allOf") and error.context:
         deepest = max(len(e.absolute_path) for e in error.context)
@@ -75,7 +76,7 @@ def _leaf_errors(error: jsonschema.ValidationError) -> list[jsonschema.Validatio
     return [error]
 
 
-def _describe(error: jsonschema.ValidationError) -> list[Issue]:
+def _describe(error: Any) -> list[Issue]:
     issues: list[Issue] = []
     for leaf in _leaf_errors(error):
         where = path_of(leaf.absolute_path)
@@ -93,7 +94,7 @@ def _describe(error: jsonschema.ValidationError) -> list[Issue]:
     return issues
 
 
-def _unknown_keys(error: jsonschema.ValidationError) -> list[Any]:
+def _unknown_keys(error: Any) -> list[Any]:
     known = set(error.schema.get("properties", {}))
     return [key for key in error.instance if key not in known]
 
@@ -102,7 +103,7 @@ def _label(path: str) -> str:
     return f"'{path}'" if path else "the document"
 
 
-def _message(error: jsonschema.ValidationError, path: str) -> str:
+def _message(error: Any, path: str) -> str:
     value = error.instance
     if error.validator == "type" and error.validator_value == "boolean" and value in _YAML11_BOOLEANS:
         return f"{_label(path)} must be true or false, not {value!r} (write true or false)"

@@ -51,14 +51,19 @@ class ParsedYaml:
 
     def line_of(self, path: str) -> int:
         """The line of `path`, or of its nearest parent that exists in the file."""
-        current = path
-        while True:
-            line = self.lines.get(current)
-            if line is not None:
-                return line
-            if current == "":
-                return 1
-            current = parent_path(current)
+        return line_for(self.lines, path)
+
+
+def line_for(lines: dict[str, int], path: str) -> int:
+    """The line of `path` in `lines`, or of its nearest parent there; 1 when none is."""
+    current = path
+    while True:
+        line = lines.get(current)
+        if line is not None:
+            return line
+        if current == "":
+            return 1
+        current = parent_path(current)
 
 
 _IDENT_CACHE: dict[str, bool] = {}
@@ -135,12 +140,14 @@ def _explicit(tag: str, text: str, line: int) -> Any:
     if kind == "str":
         return text
     value = resolve_plain(text)
-    expected = {"int": int, "float": (int, float), "bool": bool, "null": type(None)}[kind]
+    expected: dict[str, type | tuple[type, ...]] = {
+        "int": int, "float": (int, float), "bool": bool, "null": type(None)
+    }
     if isinstance(value, bool) and kind != "bool":
         value = text
-    if not isinstance(value, expected):
+    if not isinstance(value, expected[kind]):
         raise LoadError(f"value {text!r} is not a valid !!{kind}", line=line)
-    return float(value) if kind == "float" else value
+    return float(value) if kind == "float" and isinstance(value, (int, float)) else value
 
 
 class _Frame:

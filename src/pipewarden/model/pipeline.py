@@ -41,15 +41,10 @@ class PipelineFile:
         return _metadata_string(self.document, self.lines, "team")
 
     def line_of(self, path: str) -> int:
-        from pipewarden.load.yamlsafe import parent_path
+        """The line of `path`, or of its nearest parent that exists in the file."""
+        from pipewarden.load.yamlsafe import line_for
 
-        current = path
-        while True:
-            if current in self.lines:
-                return self.lines[current]
-            if current == "":
-                return 1
-            current = parent_path(current)
+        return line_for(self.lines, path)
 
 
 def _metadata_string(document: Any, _lines: dict[str, int], key: str) -> str | None:

@@ -226,7 +226,7 @@ def _rule_entry(
 def _check_params(
     rule_id: str, params: dict[str, Any], schema: dict[str, Any], parsed: ParsedYaml, at: str, file: str
 ) -> None:
-    errors = sorted(jsonschema.Draft7Validator(schema).iter_errors(params), key=lambda e: list(e.absolute_path))
+    errors: list[Any] = sorted(jsonschema.Draft7Validator(schema).iter_errors(params), key=lambda e: list(e.absolute_path))
     if not errors:
         return
     error = errors[0]

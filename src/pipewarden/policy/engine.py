@@ -29,6 +29,11 @@ violations[name] := found if {
 _LINE = re.compile(r":(\d+):")
 
 
+def new_engine() -> Any:
+    """A fresh embedded engine (one per process and thread)."""
+    return regorus.Engine()
+
+
 def _add_policy(engine: Any, path: str) -> None:
     try:
         with open(path, encoding="utf-8") as handle:
@@ -49,7 +54,7 @@ class RuleEngine:
     def __init__(self, catalog: Catalog) -> None:
         self.catalog = catalog
         self._packages = catalog.by_package()
-        self._engine = regorus.Engine()
+        self._engine = new_engine()
         for path in catalog.rego_files():
             _add_policy(self._engine, path)
         self._engine.add_policy("pipewarden/aggregator.rego", _AGGREGATOR)

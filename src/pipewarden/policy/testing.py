@@ -10,7 +10,7 @@ from pathlib import Path
 
 from pipewarden.errors import ConfigError
 from pipewarden.policy.catalog import builtin_policies_dir
-from pipewarden.policy.engine import _add_policy, regorus
+from pipewarden.policy.engine import _add_policy, new_engine
 
 _PACKAGE = re.compile(r"^package\s+([A-Za-z0-9_.]+)", re.M)
 _TEST_RULE = re.compile(r"^(test_[A-Za-z0-9_]*)\b", re.M)
@@ -26,7 +26,7 @@ class TestResult:
 
 
 def _rego_files(directory: Path) -> list[Path]:
-    found = []
+    found: list[Path] = []
     for root, dirs, names in os.walk(directory):
         dirs.sort()
         found.extend(Path(root) / n for n in sorted(names) if n.endswith(".rego"))
@@ -39,7 +39,7 @@ def run_policy_tests(dirs: list[str]) -> list[TestResult]:
     for folder in folders:
         if not folder.is_dir():
             raise ConfigError("policy folder does not exist or is not a directory", str(folder))
-    engine = regorus.Engine()
+    engine = new_engine()
     tests: list[tuple[str, str, str]] = []
     seen: set[Path] = set()
     for folder in folders:
@@ -50,11 +50,11 @@ def run_policy_tests(dirs: list[str]) -> list[TestResult]:
             _add_policy(engine, str(path))
             if path.name.endswith("_test.rego"):
                 text = path.read_text("utf-8")
-                package = _PACKAGE.search(text)
-                if package is None:
+                declared = _PACKAGE.search(text)
+                if declared is None:
                     continue
                 for name in dict.fromkeys(_TEST_RULE.findall(text)):
-                    tests.append((package.group(1), name, str(path)))
+                    tests.append((declared.group(1), name, str(path)))
     results = []
     for package, name, file in tests:
         try:

@@ -1,0 +1,71 @@
+"""`pipewarden report` (cli.md) and `pipewarden report history`: thin wrappers over report_service.
+
+`report` takes PATHs and also has a subcommand, which click groups do not mix well: a group's
+variadic argument would swallow the subcommand's name. `ReportGroup` therefore looks at the
+first word: a subcommand name runs the subcommand, anything else is parsed as `report`'s own
+options and PATHs.
+"""
+
+from __future__ import annotations
+
+import click
+
+from pipewarden.cli.main import cli, now_option, output_option, parse_now, policies_option, write_output
+from pipewarden.errors import UsageError
+
+
+class ReportGroup(click.Group):
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] in self.commands:
+            # The subcommand parses its own options; the group's get their defaults.
+            click.Command.parse_args(self, ctx, [])
+            ctx._protected_args, ctx.args = args[:1], args[1:]
+            return ctx.args
+        # Options may follow PATHs, as with `check` (click groups stop at the first word otherwise).
+        ctx.allow_interspersed_args = True
+        return click.Command.parse_args(self, ctx, args)
+
+
+@cli.group(cls=ReportGroup, invoke_without_command=True)
+@click.argument("paths", nargs=-1, type=str)
+@click.option("--org-config", "org_config", metavar="DIR", help="Org-config directory (required).")
+@click.option("--inventory", "inventory", metavar="FILE", help="Inventory of the fleet's repositories.")
+@click.option("--format", "fmt", default="table", metavar="FMT", help="table (default), json, csv, markdown, html.")
+@click.option("--by", "by", default="team", metavar="LEVEL", help="team (default) or org (subtree totals).")
+@click.option("--org", "org", metavar="NAME", help="Only this org node's subtree.")
+@click.option("--history", "history", metavar="DB",
+              help="Record this report in a history store (a SQLite file) and show the change since the last one.")
+@click.option("--cache-dir", "cache_dir", metavar="DIR",
+              help="Where git repositories of the inventory are cloned (default: the user cache dir).")
+@policies_option
+@now_option
+@output_option
+@click.pass_context
+def report(ctx: click.Context, paths: tuple[str, ...], org_config: str | None, inventory: str | None, fmt: str,
+           by: str, org: str | None, history: str | None, cache_dir: str | None, policies: tuple[str, ...],
+           now: str | None, output: str | None) -> None:
+    """Org compliance for leaders: team (or org) rows, failing rules, automation levels, exceptions.
+
+    pipewarden report --org-config DIR (--inventory FILE | PATH ...)
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    from pipewarden.report_service import ReportOptions, run_report
+
+    if org_config is None:
+        raise UsageError("report needs --org-config DIR (the org tree the teams belong to)")
+    options = ReportOptions(org_config, paths, inventory, fmt, by, org, history, policies, cache_dir)
+    run = run_report(options, parse_now(now))
+    for note in run.notes:
+        click.echo(f"pipewarden: {note}", err=True)
+    write_output(run.text, output)
+
+
+@report.command("history")
+@click.option("--history", "history", required=True, metavar="DB", help="The history store to list.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+def report_history(history: str, fmt: str) -> None:
+    """List the report runs recorded in a history store."""
+    from pipewarden.report_service import history_runs, render_history
+
+    write_output(render_history(history_runs(history), fmt), None)
