@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 import pytest
-from conftest import NOW, run_cli
+import yaml
 
+from conftest import NOW, run_cli
 from pipewarden.evaluate import Result
 from pipewarden.model.finding import ExceptionInfo, Finding, PipelineSummary
 from pipewarden.reports import render_check
@@ -68,8 +70,9 @@ def test_sarif_driver_lists_every_rule_with_help_and_docs() -> None:
 def test_sarif_results_levels_locations_and_suppressions() -> None:
     run = check("--format", "sarif").json()["runs"][0]
     rule_ids = [r["id"] for r in run["tool"]["driver"]["rules"]]
-    results = {(r["ruleId"], r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]): r
-               for r in run["results"]}
+    results = {
+        (r["ruleId"], r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]): r for r in run["results"]
+    }
     assert len(results) == 4
     for result in run["results"]:
         assert rule_ids[result["ruleIndex"]] == result["ruleId"]
@@ -99,8 +102,13 @@ def test_sarif_fingerprints_ignore_lines(tmp_path: Path) -> None:
 
     def prints(folder: str) -> dict[str, tuple[int, str]]:
         run = run_cli("check", str(tmp_path / folder), "--org-config", ORG, "--now", NOW, "--format", "sarif").json()
-        return {r["ruleId"]: (r["locations"][0]["physicalLocation"]["region"]["startLine"],
-                              r["partialFingerprints"]["pipewardenFinding/v1"]) for r in run["runs"][0]["results"]}
+        return {
+            r["ruleId"]: (
+                r["locations"][0]["physicalLocation"]["region"]["startLine"],
+                r["partialFingerprints"]["pipewardenFinding/v1"],
+            )
+            for r in run["runs"][0]["results"]
+        }
 
     before, after = prints("a"), prints("b")
     assert set(before) == set(after) == {"canary-bake-time", "alarm-gating", "auto-rollback"}
@@ -116,17 +124,27 @@ def test_github_annotation_lines_exactly() -> None:
     result = check("--format", "github")
     assert result.exit_code == 1
     assert result.stdout.splitlines() == [
-        f"::notice file={BILLING},line=37,title=auto-rollback::prod stage 'prod' has rollback: manual; "
-        "rollback: automatic required (excepted by retail until 2027-03-31, approved by dana: "
-        "rollback tooling for the mainframe bridge is being built)",
-        f"::warning file={CHECKOUT},line=33,title=canary-bake-time::canary stage 'prod-canary' bakes 30m; "
-        "at least 60m required (enforced from 2027-01-15, in 50 days)",
-        f"::error file={CHECKOUT},line=44,title=alarm-gating::prod stage 'prod-wave-1' is gated by 0 alarm(s); "
-        "at least 1 required",
-        f"::warning file={CHECKOUT},line=46,title=auto-rollback::prod stage 'prod-wave-1' has rollback: manual; "
-        "rollback: automatic required",
-        "::notice title=canary-bake-time enforced from 2027-01-15::canary-bake-time is enforced from 2027-01-15, "
-        "in 50 days: 1 finding here will then fail this check",
+        (
+            f"::notice file={BILLING},line=37,title=auto-rollback::prod stage 'prod' has rollback: manual; "
+            "rollback: automatic required (excepted by retail until 2027-03-31, approved by dana: "
+            "rollback tooling for the mainframe bridge is being built)"
+        ),
+        (
+            f"::warning file={CHECKOUT},line=33,title=canary-bake-time::canary stage 'prod-canary' bakes 30m; "
+            "at least 60m required (enforced from 2027-01-15, in 50 days)"
+        ),
+        (
+            f"::error file={CHECKOUT},line=44,title=alarm-gating::prod stage 'prod-wave-1' is gated by 0 alarm(s); "
+            "at least 1 required"
+        ),
+        (
+            f"::warning file={CHECKOUT},line=46,title=auto-rollback::prod stage 'prod-wave-1' has rollback: manual; "
+            "rollback: automatic required"
+        ),
+        (
+            "::notice title=canary-bake-time enforced from 2027-01-15::canary-bake-time is enforced from 2027-01-15, "
+            "in 50 days: 1 finding here will then fail this check"
+        ),
         "pipewarden: 2 pipeline(s) checked, 0 invalid; 1 enforce, 2 warn, 1 excepted",
     ]
 
@@ -160,7 +178,9 @@ def test_junit_parses_with_one_suite_per_file_and_failures_for_enforce() -> None
     failures = [name for name, case in cases.items() if case.find("failure") is not None]
     assert failures == ["alarm-gating"]
     assert checkout.get("failures") == "1" and root.get("failures") == "1"
-    assert "is gated by 0 alarm(s)" in (cases["alarm-gating"].find("failure").get("message") or "")
+    failure = cases["alarm-gating"].find("failure")
+    assert failure is not None and failure.get("type") == "enforce"
+    assert "is gated by 0 alarm(s)" in (failure.get("message") or "")
     # Warnings pass, with the finding in system-out; nothing is skipped in a valid file.
     warned = cases["canary-bake-time"]
     assert warned.find("failure") is None and warned.find("skipped") is None
@@ -194,7 +214,9 @@ def test_junit_fail_on_warn_fails_the_warned_testcases() -> None:
 
 def test_gitlab_code_quality() -> None:
     issues = check("--format", "gitlab").json()
-    assert [(i["check_name"], i["severity"], i["location"]["path"], i["location"]["lines"]["begin"]) for i in issues] == [
+    assert [
+        (i["check_name"], i["severity"], i["location"]["path"], i["location"]["lines"]["begin"]) for i in issues
+    ] == [
         ("auto-rollback", "info", BILLING, 37),
         ("canary-bake-time", "minor", CHECKOUT, 33),
         ("alarm-gating", "major", CHECKOUT, 44),
@@ -235,7 +257,7 @@ def test_markdown_without_base() -> None:
     assert "enforced from 2027-01-15, in 50 days" in result.stdout
     assert "<summary>Excepted findings (1)" in result.stdout
     # blocking findings come first in the table
-    rows = [line for line in lines if line.startswith("| 🔴") or line.startswith("| 🟡")]
+    rows = [line for line in lines if line.startswith(("| 🔴", "| 🟡"))]
     assert rows[0].startswith("| 🔴 **enforce**")
 
 
@@ -254,22 +276,32 @@ def test_markdown_escapes_cells() -> None:
 
 def _many_findings(count: int, message_size: int) -> Result:
     """A real Result of `count` findings spread over many files, as a large fleet would give."""
-    context = build_context(ORG, (), dt.datetime(2026, 11, 26, 10, tzinfo=dt.timezone.utc))
+    context = build_context(ORG, (), dt.datetime(2026, 11, 26, 10, tzinfo=dt.UTC))
     rules = ["alarm-gating", "auto-rollback", "canary-bake-time", "deployment-window"]
     files = [f"repos/service-{i:03d}/{'deeply/nested/' * 5}pipeline.yaml" for i in range(count // 5)]
     findings = []
     for n in range(count):
         rule = rules[n % len(rules)]
-        findings.append(Finding(
-            rule, "enforce" if rule == "alarm-gating" else "warn", f"service-{n // 5:03d}", "checkout", "retail",
-            files[n // 5], 10 + n % 5, f"stages[{n % 5}].x", f"finding {n} " + "| long <text> " * (message_size // 14),
-            excepted=n % 7 == 0,
-            enforce_from="2027-01-15" if rule == "canary-bake-time" else None,
-            exception=ExceptionInfo("retail", "reason " * 40, "dana", "2027-03-31", False) if n % 7 == 0 else None,
-            change="new" if n % 3 else "existing",
-        ))
-    pipelines = tuple(PipelineSummary(f, f"service-{i:03d}", "checkout", "retail", "full", True)
-                      for i, f in enumerate(files))
+        findings.append(
+            Finding(
+                rule,
+                "enforce" if rule == "alarm-gating" else "warn",
+                f"service-{n // 5:03d}",
+                "checkout",
+                "retail",
+                files[n // 5],
+                10 + n % 5,
+                f"stages[{n % 5}].x",
+                f"finding {n} " + "| long <text> " * (message_size // 14),
+                excepted=n % 7 == 0,
+                enforce_from="2027-01-15" if rule == "canary-bake-time" else None,
+                exception=ExceptionInfo("retail", "reason " * 40, "dana", "2027-03-31", False) if n % 7 == 0 else None,
+                change="new" if n % 3 else "existing",
+            )
+        )
+    pipelines = tuple(
+        PipelineSummary(f, f"service-{i:03d}", "checkout", "retail", "full", True) for i, f in enumerate(files)
+    )
     return Result(pipelines, tuple(findings), context)
 
 
@@ -277,7 +309,7 @@ def _many_findings(count: int, message_size: int) -> Result:
 def test_markdown_stays_under_the_comment_limit(count: int, message_size: int) -> None:
     result = _many_findings(count, message_size)
     fixed = result.findings[:300]
-    text = render_check("markdown", result, now=dt.datetime(2026, 11, 26, 10, tzinfo=dt.timezone.utc), fixed=fixed)
+    text = render_check("markdown", result, now=dt.datetime(2026, 11, 26, 10, tzinfo=dt.UTC), fixed=fixed)
     assert len(text) <= MAX_CHARS
     assert text.startswith(MARKER + "\n### ❌ Blocks merge")
     assert "more_" in text  # "... and N more"
@@ -288,9 +320,7 @@ def test_markdown_stays_under_the_comment_limit(count: int, message_size: int) -
 
 def test_markdown_500_real_findings(tmp_path: Path) -> None:
     """A real run with 500+ findings: still one readable comment with counts."""
-    stage = (
-        "  - name: prod-{i}\n    type: prod\n    targets: [{{name: cell-{f}-{i}, hosts: [\"10.{f}.{i}.1:80\"]}}]\n"
-    )
+    stage = '  - name: prod-{i}\n    type: prod\n    targets: [{{name: cell-{f}-{i}, hosts: ["10.{f}.{i}.1:80"]}}]\n'
     for f in range(6):
         stages = "".join(stage.format(i=i, f=f) for i in range(20))
         (tmp_path / f"svc{f}").mkdir()
@@ -305,3 +335,41 @@ def test_markdown_500_real_findings(tmp_path: Path) -> None:
     assert len(result.stdout) <= MAX_CHARS
     assert f"#### Findings ({len(data['findings'])})" in result.stdout
     assert f"_... and {len(data['findings']) - 100} more_" in result.stdout
+
+
+# --- the ready-made integrations ------------------------------------------------------------
+
+ROOT = Path(__file__).parent.parent
+
+
+def test_pre_commit_hook_definition() -> None:
+    [hook] = yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text())
+    assert hook["id"] == "pipewarden" and hook["language"] == "python"
+    assert hook["entry"] == "pipewarden check"
+    files = re.compile(hook["files"])
+    for name in ("pipeline.yaml", "svc/pipeline.yml", ".pipewarden/pipeline.yaml"):
+        assert files.search(name), name
+    for name in ("my-pipeline.yaml", "pipeline.yaml.bak", "pipelines.yaml"):
+        assert not files.search(name), name
+
+
+def test_github_action_definition() -> None:
+    action = yaml.safe_load((ROOT / "action.yml").read_text())
+    assert action["runs"]["using"] == "composite"
+    assert {"paths", "org-config", "policies", "fail-on"} <= set(action["inputs"])
+    steps = action["runs"]["steps"]
+    scripts = "\n".join(step.get("run", "") for step in steps)
+    assert "--base" in scripts and "--format sarif" in scripts and "--format markdown" in scripts
+    assert MARKER in scripts  # the comment is found again by the same marker the report writes
+    assert any(step.get("uses", "").startswith("github/codeql-action/upload-sarif@") for step in steps)
+    # Inputs go through the environment, never straight into a script (script injection).
+    assert "${{" not in scripts
+
+
+def test_gitlab_template_definition() -> None:
+    template = yaml.safe_load((ROOT / "ci" / "gitlab-pipewarden.yml").read_text())
+    job = template["pipewarden"]
+    assert job["artifacts"]["reports"]["codequality"] == "gl-code-quality-report.json"
+    script = "\n".join(job["script"])
+    assert "--format gitlab --output gl-code-quality-report.json" in script
+    assert "--base" in script

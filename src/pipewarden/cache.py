@@ -17,12 +17,14 @@ import json
 import os
 import pickle
 import sqlite3
+import stat
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from pipewarden import __version__
 from pipewarden.evaluate import EvalContext, Evaluated
+from pipewarden.load.yamlsafe import MAX_BYTES
 
 SCHEMA_VERSION = 1
 
@@ -73,7 +75,11 @@ class CheckCache:
 
     @staticmethod
     def content_key(path: str) -> str | None:
+        """SHA-256 of a regular file of at most 1 MiB; None for anything else (never cached)."""
         try:
+            info = os.stat(path)
+            if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_BYTES:
+                return None
             with open(path, "rb") as handle:
                 return hashlib.sha256(handle.read()).hexdigest()
         except OSError:
@@ -143,14 +149,20 @@ def cached_evaluate(
         # An unwritable or corrupt cache must never stop a check: run without it.
         return evaluate_paths(paths, context, progress)
     try:
-        hits, keys = cache.lookup(paths)
+        try:
+            hits, keys = cache.lookup(paths)
+        except sqlite3.Error:
+            hits, keys = {}, {}
         misses = [p for p in paths if p not in hits]
         if stats is not None:
             stats.update(hits=len(hits), evaluated=len(misses))
         if progress and hits:
             progress(len(hits))
         fresh = evaluate_paths(misses, context, progress) if misses else []
-        cache.store(fresh, keys)
+        try:
+            cache.store(fresh, keys)
+        except sqlite3.Error:
+            pass  # another run holds the lock, or the disk is full: the results are still right
     finally:
         cache.close()
     by_path = dict(hits)

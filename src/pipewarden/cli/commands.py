@@ -32,8 +32,12 @@ CHECK_FORMATS = ["text", "json", "sarif", "github", "markdown", "junit", "gitlab
               help="Lowest level that fails the check (default: enforce).")
 @click.option("--base", "base", metavar="GIT_REF",
               help="Compare with the same files at this git ref: mark findings new or existing, list fixed ones.")
+@click.option("--no-cache", "no_cache", is_flag=True, help="Evaluate every file again; do not read or write the cache.")
+@click.option("--cache-dir", "cache_dir", metavar="DIR", help="Where the incremental cache lives (default: ~/.cache/pipewarden).")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 def check(paths: tuple[str, ...], org_config: str | None, policies: tuple[str, ...], fmt: str,
-          output: str | None, now: str | None, fail_on: str, base: str | None) -> None:
+          output: str | None, now: str | None, fail_on: str, base: str | None, no_cache: bool,
+          cache_dir: str | None, quiet: bool) -> None:
     """Lint pipeline definitions (files, or directories searched recursively)."""
     from pipewarden.service import build_context, check_paths
 
@@ -41,7 +45,12 @@ def check(paths: tuple[str, ...], org_config: str | None, policies: tuple[str, .
         raise UsageError(f"--format {fmt!r} is not one of: {', '.join(check_formats())}")
     moment = parse_now(now)
     context = build_context(org_config, policies, moment)
-    result = check_paths(paths, context)
+    from pathlib import Path
+
+    from pipewarden.cache import default_cache_dir
+
+    cache = None if no_cache else (Path(cache_dir) if cache_dir else default_cache_dir())
+    result = check_paths(paths, context, quiet=quiet, cache_dir=cache)
     fixed = None
     if base is not None:
         from pipewarden.baseline import compare_with_base

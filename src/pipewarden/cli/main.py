@@ -91,5 +91,6 @@ def run() -> None:
     os.environ.setdefault("RUST_LIB_BACKTRACE", "0")
     from pipewarden.cli import commands  # noqa: F401  (registers the commands)
     from pipewarden.cli import report_cmd  # noqa: F401
+    from pipewarden.cli import owner_cmds  # noqa: F401
 
     cli(prog_name="pipewarden")

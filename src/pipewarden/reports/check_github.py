@@ -51,16 +51,18 @@ def schedule_notices(findings: tuple[Finding, ...], today: dt.date) -> list[str]
     for (rule, date), group in sorted(scheduled.items()):
         count = len(group)
         noun = "finding" if count == 1 else "findings"
-        lines.append(command(
-            "notice",
-            f"{rule} is {schedule_note(group[0], today)}: {count} {noun} here will then fail this check",
-            title=f"{rule} enforced from {date}",
-        ))
+        lines.append(
+            command(
+                "notice",
+                f"{rule} is {schedule_note(group[0], today)}: {count} {noun} here will then fail this check",
+                title=f"{rule} enforced from {date}",
+            )
+        )
     return lines
 
 
 def render(result: Any, now: dt.datetime, fixed: Any = None, fail_on: str = "enforce", **_: Any) -> str:
-    today = now.astimezone(dt.timezone.utc).date()
+    today = now.astimezone(dt.UTC).date()
     lines = [annotation(f, today, fail_on) for f in result.findings]
     lines.extend(schedule_notices(result.findings, today))
     counts = summary_counts(result.pipelines, result.findings)
@@ -69,7 +71,9 @@ def render(result: Any, now: dt.datetime, fixed: Any = None, fail_on: str = "enf
         f"{counts['enforce']} enforce, {counts['warn']} warn, {counts['excepted']} excepted"
     )
     if fixed is not None:
-        new = sum(1 for f in result.findings if f.change == "new")
-        summary += f"; {new} new, {len(result.findings) - new} existing, {len(fixed)} fixed"
+        # Like the markdown comment: excepted findings are counted apart, not as new or existing.
+        counted = [f for f in result.findings if not f.excepted]
+        new = sum(1 for f in counted if f.change == "new")
+        summary += f"; {new} new, {len(counted) - new} existing, {len(fixed)} fixed"
     lines.append(summary)
     return "\n".join(lines) + "\n"

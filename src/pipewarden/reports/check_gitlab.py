@@ -31,7 +31,7 @@ def _description(finding: Finding, today: dt.date) -> str:
 
 
 def as_list(result: Any, now: dt.datetime, fail_on: str = "enforce") -> list[dict[str, Any]]:
-    today = now.astimezone(dt.timezone.utc).date()
+    today = now.astimezone(dt.UTC).date()
     return [
         {
             "description": _description(finding, today),

@@ -50,7 +50,8 @@ def _testcase(
 ) -> tuple[bool, bool]:
     """Add one testcase; returns (failed, skipped)."""
     case = ET.SubElement(
-        suite, "testcase",
+        suite,
+        "testcase",
         {"classname": summary.name or summary.file, "name": rule, "file": summary.file, "time": "0"},
     )
     failing = [f for f in findings if f.blocks(fail_on)]
@@ -72,8 +73,12 @@ def _suite(
 ) -> tuple[int, int, int]:
     suite = ET.SubElement(root, "testsuite", {"name": summary.file})
     properties = ET.SubElement(suite, "properties")
-    for key, value in (("pipeline", summary.name), ("team", summary.team), ("org", summary.org),
-                       ("automation_level", summary.automation_level)):
+    for key, value in (
+        ("pipeline", summary.name),
+        ("team", summary.team),
+        ("org", summary.org),
+        ("automation_level", summary.automation_level),
+    ):
         if value is not None:
             ET.SubElement(properties, "property", {"name": key, "value": _clean(value)})
     by_rule: dict[str, list[Finding]] = {}
@@ -85,10 +90,16 @@ def _suite(
         failed, skip = _testcase(suite, summary, rule, by_rule.get(rule, []), context.today, fail_on)
         failures += failed
         skipped += skip
-    suite.attrib.update({
-        "tests": str(len(rules)), "failures": str(failures), "errors": "0", "skipped": str(skipped),
-        "time": "0", "timestamp": now.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S"),
-    })
+    suite.attrib.update(
+        {
+            "tests": str(len(rules)),
+            "failures": str(failures),
+            "errors": "0",
+            "skipped": str(skipped),
+            "time": "0",
+            "timestamp": now.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S"),
+        }
+    )
     return len(rules), failures, skipped
 
 
@@ -106,8 +117,14 @@ def render(result: Any, now: dt.datetime, fixed: Any = None, fail_on: str = "enf
     for summary in result.pipelines:
         counts = _suite(root, summary, grouped.get(summary.file, []), result.context, now, fail_on)
         totals = [a + b for a, b in zip(totals, counts)]
-    root.attrib.update({
-        "tests": str(totals[0]), "failures": str(totals[1]), "errors": "0", "skipped": str(totals[2]), "time": "0",
-    })
+    root.attrib.update(
+        {
+            "tests": str(totals[0]),
+            "failures": str(totals[1]),
+            "errors": "0",
+            "skipped": str(totals[2]),
+            "time": "0",
+        }
+    )
     ET.indent(root)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"

@@ -37,7 +37,7 @@ def cell(text: str, limit: int = MAX_CELL) -> str:
 
 def code(text: str, limit: int = 120) -> str:
     if len(text) > limit:
-        text = "…" + text[-(limit - 1):]
+        text = "…" + text[-(limit - 1) :]
     if "`" in text:
         return cell(text, limit)
     return "`" + text.replace("|", "\\|") + "`"
@@ -82,11 +82,18 @@ def _verdict(view: _View) -> str:
         detail = ""
         if view.fixed is not None:
             new = sum(1 for f in blocking if f.change == "new")
-            detail = f" ({new} new, {len(blocking) - new} already on the base branch)"
+            parts = [
+                f"{new} new" if new else "",
+                f"{len(blocking) - new} already on the base branch" if new < len(blocking) else "",
+            ]
+            detail = f" ({', '.join(p for p in parts if p)})"
         return f"### ❌ Blocks merge: {_plural(len(blocking), 'finding')} at {levels}{detail}"
     warnings = [f for f in view.open_findings if f.level == "warn"]
     if warnings:
         return f"### ✅ Does not block merge: {_plural(len(warnings), 'warning')} to look at"
+    excepted = len(view.result.findings) - len(view.open_findings)
+    if excepted:
+        return f"### ✅ Does not block merge: nothing to fix ({_plural(excepted, 'excepted finding')})"
     return "### ✅ Does not block merge: no findings"
 
 
@@ -116,7 +123,7 @@ def _schedule_notes(view: _View) -> list[str]:
     lines = ["> ⏰ **Enforcement coming.** These warnings will block merges:"]
     for (rule, _), group in sorted(scheduled.items(), key=lambda item: (item[0][1], item[0][0])):
         new = sum(1 for f in group if f.change == "new")
-        extra = f", {new} new" if view.fixed is not None else ""
+        extra = f", {new} new" if view.fixed is not None and new else ""
         lines.append(
             f"> - {rule_link(rule, view.catalog)}: {schedule_note(group[0], view.today)} "
             f"({_plural(len(group), 'finding')} here{extra})"
@@ -189,8 +196,13 @@ def _compose(view: _View, limits: dict[str, int]) -> str:
             _excepted_table(view, excepted, limits["excepted"]),
         )
     if view.fixed:
-        lines += [f"#### 🎉 Fixed by this change ({len(view.fixed)})", "", "Thank you! These findings are gone:", "",
-                  *_fixed_table(view, view.fixed, limits["fixed"])]
+        lines += [
+            f"#### 🎉 Fixed by this change ({len(view.fixed)})",
+            "",
+            "Thank you! These findings are gone:",
+            "",
+            *_fixed_table(view, view.fixed, limits["fixed"]),
+        ]
     lines.append(
         f"<sub>[pipewarden]({HOMEPAGE}) · evaluated {iso_utc(view.now)} · "
         f"fails on {view.fail_on}{' or enforce' if view.fail_on == 'warn' else ''} · rule names link to their docs</sub>"
@@ -199,8 +211,7 @@ def _compose(view: _View, limits: dict[str, int]) -> str:
 
 
 def render(result: Any, now: dt.datetime, fixed: Any = None, fail_on: str = "enforce", **_: Any) -> str:
-    view = _View(result, tuple(fixed) if fixed is not None else None, now.astimezone(dt.timezone.utc).date(),
-                 now, fail_on)
+    view = _View(result, tuple(fixed) if fixed is not None else None, now.astimezone(dt.UTC).date(), now, fail_on)
     limits = dict(ROW_LIMITS)
     text = _compose(view, limits)
     while len(text) > MAX_CHARS and any(limits.values()):

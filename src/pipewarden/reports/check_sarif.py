@@ -30,12 +30,17 @@ def _pascal(rule_id: str) -> str:
 
 def _rule_descriptor(rule: Any, catalog: Any) -> dict[str, Any]:
     help_text = "\n\n".join(part for part in (rule.rationale, rule.remediation) if part) or rule.title
-    help_markdown = "\n\n".join(
-        part for part in (
-            f"**Why.** {rule.rationale}" if rule.rationale else "",
-            f"**How to fix.** {rule.remediation}" if rule.remediation else "",
-        ) if part
-    ) or rule.title
+    help_markdown = (
+        "\n\n".join(
+            part
+            for part in (
+                f"**Why.** {rule.rationale}" if rule.rationale else "",
+                f"**How to fix.** {rule.remediation}" if rule.remediation else "",
+            )
+            if part
+        )
+        or rule.title
+    )
     descriptor: dict[str, Any] = {
         "id": rule.id,
         "name": _pascal(rule.id),
@@ -74,13 +79,15 @@ def _result(finding: Finding, index: int | None, fingerprint: str, today: dt.dat
         "ruleId": finding.rule,
         "level": _LEVELS.get(finding.level, "warning"),
         "message": {"text": message},
-        "locations": [{
-            "physicalLocation": {
-                "artifactLocation": {"uri": _uri(finding.file)},
-                "region": {"startLine": max(1, finding.line)},
-            },
-            "logicalLocations": [{"fullyQualifiedName": finding.path or "(document)", "kind": "member"}],
-        }],
+        "locations": [
+            {
+                "physicalLocation": {
+                    "artifactLocation": {"uri": _uri(finding.file)},
+                    "region": {"startLine": max(1, finding.line)},
+                },
+                "logicalLocations": [{"fullyQualifiedName": finding.path or "(document)", "kind": "member"}],
+            }
+        ],
         "partialFingerprints": {FINGERPRINT_KEY: fingerprint},
         "properties": properties,
     }
@@ -90,18 +97,20 @@ def _result(finding: Finding, index: int | None, fingerprint: str, today: dt.dat
         properties["change"] = finding.change
         result["baselineState"] = "new" if finding.change == "new" else "unchanged"
     if finding.excepted and finding.exception is not None:
-        result["suppressions"] = [{
-            # No `status`/`state`: the published 2.1.0 schema and its errata disagree on the
-            # name, and an external suppression already means "accepted elsewhere".
-            "kind": "external",
-            "justification": exception_note(finding),
-            "properties": finding.exception.to_json(),
-        }]
+        result["suppressions"] = [
+            {
+                # No `status`/`state`: the published 2.1.0 schema and its errata disagree on the
+                # name, and an external suppression already means "accepted elsewhere".
+                "kind": "external",
+                "justification": exception_note(finding),
+                "properties": finding.exception.to_json(),
+            }
+        ]
     return result
 
 
 def as_dict(result: Any, now: dt.datetime) -> dict[str, Any]:
-    today = now.astimezone(dt.timezone.utc).date()
+    today = now.astimezone(dt.UTC).date()
     catalog = result.context.catalog
     rules = sorted(catalog.rules.values(), key=lambda r: r.id)
     index = {rule.id: i for i, rule in enumerate(rules)}
@@ -109,20 +118,22 @@ def as_dict(result: Any, now: dt.datetime) -> dict[str, Any]:
     return {
         "$schema": SCHEMA_URI,
         "version": "2.1.0",
-        "runs": [{
-            "tool": {"driver": {
-                "name": "pipewarden",
-                "version": __version__,
-                "semanticVersion": __version__,
-                "informationUri": HOMEPAGE,
-                "rules": [_rule_descriptor(rule, catalog) for rule in rules],
-            }},
-            "invocations": [{"executionSuccessful": True, "endTimeUtc": iso_utc(now)}],
-            "columnKind": "unicodeCodePoints",
-            "results": [
-                _result(f, index.get(f.rule), p, today) for f, p in zip(result.findings, prints)
-            ],
-        }],
+        "runs": [
+            {
+                "tool": {
+                    "driver": {
+                        "name": "pipewarden",
+                        "version": __version__,
+                        "semanticVersion": __version__,
+                        "informationUri": HOMEPAGE,
+                        "rules": [_rule_descriptor(rule, catalog) for rule in rules],
+                    }
+                },
+                "invocations": [{"executionSuccessful": True, "endTimeUtc": iso_utc(now)}],
+                "columnKind": "unicodeCodePoints",
+                "results": [_result(f, index.get(f.rule), p, today) for f, p in zip(result.findings, prints)],
+            }
+        ],
     }
 
 

@@ -19,7 +19,7 @@ def docs_url(rule_id: str, catalog: Any) -> str | None:
 
 
 def exception_note(finding: Finding) -> str:
-    """"excepted by retail until 2027-03-31, approved by dana: <reason>", or ""."""
+    """ "excepted by retail until 2027-03-31, approved by dana: <reason>", or ""."""
     exception = finding.exception
     if exception is None:
         return ""

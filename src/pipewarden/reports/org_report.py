@@ -226,16 +226,13 @@ def build_report(
         return row
 
     # Pass 1: pipeline files. A valid pipeline's own team wins; otherwise the inventory's.
-    file_team: dict[str, TeamRow] = {}
     for repo in repos:
         if repo.file is None:
             continue
         summary = summaries.get(repo.file)
-        team = _team_of(repo, summary)
-        row = row_for(team, create=True)
+        row = row_for(_team_of(repo, summary), create=True)
         assert row is not None
         row.counts.repos += 1
-        file_team[repo.file] = row
         if summary is not None:
             row.pipelines.append(summary)
     # Pass 2: repositories without a pipeline count only for a team that has a row.
@@ -387,17 +384,21 @@ def _org_rows(tree: OrgTree, scope: str, teams: Iterable[TeamRow]) -> list[OrgRo
 def _exceptions(tree: OrgTree, scope: str, teams: Sequence[TeamRow], today: dt.date) -> dict[str, list[OrgException]]:
     """Exceptions granted in the scope's subtree, and those of its ancestors that cover its teams or pipelines."""
     in_scope = set(tree.subtree(scope))
+    ancestors = {n.name for n in tree.chain(scope)[:-1]}
     team_names = {t.team for t in teams if t.team is not None}
     pipeline_names = {p.name for t in teams for p in t.pipelines if p.name is not None}
     found: dict[str, list[OrgException]] = {status: [] for status in EXCEPTION_STATUSES}
     for node in _preorder(tree, tree.root):
         for exception in tree.nodes[node].exceptions:
-            covers = bool(team_names.intersection(exception.teams) or pipeline_names.intersection(exception.pipelines))
-            if node in in_scope or covers:
+            if node in in_scope or (node in ancestors and _covers(exception, team_names, pipeline_names)):
                 found[exception_status(exception, today, EXPIRING_DAYS)].append(exception)
     for items in found.values():
         items.sort(key=lambda e: (e.expires or dt.date.max, e.org, e.rule))
     return found
+
+
+def _covers(exception: OrgException, teams: set[str], pipelines: set[str]) -> bool:
+    return bool(teams.intersection(exception.teams) or pipelines.intersection(exception.pipelines))
 
 
 def apply_previous(report: OrgReport, previous: Mapping[tuple[str, str | None], RowSnapshot],

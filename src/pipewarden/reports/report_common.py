@@ -10,8 +10,8 @@ from typing import Any
 
 from pipewarden.model.finding import AUTOMATION_LEVELS
 from pipewarden.orgs.tree import OrgException
-from pipewarden.reports.org_report import EXCEPTION_STATUSES, OrgReport, TeamRow
 from pipewarden.reports.common import iso_utc
+from pipewarden.reports.org_report import EXCEPTION_STATUSES, OrgReport, TeamRow
 
 NO_TEAM = "(no team)"
 Table = tuple[list[str], list[list[Any]]]
@@ -21,7 +21,7 @@ def pct(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f}%"
 
 
-def signed(value: float | int | None, unit: str = "") -> str:
+def signed(value: float | None, unit: str = "") -> str:
     if value is None:
         return ""
     if isinstance(value, float):

@@ -66,7 +66,7 @@ def _e(value: Any) -> str:
 def _cell(value: Any) -> str:
     """A table cell; numbers sort as numbers, '66.7%' too."""
     text = str(value)
-    number = text[:-1] if text.endswith("%") else text
+    number = text.removesuffix("%")
     try:
         sort = float(number.replace(" pts", ""))
     except ValueError:
@@ -91,7 +91,7 @@ def _tile(label: str, value: str, delta: str = "") -> str:
     return f'<div class="tile"><div class="v">{_e(value)}</div><div class="l">{_e(label)}</div>{extra}</div>'
 
 
-def _delta_html(value: float | int | None, higher_is_better: bool, unit: str = "") -> str:
+def _delta_html(value: float | None, higher_is_better: bool, unit: str = "") -> str:
     if value is None:
         return ""
     good = value > 0 if higher_is_better else value < 0

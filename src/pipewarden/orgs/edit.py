@@ -1,0 +1,308 @@
+"""Comment-keeping edits of org-config node files: rule levels, schedules and exceptions.
+
+Policy owners review these edits as diffs, so an edit changes only the lines it must (see
+yamledit). An edit is planned first (`Edit`, nothing written), then `write_edit` re-loads the
+whole tree from a temporary copy with the new text and only then replaces the file, so a
+write never leaves a tree that `check` would refuse.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from typing import Any
+
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.scalarstring import ScalarString
+
+from pipewarden.errors import ConfigError, UsageError
+from pipewarden.orgs.tree import OrgNode, OrgTree, load_org_tree
+from pipewarden.orgs.yamledit import RoundTripDocument, delete_key, flow_seq, last_holder_of, move_following
+from pipewarden.policy.catalog import Catalog
+
+LEVELS = ("off", "warn", "enforce")
+# Where a new top-level `rules:` / `exceptions:` goes: after the last of these keys present,
+# the order of the org-config.md example.
+_RULES_AFTER = ("apiVersion", "kind", "metadata", "teams", "settings")
+_EXCEPTIONS_AFTER = (*_RULES_AFTER, "rules")
+
+
+@dataclass(frozen=True)
+class Edit:
+    """A planned change of one node file: its text before and after."""
+
+    org: str
+    file: str
+    before: str
+    after: str
+    changes: tuple[str, ...]
+
+    @property
+    def changed(self) -> bool:
+        return self.before != self.after
+
+
+@dataclass(frozen=True)
+class NewException:
+    """An exception to add, as `exceptions add` takes it."""
+
+    rule: str
+    pipelines: tuple[str, ...]
+    teams: tuple[str, ...]
+    reason: str
+    approved_by: str
+    expires: dt.date | None
+    permanent: bool
+
+
+# --- checks shared by the owner commands ----------------------------------------------------
+
+
+def require_node(tree: OrgTree, org: str, org_config: str) -> OrgNode:
+    node = tree.nodes.get(org)
+    if node is None:
+        raise UsageError(f"org {org!r} is not a node of {org_config}; nodes: {', '.join(sorted(tree.nodes))}")
+    return node
+
+
+def require_rule(catalog: Catalog, rule: str) -> None:
+    if catalog.get(rule) is None:
+        raise UsageError(
+            f"unknown rule {rule!r}; `pipewarden rules list` shows the ids "
+            "(an organisation's own rules need --policies DIR)"
+        )
+    if rule == "valid-definition":
+        raise UsageError("valid-definition is always enforce; it cannot be changed or excepted")
+
+
+def require_unlocked(tree: OrgTree, org: str, rule: str, action: str) -> None:
+    """Refuse when an ancestor of `org` locked `rule`: only the locking node may touch it."""
+    for ancestor in tree.chain(org)[:-1]:
+        entry = ancestor.rules.get(rule)
+        if entry is not None and entry.locked:
+            raise UsageError(
+                f"rule {rule!r} is locked by org {ancestor.name!r} ({entry.file}:{entry.line}); "
+                f"org {org!r} may not {action}: ask the owners of {ancestor.name!r} "
+                f"({', '.join(ancestor.owners) or 'see that file'}) to do it there"
+            )
+
+
+# --- planning edits --------------------------------------------------------------------------
+
+
+def _read(file: str) -> str:
+    try:
+        with open(file, encoding="utf-8", newline="") as handle:
+            return handle.read()
+    except UnicodeDecodeError:
+        raise ConfigError("cannot edit this file: it is not UTF-8 text", file) from None
+    except OSError as error:
+        raise ConfigError(f"cannot read the file: {error.strerror or error}", file) from None
+
+
+def _like(old: Any, new: Any) -> Any:
+    """`new`, written with the quotes `old` had (a quoted level stays quoted)."""
+    if isinstance(old, ScalarString):
+        return type(old)(new.isoformat() if isinstance(new, dt.date) else str(new))
+    return new
+
+
+def _insert_position(data: CommentedMap, after: tuple[str, ...]) -> int:
+    keys = list(data.keys())
+    present = [keys.index(k) for k in after if k in data]
+    return max(present) + 1 if present else len(keys)
+
+
+def _add_top_level(doc: RoundTripDocument, key: str, value: Any, after: tuple[str, ...]) -> None:
+    """Insert a new top-level block, keeping comments that introduce the next key in front of it."""
+    data = doc.data
+    position = _insert_position(data, after)
+    keys = list(data.keys())
+    previous = last_holder_of(data, keys[position - 1]) if position > 0 else None
+    if position < len(keys):
+        line = data.lc.key(keys[position])[0]
+    else:
+        line = len(doc.lines)
+    start = doc.block_end(*data.lc.key(keys[position - 1])) if position > 0 else 0
+    doc.touch(start, doc.trailing_end(line))
+    data.insert(position, key, value)
+    move_following(previous, value, 0)
+
+
+def _new_rule_entry(level: str, enforce_from: dt.date | None) -> CommentedMap:
+    entry = CommentedMap()
+    entry["level"] = level
+    if enforce_from is not None:
+        entry["enforce_from"] = enforce_from
+    return entry
+
+
+def _added(rule: str, level: str, enforce_from: dt.date | None) -> str:
+    schedule = f", enforce_from: {enforce_from.isoformat()}" if enforce_from else ""
+    return f"added rules.{rule} (level: {level}{schedule})"
+
+
+def _set_rule(doc: RoundTripDocument, rule: str, level: str, enforce_from: dt.date | None) -> list[str]:
+    """Set `rule`'s level (and schedule) in the document; returns what changed, for the user."""
+    data = doc.data
+    rules = data.get("rules")
+    if not isinstance(rules, CommentedMap):
+        new_rules = CommentedMap()
+        new_rules[rule] = _new_rule_entry(level, enforce_from)
+        if "rules" in data:
+            line, column = data.lc.key("rules")
+            doc.touch(line, doc.block_end(line, column))
+            data["rules"] = new_rules
+        else:
+            _add_top_level(doc, "rules", new_rules, _RULES_AFTER)
+        return [_added(rule, level, enforce_from)]
+    entry = rules.get(rule)
+    if not isinstance(entry, CommentedMap):
+        line, column = data.lc.key("rules")
+        end = doc.block_end(line, column)
+        doc.touch(line, doc.trailing_end(end))
+        if rules.fa.flow_style() and not rules:
+            rules.fa.set_block_style()
+        last = list(rules.keys())[-1] if rules and rule not in rules else None
+        previous = last_holder_of(rules, last) if last is not None else None
+        rules[rule] = _new_rule_entry(level, enforce_from)
+        move_following(previous, rules[rule], rules.lc.key(last)[1] if last is not None else 0)
+        return [_added(rule, level, enforce_from)]
+    line, column = rules.lc.key(rule)
+    doc.touch(line, doc.block_end(line, column))
+    changes = []
+    if entry.get("level") != level:
+        changes.append(f"level: {level}")
+    if "level" in entry:
+        entry["level"] = _like(entry["level"], level)
+    else:
+        entry.insert(0, "level", level)
+    if enforce_from is not None:
+        if entry.get("enforce_from") not in (enforce_from, enforce_from.isoformat()):
+            changes.append(f"enforce_from: {enforce_from.isoformat()}")
+        if "enforce_from" in entry:
+            entry["enforce_from"] = _like(entry["enforce_from"], enforce_from)
+        else:
+            entry.insert(list(entry.keys()).index("level") + 1, "enforce_from", enforce_from)
+    elif "enforce_from" in entry:
+        changes.append("enforce_from removed")
+        delete_key(entry, "enforce_from")
+    return changes
+
+
+def plan_rule_level(
+    tree: OrgTree, catalog: Catalog, org_config: str, org: str, rule: str, level: str, enforce_from: dt.date | None
+) -> Edit:
+    """The edit that sets `rule` to `level` in `org` (or schedules it: warn + `enforce_from`)."""
+    node = require_node(tree, org, org_config)
+    require_rule(catalog, rule)
+    if level not in LEVELS:
+        raise UsageError(f"level {level!r} is not one of: {', '.join(LEVELS)}")
+    if enforce_from is not None and level != "warn":
+        raise UsageError("a schedule is written as level: warn with enforce_from")
+    require_unlocked(tree, org, rule, "change it")
+    before = _read(node.file)
+    doc = RoundTripDocument(before, node.file)
+    changes = _set_rule(doc, rule, level, enforce_from)
+    after = doc.render()
+    return Edit(org, node.file, before, after, tuple(changes) if after != before else ())
+
+
+def _exception_entry(exception: NewException) -> CommentedMap:
+    entry = CommentedMap()
+    entry["rule"] = exception.rule
+    if exception.pipelines:
+        entry["pipelines"] = flow_seq(list(exception.pipelines))
+    if exception.teams:
+        entry["teams"] = flow_seq(list(exception.teams))
+    entry["reason"] = exception.reason
+    entry["approved_by"] = exception.approved_by
+    if exception.permanent:
+        entry["permanent"] = True
+    else:
+        entry["expires"] = exception.expires
+    return entry
+
+
+def plan_exception(tree: OrgTree, catalog: Catalog, org_config: str, org: str, exception: NewException) -> Edit:
+    """The edit that appends `exception` to `org`'s `exceptions` list."""
+    node = require_node(tree, org, org_config)
+    require_rule(catalog, exception.rule)
+    require_unlocked(tree, org, exception.rule, "grant exceptions to it")
+    if not exception.pipelines and not exception.teams:
+        raise UsageError("an exception needs --pipeline or --team to say what it covers")
+    if exception.permanent == (exception.expires is not None):
+        raise UsageError("give exactly one of --expires DATE or --permanent")
+    before = _read(node.file)
+    doc = RoundTripDocument(before, node.file)
+    data = doc.data
+    entry = _exception_entry(exception)
+    existing = data.get("exceptions")
+    if isinstance(existing, CommentedSeq):
+        line, column = data.lc.key("exceptions")
+        doc.touch(line, doc.trailing_end(doc.block_end(line, column, sequence_at_column=True)))
+        if existing.fa.flow_style() and not existing:
+            existing.fa.set_block_style()
+        previous = None
+        dash_column = 0
+        if existing and isinstance(existing[-1], CommentedMap) and existing[-1]:
+            previous = last_holder_of(existing[-1], list(existing[-1].keys())[-1])
+            item_line = doc.lines[existing.lc.item(len(existing) - 1)[0]]
+            dash_column = len(item_line) - len(item_line.lstrip(" "))
+        existing.append(entry)
+        move_following(previous, entry, dash_column)
+    else:
+        seq = CommentedSeq([entry])
+        if "exceptions" in data:
+            line, column = data.lc.key("exceptions")
+            doc.touch(line, doc.block_end(line, column, sequence_at_column=True))
+            data["exceptions"] = seq
+        else:
+            _add_top_level(doc, "exceptions", seq, _EXCEPTIONS_AFTER)
+    covers = ", ".join([*exception.pipelines, *(f"team {t}" for t in exception.teams)])
+    until = "permanent" if exception.permanent else f"until {exception.expires}"
+    return Edit(org, node.file, before, doc.render(), (f"exception to {exception.rule} for {covers}, {until}",))
+
+
+# --- writing ---------------------------------------------------------------------------------
+
+
+def verify_edit(edit: Edit, org_config: str, catalog: Catalog, today: dt.date) -> OrgTree:
+    """Load the whole tree with the edited file from a temporary copy; ConfigError if it breaks."""
+    with tempfile.TemporaryDirectory(prefix="pipewarden-edit-") as scratch:
+        copy_root = os.path.join(scratch, "org-config")
+        shutil.copytree(org_config, copy_root)
+        relative = os.path.relpath(edit.file, org_config)
+        with open(os.path.join(copy_root, relative), "w", encoding="utf-8", newline="") as handle:
+            handle.write(edit.after)
+        try:
+            return load_org_tree(copy_root, catalog, today)
+        except ConfigError as error:
+            # Name the real files, not the scratch copy.
+            message = error.message.replace(copy_root, org_config.rstrip(os.sep))
+            file = error.file.replace(copy_root, org_config.rstrip(os.sep)) if error.file else error.file
+            raise ConfigError(f"refusing to write {edit.file}: the result would not load: {message}",
+                              file, error.line) from None
+
+
+def write_edit(edit: Edit, org_config: str, catalog: Catalog, today: dt.date) -> None:
+    """Verify the edit against the whole tree, then replace the file atomically."""
+    if not edit.changed:
+        return
+    verify_edit(edit, org_config, catalog, today)
+    if _read(edit.file) != edit.before:
+        raise ConfigError("the file changed while it was being edited; run the command again", edit.file)
+    directory = os.path.dirname(os.path.abspath(edit.file))
+    fd, scratch = tempfile.mkstemp(prefix=".pipewarden-", suffix=".yaml", dir=directory)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            handle.write(edit.after)
+        shutil.copymode(edit.file, scratch)
+        os.replace(scratch, edit.file)
+    except OSError as error:
+        if os.path.exists(scratch):
+            os.unlink(scratch)
+        raise ConfigError(f"cannot write the file: {error.strerror or error}", edit.file) from None

@@ -1,0 +1,329 @@
+"""`rules promote`: the impact of a new rule level on a fleet, then the comment-keeping edit.
+
+The preview evaluates the fleet once, with the same core as `check`, and applies two sets of
+settings to the same violations: the tree as it is, and the tree as if the new level were in
+force in the node (a schedule counts as reached). "As if" is a resolution of the tree with the
+node's entry replaced, so the descendants that set their own level for the rule keep it, exactly
+as they would after the edit, and the preview equals what `check` reports after the edit.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from tabulate import tabulate
+
+from pipewarden.errors import UsageError
+from pipewarden.evaluate import EvalContext, evaluate_loaded, evaluate_paths, to_findings
+from pipewarden.load.discover import discover
+from pipewarden.load.inventory import Fleet, load_inventory, resolve_inventory
+from pipewarden.model.finding import Finding, PipelineSummary
+from pipewarden.orgs.edit import Edit, plan_rule_level, verify_edit, write_edit
+from pipewarden.orgs.resolve import RuleSetting, resolve_settings
+from pipewarden.orgs.tree import OrgTree, RuleEntry
+from pipewarden.policy.catalog import Catalog
+from pipewarden.reports.common import iso_utc
+from pipewarden.service import build_context
+
+
+@dataclass(frozen=True)
+class PromoteOptions:
+    rule: str
+    org: str
+    org_config: str
+    to: str | None = None
+    enforce_from: dt.date | None = None
+    dry_run: bool = False
+    paths: tuple[str, ...] = ()
+    inventory: str | None = None
+    policies: tuple[str, ...] = ()
+    cache_dir: str | None = None
+
+
+@dataclass(frozen=True)
+class TeamImpact:
+    team: str | None
+    org: str | None
+    pipelines: int
+    failing: tuple[PipelineSummary, ...]
+    warning: tuple[PipelineSummary, ...]
+    excepted: tuple[PipelineSummary, ...]
+    blocked_before: bool
+    blocked_after: bool
+
+    @property
+    def newly_blocked(self) -> bool:
+        return self.blocked_after and not self.blocked_before
+
+
+@dataclass(frozen=True)
+class Impact:
+    """What the fleet would show for the rule in the node's subtree with the new level in force."""
+
+    level: str
+    teams: tuple[TeamImpact, ...]
+    findings: tuple[Finding, ...]
+    unaffected: tuple[tuple[str, str], ...]
+
+    @property
+    def newly_blocked(self) -> list[str]:
+        return [t.team or "(no team)" for t in self.teams if t.newly_blocked]
+
+
+@dataclass
+class Promotion:
+    options: PromoteOptions
+    now: dt.datetime
+    today: dt.date
+    current: tuple[str, str | None]
+    planned_level: str
+    edit: Edit
+    impact: Impact
+    catalog: Catalog
+    notes: list[str] = field(default_factory=list)
+    written: bool = False
+
+
+def enforcement_note(date: dt.date | str, today: dt.date) -> str:
+    """The same words as a scheduled finding: "enforced from 2027-01-15, in 50 days"."""
+    day = dt.date.fromisoformat(date) if isinstance(date, str) else date
+    days = (day - today).days
+    return f"enforced from {day.isoformat()}, in {days} day{'s' if days != 1 else ''}"
+
+
+def _level_text(level: str, enforce_from: dt.date | str | None, today: dt.date) -> str:
+    return f"{level}, {enforcement_note(enforce_from, today)}" if enforce_from else level
+
+
+# --- the fleet and the "as if" settings -----------------------------------------------------
+
+
+def load_fleet(paths: Sequence[str], inventory: str | None, cache_dir: str | None) -> Fleet:
+    """The fleet from an inventory, or the pipeline files under PATHs (default: here), as `report`."""
+    if inventory is not None:
+        if paths:
+            raise UsageError("give either --inventory FILE or PATHs, not both")
+        return resolve_inventory(load_inventory(inventory), cache_dir)
+    given = list(paths) or ["."]
+    fleet = Fleet(paths=discover(given))
+    if not fleet.paths:
+        fleet.notes.append(f"no pipeline file found under {', '.join(given)}")
+    return fleet
+
+
+def in_force_settings(
+    tree: OrgTree, catalog: Catalog, org: str, rule: str, level: str
+) -> dict[str, dict[str, RuleSetting]]:
+    """Settings of every node of `org`'s subtree with `rule` at `level` in `org`, unscheduled."""
+    node = tree.nodes[org]
+    old = node.rules.get(rule)
+    entry = RuleEntry(level, None, old.params if old else None, old.locked if old else False, node.file,
+                      old.line if old else node.line)
+    nodes = dict(tree.nodes)
+    nodes[org] = replace(node, rules={**node.rules, rule: entry})
+    modified = OrgTree(nodes, tree.root, tree.team_nodes, tree.children)
+    return {name: resolve_settings(modified, name, catalog) for name in tree.subtree(org)}
+
+
+def preview(fleet: Fleet, context: EvalContext, org: str, rule: str, level: str) -> Impact:
+    """Evaluate `fleet` now, with the tree as it is and as if `rule` were at `level` in `org`."""
+    tree = context.tree
+    assert tree is not None
+    after_context = EvalContext(context.catalog, tree, context.today,
+                                overrides=in_force_settings(tree, context.catalog, org, rule, level))
+    # One evaluation serves both: the after-settings run every rule the before-settings run
+    # (plus the promoted rule), with the same parameters; levels are applied per context.
+    evaluated = evaluate_paths(fleet.paths, after_context) + evaluate_loaded(fleet.loaded, after_context)
+    before = to_findings(evaluated, context)
+    after = to_findings(evaluated, after_context)
+    subtree = set(tree.subtree(org))
+    in_scope = [p for p in after.pipelines if context.node_of(p.team) in subtree]
+    files = {p.file for p in in_scope}
+    rule_findings = tuple(f for f in after.findings if f.rule == rule and f.file in files)
+
+    def blocked(findings: Sequence[Finding]) -> set[str]:
+        return {f.file for f in findings if f.blocks() and f.file in files}
+
+    blocked_before, blocked_after = blocked(before.findings), blocked(after.findings)
+    failing = {f.file for f in rule_findings if f.level == "enforce" and not f.excepted}
+    warning = {f.file for f in rule_findings if f.level == "warn" and not f.excepted} - failing
+    excepted = {f.file for f in rule_findings if f.excepted}
+    by_team: dict[str | None, list[PipelineSummary]] = {}
+    for pipeline in in_scope:
+        by_team.setdefault(pipeline.team, []).append(pipeline)
+    teams = []
+    for team in sorted(by_team, key=lambda t: (t is None, t or "")):
+        pipelines = by_team[team]
+        teams.append(TeamImpact(
+            team, context.node_of(team), len(pipelines),
+            tuple(p for p in pipelines if p.file in failing),
+            tuple(p for p in pipelines if p.file in warning),
+            tuple(p for p in pipelines if p.file in excepted),
+            any(p.file in blocked_before for p in pipelines),
+            any(p.file in blocked_after for p in pipelines),
+        ))
+    unaffected = tuple(
+        (name, str(tree.nodes[name].rules[rule].level))
+        for name in tree.subtree(org)[1:]
+        if rule in tree.nodes[name].rules and tree.nodes[name].rules[rule].level is not None
+    )
+    return Impact(level, tuple(teams), rule_findings, unaffected)
+
+
+# --- the command ------------------------------------------------------------------------------
+
+
+def _planned(options: PromoteOptions, today: dt.date) -> tuple[str, str]:
+    """(the level written to the file, the level previewed as in force)."""
+    if options.enforce_from is None:
+        level = options.to or "enforce"
+        return level, level
+    if options.to not in (None, "enforce"):
+        raise UsageError("--from DATE schedules enforcement (level: warn until the date); "
+                         f"it cannot be combined with --to {options.to}")
+    if options.enforce_from <= today:
+        raise UsageError(f"--from {options.enforce_from.isoformat()} is not in the future; "
+                         "to enforce now, use --to enforce")
+    return "warn", "enforce"
+
+
+def prepare_promotion(options: PromoteOptions, now: dt.datetime) -> Promotion:
+    """Check the options, plan the edit (verified against the whole tree) and preview its impact."""
+    context = build_context(options.org_config, options.policies, now)
+    tree = context.tree
+    assert tree is not None
+    written_level, previewed = _planned(options, context.today)
+    edit = plan_rule_level(tree, context.catalog, options.org_config, options.org, options.rule,
+                           written_level, options.enforce_from)
+    if edit.changed:
+        verify_edit(edit, options.org_config, context.catalog, context.today)
+    current = resolve_settings(tree, options.org, context.catalog)[options.rule].level_at(context.today)
+    fleet = load_fleet(options.paths, options.inventory, options.cache_dir)
+    impact = preview(fleet, context, options.org, options.rule, previewed)
+    return Promotion(options, now, context.today, current, written_level, edit, impact, context.catalog,
+                     list(fleet.notes))
+
+
+def apply_promotion(promotion: Promotion) -> bool:
+    """Write the edit unless this is a dry run or nothing changes; True when the file was written."""
+    if promotion.options.dry_run or not promotion.edit.changed:
+        return False
+    write_edit(promotion.edit, promotion.options.org_config, promotion.catalog, promotion.today)
+    promotion.written = True
+    return True
+
+
+# --- output -------------------------------------------------------------------------------------
+
+
+def _names(pipelines: Sequence[PipelineSummary]) -> list[dict[str, str | None]]:
+    return [{"pipeline": p.name, "file": p.file} for p in pipelines]
+
+
+def render_json(promotion: Promotion) -> str:
+    options, impact = promotion.options, promotion.impact
+    teams = [
+        {"team": t.team, "org": t.org, "pipelines": t.pipelines, "failing": _names(t.failing),
+         "warning": _names(t.warning), "excepted": _names(t.excepted), "blocked_before": t.blocked_before,
+         "blocked_after": t.blocked_after, "newly_blocked": t.newly_blocked}
+        for t in impact.teams
+    ]
+    data: dict[str, Any] = {
+        "version": 1,
+        "generated_at": iso_utc(promotion.now),
+        "rule": options.rule,
+        "org": options.org,
+        "file": promotion.edit.file,
+        "current": {"level": promotion.current[0], "enforce_from": promotion.current[1]},
+        "planned": {"level": promotion.planned_level,
+                    "enforce_from": options.enforce_from.isoformat() if options.enforce_from else None},
+        "previewed_level": impact.level,
+        "changes": list(promotion.edit.changes),
+        "dry_run": options.dry_run,
+        "written": promotion.written,
+        "teams": teams,
+        "totals": _totals(impact),
+        "newly_blocked": impact.newly_blocked,
+        "unaffected": [{"org": org, "level": level} for org, level in impact.unaffected],
+        "findings": [f.to_json() for f in impact.findings],
+    }
+    return json.dumps(data, indent=2) + "\n"
+
+
+def _totals(impact: Impact) -> dict[str, int]:
+    return {
+        "pipelines": sum(t.pipelines for t in impact.teams),
+        "failing": sum(len(t.failing) for t in impact.teams),
+        "warning": sum(len(t.warning) for t in impact.teams),
+        "excepted": sum(len(t.excepted) for t in impact.teams),
+        "teams": len(impact.teams),
+        "teams_failing": sum(1 for t in impact.teams if t.failing),
+        "newly_blocked": sum(1 for t in impact.teams if t.newly_blocked),
+    }
+
+
+def render_text(promotion: Promotion) -> str:
+    """The preview for a person: the change, a row per team, the pipelines, the totals."""
+    options, impact, today = promotion.options, promotion.impact, promotion.today
+    planned = _level_text(promotion.planned_level, options.enforce_from, today)
+    lines = [
+        f"Promote {options.rule} in org {options.org} ({promotion.edit.file})",
+        f"  now:  {_level_text(promotion.current[0], promotion.current[1], today)}",
+        f"  new:  {planned}",
+        "",
+        (f"Impact on the pipelines of {options.org}'s subtree, evaluated {today.isoformat()} "
+         f"as if {options.rule} were at {impact.level}:"),
+    ]
+    if impact.teams:
+        rows = [
+            [t.team or "(no team)", t.org or "-", t.pipelines, len(t.failing), len(t.warning), len(t.excepted),
+             "yes" if t.blocked_before else "no",
+             ("yes (new)" if t.newly_blocked else "yes") if t.blocked_after else "no"]
+            for t in impact.teams
+        ]
+        headers = ["team", "org", "pipelines", "would fail", "would warn", "excepted", "blocked now", "blocked after"]
+        lines += ["", tabulate(rows, headers=headers, stralign="left", numalign="right")]
+    else:
+        lines.append("  no pipeline of the fleet belongs to this subtree")
+    sections = (
+        ("Would fail", [f for f in impact.findings if f.level == "enforce" and not f.excepted]),
+        ("Would warn", [f for f in impact.findings if f.level == "warn" and not f.excepted]),
+        ("Covered by exceptions", [f for f in impact.findings if f.excepted]),
+    )
+    for title, findings in sections:
+        if not findings:
+            continue
+        lines += ["", f"{title}:"]
+        for finding in findings:
+            extra = ""
+            if finding.enforce_from:
+                extra = f" ({enforcement_note(finding.enforce_from, today)})"
+            if finding.exception is not None:
+                until = "permanently" if finding.exception.permanent else f"until {finding.exception.expires}"
+                extra = f" (excepted by {finding.exception.org} {until}: {finding.exception.reason})"
+            who = f"{finding.team or '(no team)'}/{finding.pipeline or '?'}"
+            lines.append(f"  {who}  {finding.file}:{finding.line}  {finding.message}{extra}")
+    totals = _totals(impact)
+    lines += [
+        "",
+        (f"Totals: {totals['failing']} of {totals['pipelines']} pipeline(s) would fail, {totals['warning']} warn, "
+         f"{totals['excepted']} excepted; {totals['teams_failing']} of {totals['teams']} team(s) would fail."),
+        "Newly blocked teams: " + (", ".join(impact.newly_blocked) or "none"),
+    ]
+    for org, level in impact.unaffected:
+        lines.append(f"Not affected: org {org} sets its own level for {options.rule} ({level}).")
+    return "\n".join(lines) + "\n"
+
+
+def outcome_line(promotion: Promotion) -> str:
+    edit = promotion.edit
+    if not edit.changed:
+        return f"Nothing to change: {edit.file} already says so.\n"
+    what = "; ".join(edit.changes)
+    if promotion.written:
+        return f"Wrote {edit.file}: {what}.\n"
+    return f"Dry run: would write {edit.file}: {what}; nothing written.\n"
