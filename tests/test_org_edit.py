@@ -9,13 +9,12 @@ from pathlib import Path
 import pytest
 
 import pipewarden.cli.owner_cmds  # noqa: F401  (registers the owner commands)
+from conftest import NOW, run_cli
 from pipewarden.errors import ConfigError, UsageError
 from pipewarden.orgs.edit import Edit, NewException, plan_exception, plan_rule_level, verify_edit, write_edit
 from pipewarden.orgs.tree import OrgTree, load_org_tree
 from pipewarden.orgs.yamledit import detect_indent
 from pipewarden.policy.catalog import load_catalog
-
-from conftest import NOW, run_cli
 
 TODAY = dt.date(2026, 11, 26)
 CATALOG = load_catalog(())

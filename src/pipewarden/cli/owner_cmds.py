@@ -33,7 +33,8 @@ def parse_date(value: str | None, option: str) -> dt.date | None:
 @click.option("--from", "from_date", metavar="DATE",
               help="Schedule enforcement from DATE instead: writes level: warn and enforce_from: DATE.")
 @click.option("--dry-run", "dry_run", is_flag=True, help="Print the impact and write nothing.")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              help="text (default) or json (for automation).")
 @click.option("--inventory", "inventory", metavar="FILE", help="Inventory of the fleet (instead of PATHs).")
 @click.option("--cache-dir", "cache_dir", metavar="DIR",
               help="Where git repositories of the inventory are cloned (default: the user cache dir).")
@@ -82,7 +83,8 @@ def exceptions_group() -> None:
 @click.option("--expiring", "expiring", type=click.IntRange(min=0), metavar="DAYS",
               help="Only active exceptions that end within DAYS days.")
 @click.option("--expired", "expired", is_flag=True, help="Only expired exceptions (with --expiring: either).")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
+              help="table (default) or json.")
 @policies_option
 @now_option
 def exceptions_list(org_config: str, org: str | None, expiring: int | None, expired: bool, fmt: str,

@@ -153,7 +153,7 @@ def _explicit(tag: str, text: str, line: int) -> Any:
 class _Frame:
     """A collection being built: its value, path, and (for mappings) the pending key."""
 
-    __slots__ = ("value", "path", "is_map", "key", "key_line", "anchor", "size", "merge_keys")
+    __slots__ = ("value", "path", "is_map", "key", "key_line", "anchor", "size", "merge_keys", "merging")
 
     def __init__(self, value: Any, path: str, is_map: bool, anchor: str | None) -> None:
         self.value = value
@@ -164,6 +164,7 @@ class _Frame:
         self.anchor = anchor
         self.size = 1
         self.merge_keys: set[Any] = set()
+        self.merging = False  # the pending key is a plain `<<` (a merge key)
 
 
 _NO_KEY = object()
@@ -235,7 +236,8 @@ def parse_yaml(text: str) -> ParsedYaml:
         raise LoadError(f"invalid YAML: {exc}", line=1) from None
     if node is None:
         raise LoadError("the file is empty; it must hold one YAML document", line=1)
-    return _NodeWalker().build(node)
+    # An alias needs an anchor, and an anchor needs '&': without one, nothing can expand.
+    return _NodeWalker().build(node, may_alias="&" in text)
 
 
 def _syntax_error(exc: yaml.MarkedYAMLError) -> LoadError:
@@ -253,8 +255,8 @@ class _NodeWalker:
         self.lines: dict[str, int] = {}
         self.sizes: dict[int, int] = {}
 
-    def build(self, root: yaml.Node) -> ParsedYaml:
-        if self._expanded_size(root) > MAX_ALIAS_NODES and self._has_alias:
+    def build(self, root: yaml.Node, may_alias: bool = True) -> ParsedYaml:
+        if may_alias and self._expanded_size(root) > MAX_ALIAS_NODES and self._has_alias:
             raise LoadError(
                 f"aliases expand the document beyond {MAX_ALIAS_NODES:,} nodes; "
                 "remove the repeated aliases",
@@ -373,7 +375,7 @@ def parse_yaml_events(text: str) -> ParsedYaml:
             return join_key(frame.path, str(frame.key))
         return join_index(frame.path, len(frame.value))
 
-    def add_value(value: Any, size: int, line: int, anchor: str | None, is_alias: bool) -> None:
+    def add_value(value: Any, size: int, line: int, anchor: str | None, is_alias: bool, plain: bool = False) -> None:
         nonlocal root, root_seen
         if anchor is not None:
             anchors[anchor] = (value, size)
@@ -390,7 +392,8 @@ def parse_yaml_events(text: str) -> ParsedYaml:
                     )
                 frame.key = value
                 frame.key_line = line
-                if value != "<<" or is_alias:
+                frame.merging = value == "<<" and plain
+                if not frame.merging:
                     key = str(value)
                     if value in frame.value and value not in frame.merge_keys:
                         raise LoadError(f"duplicate key {key!r}; each key may appear once", line=line)
@@ -398,7 +401,8 @@ def parse_yaml_events(text: str) -> ParsedYaml:
                 return
             key = frame.key
             frame.key = _NO_KEY
-            if key == "<<":
+            if frame.merging:
+                frame.merging = False
                 _merge(frame, value, frame.key_line)
                 return
             frame.merge_keys.discard(key)
@@ -439,7 +443,7 @@ def parse_yaml_events(text: str) -> ParsedYaml:
                 else:
                     value = event.value
                 expanded += 1
-                add_value(value, 1, line, event.anchor, False)
+                add_value(value, 1, line, event.anchor, False, event.tag is None and event.implicit[0])
             elif isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
                 _check_tag(event.tag, line)
                 if len(stack) >= MAX_DEPTH:
@@ -473,7 +477,7 @@ def parse_yaml_events(text: str) -> ParsedYaml:
                         "remove the repeated aliases",
                         line=line,
                     )
-                if stack and not (stack[-1].is_map and stack[-1].key == "<<"):
+                if stack and not (stack[-1].is_map and stack[-1].merging):
                     path = child_path(stack[-1], line)
                     if path is not None:
                         lines[path] = stack[-1].key_line if stack[-1].is_map else line
