@@ -10,6 +10,7 @@ from pathlib import Path
 from pipewarden.history.store import HistoryStore, RowSnapshot, RunRecord, SqliteHistory
 
 from test_report_support import pipeline, report, run_cli, standard_fleet
+from test_report_support import isolated_cache  # noqa: F401  (autouse fixture)
 
 
 def improve_cart(fleet: Path) -> None:

@@ -10,6 +10,7 @@ import pytest
 from pipewarden.reports.org_report import ORG_KEYS, TEAM_KEYS, percentage
 
 from test_report_support import pipeline, report, standard_fleet, write_tree
+from test_report_support import isolated_cache  # noqa: F401  (autouse fixture)
 
 TEAMS = {
     "cart": {"team": "cart", "org": "retail", "repos": 1, "pipelines": 1, "automation_level": "full", "passing": 0,
@@ -281,3 +282,20 @@ def test_example_fleet_reports(tmp_path: Path) -> None:
     assert sum(1 for t in data["teams"] if t["pipelines"] == 0 and t["repos"] == 0) == 0
     assert {s: len(v) for s, v in data["exceptions"].items()} == {"active": 3, "expiring": 1, "expired": 1}
     assert {t["team"] for t in data["teams"]} >= {"checkout", "cart", "billing", "payments", "fraud", "research"}
+
+
+def test_report_shares_checks_incremental_cache(tmp_path: Path, isolated_cache: Path) -> None:
+    org, fleet = standard_fleet(tmp_path)
+    first = report("--org-config", str(org), str(fleet), "--format", "json")
+    assert (isolated_cache / "pipewarden" / "check-cache.sqlite").is_file()
+    again = report("--org-config", str(org), str(fleet), "--format", "json")
+    assert again.json() == first.json()  # served from the cache, the same numbers
+    (fleet / "cart-a" / "pipeline.yaml").write_text(pipeline("cart-a", "cart", 3, alarms=False))
+    changed = {t["team"]: t for t in report("--org-config", str(org), str(fleet), "--format", "json").json()["teams"]}
+    assert changed["cart"]["compliance"] == 100.0  # a changed file is evaluated again
+
+
+def test_no_cache_leaves_no_cache(tmp_path: Path, isolated_cache: Path) -> None:
+    org, fleet = standard_fleet(tmp_path)
+    assert report("--org-config", str(org), str(fleet), "--no-cache", "-q").exit_code == 0
+    assert not (isolated_cache / "pipewarden").exists()

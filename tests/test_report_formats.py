@@ -14,6 +14,7 @@ import pytest
 from pipewarden.reports.org_report import ORG_KEYS, TEAM_KEYS
 
 from test_report_support import report, standard_fleet, write_tree
+from test_report_support import isolated_cache  # noqa: F401  (autouse fixture)
 
 
 def sections(text: str) -> list[list[list[str]]]:

@@ -8,7 +8,10 @@ requires-preprod.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 import pipewarden.cli.report_cmd  # noqa: F401  (registers `report`)
 from pipewarden.policy.catalog import load_catalog
@@ -97,3 +100,14 @@ def standard_fleet(tmp_path: Path) -> tuple[Path, Path]:
 
 def report(*args: str) -> CliResult:
     return run_cli("report", "--now", NOW, *args)
+
+
+@pytest.fixture(autouse=True)
+def isolated_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Reports use pipewarden's cache directory: keep each test's in its own temporary one.
+
+    Autouse in every module that imports it.
+    """
+    cache = tmp_path / "xdg-cache"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
+    yield cache

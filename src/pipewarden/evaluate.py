@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import multiprocessing
 import os
+from operator import attrgetter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -162,7 +163,7 @@ def fleet_violations(evaluated: list[Evaluated], context: EvalContext) -> dict[s
     rules = context.catalog.fleet_rules()
     if not rules:
         return {}
-    valid = [e.summary for e in evaluated if e.invalid is None]
+    valid = _possible_clashes([e.summary for e in evaluated if e.invalid is None])
     summaries = [
         {"file": s.file, "name": s.name, "hosts": [{"host": h, "path": p} for h, p, _ in s.host_paths]}
         for s in valid
@@ -178,6 +179,25 @@ def fleet_violations(evaluated: list[Evaluated], context: EvalContext) -> dict[s
             line = name_line if path == "metadata.name" else host_lines.get(path, 1)
             found.setdefault(file, []).append(Violation(rule.id, path, str(item.get("msg", "")), line))
     return found
+
+
+def _possible_clashes(valid: list[PipelineSummary]) -> list[PipelineSummary]:
+    """The pipelines that share a name or a host with another one.
+
+    Only these can take part in a fleet-rule finding, so only these are sent to the engine:
+    an exact pre-filter that keeps the Rego rule's work proportional to the clashes, not to the
+    fleet (regorus needs seconds for 10,000 pipelines, microseconds for a few hundred).
+    """
+    names: dict[str | None, int] = {}
+    hosts: dict[str, set[str]] = {}
+    for summary in valid:
+        names[summary.name] = names.get(summary.name, 0) + 1
+        for host, _, _ in summary.host_paths:
+            hosts.setdefault(host, set()).add(summary.file)
+    shared = {host for host, files in hosts.items() if len(files) > 1}
+    return [
+        s for s in valid if names[s.name] > 1 or any(host in shared for host, _, _ in s.host_paths)
+    ]
 
 
 def _unknown_team(evaluated: Evaluated, context: EvalContext) -> Violation | None:
@@ -241,7 +261,7 @@ def to_findings(evaluated: list[Evaluated], context: EvalContext) -> Result:
                     excepted=exception is not None, enforce_from=enforce_from, exception=exception,
                 )
             )
-    findings.sort(key=Finding.sort_key)
+    findings.sort(key=attrgetter("file", "line", "rule", "path", "message"))
     return Result(tuple(e.summary for e in evaluated), tuple(findings), context)
 
 

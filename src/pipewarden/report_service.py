@@ -1,7 +1,8 @@
 """The `report` run as one typed function: fleet -> one evaluation -> report -> history -> text.
 
-The fleet is evaluated once, as `check` would (worker processes for large fleets), and the
-report aggregates that single result; nothing is evaluated per team or per org.
+The fleet is evaluated once, as `check` would (worker processes for large fleets, the same
+incremental cache), and the report aggregates that single result; nothing is evaluated per team
+or per org.
 """
 
 from __future__ import annotations
@@ -10,12 +11,16 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from pathlib import Path
+
 from pipewarden.errors import UsageError
-from pipewarden.evaluate import evaluate_loaded, evaluate_paths, to_findings
+from pipewarden.evaluate import EvalContext, Result, evaluate_loaded, evaluate_paths, to_findings
 from pipewarden.history.store import RunRecord, open_store
 from pipewarden.load.discover import discover
+from pipewarden.load.gitrepo import default_cache_dir
 from pipewarden.load.inventory import Fleet, load_inventory, resolve_inventory
 from pipewarden.model.fleet import Repo
+from pipewarden.progress import progress_bar
 from pipewarden.reports.org_report import OrgReport, apply_previous, build_report, to_run_record
 from pipewarden.reports.report_formats import render_report, report_formats
 from pipewarden.service import build_context
@@ -34,6 +39,8 @@ class ReportOptions:
     history: str | None = None
     policies: tuple[str, ...] = ()
     cache_dir: str | None = None
+    use_cache: bool = True
+    quiet: bool = True
 
 
 @dataclass
@@ -50,6 +57,25 @@ def _check_options(options: ReportOptions) -> None:
         raise UsageError(f"--by {options.by!r} is not one of: {', '.join(BY_LEVELS)}")
     if options.inventory is not None and options.paths:
         raise UsageError("give either --inventory FILE or PATHs, not both")
+
+
+def evaluate_fleet(fleet: Fleet, context: EvalContext, options: ReportOptions) -> Result:
+    """One evaluation of the whole fleet, through `check`'s incremental cache when allowed.
+
+    The cache directory is shared with `check` (and holds the git mirrors under `repos/`), so a
+    report right after a check, or a daily report on a fleet that changed little, re-evaluates
+    only what changed.
+    """
+    with progress_bar(len(fleet.paths) + len(fleet.loaded), options.quiet) as progress:
+        if options.use_cache:
+            from pipewarden.cache import cached_evaluate
+
+            directory = Path(options.cache_dir) if options.cache_dir else Path(default_cache_dir())
+            evaluated = cached_evaluate(fleet.paths, context, directory, progress)
+        else:
+            evaluated = evaluate_paths(fleet.paths, context, progress)
+        evaluated += evaluate_loaded(fleet.loaded, context)
+    return to_findings(evaluated, context)
 
 
 def load_fleet(options: ReportOptions) -> tuple[Fleet, bool]:
@@ -76,8 +102,7 @@ def run_report(options: ReportOptions, now: dt.datetime) -> ReportRun:
         raise UsageError(f"--org {options.org!r} is not a node of {options.org_config}; "
                          f"nodes: {', '.join(sorted(tree.nodes))}")
     fleet, from_inventory = load_fleet(options)
-    evaluated = evaluate_paths(fleet.paths, context) + evaluate_loaded(fleet.loaded, context)
-    result = to_findings(evaluated, context)
+    result = evaluate_fleet(fleet, context, options)
     repos: list[Repo] | None = fleet.repos if from_inventory else None
     report = build_report(result, repos, now, options.org)
     if options.history is not None:

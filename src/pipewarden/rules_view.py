@@ -41,7 +41,9 @@ def rules_table(org_config: str | None, org: str | None, policies: Sequence[str]
         if settings is not None:
             effective = str(row["effective_level"])
             if row["enforce_from"]:
-                effective += f" (enforce from {row['enforce_from']})"
+                days = (dt.date.fromisoformat(row["enforce_from"]) - context.today).days
+                when = f"in {days} day{'s' if days != 1 else ''}" if days > 0 else "since then"
+                effective += f" (enforced from {row['enforce_from']}, {when})"
             line.append(effective)
         table.append(line)
     if settings is not None:

@@ -36,14 +36,18 @@ class ReportGroup(click.Group):
 @click.option("--history", "history", metavar="DB",
               help="Record this report in a history store (a SQLite file) and show the change since the last one.")
 @click.option("--cache-dir", "cache_dir", metavar="DIR",
-              help="Where git repositories of the inventory are cloned (default: the user cache dir).")
+              help="pipewarden's cache: clones of the inventory's git repositories and, as for check, "
+                   "results of unchanged files (default: ~/.cache/pipewarden).")
+@click.option("--no-cache", "no_cache", is_flag=True,
+              help="Evaluate every file again (git repositories are still cloned into the cache).")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @policies_option
 @now_option
 @output_option
 @click.pass_context
 def report(ctx: click.Context, paths: tuple[str, ...], org_config: str | None, inventory: str | None, fmt: str,
-           by: str, org: str | None, history: str | None, cache_dir: str | None, policies: tuple[str, ...],
-           now: str | None, output: str | None) -> None:
+           by: str, org: str | None, history: str | None, cache_dir: str | None, no_cache: bool, quiet: bool,
+           policies: tuple[str, ...], now: str | None, output: str | None) -> None:
     """Org compliance for leaders: team (or org) rows, failing rules, automation levels, exceptions.
 
     pipewarden report --org-config DIR (--inventory FILE | PATH ...)
@@ -54,7 +58,8 @@ def report(ctx: click.Context, paths: tuple[str, ...], org_config: str | None, i
 
     if org_config is None:
         raise UsageError("report needs --org-config DIR (the org tree the teams belong to)")
-    options = ReportOptions(org_config, paths, inventory, fmt, by, org, history, policies, cache_dir)
+    options = ReportOptions(org_config, paths, inventory, fmt, by, org, history, policies, cache_dir,
+                            use_cache=not no_cache, quiet=quiet)
     run = run_report(options, parse_now(now))
     for note in run.notes:
         click.echo(f"pipewarden: {note}", err=True)

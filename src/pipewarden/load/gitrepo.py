@@ -65,7 +65,7 @@ def _last_line(stderr: bytes) -> str:
 
 
 def default_cache_dir() -> str:
-    """`$XDG_CACHE_HOME/pipewarden`, else `~/.cache/pipewarden`."""
+    """`$XDG_CACHE_HOME/pipewarden`, else `~/.cache/pipewarden`: the directory `check`'s cache uses too."""
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return os.path.join(base, "pipewarden")
 

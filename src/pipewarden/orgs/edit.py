@@ -20,6 +20,7 @@ from ruamel.yaml.scalarstring import ScalarString
 
 from pipewarden.errors import ConfigError, UsageError
 from pipewarden.orgs.tree import OrgNode, OrgTree, load_org_tree
+from pipewarden.orgs.tree import _config_files as config_files
 from pipewarden.orgs.yamledit import RoundTripDocument, delete_key, flow_seq, last_holder_of, move_following
 from pipewarden.policy.catalog import Catalog
 
@@ -274,7 +275,11 @@ def verify_edit(edit: Edit, org_config: str, catalog: Catalog, today: dt.date) -
     """Load the whole tree with the edited file from a temporary copy; ConfigError if it breaks."""
     with tempfile.TemporaryDirectory(prefix="pipewarden-edit-") as scratch:
         copy_root = os.path.join(scratch, "org-config")
-        shutil.copytree(org_config, copy_root)
+        # Copy only the files the loader reads: an org config may live in a big repository.
+        for source in config_files(org_config):
+            target = os.path.join(copy_root, os.path.relpath(source, org_config))
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            shutil.copyfile(source, target)
         relative = os.path.relpath(edit.file, org_config)
         with open(os.path.join(copy_root, relative), "w", encoding="utf-8", newline="") as handle:
             handle.write(edit.after)
@@ -283,9 +288,9 @@ def verify_edit(edit: Edit, org_config: str, catalog: Catalog, today: dt.date) -
         except ConfigError as error:
             # Name the real files, not the scratch copy.
             message = error.message.replace(copy_root, org_config.rstrip(os.sep))
-            file = error.file.replace(copy_root, org_config.rstrip(os.sep)) if error.file else error.file
+            where = error.file.replace(copy_root, org_config.rstrip(os.sep)) if error.file else None
             raise ConfigError(f"refusing to write {edit.file}: the result would not load: {message}",
-                              file, error.line) from None
+                              where, error.line) from None
 
 
 def write_edit(edit: Edit, org_config: str, catalog: Catalog, today: dt.date) -> None:
