@@ -26,7 +26,13 @@ demo: install
 	@echo "== the same as JSON: demo-check.json"
 	@$(BIN)/pipewarden check examples --org-config org-configs/example --policies org-configs/example/policies \
 	  --format json --output demo-check.json; rc=$$?; if [ $$rc -gt 1 ]; then exit $$rc; fi
-	@echo "demo done: findings above; JSON in demo-check.json"
+	@echo
+	@echo "== pipewarden report --org-config org-configs/example --inventory examples/inventory.yaml"
+	@$(BIN)/pipewarden report --org-config org-configs/example --policies org-configs/example/policies \
+	  --inventory examples/inventory.yaml
+	@$(BIN)/pipewarden report --org-config org-configs/example --policies org-configs/example/policies \
+	  --inventory examples/inventory.yaml --format html --output demo-report.html
+	@echo "demo done: findings above; JSON in demo-check.json, the leaders' HTML report in demo-report.html"
 
 test: install
 	$(BIN)/pipewarden policy test org-configs/example/policies

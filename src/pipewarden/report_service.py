@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-
 from pathlib import Path
 
 from pipewarden.errors import UsageError

@@ -203,52 +203,73 @@ def build_report(
     `repos` are the inventory's repositories; None means no inventory, and then every pipeline
     file counts as one repository (cli.md).
     """
-    context = result.context
-    tree = context.tree
+    tree = result.context.tree
     if tree is None:
         raise ValueError("a report needs an org tree")
     scope = scope or tree.root
-    today = context.today
-    summaries = {s.file: s for s in result.pipelines}
+    if scope not in tree.nodes:
+        raise ValueError(f"unknown org {scope!r}")
     if repos is None:
         repos = [Repo(s.name or s.file, None, s.file) for s in result.pipelines]
-    notes: list[str] = []
+    rows, notes = _team_rows(tree, result.pipelines, repos)
+    _count(rows.values(), _file_stats(result.findings), _CountedRules(result))
+    in_scope = set(tree.subtree(scope))
+    team_rows = sorted((r for r in rows.values() if r.org in in_scope), key=lambda r: (r.team is None, r.team or ""))
+    return OrgReport(
+        generated_at=now,
+        today=result.context.today,
+        root=tree.root,
+        scope=scope,
+        teams=team_rows,
+        orgs=_org_rows(tree, scope, rows.values()),
+        rules=_rule_rows(team_rows),
+        automation=_automation(team_rows),
+        exceptions=_exceptions(tree, scope, team_rows, result.context.today),
+        notes=notes,
+    )
 
+
+def _team_rows(
+    tree: OrgTree, pipelines: Sequence[PipelineSummary], repos: Sequence[Repo]
+) -> tuple[dict[str | None, TeamRow], list[str]]:
+    """A row per declared team, plus one per unknown team with a pipeline; repositories placed in them."""
     rows: dict[str | None, TeamRow] = {}
     for node_name in _preorder(tree, tree.root):
-        for team in tree.nodes[node_name].teams:
-            rows[team] = TeamRow(team, node_name)
-
-    def row_for(team: str | None, create: bool) -> TeamRow | None:
-        row = rows.get(team)
-        if row is None and create:
-            row = rows[team] = TeamRow(team, tree.root)  # unknown teams belong to the root
-        return row
-
-    # Pass 1: pipeline files. A valid pipeline's own team wins; otherwise the inventory's.
+        for declared in tree.nodes[node_name].teams:
+            rows[declared] = TeamRow(declared, node_name)
+    summaries = {s.file: s for s in pipelines}
+    # Pipeline files first: they create the rows of unknown teams (which belong to the root).
     for repo in repos:
         if repo.file is None:
             continue
         summary = summaries.get(repo.file)
-        row = row_for(_team_of(repo, summary), create=True)
-        assert row is not None
+        team = _team_of(repo, summary)
+        row = rows.get(team)
+        if row is None:
+            row = rows[team] = TeamRow(team, tree.root)
         row.counts.repos += 1
         if summary is not None:
             row.pipelines.append(summary)
-    # Pass 2: repositories without a pipeline count only for a team that has a row.
+    # A repository without a pipeline counts only for a team that has a row (cli.md creates rows
+    # for unknown teams only when they have a pipeline); the rest are reported, not dropped silently.
+    notes: list[str] = []
     for repo in repos:
         if repo.file is not None:
             continue
-        row = row_for(repo.team, create=False)
+        row = rows.get(repo.team) if repo.team is not None else None
         if row is None:
             where = f"{repo.where}: " if repo.where else ""
             why = "names no team" if repo.team is None else f"names the team {repo.team!r}, which is in no org node"
             notes.append(f"{where}repository {repo.name!r} has no pipeline and {why}; it is not counted")
             continue
         row.counts.repos += 1
+    return rows, notes
 
+
+def _file_stats(findings: Iterable[Finding]) -> dict[str, _FileStats]:
+    """One pass over the findings: counts and failing rules per pipeline file."""
     stats: dict[str, _FileStats] = {}
-    for finding in result.findings:
+    for finding in findings:
         s = stats.get(finding.file)
         if s is None:
             s = stats[finding.file] = _FileStats()
@@ -261,10 +282,13 @@ def build_report(
             s.enforce += 1
         elif finding.level == "warn":
             s.warn += 1
+    return stats
 
-    counted = _CountedRules(result)
+
+def _count(rows: Iterable[TeamRow], stats: Mapping[str, _FileStats], counted: _CountedRules) -> None:
+    """Fill each team row's counts and pairs from its pipelines' file stats."""
     empty = _FileStats()
-    for row in rows.values():
+    for row in rows:
         rules_here = counted.of(row.org)
         c = row.counts
         for summary in row.pipelines:
@@ -280,46 +304,32 @@ def build_report(
                 c.pairs_passed += len(rules_here) - len(s.failing & rules_here)
                 c.passing += s.enforce == 0
             else:
-                c.invalid += 1
+                c.invalid += 1  # an invalid file fails every pair
 
-    if scope not in tree.nodes:
-        raise ValueError(f"unknown org {scope!r}")
-    in_scope = set(tree.subtree(scope))
-    team_rows = sorted((r for r in rows.values() if r.org in in_scope), key=lambda r: (r.team is None, r.team or ""))
-    org_rows = _org_rows(tree, scope, rows.values())
 
-    rule_files: dict[str, set[str]] = {}
-    rule_levels: dict[str, list[int]] = {}
-    for row in team_rows:
+def _rule_rows(teams: Iterable[TeamRow]) -> list[RuleRow]:
+    files: dict[str, set[str]] = {}
+    levels: dict[str, list[int]] = {}
+    for row in teams:
         for finding in row.findings:
             if finding.excepted:
                 continue
-            rule_files.setdefault(finding.rule, set()).add(finding.file)
-            levels = rule_levels.setdefault(finding.rule, [0, 0])
-            levels[0 if finding.level == "enforce" else 1] += 1
-    rule_rows = sorted(
-        (RuleRow(rule, len(files), rule_levels[rule][0], rule_levels[rule][1]) for rule, files in rule_files.items()),
+            files.setdefault(finding.rule, set()).add(finding.file)
+            counts = levels.setdefault(finding.rule, [0, 0])
+            counts[0 if finding.level == "enforce" else 1] += 1
+    return sorted(
+        (RuleRow(rule, len(failing), levels[rule][0], levels[rule][1]) for rule, failing in files.items()),
         key=lambda r: (-r.pipelines_failing, -r.enforce, -r.warn, r.rule),
     )
 
+
+def _automation(teams: Iterable[TeamRow]) -> dict[str, dict[str, int]]:
     automation = {level: {"teams": 0, "pipelines": 0} for level in AUTOMATION_LEVELS}
-    for row in team_rows:
+    for row in teams:
         automation[row.automation_level]["teams"] += 1
         for summary in row.pipelines:
             automation[summary.automation_level]["pipelines"] += 1
-
-    return OrgReport(
-        generated_at=now,
-        today=today,
-        root=tree.root,
-        scope=scope,
-        teams=team_rows,
-        orgs=org_rows,
-        rules=rule_rows,
-        automation=automation,
-        exceptions=_exceptions(tree, scope, team_rows, today),
-        notes=notes,
-    )
+    return automation
 
 
 def _team_of(repo: Repo, summary: PipelineSummary | None) -> str | None:

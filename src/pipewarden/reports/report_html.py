@@ -108,8 +108,9 @@ def _tiles(report: OrgReport) -> str:
         _tile("repositories", str(c.repos)),
         _tile("pipelines", str(c.pipelines), f'<span class="muted">{c.invalid} invalid</span>'),
         _tile("passing pipelines", str(c.passing)),
+        _tile("findings to fix (enforce + warn)", str(c.findings), _delta_html(total.deltas.findings, False)),
         _tile("enforce findings", str(c.enforce)),
-        _tile("warn findings", str(c.warn), _delta_html(total.deltas.findings, False)),
+        _tile("warn findings", str(c.warn)),
         _tile("excepted findings", str(c.excepted)),
         _tile("exceptions expiring in 30 days", str(len(report.exceptions["expiring"]))),
     ]
@@ -133,7 +134,7 @@ def _compliance_chart(report: OrgReport) -> str:
         parts.append(f'<text x="{label_w - 6}" y="{y + 14}" text-anchor="end">{_e(rc.team_name(team))}</text>')
         parts.append(f'<rect x="{label_w}" y="{y + 2}" width="{bar_w}" height="{row_h - 6}" fill="#f0f0f0"/>')
         if value is None:
-            parts.append(f'<text x="{label_w + 6}" y="{y + 14}" class="muted">no pipeline</text>')
+            parts.append(f'<text x="{label_w + 6}" y="{y + 14}" style="fill:#666">no pipeline</text>')
             continue
         width = round(bar_w * value / 100, 1)
         parts.append(f'<rect x="{label_w}" y="{y + 2}" width="{width}" height="{row_h - 6}" '
