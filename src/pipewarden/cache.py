@@ -118,7 +118,8 @@ class CheckCache:
                 continue
             team = result.summary.team
             rows_teams.append((content, json.dumps(team)))
-            rows_results.append((content, self.settings_key(team), json.dumps(team), pickle.dumps(result)))
+            stored = dataclasses.replace(result, findings=None, findings_context=None) if result.findings is not None else result
+            rows_results.append((content, self.settings_key(team), json.dumps(team), pickle.dumps(stored)))
         with self._db:
             self._db.executemany("INSERT OR REPLACE INTO teams VALUES (?, ?)", rows_teams)
             self._db.executemany("INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?)", rows_results)

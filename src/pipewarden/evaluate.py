@@ -9,6 +9,7 @@ in the parent, in one place.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import multiprocessing
 import os
@@ -39,6 +40,15 @@ class EvalContext:
     today: dt.date
     overrides: dict[str, dict[str, RuleSetting]] = field(default_factory=dict)
     _settings: dict[str | None, dict[str, RuleSetting]] = field(default_factory=dict)
+    _levels: dict[tuple[str | None, str], tuple[str, str | None]] = field(default_factory=dict)
+    _excepted: set[str] | None = None
+
+    def excepted_rules(self) -> set[str]:
+        """Rules with an exception anywhere in the tree: the others skip the lookup."""
+        if self._excepted is None:
+            tree = self.tree
+            self._excepted = {e.rule for n in tree.nodes.values() for e in n.exceptions} if tree else set()
+        return self._excepted
 
     def node_of(self, team: str | None) -> str | None:
         """The org node a pipeline's team belongs to (the root for unknown teams)."""
@@ -65,6 +75,11 @@ class Evaluated:
     summary: PipelineSummary
     invalid: Invalid | None
     violations: tuple[Violation, ...]
+    # Levels applied by the worker that evaluated the file, and for which context (its id, the
+    # same in a forked worker): a caller may apply another context's levels to the same results.
+    # Never cached (levels depend on today).
+    findings: tuple[Finding, ...] | None = None
+    findings_context: int | None = None
 
 
 @dataclass(frozen=True)
@@ -123,7 +138,14 @@ def _evaluate_path(path: str) -> Evaluated:
 
 
 def _evaluate_chunk(paths: list[str]) -> list[Evaluated]:
-    return [_evaluate_path(p) for p in paths]
+    """A worker's share: evaluate, and apply levels too, so the parent has less serial work."""
+    assert _context is not None
+    results = []
+    for path in paths:
+        item = _evaluate_path(path)
+        findings = tuple(document_findings(item, _context))
+        results.append(dataclasses.replace(item, findings=findings, findings_context=id(_context)))
+    return results
 
 
 def _workers() -> int:
@@ -215,54 +237,71 @@ def _unknown_team(evaluated: Evaluated, context: EvalContext) -> Violation | Non
 
 
 def to_findings(evaluated: list[Evaluated], context: EvalContext) -> Result:
-    """Apply levels, schedules and exceptions, the one place they are applied."""
+    """Apply levels, schedules and exceptions, the one place they are applied.
+
+    Workers already did this for the files they evaluated (`Evaluated.findings`); files served
+    from the cache are done here. The fleet-wide rule's findings are always added here.
+    """
     fleet = fleet_violations(evaluated, context)
     findings: list[Finding] = []
-    levels: dict[tuple[str | None, str], tuple[str, str | None]] = {}
-    # Most rules have no exception anywhere: skip the lookup for them.
-    excepted_rules = (
-        {e.rule for n in context.tree.nodes.values() for e in n.exceptions} if context.tree is not None else set()
-    )
     for item in evaluated:
-        summary = item.summary
-        if item.invalid is not None:
-            findings.append(
-                Finding("valid-definition", "enforce", summary.name, summary.team, summary.org, summary.file,
-                        item.invalid.line, item.invalid.path, item.invalid.message)
-            )
-            continue
-        node = context.node_of(summary.team)
-        settings = context.settings(node)
-        violations = list(item.violations) + fleet.get(summary.file, [])
-        unknown = _unknown_team(item, context)
-        if unknown is not None:
-            violations.append(Violation(unknown.rule, unknown.path, unknown.message, item.summary.team_line))
-        for violation in violations:
-            setting = settings.get(violation.rule)
-            if setting is None:
-                continue
-            level, enforce_from = levels.get((node, violation.rule)) or levels.setdefault(
-                (node, violation.rule), setting.level_at(context.today)
-            )
-            if level == "off":
-                continue
-            exception = None
-            if context.tree is not None and node is not None and violation.rule in excepted_rules:
-                granted = find_exception(context.tree, node, violation.rule, summary.name, summary.team, context.today)
-                if granted is not None:
-                    exception = ExceptionInfo(
-                        granted.org, granted.reason, granted.approved_by,
-                        granted.expires.isoformat() if granted.expires else None, granted.permanent,
-                    )
-            findings.append(
-                Finding(
-                    violation.rule, level, summary.name, summary.team, summary.org, summary.file,
-                    violation.line, violation.path, violation.message,
-                    excepted=exception is not None, enforce_from=enforce_from, exception=exception,
-                )
-            )
+        if item.findings is not None and item.findings_context == id(context):
+            findings.extend(item.findings)
+        else:
+            findings.extend(document_findings(item, context))
+        if item.summary.file in fleet:
+            findings.extend(apply_levels(item, fleet[item.summary.file], context))
     findings.sort(key=attrgetter("file", "line", "rule", "path", "message"))
     return Result(tuple(e.summary for e in evaluated), tuple(findings), context)
+
+
+def document_findings(item: Evaluated, context: EvalContext) -> list[Finding]:
+    """The findings of one file's own violations (not the fleet rule's), levels applied."""
+    summary = item.summary
+    if item.invalid is not None:
+        return [
+            Finding("valid-definition", "enforce", summary.name, summary.team, summary.org, summary.file,
+                    item.invalid.line, item.invalid.path, item.invalid.message)
+        ]
+    violations = list(item.violations)
+    unknown = _unknown_team(item, context)
+    if unknown is not None:
+        violations.append(Violation(unknown.rule, unknown.path, unknown.message, summary.team_line))
+    return apply_levels(item, violations, context)
+
+
+def apply_levels(item: Evaluated, violations: Iterable[Violation], context: EvalContext) -> list[Finding]:
+    """Violations -> findings: the effective level now, the schedule, the covering exception."""
+    summary = item.summary
+    node = context.node_of(summary.team)
+    settings = context.settings(node)
+    findings = []
+    for violation in violations:
+        setting = settings.get(violation.rule)
+        if setting is None:
+            continue
+        key = (node, violation.rule)
+        if key not in context._levels:
+            context._levels[key] = setting.level_at(context.today)
+        level, enforce_from = context._levels[key]
+        if level == "off":
+            continue
+        exception = None
+        if context.tree is not None and node is not None and violation.rule in context.excepted_rules():
+            granted = find_exception(context.tree, node, violation.rule, summary.name, summary.team, context.today)
+            if granted is not None:
+                exception = ExceptionInfo(
+                    granted.org, granted.reason, granted.approved_by,
+                    granted.expires.isoformat() if granted.expires else None, granted.permanent,
+                )
+        findings.append(
+            Finding(
+                violation.rule, level, summary.name, summary.team, summary.org, summary.file,
+                violation.line, violation.path, violation.message,
+                excepted=exception is not None, enforce_from=enforce_from, exception=exception,
+            )
+        )
+    return findings
 
 
 def check_files(

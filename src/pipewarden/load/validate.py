@@ -13,7 +13,6 @@ from functools import cache
 from typing import Any
 
 import fastjsonschema
-import jsonschema
 
 from pipewarden.load.yamlsafe import ParsedYaml, join_index, join_key
 from pipewarden.schemas import load_schema
@@ -43,7 +42,11 @@ def _compiled(name: str) -> Callable[[Any], Any]:
 
 
 @cache
-def _detailed(name: str) -> jsonschema.Draft7Validator:
+def _detailed(name: str) -> Any:
+    # jsonschema is imported only when a document is invalid: it costs ~80 ms of start-up,
+    # which a single-file check in CI should not pay for a valid file.
+    import jsonschema
+
     return jsonschema.Draft7Validator(load_schema(name))
 
 

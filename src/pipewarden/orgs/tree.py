@@ -12,7 +12,6 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-import jsonschema
 
 from pipewarden.errors import ConfigError, LoadError
 from pipewarden.load.validate import first_issue, schema_issues
@@ -226,6 +225,8 @@ def _rule_entry(
 def _check_params(
     rule_id: str, params: dict[str, Any], schema: dict[str, Any], parsed: ParsedYaml, at: str, file: str
 ) -> None:
+    import jsonschema  # only org files with params pay for the import
+
     errors: list[Any] = sorted(jsonschema.Draft7Validator(schema).iter_errors(params), key=lambda e: list(e.absolute_path))
     if not errors:
         return
