@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import resource
 import subprocess
 import sys
 import time
@@ -25,15 +24,23 @@ PIPEWARDEN = [sys.executable, "-m", "pipewarden"]
 
 
 def measure(args: list[str], env: dict[str, str] | None = None) -> tuple[float, float, int]:
-    """(wall seconds, peak RSS MiB of the child, exit code)."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    """(wall seconds, peak RSS MiB of the process and of its largest worker, exit code).
+
+    os.wait4 gives the rusage of that one child; ru_maxrss of a parent covers the largest of
+    the children it waited for (its workers), which is what peak memory means here.
+    """
     started = time.perf_counter()
-    done = subprocess.run(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, text=True)
+    with open(os.devnull, "w") as devnull:
+        child = subprocess.Popen(args, stdout=devnull, stderr=subprocess.PIPE, env=env, text=True)
+        assert child.stderr is not None
+        errors = child.stderr.read()
+        _, status, usage = os.wait4(child.pid, 0)
     wall = time.perf_counter() - started
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    if done.returncode > 1:
-        raise SystemExit(f"{' '.join(args)} failed: {done.stderr}")
-    return wall, max(peak, before) / 1024, done.returncode
+    code = os.waitstatus_to_exitcode(status)
+    child.returncode = code
+    if code > 1:
+        raise SystemExit(f"{' '.join(args)} failed: {errors}")
+    return wall, usage.ru_maxrss / 1024, code
 
 
 def main() -> None:

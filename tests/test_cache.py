@@ -5,14 +5,13 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+from conftest import good_pipeline
 from pipewarden.cache import cached_evaluate
 from pipewarden.evaluate import evaluate_paths, to_findings
 from pipewarden.load.discover import discover
 from pipewarden.service import build_context
 
-from conftest import good_pipeline
-
-NOW = dt.datetime(2026, 11, 26, 10, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2026, 11, 26, 10, tzinfo=dt.UTC)
 ORG = "apiVersion: pipewarden/v1\nkind: OrgConfig\nmetadata: {{name: {name}{parent}}}\nteams: [{teams}]\n{rules}"
 
 

@@ -7,11 +7,10 @@ from pathlib import Path
 import jsonschema
 import pytest
 
+from conftest import run_cli
 from pipewarden.docs import expected_pages
 from pipewarden.policy.catalog import builtin_policies_dir, load_catalog
 from pipewarden.policy.testing import run_policy_tests
-
-from conftest import run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 CATALOG = load_catalog(())

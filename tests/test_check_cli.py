@@ -127,7 +127,7 @@ def test_text_output_and_output_file(write: Callable[[str, str], Path], tmp_path
 
 def test_python_dash_m_and_no_traceback(tmp_path: Path) -> None:
     bad = subprocess.run(
-        [sys.executable, "-m", "pipewarden", "check", str(tmp_path / "missing")], capture_output=True, text=True
+        [sys.executable, "-m", "pipewarden", "check", str(tmp_path / "missing")], capture_output=True, text=True, check=False
     )
     assert bad.returncode == 2
     assert "Traceback" not in bad.stderr and "does not exist" in bad.stderr
@@ -137,6 +137,6 @@ def test_python_dash_m_and_no_traceback(tmp_path: Path) -> None:
 def test_relative_paths_stay_relative(write: Callable[[str, str], Path], tmp_path: Path, monkeypatch: object) -> None:
     write("repo/pipeline.yaml", good_pipeline())
     result = subprocess.run(
-        [sys.executable, "-m", "pipewarden", "check", "--format", "json"], capture_output=True, text=True, cwd=tmp_path
+        [sys.executable, "-m", "pipewarden", "check", "--format", "json"], capture_output=True, text=True, check=False, cwd=tmp_path
     )
     assert json.loads(result.stdout)["pipelines"][0]["file"] == "repo/pipeline.yaml"

@@ -8,9 +8,12 @@ import sqlite3
 from pathlib import Path
 
 from pipewarden.history.store import HistoryStore, RowSnapshot, RunRecord, SqliteHistory
-
-from test_report_support import pipeline, report, run_cli, standard_fleet
-from test_report_support import isolated_cache  # noqa: F401  (autouse fixture)
+from test_report_support import (
+    pipeline,
+    report,
+    run_cli,
+    standard_fleet,
+)
 
 
 def improve_cart(fleet: Path) -> None:

@@ -11,9 +11,12 @@ import pytest
 from pipewarden.errors import ConfigError
 from pipewarden.load import gitrepo
 from pipewarden.load.inventory import load_inventory, resolve_inventory
-
-from test_report_support import pipeline, report, standard_fleet, write_tree
-from test_report_support import isolated_cache  # noqa: F401  (autouse fixture)
+from test_report_support import (
+    pipeline,
+    report,
+    standard_fleet,
+    write_tree,
+)
 
 HEAD = "apiVersion: pipewarden/v1\nkind: Inventory\nrepos:\n"
 

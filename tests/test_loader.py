@@ -10,11 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from conftest import GOOD_PIPELINE
 from pipewarden.errors import LoadError
 from pipewarden.load.pipeline import load_pipeline
 from pipewarden.load.yamlsafe import MAX_BYTES, load_yaml_file, parse_yaml, parse_yaml_events
-
-from conftest import GOOD_PIPELINE
 
 
 def billion_laughs(levels: int = 9) -> str:

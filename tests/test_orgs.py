@@ -8,12 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from conftest import NOW, good_pipeline, run_cli
 from pipewarden.errors import ConfigError
 from pipewarden.orgs.resolve import find_exception, resolve_settings
 from pipewarden.orgs.tree import OrgTree, load_org_tree
 from pipewarden.policy.catalog import load_catalog
-
-from conftest import NOW, good_pipeline, run_cli
 
 TODAY = dt.date(2026, 11, 26)
 HEADER = "apiVersion: pipewarden/v1\nkind: OrgConfig\n"

@@ -8,9 +8,12 @@ from typing import Any
 import pytest
 
 from pipewarden.reports.org_report import ORG_KEYS, TEAM_KEYS, percentage
-
-from test_report_support import pipeline, report, standard_fleet, write_tree
-from test_report_support import isolated_cache  # noqa: F401  (autouse fixture)
+from test_report_support import (
+    pipeline,
+    report,
+    standard_fleet,
+    write_tree,
+)
 
 TEAMS = {
     "cart": {"team": "cart", "org": "retail", "repos": 1, "pipelines": 1, "automation_level": "full", "passing": 0,

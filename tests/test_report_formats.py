@@ -12,9 +12,11 @@ from pathlib import Path
 import pytest
 
 from pipewarden.reports.org_report import ORG_KEYS, TEAM_KEYS
-
-from test_report_support import report, standard_fleet, write_tree
-from test_report_support import isolated_cache  # noqa: F401  (autouse fixture)
+from test_report_support import (
+    report,
+    standard_fleet,
+    write_tree,
+)
 
 
 def sections(text: str) -> list[list[list[str]]]:

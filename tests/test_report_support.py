@@ -8,15 +8,11 @@ requires-preprod.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
 import pipewarden.cli.report_cmd  # noqa: F401  (registers `report`)
-from pipewarden.policy.catalog import load_catalog
-
 from conftest import CliResult, run_cli
+from pipewarden.policy.catalog import load_catalog
 
 NOW = "2026-11-27T10:00:00Z"
 HEADER = "apiVersion: pipewarden/v1\nkind: OrgConfig\n"
@@ -102,12 +98,3 @@ def report(*args: str) -> CliResult:
     return run_cli("report", "--now", NOW, *args)
 
 
-@pytest.fixture(autouse=True)
-def isolated_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """Reports use pipewarden's cache directory: keep each test's in its own temporary one.
-
-    Autouse in every module that imports it.
-    """
-    cache = tmp_path / "xdg-cache"
-    monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
-    yield cache

@@ -13,9 +13,9 @@ import dataclasses
 import datetime as dt
 import multiprocessing
 import os
-from operator import attrgetter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Any
 
 from pipewarden.automation import automation_level

@@ -27,8 +27,7 @@ def rules_table(org_config: str | None, org: str | None, policies: Sequence[str]
         row: dict[str, Any] = {"id": rule.id, "title": rule.title, "default_level": rule.level}
         if settings is not None:
             setting = settings[rule.id]
-            level, enforce_from = setting.level_at(context.today)
-            row["effective_level"] = level
+            row["effective_level"] = setting.level_at(context.today)[0]
             row["enforce_from"] = setting.enforce_from.isoformat() if setting.enforce_from else None
             row["params"] = setting.params
         rows.append(row)

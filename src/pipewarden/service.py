@@ -5,20 +5,19 @@ from __future__ import annotations
 import datetime as dt
 import sys
 from collections.abc import Sequence
-
 from pathlib import Path
 
 from pipewarden.evaluate import EvalContext, Result, evaluate_paths, to_findings
-from pipewarden.progress import progress_bar
 from pipewarden.load.discover import discover
 from pipewarden.orgs.tree import load_org_tree
 from pipewarden.policy.catalog import load_catalog
+from pipewarden.progress import progress_bar
 
 
 def build_context(org_config: str | None, policies: Sequence[str], now: dt.datetime) -> EvalContext:
     """Load the catalog (built-in + `policies`) and, when given, the org tree."""
     catalog = load_catalog(tuple(policies))
-    today = now.astimezone(dt.timezone.utc).date()
+    today = now.astimezone(dt.UTC).date()
     tree = load_org_tree(org_config, catalog, today) if org_config is not None else None
     return EvalContext(catalog, tree, today)
 

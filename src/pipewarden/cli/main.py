@@ -23,7 +23,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 def parse_now(value: str | None) -> dt.datetime:
     """`--now`: ISO 8601, UTC when no offset is given; the current time when absent."""
     if value is None:
-        return dt.datetime.now(dt.timezone.utc)
+        return dt.datetime.now(dt.UTC)
     text = value.strip()
     if text.endswith(("Z", "z")):
         text = text[:-1] + "+00:00"
@@ -32,7 +32,7 @@ def parse_now(value: str | None) -> dt.datetime:
     except ValueError:
         raise UsageError(f"--now {value!r} is not an ISO 8601 time; write e.g. 2026-11-26T10:00:00Z") from None
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=dt.timezone.utc)
+        moment = moment.replace(tzinfo=dt.UTC)
     return moment
 
 
@@ -89,8 +89,10 @@ def cli() -> None:
 
 def run() -> None:
     os.environ.setdefault("RUST_LIB_BACKTRACE", "0")
-    from pipewarden.cli import commands  # noqa: F401  (registers the commands)
-    from pipewarden.cli import report_cmd  # noqa: F401
-    from pipewarden.cli import owner_cmds  # noqa: F401
+    from pipewarden.cli import (
+        commands,  # noqa: F401  (registers the commands)
+        owner_cmds,  # noqa: F401
+        report_cmd,  # noqa: F401
+    )
 
     cli(prog_name="pipewarden")

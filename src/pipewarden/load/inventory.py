@@ -21,7 +21,7 @@ from pipewarden.load import gitrepo
 from pipewarden.load.gitrepo import GitError
 from pipewarden.load.pipeline import load_pipeline_bytes
 from pipewarden.load.validate import first_issue, schema_issues
-from pipewarden.load.yamlsafe import MAX_BYTES, load_yaml_file
+from pipewarden.load.yamlsafe import INVENTORY_MAX_BYTES, MAX_BYTES, load_yaml_file
 from pipewarden.model.fleet import Repo
 from pipewarden.model.pipeline import Invalid, PipelineFile
 
@@ -72,7 +72,7 @@ def load_inventory(file: str) -> Inventory:
     if not os.path.isfile(file):
         raise ConfigError("inventory file does not exist or is not a file", file)
     try:
-        parsed = load_yaml_file(file)
+        parsed = load_yaml_file(file, INVENTORY_MAX_BYTES)
     except LoadError as error:
         raise ConfigError(error.message, file, error.line) from None
     document = parsed.value

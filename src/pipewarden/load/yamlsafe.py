@@ -153,7 +153,7 @@ def _explicit(tag: str, text: str, line: int) -> Any:
 class _Frame:
     """A collection being built: its value, path, and (for mappings) the pending key."""
 
-    __slots__ = ("value", "path", "is_map", "key", "key_line", "anchor", "size", "merge_keys", "merging")
+    __slots__ = ("anchor", "is_map", "key", "key_line", "merge_keys", "merging", "path", "size", "value")
 
     def __init__(self, value: Any, path: str, is_map: bool, anchor: str | None) -> None:
         self.value = value
@@ -182,7 +182,7 @@ def _check_tag(tag: str | None, line: int) -> None:
 
 _PLAIN = "!pipewarden/plain"
 _BRACKETS = re.compile(r"[\[\]{}]")
-_LINE_PREFIX = re.compile(r"^[ \t?:-]*", re.M)
+_LINE_PREFIX = re.compile(r"^[ \t?:-]*", re.MULTILINE)
 
 
 class _Composer(_Loader):  # type: ignore[misc]
@@ -495,7 +495,7 @@ def parse_yaml_events(text: str) -> ParsedYaml:
 
 def decode(data: bytes) -> str:
     """Bytes to text: UTF-8 (with or without BOM) or BOM-marked UTF-16; else a LoadError."""
-    if data.startswith(b"\xff\xfe") or data.startswith(b"\xfe\xff"):
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         try:
             return data.decode("utf-16")
         except UnicodeDecodeError:
@@ -509,8 +509,7 @@ def decode(data: bytes) -> str:
             f"at line {line}); save it as UTF-8",
             line=line,
         ) from None
-    if text.startswith("\ufeff"):
-        text = text[1:]
+    text = text.removeprefix("\ufeff")
     if "\x00" in text:
         line = text.count("\n", 0, text.index("\x00")) + 1
         raise LoadError("the file contains a NUL byte; it is not a text file", line=line)
@@ -538,6 +537,10 @@ def read_limited(path: str, limit: int = MAX_BYTES) -> bytes:
     return data
 
 
-def load_yaml_file(path: str) -> ParsedYaml:
+# An inventory lists a whole company's repositories: 50,000 entries take about 4 MiB.
+INVENTORY_MAX_BYTES = 64 * 1024 * 1024
+
+
+def load_yaml_file(path: str, limit: int = MAX_BYTES) -> ParsedYaml:
     """Read, decode and parse one YAML file under all the safety limits."""
-    return parse_yaml(decode(read_limited(path)))
+    return parse_yaml(decode(read_limited(path, limit)))

@@ -12,7 +12,6 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-
 from pipewarden.errors import ConfigError, LoadError
 from pipewarden.load.validate import first_issue, schema_issues
 from pipewarden.load.yamlsafe import ParsedYaml, join_key, load_yaml_file

@@ -17,7 +17,7 @@ import yaml
 
 from pipewarden.errors import ConfigError
 
-_PACKAGE = re.compile(r"^package\s+([A-Za-z0-9_.]+)", re.M)
+_PACKAGE = re.compile(r"^package\s+([A-Za-z0-9_.]+)", re.MULTILINE)
 RULE_PACKAGE_PREFIX = "pipewarden.rules."
 FLEET_PACKAGE_PREFIX = "pipewarden.fleet."
 _ID = re.compile(r"^[a-z0-9][a-z0-9-]*$")

@@ -13,10 +13,10 @@ from typing import Any
 
 os.environ.setdefault("RUST_LIB_BACKTRACE", "0")
 
-import regorus  # noqa: E402
+import regorus
 
-from pipewarden.errors import PolicyError  # noqa: E402
-from pipewarden.policy.catalog import Catalog  # noqa: E402
+from pipewarden.errors import PolicyError
+from pipewarden.policy.catalog import Catalog
 
 # One query for all document rules: every rule package's `deny` set, keyed by package name.
 _AGGREGATOR = """package pipewarden.main

@@ -12,8 +12,8 @@ from pipewarden.errors import ConfigError
 from pipewarden.policy.catalog import builtin_policies_dir
 from pipewarden.policy.engine import _add_policy, new_engine
 
-_PACKAGE = re.compile(r"^package\s+([A-Za-z0-9_.]+)", re.M)
-_TEST_RULE = re.compile(r"^(test_[A-Za-z0-9_]*)\b", re.M)
+_PACKAGE = re.compile(r"^package\s+([A-Za-z0-9_.]+)", re.MULTILINE)
+_TEST_RULE = re.compile(r"^(test_[A-Za-z0-9_]*)\b", re.MULTILINE)
 
 
 @dataclass(frozen=True)

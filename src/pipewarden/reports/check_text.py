@@ -10,7 +10,7 @@ from pipewarden.reports.common import schedule_note, summary_counts
 
 
 def render(result: Any, now: dt.datetime, fixed: Any = None, **_: Any) -> str:
-    today = now.astimezone(dt.timezone.utc).date()
+    today = now.astimezone(dt.UTC).date()
     lines: list[str] = []
     for file, group in groupby(result.findings, key=lambda f: f.file):
         lines.append(file)

@@ -29,4 +29,4 @@ def schedule_note(finding: Finding, today: dt.date) -> str:
 
 
 def iso_utc(moment: dt.datetime) -> str:
-    return moment.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
