@@ -81,13 +81,14 @@ def test_rules_automation_and_exceptions(tmp_path: Path) -> None:
     }
     exceptions = data["exceptions"]
     assert list(exceptions) == ["active", "expiring", "expired"]
-    assert [(e["org"], e["rule"]) for e in exceptions["active"]] == [("retail", "alarm-gating"),
+    # `active` is every exception in force today, the expiring one included.
+    assert [(e["org"], e["rule"]) for e in exceptions["active"]] == [("retail", "build-tests"), ("retail", "alarm-gating"),
                                                                      ("platform", "build-tests")]
-    assert exceptions["active"][0] == {
+    assert exceptions["active"][1] == {
         "org": "retail", "rule": "alarm-gating", "pipelines": ["cart-a"], "teams": [], "reason": "alarms <being> wired",
         "approved_by": "dana", "expires": "2027-03-31", "permanent": False,
     }
-    assert exceptions["active"][1]["permanent"] is True and exceptions["active"][1]["expires"] is None
+    assert exceptions["active"][2]["permanent"] is True and exceptions["active"][2]["expires"] is None
     assert [(e["org"], e["rule"], e["expires"]) for e in exceptions["expiring"]] == [
         ("retail", "build-tests", "2026-12-10")]
     assert [(e["org"], e["rule"], e["expires"]) for e in exceptions["expired"]] == [
@@ -103,7 +104,7 @@ def test_org_filter_keeps_one_subtree(tmp_path: Path) -> None:
     assert data["automation"]["partial"] == {"teams": 1, "pipelines": 1}
     assert data["automation"]["none"] == {"teams": 0, "pipelines": 0}
     # retail's own exceptions; platform's exception is outside the subtree
-    assert [e["org"] for s in ("active", "expiring", "expired") for e in data["exceptions"][s]] == ["retail"] * 3
+    assert [e["org"] for s in ("active", "expiring", "expired") for e in data["exceptions"][s]] == ["retail"] * 4
 
     platform = json_report("--org-config", str(org), str(fleet), "--org", "platform")
     assert [t["team"] for t in platform["teams"]] == ["identity", "search"]
@@ -121,7 +122,8 @@ def test_ancestor_exceptions_covering_the_subtree_are_listed(tmp_path: Path) -> 
     ))
     data = json_report("--org-config", str(org), str(fleet), "--org", "retail")
     active = [(e["org"], e["rule"], tuple(e["pipelines"])) for e in data["exceptions"]["active"]]
-    assert active == [("acme", "build-tests", ("checkout-b",)), ("retail", "alarm-gating", ("cart-a",))]
+    assert active == [("retail", "build-tests", ()), ("acme", "build-tests", ("checkout-b",)),
+                      ("retail", "alarm-gating", ("cart-a",))]
     checkout = next(t for t in data["teams"] if t["team"] == "checkout")
     assert (checkout["warn"], checkout["excepted"], checkout["compliance"]) == (0, 1, 100.0)
 
@@ -283,7 +285,7 @@ def test_example_fleet_reports(tmp_path: Path) -> None:
     total = data["orgs"][0]
     assert (total["org"], total["repos"], total["pipelines"]) == ("acme", 15, 11)
     assert sum(1 for t in data["teams"] if t["pipelines"] == 0 and t["repos"] == 0) == 0
-    assert {s: len(v) for s, v in data["exceptions"].items()} == {"active": 3, "expiring": 1, "expired": 1}
+    assert {s: len(v) for s, v in data["exceptions"].items()} == {"active": 4, "expiring": 1, "expired": 1}
     assert {t["team"] for t in data["teams"]} >= {"checkout", "cart", "billing", "payments", "fraud", "research"}
 
 

@@ -168,6 +168,14 @@ class OrgReport:
     history: bool = False
     previous_run: RunRecord | None = None
 
+    def exceptions_json(self, status: str) -> list[OrgException]:
+        """JSON lists: `active` is every exception in force today (org-config.md's meaning),
+        so it includes the `expiring` ones; tables show each exception once, with its status."""
+        if status == "active":
+            both = self.exceptions["active"] + self.exceptions["expiring"]
+            return sorted(both, key=lambda e: (e.expires or dt.date.max, e.org, e.rule))
+        return self.exceptions[status]
+
     @property
     def total(self) -> OrgRow:
         """The scope's own row: totals over everything the report covers."""
@@ -182,7 +190,7 @@ class OrgReport:
             "orgs": [o.to_json(self.history) for o in self.orgs],
             "rules": [r.to_json() for r in self.rules],
             "automation": {level: dict(v) for level, v in self.automation.items()},
-            "exceptions": {status: [e.to_json() for e in self.exceptions[status]] for status in EXCEPTION_STATUSES},
+            "exceptions": {status: [e.to_json() for e in self.exceptions_json(status)] for status in EXCEPTION_STATUSES},
         }
 
 
