@@ -70,7 +70,7 @@ class EvalContext:
         return self._settings[node]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Evaluated:
     """One file after the per-document work: compact, so that workers can send it back."""
 

@@ -9,7 +9,7 @@ LEVELS = ("off", "warn", "enforce")
 AUTOMATION_LEVELS = ("none", "manual", "partial", "full")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Violation:
     """What a rule reports about one document, before levels apply."""
 
@@ -19,7 +19,7 @@ class Violation:
     line: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ExceptionInfo:
     """The exception that covers a finding, as shown in reports."""
 
@@ -39,7 +39,7 @@ class ExceptionInfo:
         }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Finding:
     """One finding with its effective level now; the unit every output format shows."""
 
@@ -84,7 +84,7 @@ class Finding:
         }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PipelineSummary:
     """One checked pipeline file as listed in reports."""
 
