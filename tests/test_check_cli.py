@@ -140,3 +140,24 @@ def test_relative_paths_stay_relative(write: Callable[[str, str], Path], tmp_pat
         [sys.executable, "-m", "pipewarden", "check", "--format", "json"], capture_output=True, text=True, check=False, cwd=tmp_path
     )
     assert json.loads(result.stdout)["pipelines"][0]["file"] == "repo/pipeline.yaml"
+
+
+def test_large_runs_give_the_same_json_compactly(write: Callable[[str, str], Path], tmp_path: Path) -> None:
+    import datetime as dt
+
+    import pipewarden.reports.check_json as check_json
+    from pipewarden.service import build_context, check_paths
+
+    for i in range(3):
+        write(f"r{i}/pipeline.yaml", good_pipeline(("duration: 60m", "duration: 30m")))
+    now = dt.datetime(2026, 11, 26, tzinfo=dt.UTC)
+    result = check_paths([str(tmp_path)], build_context(None, (), now))
+    readable = check_json.render(result, now=now)
+    limit = check_json.INDENT_LIMIT
+    try:
+        check_json.INDENT_LIMIT = 0
+        compact = check_json.render(result, now=now)
+    finally:
+        check_json.INDENT_LIMIT = limit
+    assert json.loads(compact) == json.loads(readable)
+    assert "\n  " in readable and "\n" not in compact.rstrip("\n")
