@@ -43,10 +43,25 @@ def validate_pipeline(file: str, parsed: ParsedYaml) -> PipelineFile:
     issues = schema_issues(SCHEMA, document)
     if not issues:
         issues = list(semantic_issues(document))
+    else:
+        # The reported error is the one on the lowest line, so a reference error above a type
+        # error must count too; semantic checks assume valid shapes, so keep what they find
+        # before they trip over a malformed part.
+        issues.extend(_semantic_issues_so_far(document))
     if issues:
         issue, line = first_issue(parsed, issues)
         return PipelineFile(file, document, parsed.lines, Invalid(issue.message, issue.path, line))
     return PipelineFile(file, document, parsed.lines)
+
+
+def _semantic_issues_so_far(document: Any) -> list[Issue]:
+    found: list[Issue] = []
+    try:
+        for issue in semantic_issues(document):
+            found.append(issue)
+    except (KeyError, TypeError, AttributeError, IndexError, ValueError):
+        pass
+    return found
 
 
 @cache

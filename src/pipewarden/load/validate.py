@@ -119,6 +119,8 @@ def _message(error: Any, path: str) -> str:
         return f"{_label(path)} is {value!r}, which is not in the expected form ({_form(error.validator_value)})"
     if error.validator == "type":
         return f"{_label(path)} must be of type {error.validator_value}, not {_type_name(value)} {value!r}"
+    if error.validator == "oneOf" and path.endswith("min_healthy"):
+        return f"{_label(path)} is {value!r}; expected a percentage from 0% to 100% (such as 66%) or a host count (such as 2)"
     if error.validator == "minItems":
         return f"{_label(path)} must have at least {error.validator_value} item(s)"
     return f"{_label(path)}: {error.message}"
