@@ -161,3 +161,10 @@ def test_large_runs_give_the_same_json_compactly(write: Callable[[str, str], Pat
         check_json.INDENT_LIMIT = limit
     assert json.loads(compact) == json.loads(readable)
     assert "\n  " in readable and "\n" not in compact.rstrip("\n")
+
+
+def test_first_error_is_the_lowest_line_across_kinds_of_error(write: Callable[[str, str], Path], tmp_path: Path) -> None:
+    # A reference error (timezone, line 17) above a type error (duration, line 77).
+    write("p/pipeline.yaml", good_pipeline(("America/Los_Angeles", "Mars/Base"), ("bake: {duration: 30m}", "bake: {duration: 30 mins}")))
+    [finding] = run_cli("check", str(tmp_path), "--format", "json").json()["findings"]
+    assert (finding["line"], finding["path"]) == (17, 'windows["business-hours"].timezone')
