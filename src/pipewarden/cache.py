@@ -11,11 +11,10 @@ fleet-wide rule always runs on the whole fleet.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
+import marshal
 import os
-import pickle
 import sqlite3
 import stat
 from collections.abc import Iterable
@@ -25,8 +24,10 @@ from typing import Any
 from pipewarden import __version__
 from pipewarden.evaluate import EvalContext, Evaluated
 from pipewarden.load.yamlsafe import MAX_BYTES
+from pipewarden.model.finding import PipelineSummary, Violation
+from pipewarden.model.pipeline import Invalid
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 def default_cache_dir() -> Path:
@@ -47,7 +48,7 @@ def _policy_hash(context: EvalContext) -> str:
 
 
 class CheckCache:
-    """A SQLite file of pickled per-file results. Safe to delete at any time."""
+    """A SQLite file of per-file results (marshalled tuples). Safe to delete at any time."""
 
     def __init__(self, directory: Path, context: EvalContext) -> None:
         directory.mkdir(parents=True, exist_ok=True)
@@ -98,15 +99,20 @@ class CheckCache:
                 continue
             teams[path] = known[content]
             wanted.setdefault((content, self.settings_key(known[content])), []).append(path)
-        for (content, settings), group in wanted.items():
-            row = self._db.execute(
-                "SELECT result FROM results WHERE content = ? AND settings = ?", (content, settings)
-            ).fetchone()
-            if row is None:
-                continue
-            stored: Evaluated = pickle.loads(row[0])
-            for path in group:
-                hits[path] = _for_file(stored, path)
+        pairs = list(wanted)
+        for start in range(0, len(pairs), 400):  # one query per batch, not one per file
+            batch = pairs[start : start + 400]
+            contents = [content for content, _ in batch]
+            marks = ",".join("?" * len(contents))
+            rows = self._db.execute(
+                f"SELECT content, settings, result FROM results WHERE content IN ({marks})", contents
+            ).fetchall()
+            for content, settings, blob in rows:
+                group = wanted.get((content, settings))
+                if group is None:
+                    continue
+                for path in group:
+                    hits[path] = _from_record(marshal.loads(blob), path)
         return hits, keys
 
     def store(self, results: Iterable[Evaluated], keys: dict[str, str]) -> None:
@@ -118,8 +124,7 @@ class CheckCache:
                 continue
             team = result.summary.team
             rows_teams.append((content, json.dumps(team)))
-            stored = dataclasses.replace(result, findings=None, findings_context=None) if result.findings is not None else result
-            rows_results.append((content, self.settings_key(team), json.dumps(team), pickle.dumps(stored)))
+            rows_results.append((content, self.settings_key(team), json.dumps(team), marshal.dumps(_to_record(result))))
         with self._db:
             self._db.executemany("INSERT OR REPLACE INTO teams VALUES (?, ?)", rows_teams)
             self._db.executemany("INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?)", rows_results)
@@ -128,11 +133,26 @@ class CheckCache:
         self._db.close()
 
 
-def _for_file(stored: Evaluated, path: str) -> Evaluated:
+# Results are stored as plain tuples with marshal: unpickling slotted frozen dataclasses runs
+# Python code per field and took 0.7 s for 10,000 files; marshal and the constructors, 0.1 s.
+# The worker-applied findings are never stored (they depend on today's levels).
+def _to_record(result: Evaluated) -> tuple[Any, ...]:
+    s = result.summary
+    invalid = (result.invalid.message, result.invalid.path, result.invalid.line) if result.invalid else None
+    violations = tuple((v.rule, v.path, v.message, v.line) for v in result.violations)
+    return (s.name, s.team, s.org, s.automation_level, s.valid, s.host_paths, s.name_line, s.team_line,
+            invalid, violations)
+
+
+def _from_record(record: tuple[Any, ...], path: str) -> Evaluated:
     """A cached result under the name this run reached the file by."""
-    if stored.summary.file == path:
-        return stored
-    return dataclasses.replace(stored, summary=dataclasses.replace(stored.summary, file=path))
+    name, team, org, level, valid, hosts, name_line, team_line, invalid, violations = record
+    summary = PipelineSummary(path, name, team, org, level, valid, hosts, name_line, team_line)
+    return Evaluated(
+        summary,
+        Invalid(*invalid) if invalid is not None else None,
+        tuple(Violation(*v) for v in violations),
+    )
 
 
 def cached_evaluate(

@@ -10,8 +10,8 @@ in the parent, in one place.
 from __future__ import annotations
 
 import dataclasses
-import gc
 import datetime as dt
+import gc
 import multiprocessing
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence

@@ -57,8 +57,7 @@ def validate_pipeline(file: str, parsed: ParsedYaml) -> PipelineFile:
 def _semantic_issues_so_far(document: Any) -> list[Issue]:
     found: list[Issue] = []
     try:
-        for issue in semantic_issues(document):
-            found.append(issue)
+        found.extend(semantic_issues(document))
     except (KeyError, TypeError, AttributeError, IndexError, ValueError):
         pass
     return found
