@@ -145,7 +145,7 @@ def test_relative_paths_stay_relative(write: Callable[[str, str], Path], tmp_pat
 def test_large_runs_give_the_same_json_compactly(write: Callable[[str, str], Path], tmp_path: Path) -> None:
     import datetime as dt
 
-    import pipewarden.reports.check_json as check_json
+    from pipewarden.reports import check_json
     from pipewarden.service import build_context, check_paths
 
     for i in range(3):
