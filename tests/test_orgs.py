@@ -159,3 +159,16 @@ def test_config_validate_command(tmp_path: Path) -> None:
     (tmp_path / "s.yaml").write_text(node("s"))
     bad = run_cli("config", "validate", str(tmp_path))
     assert bad.exit_code == 2 and "two roots" in bad.stderr
+
+
+def test_blocklists_add_up_along_the_chain(tmp_path: Path) -> None:
+    tree = tree_of(tmp_path, {
+        "root.yaml": node("root", body="blocklist:\n  packages:\n    - {name: libfoo, versions: '<1.4.2', reason: CVE-2026-1234}\n"),
+        "retail.yaml": node("retail", "root", "teams: [cart]\nblocklist:\n  git_refs:\n    - {ref: 9f2c1e0, reason: perf regression}\n"
+                            "  packages:\n    - {name: libbar, reason: licence}\n"),
+        "other.yaml": node("other", "root", "blocklist:\n  git_refs:\n    - {ref: abc1234, reason: other org only}\n"),
+    })
+    merged = tree.blocklist("retail")
+    assert [p["name"] for p in merged["packages"]] == ["libfoo", "libbar"]
+    assert [r["ref"] for r in merged["git_refs"]] == ["9f2c1e0"]
+    assert tree.blocklist("root") == {"packages": [{"name": "libfoo", "versions": "<1.4.2", "reason": "CVE-2026-1234"}], "git_refs": []}
