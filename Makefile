@@ -45,5 +45,11 @@ bench: install
 docs: install
 	$(BIN)/python -m pipewarden.docs
 
+# Type checks (mypy strict on src/) and lint (ruff); not part of `make test`.
+lint: install
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/mypy src
+	$(BIN)/ruff check src tests benchmarks
+
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info demo-check.json
