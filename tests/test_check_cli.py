@@ -168,3 +168,48 @@ def test_first_error_is_the_lowest_line_across_kinds_of_error(write: Callable[[s
     write("p/pipeline.yaml", good_pipeline(("America/Los_Angeles", "Mars/Base"), ("bake: {duration: 30m}", "bake: {duration: 30 mins}")))
     [finding] = run_cli("check", str(tmp_path), "--format", "json").json()["findings"]
     assert (finding["line"], finding["path"]) == (17, 'windows["business-hours"].timezone')
+
+
+def test_anchors_reused_across_stages_are_fine(write: Callable[[str, str], Path], tmp_path: Path) -> None:
+    text = good_pipeline(
+        ("deploy:\n      hooks:", "deploy: &deploy\n      hooks:"),
+        ("deploy: {hooks: {start: ./deploy/start.sh, validate: ./deploy/validate.sh}, min_healthy: 50%}",
+         "deploy: *deploy"),
+    )
+    write("p/pipeline.yaml", text.replace("  name: checkout-service", "  name: &app checkout-service"))
+    result = run_cli("check", str(tmp_path), "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    assert result.json()["summary"]["files_invalid"] == 0
+
+
+def test_non_finite_numbers_are_invalid_not_a_crash(write: Callable[[str, str], Path], tmp_path: Path) -> None:
+    write("a/pipeline.yaml", good_pipeline(("threshold: 5", "threshold: .inf")))
+    write("b/pipeline.yaml", good_pipeline(("threshold: 5", "threshold: .nan")))
+    write("c/pipeline.yaml", good_pipeline(("checkout-service", "fine"), ("127.0.0.1:", "10.1.1.1:")))
+    result = run_cli("check", str(tmp_path), "--format", "json")
+    assert result.exit_code == 1, result.stderr
+    found = {(Path(f["file"]).parent.name, f["rule"], f["path"]) for f in result.json()["findings"]}
+    assert ("a", "valid-definition", 'alarms["high-error-rate"].threshold') in found
+    assert ("b", "valid-definition", 'alarms["high-error-rate"].threshold') in found
+    assert not any(name == "c" for name, _, _ in found)
+
+
+def test_duplicate_key_finding_names_the_key(write: Callable[[str, str], Path], tmp_path: Path) -> None:
+    write("p/pipeline.yaml", good_pipeline(("    type: prod\n    canary: true", "    type: prod\n    type: preprod\n    canary: true")))
+    [finding] = run_cli("check", str(tmp_path), "--format", "json").json()["findings"]
+    assert (finding["rule"], finding["path"], finding["line"]) == ("valid-definition", "stages[2].type", 57)
+
+
+def test_unparseable_yaml_is_reported_at_line_1(write: Callable[[str, str], Path], tmp_path: Path) -> None:
+    write("p/pipeline.yaml", "apiVersion: pipewarden/v1\nkind: Pipeline\nstages: [\n  - a\n")
+    [finding] = run_cli("check", str(tmp_path), "--format", "json").json()["findings"]
+    assert (finding["rule"], finding["line"], finding["path"]) == ("valid-definition", 1, "")
+    assert "invalid YAML" in finding["message"]
+
+
+def test_usage_errors_are_one_line(tmp_path: Path) -> None:
+    for args in (["check", "--bogus"], ["check", "--format"], ["rules", "show"], ["nope"]):
+        done = subprocess.run([sys.executable, "-m", "pipewarden", *args], capture_output=True, text=True, check=False)
+        assert done.returncode == 2, args
+        assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+        assert done.stderr.startswith("pipewarden: error:")

@@ -64,8 +64,11 @@ def test_undecodable_byte_reports_its_line(tmp_path: Path) -> None:
     path.write_bytes(b"a: 1\nb: 2\nc: \xff\xfe\n")
     with pytest.raises(LoadError) as caught:
         load_yaml_file(str(path))
-    assert caught.value.line == 3
-    assert "UTF-8" in caught.value.message
+    assert caught.value.line == 3 and caught.value.unparseable
+    assert "UTF-8" in caught.value.message and "line 3" in caught.value.message
+    # As a pipeline finding, a file that cannot be parsed at all is at line 1 (pipeline.md).
+    invalid = load_pipeline(str(path)).invalid
+    assert invalid is not None and invalid.line == 1
 
 
 @pytest.mark.parametrize("depth", [65, 1000, 200_000])
@@ -123,7 +126,7 @@ def test_empty_file_is_invalid(text: str) -> None:
 def test_syntax_error_has_line() -> None:
     with pytest.raises(LoadError) as caught:
         parse_yaml("a: 1\nb: [1, 2\nc: 3\n")
-    assert caught.value.line >= 2
+    assert caught.value.line >= 2 and caught.value.unparseable
 
 
 def test_line_map_of_the_example() -> None:

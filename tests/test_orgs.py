@@ -172,3 +172,15 @@ def test_blocklists_add_up_along_the_chain(tmp_path: Path) -> None:
     assert [p["name"] for p in merged["packages"]] == ["libfoo", "libbar"]
     assert [r["ref"] for r in merged["git_refs"]] == ["9f2c1e0"]
     assert tree.blocklist("root") == {"packages": [{"name": "libfoo", "versions": "<1.4.2", "reason": "CVE-2026-1234"}], "git_refs": []}
+
+
+def test_non_finite_params_and_anchors_in_org_configs(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not a finite number"):
+        tree_of(tmp_path, {"r.yaml": node("r", body="rules:\n  progressive-rollout: {params: {max_fraction: .nan}}\n")})
+    other = tmp_path / "anchors"
+    other.mkdir()
+    tree = tree_of(other, {"r.yaml": node("r", body=(
+        "teams: [t1]\nexceptions:\n"
+        "  - {rule: alarm-gating, teams: &ts [t1], reason: r, approved_by: me, permanent: true}\n"
+        "  - {rule: auto-rollback, teams: *ts, reason: r, approved_by: me, permanent: true}\n"))})
+    assert [e.teams for e in tree.nodes["r"].exceptions] == [("t1",), ("t1",)]

@@ -24,7 +24,21 @@ class PipewardenError(Exception):
 
 
 class LoadError(PipewardenError):
-    """A YAML document could not be read safely (size, depth, aliases, tags, syntax, encoding)."""
+    """A YAML document could not be read safely (size, depth, aliases, tags, syntax, encoding).
+
+    `path` names the field at fault when one is known (a duplicate key, a disallowed tag).
+    `unparseable` marks text that is not YAML (or not text) at all: pipeline findings put
+    those at line 1, as pipeline.md asks, while config errors keep the line where the parser
+    noticed the problem.
+    """
+
+    def __init__(
+        self, message: str, file: str | None = None, line: int | None = None, path: str = "",
+        unparseable: bool = False,
+    ) -> None:
+        super().__init__(message, file, line)
+        self.path = path
+        self.unparseable = unparseable
 
 
 class UsageError(PipewardenError):

@@ -65,6 +65,22 @@ def write_output(text: str, output: str | None) -> None:
 class Group(click.Group):
     """Turns user errors into a one-line message and exit code 2, never a traceback."""
 
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        # click's own usage errors print a usage block and a hint; cli.md asks for one line.
+        kwargs["standalone_mode"] = False
+        try:
+            return super().main(*args, **kwargs)
+        except click.exceptions.UsageError as error:
+            command = error.ctx.command_path if error.ctx is not None else "pipewarden"
+            click.echo(f"pipewarden: error: {error.format_message()} (see `{command} --help`)", err=True)
+            sys.exit(2)
+        except click.exceptions.Abort:
+            click.echo("pipewarden: aborted", err=True)
+            sys.exit(2)
+        except click.ClickException as error:
+            click.echo(f"pipewarden: error: {error.format_message()}", err=True)
+            sys.exit(2)
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)

@@ -8,7 +8,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pipewarden.errors import LoadError
-from pipewarden.load.validate import Issue, first_issue, schema_issues
+from pipewarden.load.validate import Issue, finite_issues, first_issue, schema_issues
 from pipewarden.load.yamlsafe import ParsedYaml, decode, join_key, load_yaml_file, parse_yaml
 from pipewarden.model.pipeline import Invalid, PipelineFile
 
@@ -21,7 +21,7 @@ def load_pipeline(file: str, display: str | None = None) -> PipelineFile:
     try:
         parsed = load_yaml_file(file)
     except LoadError as error:
-        return PipelineFile(shown, None, {}, Invalid(error.message, "", error.line or 1))
+        return PipelineFile(shown, None, {}, _invalid(error))
     return validate_pipeline(shown, parsed)
 
 
@@ -34,13 +34,18 @@ def load_pipeline_bytes(display: str, data: bytes) -> PipelineFile:
             raise LoadError(f"the file is larger than {MAX_BYTES // 1024} KiB; split or shorten it", line=1)
         parsed = parse_yaml(decode(data))
     except LoadError as error:
-        return PipelineFile(display, None, {}, Invalid(error.message, "", error.line or 1))
+        return PipelineFile(display, None, {}, _invalid(error))
     return validate_pipeline(display, parsed)
+
+
+def _invalid(error: LoadError) -> Invalid:
+    """pipeline.md: "line 1 when the file cannot be read or parsed at all"."""
+    return Invalid(error.message, error.path, 1 if error.unparseable else (error.line or 1))
 
 
 def validate_pipeline(file: str, parsed: ParsedYaml) -> PipelineFile:
     document = parsed.value
-    issues = schema_issues(SCHEMA, document)
+    issues = schema_issues(SCHEMA, document) + finite_issues(document)
     if not issues:
         issues = list(semantic_issues(document))
     else:

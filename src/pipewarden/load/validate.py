@@ -7,6 +7,7 @@ error with its path; the caller reports the one on the lowest line.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import cache
@@ -147,6 +148,21 @@ def _form(pattern: str) -> str:
     if ":" in pattern:
         return "host:port"
     return f"pattern {pattern}"
+
+
+def non_finite_paths(value: Any, path: str = "") -> list[str]:
+    """Paths of .inf/.nan numbers: JSON (and so the Rego engine) has no such values."""
+    if isinstance(value, float):
+        return [] if math.isfinite(value) else [path]
+    if isinstance(value, dict):
+        return [p for k, v in value.items() for p in non_finite_paths(v, join_key(path, str(k)))]
+    if isinstance(value, list):
+        return [p for i, v in enumerate(value) for p in non_finite_paths(v, join_index(path, i))]
+    return []
+
+
+def finite_issues(document: Any) -> list[Issue]:
+    return [Issue(p, f"{_label(p)} is not a finite number; write a plain number") for p in non_finite_paths(document)]
 
 
 def first_issue(parsed: ParsedYaml, issues: list[Issue]) -> tuple[Issue, int]:

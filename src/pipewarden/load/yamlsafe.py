@@ -170,13 +170,14 @@ class _Frame:
 _NO_KEY = object()
 
 
-def _check_tag(tag: str | None, line: int) -> None:
+def _check_tag(tag: str | None, line: int, path: str = "") -> None:
     if tag is None or tag in ("!", "?"):
         return
     if tag not in _ALLOWED_TAGS:
         raise LoadError(
             f"the tag {tag!r} is not allowed; remove it (only plain YAML data is accepted)",
             line=line,
+            path=path,
         )
 
 
@@ -241,11 +242,13 @@ def parse_yaml(text: str) -> ParsedYaml:
 
 
 def _syntax_error(exc: yaml.MarkedYAMLError) -> LoadError:
+    """Text YAML cannot parse: the line is where libyaml noticed the problem (a pipeline
+    finding reports such a file at line 1, see LoadError.unparseable)."""
     mark = exc.problem_mark or exc.context_mark
     line = mark.line + 1 if mark is not None else 1
     problem = exc.problem or exc.context or "invalid YAML"
-    column = f", column {mark.column + 1}" if mark is not None else ""
-    return LoadError(f"invalid YAML: {problem} (line {line}{column})", line=line)
+    where = f" (noticed at line {line}, column {mark.column + 1})" if mark is not None else ""
+    return LoadError(f"invalid YAML: {problem}{where}", line=line, unparseable=True)
 
 
 class _NodeWalker:
@@ -270,34 +273,54 @@ class _NodeWalker:
     _alias_line = 1
 
     def _expanded_size(self, root: yaml.Node) -> int:
-        """Size of the node tree with every alias expanded, computed without expanding."""
-        seen: set[int] = set()
-        order: list[yaml.Node] = []
-        todo: list[yaml.Node] = [root]
-        while todo:
-            node = todo.pop()
-            if id(node) in seen:
-                if not self._has_alias:
-                    self._has_alias = True
-                    self._alias_line = node.start_mark.line + 1
-                continue
-            seen.add(id(node))
-            order.append(node)
-            if isinstance(node, yaml.SequenceNode):
-                todo.extend(node.value)
-            elif isinstance(node, yaml.MappingNode):
-                for key, item in node.value:
-                    todo.append(key)
-                    todo.append(item)
+        """Size of the node tree with every alias expanded, computed without expanding.
+
+        An iterative post-order walk: each distinct node's size is computed once, after its
+        children's, and a node reached again through an alias adds its size without a walk.
+        """
         sizes = self.sizes
-        for node in reversed(order):
+        entered: set[int] = set()
+        stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+        while stack:
+            node, children_done = stack.pop()
+            key = id(node)
+            if children_done:
+                if isinstance(node, yaml.SequenceNode):
+                    sizes[key] = 1 + sum(sizes[id(c)] for c in node.value)
+                elif isinstance(node, yaml.MappingNode):
+                    sizes[key] = 1 + sum(sizes[id(k)] + sizes[id(v)] for k, v in node.value)
+                else:
+                    sizes[key] = 1
+                continue
+            if key in entered:
+                if key not in sizes:
+                    raise LoadError("an alias refers to its own anchor (a recursive structure)",
+                                    line=node.start_mark.line + 1)
+                self._note_alias(node)
+                continue
+            entered.add(key)
+            stack.append((node, True))
+            children: list[yaml.Node] = []
             if isinstance(node, yaml.SequenceNode):
-                sizes[id(node)] = 1 + sum(sizes[id(c)] for c in node.value)
+                children = list(node.value)
             elif isinstance(node, yaml.MappingNode):
-                sizes[id(node)] = 1 + sum(sizes[id(k)] + sizes[id(v)] for k, v in node.value)
-            else:
-                sizes[id(node)] = 1
+                for k, v in node.value:
+                    children.append(k)
+                    children.append(v)
+            for child in reversed(children):
+                if id(child) in entered:
+                    if id(child) not in sizes:
+                        raise LoadError("an alias refers to its own anchor (a recursive structure)",
+                                        line=child.start_mark.line + 1)
+                    self._note_alias(child)
+                else:
+                    stack.append((child, False))
         return sizes[id(root)]
+
+    def _note_alias(self, node: yaml.Node) -> None:
+        if not self._has_alias:
+            self._has_alias = True
+            self._alias_line = node.start_mark.line + 1
 
     def _value(self, node: yaml.Node, path: str, depth: int) -> Any:
         line = node.start_mark.line + 1
@@ -306,10 +329,10 @@ class _NodeWalker:
             if tag == _PLAIN:
                 return resolve_plain(node.value)
             if tag not in _ALLOWED_TAGS:
-                _check_tag(tag, line)
+                _check_tag(tag, line, path)
             return _explicit(tag, node.value, line)
         if tag not in _ALLOWED_TAGS:
-            _check_tag(tag, line)
+            _check_tag(tag, line, path)
         if depth >= MAX_DEPTH:
             raise LoadError(f"the document nests deeper than {MAX_DEPTH} levels; flatten it", line=line)
         lines = self.lines
@@ -335,7 +358,10 @@ class _NodeWalker:
                 self._merge(mapping, merged, self._value(value_node, path, depth + 1), path, key_line)
                 continue
             if key in mapping and key not in merged:
-                raise LoadError(f"duplicate key {str(key)!r}; each key may appear once", line=key_line)
+                raise LoadError(
+                    f"duplicate key {str(key)!r}; each key may appear once", line=key_line,
+                    path=join_key(path, str(key)),
+                )
             merged.discard(key)
             child_path = join_key(path, str(key))
             lines[child_path] = key_line
@@ -396,7 +422,10 @@ def parse_yaml_events(text: str) -> ParsedYaml:
                 if not frame.merging:
                     key = str(value)
                     if value in frame.value and value not in frame.merge_keys:
-                        raise LoadError(f"duplicate key {key!r}; each key may appear once", line=line)
+                        raise LoadError(
+                            f"duplicate key {key!r}; each key may appear once", line=line,
+                            path=join_key(frame.path, key),
+                        )
                     lines[join_key(frame.path, key)] = line
                 return
             key = frame.key
@@ -499,7 +528,7 @@ def decode(data: bytes) -> str:
         try:
             return data.decode("utf-16")
         except UnicodeDecodeError:
-            raise LoadError("the file is not valid UTF-16 text", line=1) from None
+            raise LoadError("the file is not valid UTF-16 text", line=1, unparseable=True) from None
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -508,11 +537,12 @@ def decode(data: bytes) -> str:
             f"the file is not UTF-8 text (undecodable byte 0x{data[exc.start]:02x} "
             f"at line {line}); save it as UTF-8",
             line=line,
+            unparseable=True,
         ) from None
     text = text.removeprefix("\ufeff")
     if "\x00" in text:
         line = text.count("\n", 0, text.index("\x00")) + 1
-        raise LoadError("the file contains a NUL byte; it is not a text file", line=line)
+        raise LoadError(f"the file contains a NUL byte (line {line}); it is not a text file", line=line, unparseable=True)
     return text
 
 

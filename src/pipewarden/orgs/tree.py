@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pipewarden.errors import ConfigError, LoadError
-from pipewarden.load.validate import first_issue, schema_issues
+from pipewarden.load.validate import finite_issues, first_issue, schema_issues
 from pipewarden.load.yamlsafe import ParsedYaml, join_key, load_yaml_file
 from pipewarden.policy.catalog import Catalog
 
@@ -170,7 +170,7 @@ def _load_node(file: str, catalog: Catalog) -> OrgNode:
         parsed = load_yaml_file(file)
     except LoadError as error:
         raise ConfigError(error.message, file, error.line) from None
-    issues = schema_issues(SCHEMA, parsed.value)
+    issues = schema_issues(SCHEMA, parsed.value) + finite_issues(parsed.value)
     if issues:
         issue, line = first_issue(parsed, issues)
         raise ConfigError(issue.message, file, line)
