@@ -178,3 +178,26 @@ def test_symlink_loop_and_unreadable_file_are_invalid_not_fatal(tmp_path: Path) 
     loop.symlink_to(tmp_path / "pipeline.yaml")
     result = load_pipeline(str(loop))
     assert result.invalid is not None and result.invalid.line == 1
+
+
+leaf = st.one_of(st.integers(-1000, 1000), st.text("abcxyz-_ :", max_size=8), st.booleans(), st.none())
+trees = st.recursive(
+    leaf,
+    lambda children: st.one_of(
+        st.lists(children, max_size=4), st.dictionaries(st.text("abcdef", min_size=1, max_size=4), children, max_size=4)
+    ),
+    max_leaves=25,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(trees, st.data())
+def test_documents_with_shared_parts_load_identically(tree: object, data: st.DataObject) -> None:
+    """yaml.dump writes anchors and aliases for shared objects: both parsers must read them back."""
+    import yaml
+
+    shared = data.draw(trees)
+    document = {"first": shared, "tree": tree, "again": [shared, {"inner": shared}]}
+    text = yaml.dump(document, Dumper=yaml.SafeDumper)
+    fast, safe = parse_yaml(text), parse_yaml_events(text)
+    assert fast.value == safe.value == yaml.load(text, Loader=yaml.SafeLoader)
