@@ -107,6 +107,25 @@ def test_new_existing_and_fixed_across_commits(tmp_path: Path) -> None:
     assert by_rule["canary-bake-time"]["line"] == base_line + 3
 
 
+def test_a_stage_inserted_above_keeps_findings_existing(tmp_path: Path) -> None:
+    """Inserting a stage renumbers later ones (stages[2] -> stages[3]); they are the same findings."""
+    repo = new_repo(tmp_path)
+    commit(repo, {"svc/pipeline.yaml": BASE}, "base")
+    git(repo, "checkout", "-q", "-b", "feature")
+    extra_stage = (
+        "stages:                           # ordered; artifacts flow top to bottom\n"
+        "  - name: alpha\n    type: preprod\n    targets: [{name: alpha-1, hosts: [\"127.0.0.1:9001\"]}]\n"
+        "    deploy: {hooks: {start: ./s.sh, validate: ./v.sh}}\n"
+        "    tests: [{name: smoke, type: smoke, command: make smoke}]\n"
+    )
+    commit(repo, {"svc/pipeline.yaml": BASE.replace("stages:                           # ordered; artifacts flow top to bottom\n", extra_stage)}, "add a stage")
+    _, data = check_json(repo, "--base", "main")
+    changes = {(f["rule"], f["path"]): f["change"] for f in data["findings"]}
+    assert changes == {("canary-bake-time", "stages[3].bake.duration"): "existing",
+                       ("auto-rollback", "stages[3].rollback"): "existing"}
+    assert data["fixed"] == []
+
+
 def test_base_works_on_uncommitted_changes_and_with_relative_paths(tmp_path: Path) -> None:
     repo = new_repo(tmp_path)
     commit(repo, {"svc/pipeline.yaml": BASE}, "base")

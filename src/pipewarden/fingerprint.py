@@ -1,13 +1,17 @@
 """Finding identity that survives edits elsewhere in a file.
 
 Lines move whenever someone adds a stage or a comment above a finding, so identity never uses
-the line: it is (rule, pipeline name or file, path, message). `--base` matches findings with
-it, and the SARIF and GitLab reports hash it so that code-scanning alerts keep their history.
+the line: it is (rule, pipeline name or file, path without list positions, message). List
+positions go too because adding a stage renumbers every later one (`stages[2]` becomes
+`stages[3]`); the messages name the stage, synthetic or host, so they still tell findings
+apart, and repeats are matched by count. `--base` matches findings with this key, and the
+SARIF and GitLab reports hash it so that code-scanning alerts keep their history.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterable
 
 from pipewarden.model.finding import Finding
@@ -15,9 +19,12 @@ from pipewarden.model.finding import Finding
 FindingKey = tuple[str, str, str, str]
 
 
+_POSITION = re.compile(r"\[\d+\]")
+
+
 def finding_key(finding: Finding) -> FindingKey:
     """What makes two findings "the same" across revisions of a file."""
-    return (finding.rule, finding.pipeline or finding.file, finding.path, finding.message)
+    return (finding.rule, finding.pipeline or finding.file, _POSITION.sub("[]", finding.path), finding.message)
 
 
 def fingerprints(findings: Iterable[Finding]) -> list[str]:

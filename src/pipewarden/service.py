@@ -17,6 +17,12 @@ from pipewarden.progress import progress_bar
 def build_context(org_config: str | None, policies: Sequence[str], now: dt.datetime) -> EvalContext:
     """Load the catalog (built-in + `policies`) and, when given, the org tree."""
     catalog = load_catalog(tuple(policies))
+    if policies:
+        # Compile an organisation's own rules now, so that every command (also `rules list` and
+        # `config validate`) reports a rule that does not compile, not only those that evaluate.
+        from pipewarden.policy.engine import RuleEngine
+
+        RuleEngine(catalog)
     today = now.astimezone(dt.UTC).date()
     tree = load_org_tree(org_config, catalog, today) if org_config is not None else None
     return EvalContext(catalog, tree, today)

@@ -42,10 +42,16 @@ def _add_policy(engine: Any, path: str) -> None:
     except (OSError, UnicodeDecodeError) as exc:
         raise PolicyError(f"cannot read the policy file: {exc}", path, 1) from None
     except RuntimeError as exc:
-        message = str(exc).strip().splitlines()
-        match = _LINE.search(message[0]) if message else None
-        detail = " ".join(line.strip() for line in message[:4])
-        raise PolicyError(f"the policy does not compile: {detail}", path, int(match.group(1)) if match else 1) from None
+        raise PolicyError(*_compile_error(str(exc), path)) from None
+
+
+def _compile_error(text: str, path: str) -> tuple[str, str, int]:
+    """regorus reports `--> file:LINE:COL`, a source excerpt, then `error: WHAT`: keep WHAT and LINE."""
+    lines = [line.strip() for line in text.strip().splitlines()]
+    where = next((_LINE.search(line) for line in lines if line.startswith("-->")), None)
+    what = next((line[len("error:"):].strip() for line in lines if line.startswith("error:")), None)
+    detail = what or " ".join(lines[:4])
+    return f"the policy does not compile: {detail}", path, int(where.group(1)) if where else 1
 
 
 class RuleEngine:

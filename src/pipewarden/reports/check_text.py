@@ -9,7 +9,7 @@ from typing import Any
 from pipewarden.reports.common import schedule_note, summary_counts
 
 
-def render(result: Any, now: dt.datetime, fixed: Any = None, **_: Any) -> str:
+def render(result: Any, now: dt.datetime, fixed: Any = None, fail_on: str = "enforce", **_: Any) -> str:
     today = now.astimezone(dt.UTC).date()
     lines: list[str] = []
     for file, group in groupby(result.findings, key=lambda f: f.file):
@@ -30,7 +30,8 @@ def render(result: Any, now: dt.datetime, fixed: Any = None, **_: Any) -> str:
             lines.append(f"  {finding.file}  {finding.rule}  {finding.message}")
         lines.append("")
     counts = summary_counts(result.pipelines, result.findings)
-    verdict = "FAILED" if counts["enforce"] else "passed"
+    # The verdict is the exit code's: with --fail-on warn, warnings fail too.
+    verdict = "FAILED" if any(f.blocks(fail_on) for f in result.findings) else "passed"
     lines.append(
         f"{verdict}: {counts['pipelines']} pipeline(s) checked, {counts['files_invalid']} invalid; "
         f"{counts['enforce']} enforce, {counts['warn']} warn, {counts['excepted']} excepted"
