@@ -97,7 +97,8 @@ _engine: Any = None
 _context: EvalContext | None = None
 
 
-def _get_engine(catalog: Catalog) -> Any:
+def rule_engine(catalog: Catalog) -> Any:
+    """This process's engine for `catalog`, compiled on first use (one per process)."""
     global _engine
     if _engine is None or _engine.catalog is not catalog:
         from pipewarden.policy.engine import RuleEngine
@@ -117,7 +118,7 @@ def evaluate_document(pipeline: PipelineFile, context: EvalContext) -> Evaluated
     document = pipeline.document
     settings = context.settings(node)
     params = {rule_id: s.params for rule_id, s in settings.items() if s.level_at(context.today)[0] != "off"}
-    raw = _get_engine(context.catalog).evaluate(document, params)
+    raw = rule_engine(context.catalog).evaluate(document, params)
     violations = tuple(
         Violation(rule, path, message, pipeline.line_of(path)) for rule, path, message in raw if rule in params
     )
@@ -169,6 +170,13 @@ def _evaluate_chunk(paths: list[str]) -> list[Evaluated]:
     return results
 
 
+def _fresh_engine() -> None:
+    """Worker start: build an engine of its own rather than use one inherited through fork
+    (the engine is bound to the thread that made it)."""
+    global _engine
+    _engine = None
+
+
 def _workers() -> int:
     return max(1, min(os.cpu_count() or 1, 8))
 
@@ -188,7 +196,8 @@ def evaluate_paths(
         return results
     chunks = [list(paths[i : i + CHUNK]) for i in range(0, len(paths), CHUNK)]
     results = []
-    with gc_paused(), multiprocessing.get_context("fork").Pool(_workers()) as pool:
+    pool_context = multiprocessing.get_context("fork")
+    with gc_paused(), pool_context.Pool(_workers(), initializer=_fresh_engine) as pool:
         for batch in pool.imap(_evaluate_chunk, chunks):
             results.extend(batch)
             if progress:
@@ -213,7 +222,7 @@ def fleet_violations(evaluated: list[Evaluated], context: EvalContext) -> dict[s
     ]
     lines = {s.file: ({p: line for _, p, line in s.host_paths}, s.name_line) for s in valid}
     found: dict[str, list[Violation]] = {}
-    engine = _get_engine(context.catalog)
+    engine = rule_engine(context.catalog)
     for rule in rules:
         for item in engine.evaluate_fleet(str(rule.package), summaries):
             file = str(item.get("file"))

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from pipewarden.evaluate import EvalContext, Result, evaluate_paths, to_findings
+from pipewarden.evaluate import EvalContext, Result, evaluate_paths, rule_engine, to_findings
 from pipewarden.load.discover import discover
 from pipewarden.orgs.tree import load_org_tree
 from pipewarden.policy.catalog import load_catalog
@@ -20,9 +20,7 @@ def build_context(org_config: str | None, policies: Sequence[str], now: dt.datet
     if policies:
         # Compile an organisation's own rules now, so that every command (also `rules list` and
         # `config validate`) reports a rule that does not compile, not only those that evaluate.
-        from pipewarden.policy.engine import RuleEngine
-
-        RuleEngine(catalog)
+        rule_engine(catalog)
     today = now.astimezone(dt.UTC).date()
     tree = load_org_tree(org_config, catalog, today) if org_config is not None else None
     return EvalContext(catalog, tree, today)
