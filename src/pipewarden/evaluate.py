@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import gc
+import json
 import multiprocessing
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -44,6 +45,15 @@ class EvalContext:
     _settings: dict[str | None, dict[str, RuleSetting]] = field(default_factory=dict)
     _levels: dict[tuple[str | None, str], tuple[str, str | None]] = field(default_factory=dict)
     _excepted: set[str] | None = None
+    _params_json: dict[str | None, tuple[frozenset[str], str]] = field(default_factory=dict)
+
+    def enabled_params(self, node: str | None) -> tuple[frozenset[str], str]:
+        """The rules not `off` for `node`, and their params as the engine's JSON (made once)."""
+        if node not in self._params_json:
+            settings = self.settings(node)
+            params = {rule_id: s.params for rule_id, s in settings.items() if s.level_at(self.today)[0] != "off"}
+            self._params_json[node] = (frozenset(params), json.dumps(params))
+        return self._params_json[node]
 
     def excepted_rules(self) -> set[str]:
         """Rules with an exception anywhere in the tree: the others skip the lookup."""
@@ -116,11 +126,11 @@ def evaluate_document(pipeline: PipelineFile, context: EvalContext) -> Evaluated
         summary = PipelineSummary(pipeline.file, pipeline.name, team, org, "none", False)
         return Evaluated(summary, pipeline.invalid, ())
     document = pipeline.document
-    settings = context.settings(node)
-    params = {rule_id: s.params for rule_id, s in settings.items() if s.level_at(context.today)[0] != "off"}
-    raw = rule_engine(context.catalog).evaluate(document, params)
+    enabled, params_json = context.enabled_params(node)
+    document_json = pipeline.json_text if pipeline.json_text is not None else json.dumps(document)
+    raw = rule_engine(context.catalog).evaluate_json(document_json, params_json)
     violations = tuple(
-        Violation(rule, path, message, pipeline.line_of(path)) for rule, path, message in raw if rule in params
+        Violation(rule, path, message, pipeline.line_of(path)) for rule, path, message in raw if rule in enabled
     )
     hosts = tuple(
         (host, f"stages[{i}].targets[{j}].hosts[{k}]", pipeline.line_of(f"stages[{i}].targets[{j}].hosts[{k}]"))

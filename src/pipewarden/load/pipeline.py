@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from functools import cache
 from typing import Any
@@ -45,7 +46,17 @@ def _invalid(error: LoadError) -> Invalid:
 
 def validate_pipeline(file: str, parsed: ParsedYaml) -> PipelineFile:
     document = parsed.value
-    issues = schema_issues(SCHEMA, document) + finite_issues(document)
+    # The document goes to the Rego engine as JSON anyway: serialising it here, once, is also
+    # the fastest check that it holds no .inf/.nan (JSON has none; finding their paths is slower).
+    try:
+        json_text: str | None = json.dumps(document, allow_nan=False)
+        issues = schema_issues(SCHEMA, document)
+    except ValueError:
+        json_text = None
+        issues = schema_issues(SCHEMA, document) + finite_issues(document)
+    except TypeError:  # keys that are not strings: the schema rejects them
+        json_text = None
+        issues = schema_issues(SCHEMA, document)
     if not issues:
         issues = list(semantic_issues(document))
     else:
@@ -56,7 +67,7 @@ def validate_pipeline(file: str, parsed: ParsedYaml) -> PipelineFile:
     if issues:
         issue, line = first_issue(parsed, issues)
         return PipelineFile(file, document, parsed.lines, Invalid(issue.message, issue.path, line))
-    return PipelineFile(file, document, parsed.lines)
+    return PipelineFile(file, document, parsed.lines, json_text=json_text)
 
 
 def _semantic_issues_so_far(document: Any) -> list[Issue]:

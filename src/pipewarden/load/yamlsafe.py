@@ -349,12 +349,15 @@ class _NodeWalker:
             return items
         mapping: dict[Any, Any] = {}
         merged: set[Any] = set()
+        prefix = f"{path}." if path else ""
+        plain_keys = _IDENT_CACHE
         for key_node, value_node in node.value:
             key_line = key_node.start_mark.line + 1
-            if not isinstance(key_node, yaml.ScalarNode):
+            if type(key_node) is not scalar:
                 raise LoadError("a mapping key must be a plain value, not a list or mapping", line=key_line)
-            key = resolve_plain(key_node.value) if key_node.tag == _PLAIN else self._value(key_node, path, depth + 1)
-            if key == "<<" and key_node.tag == _PLAIN:
+            plain_key = key_node.tag == _PLAIN
+            key = resolve_plain(key_node.value) if plain_key else self._value(key_node, path, depth + 1)
+            if plain_key and key == "<<":
                 self._merge(mapping, merged, self._value(value_node, path, depth + 1), path, key_line)
                 continue
             if key in mapping and key not in merged:
@@ -362,8 +365,11 @@ class _NodeWalker:
                     f"duplicate key {str(key)!r}; each key may appear once", line=key_line,
                     path=join_key(path, str(key)),
                 )
-            merged.discard(key)
-            child_path = join_key(path, str(key))
+            if merged:
+                merged.discard(key)
+            text = key if type(key) is str else str(key)
+            # Inline of join_key for the common case: a key that is a plain identifier.
+            child_path = prefix + text if plain_keys.get(text) else join_key(path, text)
             lines[child_path] = key_line
             if type(value_node) is scalar and value_node.tag == _PLAIN:
                 mapping[key] = resolve_plain(value_node.value)

@@ -27,6 +27,8 @@ class PipelineFile:
     document: Any
     lines: dict[str, int]
     invalid: Invalid | None = None
+    # The valid document as JSON, made once while validating; the Rego engine's input.
+    json_text: str | None = None
 
     @property
     def valid(self) -> bool:

@@ -67,7 +67,11 @@ class RuleEngine:
 
     def evaluate(self, document: dict[str, Any], params: dict[str, dict[str, Any]]) -> list[tuple[str, str, str]]:
         """(rule id, path, message) of every violation of every document rule."""
-        self._engine.set_input_json(json.dumps({"pipeline": document, "params": params}))
+        return self.evaluate_json(json.dumps(document), json.dumps(params))
+
+    def evaluate_json(self, document_json: str, params_json: str) -> list[tuple[str, str, str]]:
+        """`evaluate` for a document and params already serialised (each is made once)."""
+        self._engine.set_input_json('{"pipeline": ' + document_json + ', "params": ' + params_json + "}")
         try:
             raw = json.loads(self._engine.eval_rule_as_json("data.pipewarden.main.violations"))
         except RuntimeError as exc:
