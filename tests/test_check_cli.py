@@ -213,3 +213,23 @@ def test_usage_errors_are_one_line(tmp_path: Path) -> None:
         assert done.returncode == 2, args
         assert len(done.stderr.strip().splitlines()) == 1, done.stderr
         assert done.stderr.startswith("pipewarden: error:")
+
+
+def test_fast_finding_encoding_equals_the_generic_one() -> None:
+    import dataclasses
+    import datetime as dt
+
+    from pipewarden.model.finding import Finding
+    from pipewarden.reports.check_json import _finding_json
+    from pipewarden.service import build_context, check_paths
+
+    root = Path(__file__).resolve().parent.parent
+    now = dt.datetime(2026, 11, 26, tzinfo=dt.UTC)
+    context = build_context(str(root / "org-configs" / "example"), (), now)
+    findings = list(check_paths([str(root / "examples")], context).findings)
+    assert any(f.exception for f in findings) and any(f.enforce_from for f in findings)
+    odd = Finding("r", "warn", None, None, None, 'dir/"q"\\x.yaml', 3, 'windows["a-b"]', "naïve – ✓ \n\t end")
+    findings += [odd, dataclasses.replace(odd, change="new", excepted=True)]
+    encode = json.JSONEncoder().encode
+    for finding in findings:
+        assert _finding_json(finding, encode) == encode(finding.to_json())
