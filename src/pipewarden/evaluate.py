@@ -257,14 +257,16 @@ def _possible_clashes(valid: list[PipelineSummary]) -> list[PipelineSummary]:
     fleet (regorus needs seconds for 10,000 pipelines, microseconds for a few hundred).
     """
     names: dict[str | None, int] = {}
-    hosts: dict[str, set[str]] = {}
+    first_owner: dict[str, str] = {}
+    shared: set[str] = set()
     for summary in valid:
         names[summary.name] = names.get(summary.name, 0) + 1
+        file = summary.file
         for host, _, _ in summary.host_paths:
-            hosts.setdefault(host, set()).add(summary.file)
-    shared = {host for host, files in hosts.items() if len(files) > 1}
+            if first_owner.setdefault(host, file) != file:
+                shared.add(host)
     return [
-        s for s in valid if names[s.name] > 1 or any(host in shared for host, _, _ in s.host_paths)
+        s for s in valid if names[s.name] > 1 or (shared and any(host in shared for host, _, _ in s.host_paths))
     ]
 
 
