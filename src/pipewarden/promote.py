@@ -26,7 +26,7 @@ from pipewarden.orgs.edit import Edit, plan_rule_level, verify_edit, write_edit
 from pipewarden.orgs.resolve import RuleSetting, resolve_settings
 from pipewarden.orgs.tree import OrgTree, RuleEntry
 from pipewarden.policy.catalog import Catalog
-from pipewarden.reports.common import iso_utc
+from pipewarden.reports.common import enforcement_note, iso_utc
 from pipewarden.service import build_context
 
 
@@ -86,13 +86,6 @@ class Promotion:
     catalog: Catalog
     notes: list[str] = field(default_factory=list)
     written: bool = False
-
-
-def enforcement_note(date: dt.date | str, today: dt.date) -> str:
-    """The same words as a scheduled finding: "enforced from 2027-01-15, in 50 days"."""
-    day = dt.date.fromisoformat(date) if isinstance(date, str) else date
-    days = (day - today).days
-    return f"enforced from {day.isoformat()}, in {days} day{'s' if days != 1 else ''}"
 
 
 def _level_text(level: str, enforce_from: dt.date | str | None, today: dt.date) -> str:

@@ -10,6 +10,7 @@ from typing import Any
 from tabulate import tabulate
 
 from pipewarden.errors import UsageError
+from pipewarden.reports.common import enforcement_note
 from pipewarden.service import build_context
 
 
@@ -40,9 +41,7 @@ def rules_table(org_config: str | None, org: str | None, policies: Sequence[str]
         if settings is not None:
             effective = str(row["effective_level"])
             if row["enforce_from"]:
-                days = (dt.date.fromisoformat(row["enforce_from"]) - context.today).days
-                when = f"in {days} day{'s' if days != 1 else ''}" if days > 0 else "since then"
-                effective += f" (enforced from {row['enforce_from']}, {when})"
+                effective += f" ({enforcement_note(row['enforce_from'], context.today)})"
             line.append(effective)
         table.append(line)
     if settings is not None:

@@ -19,13 +19,18 @@ def summary_counts(pipelines: Any, findings: Any) -> dict[str, int]:
     }
 
 
+def enforcement_note(date: dt.date | str, today: dt.date) -> str:
+    """"enforced from 2027-01-15, in 50 days": the words every output uses for a schedule
+    ("since then" once the date has come, which only `rules list` shows)."""
+    day = dt.date.fromisoformat(date) if isinstance(date, str) else date
+    days = (day - today).days
+    when = f"in {days} day{'s' if days != 1 else ''}" if days > 0 else "since then"
+    return f"enforced from {day.isoformat()}, {when}"
+
+
 def schedule_note(finding: Finding, today: dt.date) -> str:
-    """"enforced from 2027-01-15, in 50 days" for a scheduled warning, else ""."""
-    if not finding.enforce_from:
-        return ""
-    date = dt.date.fromisoformat(finding.enforce_from)
-    days = (date - today).days
-    return f"enforced from {finding.enforce_from}, in {days} day{'s' if days != 1 else ''}"
+    """The enforcement note of a scheduled warning, else ""."""
+    return enforcement_note(finding.enforce_from, today) if finding.enforce_from else ""
 
 
 def iso_utc(moment: dt.datetime) -> str:
