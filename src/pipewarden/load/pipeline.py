@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pipewarden.errors import LoadError
 from pipewarden.load.validate import Issue, finite_issues, first_issue, schema_issues
-from pipewarden.load.yamlsafe import ParsedYaml, decode, join_key, load_yaml_file, parse_yaml
+from pipewarden.load.yamlsafe import ParsedYaml, join_key, load_yaml_file, parse_yaml_bytes
 from pipewarden.model.pipeline import Invalid, PipelineFile
 
 SCHEMA = "pipeline"
@@ -28,12 +28,8 @@ def load_pipeline(file: str, display: str | None = None) -> PipelineFile:
 
 def load_pipeline_bytes(display: str, data: bytes) -> PipelineFile:
     """Same as `load_pipeline` for content read elsewhere (for instance from a git ref)."""
-    from pipewarden.load.yamlsafe import MAX_BYTES
-
     try:
-        if len(data) > MAX_BYTES:
-            raise LoadError(f"the file is larger than {MAX_BYTES // 1024} KiB; split or shorten it", line=1)
-        parsed = parse_yaml(decode(data))
+        parsed = parse_yaml_bytes(data)
     except LoadError as error:
         return PipelineFile(display, None, {}, _invalid(error))
     return validate_pipeline(display, parsed)

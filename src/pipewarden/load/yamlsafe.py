@@ -564,13 +564,17 @@ def read_limited(path: str, limit: int = MAX_BYTES) -> bytes:
         raise LoadError("is a directory, not a file", line=1) from None
     except OSError as exc:
         raise LoadError(f"cannot read the file: {exc.strerror or exc}", line=1) from None
+    check_size(data, limit)
+    return data
+
+
+def check_size(data: bytes, limit: int = MAX_BYTES) -> None:
     if len(data) > limit:
         raise LoadError(
             f"the file is larger than {limit // 1024} KiB ({limit:,} bytes); "
             "split or shorten it",
             line=1,
         )
-    return data
 
 
 # An inventory lists a whole company's repositories: 50,000 entries take about 4 MiB.
@@ -579,4 +583,10 @@ INVENTORY_MAX_BYTES = 64 * 1024 * 1024
 
 def load_yaml_file(path: str, limit: int = MAX_BYTES) -> ParsedYaml:
     """Read, decode and parse one YAML file under all the safety limits."""
-    return parse_yaml(decode(read_limited(path, limit)))
+    return parse_yaml_bytes(read_limited(path, limit), limit)
+
+
+def parse_yaml_bytes(data: bytes, limit: int = MAX_BYTES) -> ParsedYaml:
+    """Decode and parse content read elsewhere (a git object, say) under the same limits."""
+    check_size(data, limit)
+    return parse_yaml(decode(data))
