@@ -22,10 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from pipewarden import __version__
-from pipewarden.evaluate import EvalContext, Evaluated
+from pipewarden.evaluate import EvalContext
 from pipewarden.load.yamlsafe import MAX_BYTES
-from pipewarden.model.finding import PipelineSummary, Violation
-from pipewarden.model.pipeline import Invalid
+from pipewarden.model.evaluated import Evaluated, from_record, to_record
 
 SCHEMA_VERSION = 2
 
@@ -112,7 +111,7 @@ class CheckCache:
                 if group is None:
                     continue
                 for path in group:
-                    hits[path] = _from_record(marshal.loads(blob), path)
+                    hits[path] = from_record(marshal.loads(blob), path)
         return hits, keys
 
     def store(self, results: Iterable[Evaluated], keys: dict[str, str]) -> None:
@@ -124,35 +123,13 @@ class CheckCache:
                 continue
             team = result.summary.team
             rows_teams.append((content, json.dumps(team)))
-            rows_results.append((content, self.settings_key(team), json.dumps(team), marshal.dumps(_to_record(result))))
+            rows_results.append((content, self.settings_key(team), json.dumps(team), marshal.dumps(to_record(result))))
         with self._db:
             self._db.executemany("INSERT OR REPLACE INTO teams VALUES (?, ?)", rows_teams)
             self._db.executemany("INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?)", rows_results)
 
     def close(self) -> None:
         self._db.close()
-
-
-# Results are stored as plain tuples with marshal: unpickling slotted frozen dataclasses runs
-# Python code per field and took 0.7 s for 10,000 files; marshal and the constructors, 0.1 s.
-# The worker-applied findings are never stored (they depend on today's levels).
-def _to_record(result: Evaluated) -> tuple[Any, ...]:
-    s = result.summary
-    invalid = (result.invalid.message, result.invalid.path, result.invalid.line) if result.invalid else None
-    violations = tuple((v.rule, v.path, v.message, v.line) for v in result.violations)
-    return (s.name, s.team, s.org, s.automation_level, s.valid, s.host_paths, s.name_line, s.team_line,
-            invalid, violations)
-
-
-def _from_record(record: tuple[Any, ...], path: str) -> Evaluated:
-    """A cached result under the name this run reached the file by."""
-    name, team, org, level, valid, hosts, name_line, team_line, invalid, violations = record
-    summary = PipelineSummary(path, name, team, org, level, valid, hosts, name_line, team_line)
-    return Evaluated(
-        summary,
-        Invalid(*invalid) if invalid is not None else None,
-        tuple(Violation(*v) for v in violations),
-    )
 
 
 def cached_evaluate(

@@ -13,6 +13,7 @@ import dataclasses
 import datetime as dt
 import gc
 import json
+import marshal
 import multiprocessing
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -23,8 +24,9 @@ from typing import Any
 
 from pipewarden.automation import automation_level
 from pipewarden.load.pipeline import load_pipeline
+from pipewarden.model.evaluated import Evaluated, from_worker_record, to_worker_record
 from pipewarden.model.finding import ExceptionInfo, Finding, PipelineSummary, Violation
-from pipewarden.model.pipeline import Invalid, PipelineFile
+from pipewarden.model.pipeline import PipelineFile
 from pipewarden.orgs.resolve import RuleSetting, default_settings, find_exception, resolve_settings
 from pipewarden.orgs.tree import OrgTree
 from pipewarden.policy.catalog import Catalog
@@ -78,20 +80,6 @@ class EvalContext:
             else:
                 self._settings[node] = resolve_settings(self.tree, node, self.catalog)
         return self._settings[node]
-
-
-@dataclass(frozen=True, slots=True)
-class Evaluated:
-    """One file after the per-document work: compact, so that workers can send it back."""
-
-    summary: PipelineSummary
-    invalid: Invalid | None
-    violations: tuple[Violation, ...]
-    # Levels applied by the worker that evaluated the file, and for which context (its id, the
-    # same in a forked worker): a caller may apply another context's levels to the same results.
-    # Never cached (levels depend on today).
-    findings: tuple[Finding, ...] | None = None
-    findings_context: int | None = None
 
 
 @dataclass(frozen=True)
@@ -167,17 +155,20 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _evaluate_chunk(paths: list[str]) -> list[Evaluated]:
-    """A worker's share: evaluate, and apply levels too, so the parent has less serial work."""
+def _evaluate_chunk(paths: list[str]) -> bytes:
+    """A worker's share: evaluate, and apply levels too, so the parent has less serial work.
+
+    The answer is marshalled records (see model.evaluated), not pickled objects.
+    """
     assert _context is not None
     gc.disable()  # see gc_paused; a worker collects once per chunk instead
     gc.collect()
-    results = []
+    records = []
     for path in paths:
         item = _evaluate_path(path)
         findings = tuple(document_findings(item, _context))
-        results.append(dataclasses.replace(item, findings=findings, findings_context=id(_context)))
-    return results
+        records.append(to_worker_record(dataclasses.replace(item, findings=findings, findings_context=id(_context))))
+    return marshal.dumps(records)
 
 
 def _fresh_engine() -> None:
@@ -212,8 +203,9 @@ def evaluate_paths(
     gc.freeze()
     try:
         with gc_paused(), pool_context.Pool(_workers(), initializer=_fresh_engine) as pool:
-            for batch in pool.imap(_evaluate_chunk, chunks):
-                results.extend(batch)
+            for answer in pool.imap(_evaluate_chunk, chunks):
+                batch = marshal.loads(answer)
+                results.extend(from_worker_record(record) for record in batch)
                 if progress:
                     progress(len(batch))
     finally:
