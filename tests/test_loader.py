@@ -201,3 +201,36 @@ def test_documents_with_shared_parts_load_identically(tree: object, data: st.Dat
     text = yaml.dump(document, Dumper=yaml.SafeDumper)
     fast, safe = parse_yaml(text), parse_yaml_events(text)
     assert fast.value == safe.value == yaml.load(text, Loader=yaml.SafeLoader)
+
+
+def _exact_flow_depth(text: str) -> int:
+    """The deepest running count of open flow brackets (closers never go below zero)."""
+    depth = deepest = 0
+    for ch in text:
+        if ch in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in "]}":
+            depth = max(depth - 1, 0)
+    return deepest
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet="[]{}a ,\n", max_size=300))
+def test_the_deep_nesting_guard_never_underestimates(text: str) -> None:
+    """The guard decides whether the recursive C composer may see the text: it may be
+    cautious, never optimistic."""
+    from pipewarden.load.yamlsafe import MAX_DEPTH, _may_nest_deeply
+
+    if _exact_flow_depth(text) > MAX_DEPTH:
+        assert _may_nest_deeply(text)
+
+
+@pytest.mark.parametrize("depth", [64, 65, 200])
+def test_the_deep_nesting_guard_on_brackets_and_noise(depth: int) -> None:
+    from pipewarden.load.yamlsafe import MAX_DEPTH, _may_nest_deeply
+
+    nested = "[" * depth + "x" + "]" * depth
+    noisy = "k: [a, [b], {c: d}]\n" * 30 + "v: " + nested + "\n"
+    assert _may_nest_deeply(noisy) == (depth > MAX_DEPTH)
+    assert _may_nest_deeply("[" * depth) == (depth > MAX_DEPTH)  # never closed

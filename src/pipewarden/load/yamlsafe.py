@@ -183,7 +183,10 @@ def _check_tag(tag: str | None, line: int, path: str = "") -> None:
 
 _PLAIN = "!pipewarden/plain"
 _BRACKETS = re.compile(r"[\[\]{}]")
-_LINE_PREFIX = re.compile(r"^[ \t?:-]*", re.MULTILINE)
+# A pair of flow brackets with nothing between them but text: the innermost ones.
+_INNERMOST_FLOW = re.compile(r"[\[{][\]}]")
+# A line that starts with more indentation and block indicators than MAX_DEPTH levels need.
+_DEEP_LINE_PREFIX = re.compile(r"^[ \t?:-]{%d}" % (2 * MAX_DEPTH + 1), re.MULTILINE)
 
 
 class _Composer(_Loader):  # type: ignore[misc]
@@ -200,13 +203,28 @@ class _Composer(_Loader):  # type: ignore[misc]
 
 
 def _may_nest_deeply(text: str) -> bool:
-    """A cheap over-estimate: could this text nest deeper than the composer safely recurses?"""
-    depth = 0
-    for bracket in _BRACKETS.findall(text):
-        depth = depth + 1 if bracket in "[{" else max(depth - 1, 0)
-        if depth > MAX_DEPTH:
+    """A cheap over-estimate: could this text nest deeper than the composer safely recurses?
+
+    Block nesting needs indentation (or `- `/`? `/`: ` indicators) at the start of a line.
+    Flow nesting is bounded by the number of brackets; when there are more than MAX_DEPTH, the
+    bracket skeleton is reduced pair by pair: the matched pairs around any point number at most
+    the reduction passes, plus the openers that never close. All C-speed string work: this
+    runs for every file.
+    """
+    if _DEEP_LINE_PREFIX.search(text):
+        return True
+    if text.count("[") + text.count("{") <= MAX_DEPTH:
+        return False
+    skeleton = "".join(_BRACKETS.findall(text))
+    passes = 0
+    while True:
+        skeleton, removed = _INNERMOST_FLOW.subn("", skeleton)
+        if not removed:
+            break
+        passes += 1
+        if passes > MAX_DEPTH:
             return True
-    return max((len(p) for p in _LINE_PREFIX.findall(text)), default=0) > 2 * MAX_DEPTH
+    return passes + skeleton.count("[") + skeleton.count("{") > MAX_DEPTH
 
 
 def parse_yaml(text: str) -> ParsedYaml:
