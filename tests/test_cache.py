@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 from pathlib import Path
 
 from conftest import good_pipeline
@@ -118,3 +119,47 @@ def test_an_unwritable_cache_directory_is_ignored(tmp_path: Path) -> None:
     context = build_context(str(org), (), NOW)
     evaluated = cached_evaluate(discover([str(root)]), context, blocker / "cache")
     assert len(evaluated) == 3
+
+
+def test_results_are_kept_under_the_hash_of_the_bytes_evaluated(tmp_path: Path) -> None:
+    """A file that changes between the cache lookup and its evaluation must not leave the new
+    content's result under the old content's hash (a stale answer for the old content later)."""
+    import hashlib
+
+    from pipewarden import cache as cache_module
+
+    root, org, cache = fleet(tmp_path), org_tree(tmp_path), tmp_path / "cache"
+    run(root, org, cache)  # the cache is not empty: the lookup hashes files
+    target = root / "svc1" / "pipeline.yaml"
+    original = target.read_bytes()
+    target.write_text(original.decode().replace("duration: 30m  ", "duration: 60m  "))
+    changed = target.read_bytes()
+    real_lookup = cache_module.CheckCache.lookup
+
+    def lookup_then_edit(self: cache_module.CheckCache, paths: list[str]) -> dict[str, object]:
+        hits = real_lookup(self, paths)
+        target.write_bytes(changed.replace(b"duration: 60m  ", b"duration: 45m  "))  # edited meanwhile
+        return hits  # type: ignore[return-value]
+
+    context = build_context(str(org), (), NOW)
+    cache_module.CheckCache.lookup = lookup_then_edit  # type: ignore[method-assign]
+    try:
+        evaluated = cached_evaluate(discover([str(root)]), context, cache)
+    finally:
+        cache_module.CheckCache.lookup = real_lookup  # type: ignore[method-assign]
+    item = next(e for e in evaluated if e.summary.file == str(target))
+    assert item.content_hash == hashlib.sha256(target.read_bytes()).hexdigest()
+    # Restore the 60m content: served from the cache only if it was ever evaluated (it was not).
+    target.write_bytes(changed)
+    _, stats = run(root, org, cache)
+    assert stats == {"hits": 2, "evaluated": 1}
+
+
+def test_invalid_files_are_cached_and_unreadable_ones_are_not(tmp_path: Path) -> None:
+    root, org, cache = fleet(tmp_path), org_tree(tmp_path), tmp_path / "cache"
+    (root / "svc0" / "pipeline.yaml").write_text("stages: [unclosed\n")
+    (root / "svc2" / "pipeline.yaml").unlink()
+    os.mkfifo(root / "svc2" / "pipeline.yaml")  # found, but never read: not a regular file
+    run(root, org, cache)
+    _, stats = run(root, org, cache)
+    assert stats == {"hits": 2, "evaluated": 1}

@@ -85,10 +85,14 @@ class CheckCache:
         except OSError:
             return None
 
-    def lookup(self, paths: list[str]) -> tuple[dict[str, Evaluated], dict[str, str]]:
-        """(cached results by path, content keys of every readable path)."""
+    def lookup(self, paths: list[str]) -> dict[str, Evaluated]:
+        """Cached results by path (the files whose content and settings are known).
+
+        An empty cache (a first run) answers at once, without reading every file for its hash.
+        """
+        if self._db.execute("SELECT 1 FROM teams LIMIT 1").fetchone() is None:
+            return {}
         keys = {p: k for p in paths if (k := self.content_key(p)) is not None}
-        teams: dict[str, str | None] = {}
         rows = self._db.execute("SELECT content, team FROM teams").fetchall() if keys else []
         known = {content: json.loads(team) for content, team in rows}
         hits: dict[str, Evaluated] = {}
@@ -96,7 +100,6 @@ class CheckCache:
         for path, content in keys.items():
             if content not in known:
                 continue
-            teams[path] = known[content]
             wanted.setdefault((content, self.settings_key(known[content])), []).append(path)
         pairs = list(wanted)
         for start in range(0, len(pairs), 400):  # one query per batch, not one per file
@@ -111,15 +114,16 @@ class CheckCache:
                 if group is None:
                     continue
                 for path in group:
-                    hits[path] = from_record(marshal.loads(blob), path)
-        return hits, keys
+                    hits[path] = from_record(marshal.loads(blob), path, content)
+        return hits
 
-    def store(self, results: Iterable[Evaluated], keys: dict[str, str]) -> None:
+    def store(self, results: Iterable[Evaluated]) -> None:
+        """Keep fresh results under the hash of the bytes each was computed from."""
         rows_results: list[tuple[str, str, str, bytes]] = []
         rows_teams: list[tuple[str, str]] = []
         for result in results:
-            content = keys.get(result.summary.file)
-            if content is None or (result.invalid is not None and result.invalid.message.startswith("cannot read")):
+            content = result.content_hash
+            if content is None:
                 continue
             team = result.summary.team
             rows_teams.append((content, json.dumps(team)))
@@ -148,9 +152,9 @@ def cached_evaluate(
         return evaluate_paths(paths, context, progress)
     try:
         try:
-            hits, keys = cache.lookup(paths)
+            hits = cache.lookup(paths)
         except sqlite3.Error:
-            hits, keys = {}, {}
+            hits = {}
         misses = [p for p in paths if p not in hits]
         if stats is not None:
             stats.update(hits=len(hits), evaluated=len(misses))
@@ -158,7 +162,7 @@ def cached_evaluate(
             progress(len(hits))
         fresh = evaluate_paths(misses, context, progress) if misses else []
         try:
-            cache.store(fresh, keys)
+            cache.store(fresh)
         except sqlite3.Error:
             pass  # another run holds the lock, or the disk is full: the results are still right
     finally:

@@ -112,7 +112,7 @@ def evaluate_document(pipeline: PipelineFile, context: EvalContext) -> Evaluated
     org = node if (context.tree is not None and team is not None) else None
     if not pipeline.valid:
         summary = PipelineSummary(pipeline.file, pipeline.name, team, org, "none", False)
-        return Evaluated(summary, pipeline.invalid, ())
+        return Evaluated(summary, pipeline.invalid, (), content_hash=pipeline.content_hash)
     document = pipeline.document
     enabled, params_json = context.enabled_params(node)
     document_json = pipeline.json_text if pipeline.json_text is not None else json.dumps(document)
@@ -130,7 +130,7 @@ def evaluate_document(pipeline: PipelineFile, context: EvalContext) -> Evaluated
         pipeline.file, pipeline.name, team, org, automation_level(document), True, hosts,
         pipeline.line_of("metadata.name"), pipeline.line_of("metadata.team"),
     )
-    return Evaluated(summary, None, violations)
+    return Evaluated(summary, None, violations, content_hash=pipeline.content_hash)
 
 
 def _evaluate_path(path: str) -> Evaluated:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
 from collections.abc import Iterator
 from functools import cache
@@ -10,7 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pipewarden.errors import LoadError
 from pipewarden.load.validate import Issue, finite_issues, first_issue, schema_issues
-from pipewarden.load.yamlsafe import ParsedYaml, join_key, load_yaml_file, parse_yaml_bytes
+from pipewarden.load.yamlsafe import ParsedYaml, join_key, parse_yaml_bytes, read_limited
 from pipewarden.model.pipeline import Invalid, PipelineFile
 
 SCHEMA = "pipeline"
@@ -20,10 +22,10 @@ def load_pipeline(file: str, display: str | None = None) -> PipelineFile:
     """Load and validate `file`; never raises for bad content (it becomes `invalid`)."""
     shown = display or file
     try:
-        parsed = load_yaml_file(file)
+        data = read_limited(file)
     except LoadError as error:
         return PipelineFile(shown, None, {}, _invalid(error))
-    return validate_pipeline(shown, parsed)
+    return dataclasses.replace(load_pipeline_bytes(shown, data), content_hash=hashlib.sha256(data).hexdigest())
 
 
 def load_pipeline_bytes(display: str, data: bytes) -> PipelineFile:

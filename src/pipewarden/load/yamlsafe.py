@@ -186,7 +186,7 @@ _BRACKETS = re.compile(r"[\[\]{}]")
 # A pair of flow brackets with nothing between them but text: the innermost ones.
 _INNERMOST_FLOW = re.compile(r"[\[{][\]}]")
 # A line that starts with more indentation and block indicators than MAX_DEPTH levels need.
-_DEEP_LINE_PREFIX = re.compile(r"^[ \t?:-]{%d}" % (2 * MAX_DEPTH + 1), re.MULTILINE)
+_DEEP_LINE_PREFIX = re.compile(rf"^[ \t?:-]{{{2 * MAX_DEPTH + 1}}}", re.MULTILINE)
 
 
 class _Composer(_Loader):  # type: ignore[misc]

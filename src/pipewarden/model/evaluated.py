@@ -27,6 +27,8 @@ class Evaluated:
     # Never cached (levels depend on today).
     findings: tuple[Finding, ...] | None = None
     findings_context: int | None = None
+    # SHA-256 of the bytes evaluated (see PipelineFile.content_hash); None: not cacheable.
+    content_hash: str | None = None
 
 
 def to_record(item: Evaluated) -> tuple[Any, ...]:
@@ -38,7 +40,7 @@ def to_record(item: Evaluated) -> tuple[Any, ...]:
             invalid, violations)
 
 
-def from_record(record: tuple[Any, ...] | list[Any], file: str) -> Evaluated:
+def from_record(record: tuple[Any, ...] | list[Any], file: str, content_hash: str | None = None) -> Evaluated:
     """The result of `to_record`, under the name this run reached the file by."""
     name, team, org, level, valid, hosts, name_line, team_line, invalid, violations = record
     summary = PipelineSummary(file, name, team, org, level, valid, hosts, name_line, team_line)
@@ -46,6 +48,7 @@ def from_record(record: tuple[Any, ...] | list[Any], file: str) -> Evaluated:
         summary,
         Invalid(*invalid) if invalid is not None else None,
         tuple(Violation(*v) for v in violations),
+        content_hash=content_hash,
     )
 
 
@@ -60,11 +63,11 @@ def to_worker_record(item: Evaluated) -> tuple[Any, ...]:
          if f.exception is not None else None)
         for f in item.findings or ()
     )
-    return (item.summary.file, to_record(item), findings, item.findings_context)
+    return (item.summary.file, to_record(item), findings, item.findings_context, item.content_hash)
 
 
 def from_worker_record(record: tuple[Any, ...] | list[Any]) -> Evaluated:
-    file, base, findings, context = record
+    file, base, findings, context, content_hash = record
     item = from_record(base, file)
     s = item.summary
     return Evaluated(
@@ -75,4 +78,5 @@ def from_worker_record(record: tuple[Any, ...] | list[Any]) -> Evaluated:
             for rule, level, line, path, message, excepted, enforce_from, exception in findings
         ),
         context,
+        content_hash,
     )

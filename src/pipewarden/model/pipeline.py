@@ -29,6 +29,10 @@ class PipelineFile:
     invalid: Invalid | None = None
     # The valid document as JSON, made once while validating; the Rego engine's input.
     json_text: str | None = None
+    # SHA-256 of the bytes that were parsed (None when the file could not be read): the cache
+    # key, taken from the very bytes evaluated so that a file changing meanwhile cannot be
+    # cached under the hash of other content.
+    content_hash: str | None = None
 
     @property
     def valid(self) -> bool:
