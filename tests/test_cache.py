@@ -6,6 +6,8 @@ import datetime as dt
 import os
 from pathlib import Path
 
+import pytest
+
 from conftest import good_pipeline
 from pipewarden.cache import cached_evaluate
 from pipewarden.evaluate import evaluate_paths, to_findings
@@ -163,3 +165,29 @@ def test_invalid_files_are_cached_and_unreadable_ones_are_not(tmp_path: Path) ->
     run(root, org, cache)
     _, stats = run(root, org, cache)
     assert stats == {"hits": 2, "evaluated": 1}
+
+
+def test_worker_processes_give_what_one_process_gives_and_fill_the_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pool path (records over a pipe, levels applied in the workers, the cache written by
+    each worker) against the in-process path, on a fleet split over several chunks."""
+    from pipewarden import evaluate
+
+    root, org, cache = fleet(tmp_path), org_tree(tmp_path), tmp_path / "cache"
+    (root / "broken").mkdir()
+    (root / "broken" / "pipeline.yaml").write_text("stages: [unclosed\n")
+    context = build_context(str(org), (), NOW)
+    files = discover([str(root)])
+    one_process = to_findings(evaluate_paths(files, context), context)
+    monkeypatch.setattr(evaluate, "PARALLEL_THRESHOLD", 1)
+    monkeypatch.setattr(evaluate, "CHUNK", 1)
+    if evaluate._workers() == 1:
+        monkeypatch.setattr(evaluate, "_workers", lambda: 2)
+    stats: dict[str, int] = {}
+    pooled = to_findings(cached_evaluate(files, context, cache, stats=stats), context)
+    assert stats == {"hits": 0, "evaluated": 4}
+    assert pooled.findings == one_process.findings and pooled.pipelines == one_process.pipelines
+    again = to_findings(cached_evaluate(files, context, cache, stats=stats), context)
+    assert stats == {"hits": 4, "evaluated": 0}  # every worker's batch reached the cache
+    assert again.findings == one_process.findings

@@ -18,6 +18,7 @@ import os
 import sqlite3
 import stat
 from collections.abc import Iterable
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +52,8 @@ class CheckCache:
 
     def __init__(self, directory: Path, context: EvalContext) -> None:
         directory.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(str(directory / "check-cache.sqlite"))
+        self._file = str(directory / "check-cache.sqlite")
+        self._db = sqlite3.connect(self._file)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute(
@@ -118,7 +120,11 @@ class CheckCache:
         return hits
 
     def store(self, results: Iterable[Evaluated]) -> None:
-        """Keep fresh results under the hash of the bytes each was computed from."""
+        """Keep fresh results under the hash of the bytes each was computed from.
+
+        Runs in the worker processes, each batch on a connection of its own (a connection must
+        not cross a fork); a failed write is skipped, since the results themselves are right.
+        """
         rows_results: list[tuple[str, str, str, bytes]] = []
         rows_teams: list[tuple[str, str]] = []
         for result in results:
@@ -128,9 +134,13 @@ class CheckCache:
             team = result.summary.team
             rows_teams.append((content, json.dumps(team)))
             rows_results.append((content, self.settings_key(team), json.dumps(team), marshal.dumps(to_record(result))))
-        with self._db:
-            self._db.executemany("INSERT OR REPLACE INTO teams VALUES (?, ?)", rows_teams)
-            self._db.executemany("INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?)", rows_results)
+        try:
+            with closing(sqlite3.connect(self._file, timeout=30)) as db, db:
+                db.execute("PRAGMA synchronous=NORMAL")
+                db.executemany("INSERT OR REPLACE INTO teams VALUES (?, ?)", rows_teams)
+                db.executemany("INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?)", rows_results)
+        except sqlite3.Error:
+            pass  # another run held the lock too long, or the disk is full
 
     def close(self) -> None:
         self._db.close()
@@ -151,22 +161,17 @@ def cached_evaluate(
         # An unwritable or corrupt cache must never stop a check: run without it.
         return evaluate_paths(paths, context, progress)
     try:
-        try:
-            hits = cache.lookup(paths)
-        except sqlite3.Error:
-            hits = {}
-        misses = [p for p in paths if p not in hits]
-        if stats is not None:
-            stats.update(hits=len(hits), evaluated=len(misses))
-        if progress and hits:
-            progress(len(hits))
-        fresh = evaluate_paths(misses, context, progress) if misses else []
-        try:
-            cache.store(fresh)
-        except sqlite3.Error:
-            pass  # another run holds the lock, or the disk is full: the results are still right
+        hits = cache.lookup(paths)
+    except sqlite3.Error:
+        hits = {}
     finally:
-        cache.close()
+        cache.close()  # before any fork: workers store through connections of their own
+    misses = [p for p in paths if p not in hits]
+    if stats is not None:
+        stats.update(hits=len(hits), evaluated=len(misses))
+    if progress and hits:
+        progress(len(hits))
+    fresh = evaluate_paths(misses, context, progress, after_batch=cache.store) if misses else []
     by_path = dict(hits)
     by_path.update((e.summary.file, e) for e in fresh)
     return [by_path[p] for p in paths]

@@ -93,6 +93,9 @@ class Result:
 
 _engine: Any = None
 _context: EvalContext | None = None
+# Called with each batch of fresh results where they were computed (in the worker, for a
+# pool): the cache writes them there, in parallel, instead of in the parent afterwards.
+_after_batch: Callable[[list[Evaluated]], None] | None = None
 
 
 def rule_engine(catalog: Catalog) -> Any:
@@ -163,12 +166,14 @@ def _evaluate_chunk(paths: list[str]) -> bytes:
     assert _context is not None
     gc.disable()  # see gc_paused; a worker collects once per chunk instead
     gc.collect()
-    records = []
+    items = []
     for path in paths:
         item = _evaluate_path(path)
         findings = tuple(document_findings(item, _context))
-        records.append(to_worker_record(dataclasses.replace(item, findings=findings, findings_context=id(_context))))
-    return marshal.dumps(records)
+        items.append(dataclasses.replace(item, findings=findings, findings_context=id(_context)))
+    if _after_batch is not None:
+        _after_batch(items)
+    return marshal.dumps([to_worker_record(item) for item in items])
 
 
 def _fresh_engine() -> None:
@@ -183,17 +188,27 @@ def _workers() -> int:
 
 
 def evaluate_paths(
-    paths: Sequence[str], context: EvalContext, progress: Callable[[int], None] | None = None
+    paths: Sequence[str],
+    context: EvalContext,
+    progress: Callable[[int], None] | None = None,
+    after_batch: Callable[[list[Evaluated]], None] | None = None,
 ) -> list[Evaluated]:
-    """Load and evaluate files, in worker processes when the fleet is large."""
-    global _context
+    """Load and evaluate files, in worker processes when the fleet is large.
+
+    `after_batch`, when given, receives every result once, in batches, in the process that
+    computed them (a worker, after fork: it must not use the caller's open connections).
+    """
+    global _context, _after_batch
     _context = context
+    _after_batch = after_batch
     if len(paths) < PARALLEL_THRESHOLD or _workers() == 1 or "fork" not in multiprocessing.get_all_start_methods():
         results = []
         for path in paths:
             results.append(_evaluate_path(path))
             if progress:
                 progress(1)
+        if after_batch is not None and results:
+            after_batch(results)
         return results
     chunks = [list(paths[i : i + CHUNK]) for i in range(0, len(paths), CHUNK)]
     results = []
