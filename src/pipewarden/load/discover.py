@@ -12,10 +12,6 @@ PIPELINE_NAMES = ("pipeline.yaml", "pipeline.yml")
 SKIPPED_DIRS = {".git", ".hg", ".svn", "node_modules", "__pycache__", ".tox", ".nox", ".mypy_cache", ".venv", "venv"}
 
 
-def _is_virtualenv(path: str) -> bool:
-    return os.path.isfile(os.path.join(path, "pyvenv.cfg"))
-
-
 def _inside(path: str, root_real: str) -> bool:
     real = os.path.realpath(path)
     return real == root_real or real.startswith(root_real.rstrip(os.sep) + os.sep)
@@ -55,6 +51,10 @@ def _walk(root: str) -> Iterator[tuple[str, bool]]:
             entries = sorted(os.scandir(directory), key=lambda e: e.name)
         except OSError:
             continue
+        # A virtualenv below the root (it has a pyvenv.cfg) holds no pipeline of the project.
+        # Judged from the listing already made rather than a stat of every folder in advance.
+        if directory != root and any(e.name == "pyvenv.cfg" and e.is_file() for e in entries):
+            continue
         subdirs: list[tuple[str, bool]] = []
         for entry in entries:
             path = entry.path if directory != "." else entry.name
@@ -66,7 +66,7 @@ def _walk(root: str) -> Iterator[tuple[str, bool]]:
             except OSError:
                 is_dir = False
             if is_dir:
-                if entry.name in SKIPPED_DIRS or _is_virtualenv(path):
+                if entry.name in SKIPPED_DIRS:
                     continue
                 if is_link or linked:
                     # A linked directory may be one already walked, or an ancestor (a loop).
