@@ -40,7 +40,8 @@ test: install
 
 # Times check and report on generated fleets of 1,000 / 10,000 / 50,000 pipelines (see benchmarks/).
 bench: install
-	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/run.py --sizes 1000 10000 --repeat 3
+	$(BIN)/python benchmarks/run.py --sizes 50000
 
 docs: install
 	$(BIN)/python -m pipewarden.docs

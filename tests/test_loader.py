@@ -234,3 +234,42 @@ def test_the_deep_nesting_guard_on_brackets_and_noise(depth: int) -> None:
     noisy = "k: [a, [b], {c: d}]\n" * 30 + "v: " + nested + "\n"
     assert _may_nest_deeply(noisy) == (depth > MAX_DEPTH)
     assert _may_nest_deeply("[" * depth) == (depth > MAX_DEPTH)  # never closed
+
+
+def _reference_plain(text: str) -> object:
+    """YAML 1.2 core schema resolution, written out rule by rule (the spec's own regexes)."""
+    import math
+    import re
+
+    if text in ("", "~", "null", "Null", "NULL"):
+        return None
+    if text in ("true", "True", "TRUE"):
+        return True
+    if text in ("false", "False", "FALSE"):
+        return False
+    if re.fullmatch(r"[-+]?[0-9]+", text):
+        return int(text)
+    if re.fullmatch(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?", text):
+        return float(text)
+    if re.fullmatch(r"[-+]?\.(inf|Inf|INF)", text):
+        return -math.inf if text.startswith("-") else math.inf
+    if re.fullmatch(r"\.(nan|NaN|NAN)", text):
+        return _NAN
+    return text
+
+
+_NAN = object()
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.text(alphabet="0123456789+-.eEinfINFaNtrueTRUElsFALSE~:x \n", max_size=8))
+def test_plain_scalars_follow_the_core_schema(text: str) -> None:
+    import math
+
+    from pipewarden.load.yamlsafe import resolve_plain
+
+    got, expected = resolve_plain(text), _reference_plain(text)
+    if expected is _NAN:
+        assert isinstance(got, float) and math.isnan(got)
+    else:
+        assert got == expected and type(got) is type(expected)

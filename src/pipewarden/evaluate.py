@@ -1,10 +1,11 @@
 """The evaluation core: pipeline files + org settings -> findings.
 
 Every front (check, report, the promotion preview, later the release engine) calls
-`evaluate_files` and gets the same findings. Work per file (load, validate, run all document
-rules in one engine query) happens in worker processes for large fleets, because the embedded
-engine holds the GIL; the fleet-wide rule, levels, schedules and exceptions are applied here,
-in the parent, in one place.
+`evaluate_paths` + `to_findings` and gets the same findings. Work per file (load, validate, run
+all document rules in one engine query) happens in worker processes for large fleets, because
+the embedded engine holds the GIL. Levels, schedules and exceptions are applied by one function,
+`apply_levels`: in the worker for the files it evaluated, here for cached files; the fleet-wide
+rule runs here, over the whole fleet.
 """
 
 from __future__ import annotations
