@@ -100,3 +100,43 @@ def test_org_rules_folder_adds_a_rule(tmp_path: Path) -> None:
     (broken / "bad.rego").write_text("# METADATA\n# custom: {id: bad}\npackage pipewarden.rules.bad\nimport rego.v1\ndeny contains x if {\n")
     result = run_cli("check", str(tmp_path), "--policies", str(broken))
     assert result.exit_code == 2 and "bad.rego" in result.stderr
+
+
+_RULE_HEAD = "# METADATA\n# custom: {{id: {id}, level: \"{level}\"}}\npackage pipewarden.rules.{package}\n\nimport rego.v1\n\n"
+
+
+@pytest.mark.parametrize(
+    ("body", "line", "message"),
+    [
+        ("deny := {1} if input.pipeline\n", 7, "must be a partial set"),
+        ('_helper := 1\n\ndeny contains "x" if false\n\ndeny[msg] := 1 if msg := "y"\n', 11, "must be a partial set"),
+        ("allow := true\n", 1, "defines no `deny`"),
+    ],
+)
+def test_a_rule_must_report_through_a_deny_set(tmp_path: Path, body: str, line: int, message: str) -> None:
+    """One undefined `deny` would hide every rule's violations of a document: rejected on load."""
+    (tmp_path / "rule.rego").write_text(_RULE_HEAD.format(id="custom", level="warn", package="custom") + body)
+    result = run_cli("rules", "list", "--policies", str(tmp_path))
+    assert result.exit_code == 2
+    assert f"rule.rego:{line}" in result.stderr and message in result.stderr
+
+
+def test_off_rules_are_not_evaluated_and_nested_packages_work(tmp_path: Path) -> None:
+    """The engine asks only for the enabled rules' `deny` sets: a rule at level off costs
+    nothing (here, it would abort every evaluation if it ran)."""
+    from conftest import GOOD_PIPELINE
+
+    policies = tmp_path / "policies"
+    policies.mkdir()
+    (policies / "explodes.rego").write_text(
+        _RULE_HEAD.format(id="explodes", level="off", package="explodes")
+        + 'deny contains {"msg": "never", "path": ""} if to_number("not a number") > 0\n'
+    )
+    (policies / "nested.rego").write_text(
+        _RULE_HEAD.format(id="nested-rule", level="warn", package="acme.nested")
+        + 'deny contains {"msg": "from a nested package", "path": "metadata.name"} if input.pipeline.metadata.name\n'
+    )
+    (tmp_path / "pipeline.yaml").write_text(GOOD_PIPELINE)
+    result = run_cli("check", str(tmp_path / "pipeline.yaml"), "--policies", str(policies), "--format", "json", "--no-cache")
+    assert result.exit_code == 0, result.stderr
+    assert "from a nested package" in result.stdout and "never" not in result.stdout

@@ -120,7 +120,7 @@ def evaluate_document(pipeline: PipelineFile, context: EvalContext) -> Evaluated
     document = pipeline.document
     enabled, params_json = context.enabled_params(node)
     document_json = pipeline.json_text if pipeline.json_text is not None else json.dumps(document)
-    raw = rule_engine(context.catalog).evaluate_json(document_json, params_json)
+    raw = rule_engine(context.catalog).evaluate_json(document_json, params_json, enabled)
     violations = tuple(
         Violation(rule, path, message, pipeline.line_of(path)) for rule, path, message in raw if rule in enabled
     )

@@ -18,14 +18,11 @@ import regorus
 from pipewarden.errors import PolicyError
 from pipewarden.policy.catalog import Catalog
 
-# One query for all document rules: every rule package's `deny` set, keyed by package name.
-_AGGREGATOR = """package pipewarden.main
-import rego.v1
-violations[name] := found if {
-	some name
-	found := data.pipewarden.rules[name].deny
-}
-"""
+# One query per document for all its enabled rules: an object of each rule package's `deny`
+# set, keyed by package name. The object names each package's `deny` explicitly (see
+# `_aggregator`): asking for `data.pipewarden.rules[name]` with `name` unbound makes the
+# engine evaluate every rule of every package, helpers included, and off rules too.
+_AGGREGATOR_PACKAGE = "pipewarden.main"
 _LINE = re.compile(r":(\d+):")
 
 
@@ -54,6 +51,17 @@ def _compile_error(text: str, path: str) -> tuple[str, str, int]:
     return f"the policy does not compile: {detail}", path, int(where.group(1)) if where else 1
 
 
+def _aggregator(package: str, rule_packages: list[str]) -> str:
+    """A module whose `violations` object holds the `deny` set of each package given.
+
+    The catalog accepts only partial-set `deny` rules, which are never undefined (at worst
+    empty), so no entry can make the object undefined. (A `default` per entry would cost the
+    engine a rule evaluation each: about 3 µs per rule per document.)
+    """
+    entries = [f'\t"{p.rsplit(".", 1)[1]}": data.{p}.deny,' for p in rule_packages]
+    return "\n".join([f"package {package}", "", "import rego.v1", "", "violations := {", *entries, "}", ""])
+
+
 class RuleEngine:
     """Evaluates the catalog's Rego rules. Not thread-safe: one per process."""
 
@@ -63,17 +71,34 @@ class RuleEngine:
         self._engine = new_engine()
         for path in catalog.rego_files():
             _add_policy(self._engine, path)
-        self._engine.add_policy("pipewarden/aggregator.rego", _AGGREGATOR)
+        # One aggregator per set of enabled rules (an org tree has a few), made on first use.
+        self._queries: dict[frozenset[str] | None, str] = {}
 
-    def evaluate(self, document: dict[str, Any], params: dict[str, dict[str, Any]]) -> list[tuple[str, str, str]]:
-        """(rule id, path, message) of every violation of every document rule."""
-        return self.evaluate_json(json.dumps(document), json.dumps(params))
+    def _query(self, rules: frozenset[str] | None) -> str:
+        if rules not in self._queries:
+            wanted = sorted(
+                str(r.package) for r in self._packages.values() if rules is None or r.id in rules
+            )
+            package = f"{_AGGREGATOR_PACKAGE}.q{len(self._queries)}"
+            self._engine.add_policy(f"pipewarden/{package}.rego", _aggregator(package, wanted))
+            self._queries[rules] = f"data.{package}.violations"
+        return self._queries[rules]
 
-    def evaluate_json(self, document_json: str, params_json: str) -> list[tuple[str, str, str]]:
+    def evaluate(
+        self, document: dict[str, Any], params: dict[str, dict[str, Any]], rules: frozenset[str] | None = None
+    ) -> list[tuple[str, str, str]]:
+        """(rule id, path, message) of every violation of the document rules in `rules` (all
+        document rules when None)."""
+        return self.evaluate_json(json.dumps(document), json.dumps(params), rules)
+
+    def evaluate_json(
+        self, document_json: str, params_json: str, rules: frozenset[str] | None = None
+    ) -> list[tuple[str, str, str]]:
         """`evaluate` for a document and params already serialised (each is made once)."""
+        query = self._query(rules)
         self._engine.set_input_json('{"pipeline": ' + document_json + ', "params": ' + params_json + "}")
         try:
-            raw = json.loads(self._engine.eval_rule_as_json("data.pipewarden.main.violations"))
+            raw = json.loads(self._engine.eval_rule_as_json(query))
         except RuntimeError as exc:
             raise PolicyError(f"a rule failed to evaluate: {str(exc).strip()}") from None
         found = []
