@@ -191,3 +191,13 @@ def test_worker_processes_give_what_one_process_gives_and_fill_the_cache(
     again = to_findings(cached_evaluate(files, context, cache, stats=stats), context)
     assert stats == {"hits": 4, "evaluated": 0}  # every worker's batch reached the cache
     assert again.findings == one_process.findings
+
+
+@pytest.mark.parametrize("count", [0, 1, 49, 450, 10_000])
+def test_chunks_cover_every_file_once_in_order(count: int) -> None:
+    from pipewarden.evaluate import CHUNK, _chunks
+
+    paths = [f"p{i}" for i in range(count)]
+    chunks = _chunks(paths, 2)
+    assert [p for chunk in chunks for p in chunk] == paths
+    assert all(0 < len(chunk) <= CHUNK for chunk in chunks)

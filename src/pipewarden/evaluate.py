@@ -188,6 +188,18 @@ def _workers() -> int:
     return max(1, min(os.cpu_count() or 1, 8))
 
 
+def _chunks(paths: Sequence[str], workers: int) -> list[list[str]]:
+    """Chunks of CHUNK files, then quarter-size ones for the last few rounds, so that at the
+    end no worker waits long for another to finish a full chunk."""
+    chunks = []
+    start = 0
+    while start < len(paths):
+        size = CHUNK if len(paths) - start > 2 * workers * CHUNK else max(CHUNK // 4, 1)
+        chunks.append(list(paths[start : start + size]))
+        start += size
+    return chunks
+
+
 def evaluate_paths(
     paths: Sequence[str],
     context: EvalContext,
@@ -211,7 +223,7 @@ def evaluate_paths(
         if after_batch is not None and results:
             after_batch(results)
         return results
-    chunks = [list(paths[i : i + CHUNK]) for i in range(0, len(paths), CHUNK)]
+    chunks = _chunks(paths, _workers())
     results = []
     pool_context = multiprocessing.get_context("fork")
     # Frozen objects are never scanned by a collection: a worker's per-chunk gc.collect() then
