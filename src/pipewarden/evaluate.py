@@ -10,7 +10,6 @@ rule runs here, over the whole fleet.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import gc
 import json
@@ -25,8 +24,14 @@ from typing import Any
 
 from pipewarden.automation import automation_level
 from pipewarden.load.pipeline import load_pipeline
-from pipewarden.model.evaluated import Evaluated, from_worker_record, to_worker_record
-from pipewarden.model.finding import ExceptionInfo, Finding, PipelineSummary, Violation
+from pipewarden.model.evaluated import (
+    Evaluated,
+    FindingRecord,
+    finding_from_record,
+    from_worker_record,
+    to_worker_record,
+)
+from pipewarden.model.finding import Finding, PipelineSummary, Violation
 from pipewarden.model.pipeline import PipelineFile
 from pipewarden.orgs.resolve import RuleSetting, default_settings, find_exception, resolve_settings
 from pipewarden.orgs.tree import OrgTree
@@ -121,18 +126,17 @@ def evaluate_document(pipeline: PipelineFile, context: EvalContext) -> Evaluated
     enabled, params_json = context.enabled_params(node)
     document_json = pipeline.json_text if pipeline.json_text is not None else json.dumps(document)
     raw = rule_engine(context.catalog).evaluate_json(document_json, params_json, enabled)
-    violations = tuple(
-        Violation(rule, path, message, pipeline.line_of(path)) for rule, path, message in raw if rule in enabled
-    )
-    hosts = tuple(
-        (host, f"stages[{i}].targets[{j}].hosts[{k}]", pipeline.line_of(f"stages[{i}].targets[{j}].hosts[{k}]"))
-        for i, stage in enumerate(document["stages"])
-        for j, target in enumerate(stage["targets"])
-        for k, host in enumerate(target["hosts"])
-    )
+    line_of = pipeline.line_of
+    violations = tuple(Violation(rule, path, message, line_of(path)) for rule, path, message in raw if rule in enabled)
+    hosts = []
+    for i, stage in enumerate(document["stages"]):
+        for j, target in enumerate(stage["targets"]):
+            for k, host in enumerate(target["hosts"]):
+                path = f"stages[{i}].targets[{j}].hosts[{k}]"
+                hosts.append((host, path, line_of(path)))
     summary = PipelineSummary(
-        pipeline.file, pipeline.name, team, org, automation_level(document), True, hosts,
-        pipeline.line_of("metadata.name"), pipeline.line_of("metadata.team"),
+        pipeline.file, pipeline.name, team, org, automation_level(document), True, tuple(hosts),
+        line_of("metadata.name"), line_of("metadata.team"),
     )
     return Evaluated(summary, None, violations, content_hash=pipeline.content_hash)
 
@@ -167,14 +171,13 @@ def _evaluate_chunk(paths: list[str]) -> bytes:
     assert _context is not None
     gc.disable()  # see gc_paused; a worker collects once per chunk instead
     gc.collect()
-    items = []
-    for path in paths:
-        item = _evaluate_path(path)
-        findings = tuple(document_findings(item, _context))
-        items.append(dataclasses.replace(item, findings=findings, findings_context=id(_context)))
+    items = [_evaluate_path(path) for path in paths]
     if _after_batch is not None:
         _after_batch(items)
-    return marshal.dumps([to_worker_record(item) for item in items])
+    context = _context
+    return marshal.dumps([
+        to_worker_record(item, tuple(document_finding_records(item, context)), id(context)) for item in items
+    ])
 
 
 def _fresh_engine() -> None:
@@ -330,25 +333,32 @@ def _to_findings(evaluated: list[Evaluated], context: EvalContext) -> Result:
 
 def document_findings(item: Evaluated, context: EvalContext) -> list[Finding]:
     """The findings of one file's own violations (not the fleet rule's), levels applied."""
+    return [finding_from_record(r, item.summary) for r in document_finding_records(item, context)]
+
+
+def document_finding_records(item: Evaluated, context: EvalContext) -> list[FindingRecord]:
+    """`document_findings` as records (what a worker sends; see model.evaluated)."""
     summary = item.summary
     if item.invalid is not None:
-        return [
-            Finding("valid-definition", "enforce", summary.name, summary.team, summary.org, summary.file,
-                    item.invalid.line, item.invalid.path, item.invalid.message)
-        ]
+        invalid = item.invalid
+        return [("valid-definition", "enforce", invalid.line, invalid.path, invalid.message, False, None, None)]
     violations = list(item.violations)
     unknown = _unknown_team(item, context)
     if unknown is not None:
         violations.append(Violation(unknown.rule, unknown.path, unknown.message, summary.team_line))
-    return apply_levels(item, violations, context)
+    return _level_records(item, violations, context)
 
 
 def apply_levels(item: Evaluated, violations: Iterable[Violation], context: EvalContext) -> list[Finding]:
     """Violations -> findings: the effective level now, the schedule, the covering exception."""
+    return [finding_from_record(r, item.summary) for r in _level_records(item, violations, context)]
+
+
+def _level_records(item: Evaluated, violations: Iterable[Violation], context: EvalContext) -> list[FindingRecord]:
     summary = item.summary
     node = context.node_of(summary.team)
     settings = context.settings(node)
-    findings = []
+    findings: list[FindingRecord] = []
     for violation in violations:
         setting = settings.get(violation.rule)
         if setting is None:
@@ -363,17 +373,12 @@ def apply_levels(item: Evaluated, violations: Iterable[Violation], context: Eval
         if context.tree is not None and node is not None and violation.rule in context.excepted_rules():
             granted = find_exception(context.tree, node, violation.rule, summary.name, summary.team, context.today)
             if granted is not None:
-                exception = ExceptionInfo(
+                exception = (
                     granted.org, granted.reason, granted.approved_by,
                     granted.expires.isoformat() if granted.expires else None, granted.permanent,
                 )
-        findings.append(
-            Finding(
-                violation.rule, level, summary.name, summary.team, summary.org, summary.file,
-                violation.line, violation.path, violation.message,
-                excepted=exception is not None, enforce_from=enforce_from, exception=exception,
-            )
-        )
+        findings.append((violation.rule, level, violation.line, violation.path, violation.message,
+                         exception is not None, enforce_from, exception))
     return findings
 
 

@@ -52,31 +52,30 @@ def from_record(record: tuple[Any, ...] | list[Any], file: str, content_hash: st
     )
 
 
-def to_worker_record(item: Evaluated) -> tuple[Any, ...]:
-    """`to_record` plus the path and the findings with levels applied (a worker's answer).
+# A finding of a file, without what its summary already says (pipeline, team, org, file):
+# (rule, level, line, path, message, excepted, enforce_from, exception fields or None).
+FindingRecord = tuple[str, str, int, str, str, bool, "str | None", "tuple[str, str, str, str | None, bool] | None"]
 
-    A finding's pipeline, team, org and file are the summary's, so they are not repeated.
-    """
-    findings = tuple(
-        (f.rule, f.level, f.line, f.path, f.message, f.excepted, f.enforce_from,
-         (f.exception.org, f.exception.reason, f.exception.approved_by, f.exception.expires, f.exception.permanent)
-         if f.exception is not None else None)
-        for f in item.findings or ()
+
+def finding_from_record(record: FindingRecord | list[Any], summary: PipelineSummary) -> Finding:
+    rule, level, line, path, message, excepted, enforce_from, exception = record
+    return Finding(
+        rule, level, summary.name, summary.team, summary.org, summary.file, line, path, message, excepted,
+        enforce_from, ExceptionInfo(*exception) if exception is not None else None,
     )
-    return (item.summary.file, to_record(item), findings, item.findings_context, item.content_hash)
+
+
+def to_worker_record(item: Evaluated, findings: tuple[FindingRecord, ...], context: int) -> tuple[Any, ...]:
+    """A worker's answer for one file: `to_record` plus the path, the content hash and the
+    findings with levels applied (for the context with id `context`)."""
+    return (item.summary.file, to_record(item), findings, context, item.content_hash)
 
 
 def from_worker_record(record: tuple[Any, ...] | list[Any]) -> Evaluated:
     file, base, findings, context, content_hash = record
     item = from_record(base, file)
-    s = item.summary
+    summary = item.summary
     return Evaluated(
-        s, item.invalid, item.violations,
-        tuple(
-            Finding(rule, level, s.name, s.team, s.org, file, line, path, message, excepted, enforce_from,
-                    ExceptionInfo(*exception) if exception is not None else None)
-            for rule, level, line, path, message, excepted, enforce_from, exception in findings
-        ),
-        context,
-        content_hash,
+        summary, item.invalid, item.violations, tuple(finding_from_record(f, summary) for f in findings),
+        context, content_hash,
     )

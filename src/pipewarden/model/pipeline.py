@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from pipewarden.load.yamlsafe import line_for
+
 
 @dataclass(frozen=True)
 class Invalid:
@@ -48,9 +50,8 @@ class PipelineFile:
 
     def line_of(self, path: str) -> int:
         """The line of `path`, or of its nearest parent that exists in the file."""
-        from pipewarden.load.yamlsafe import line_for
-
-        return line_for(self.lines, path)
+        line = self.lines.get(path)
+        return line if line is not None else line_for(self.lines, path)
 
 
 def _metadata_string(document: Any, _lines: dict[str, int], key: str) -> str | None:
