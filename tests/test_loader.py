@@ -273,3 +273,46 @@ def test_plain_scalars_follow_the_core_schema(text: str) -> None:
         assert isinstance(got, float) and math.isnan(got)
     else:
         assert got == expected and type(got) is type(expected)
+
+
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-3, 70000) | st.sampled_from(["", "x", "prod", "5m", "09:00", "10.0.0.1:80", "50%", "manual"]),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from(["name", "type", "hosts", "x"]), inner, max_size=3),
+    max_leaves=6,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.data())
+def test_the_fast_schema_gate_agrees_with_jsonschema(data: st.DataObject) -> None:
+    """The compiled yes/no validator (with its message formatting removed) must accept exactly
+    the documents jsonschema accepts: mutate one place of a valid pipeline and compare."""
+    import copy
+
+    import yaml
+
+    from pipewarden.load.validate import _detailed, is_valid
+
+    document = yaml.safe_load(GOOD_PIPELINE)
+    node = document
+    for _ in range(data.draw(st.integers(0, 4))):
+        if isinstance(node, dict) and node:
+            key = data.draw(st.sampled_from(sorted(node)))
+            if not isinstance(node[key], (dict, list)):
+                break
+            node = node[key]
+        elif isinstance(node, list) and node:
+            child = node[data.draw(st.integers(0, len(node) - 1))]
+            if not isinstance(child, (dict, list)):
+                break
+            node = child
+    if isinstance(node, dict):
+        key = data.draw(st.sampled_from(sorted(node) + ["unexpected"]))
+        if data.draw(st.booleans()) and key in node:
+            del node[key]
+        else:
+            node[key] = data.draw(_json_values)
+    elif isinstance(node, list) and node:
+        node[data.draw(st.integers(0, len(node) - 1))] = data.draw(_json_values)
+    expected = not any(True for _ in _detailed("pipeline").iter_errors(copy.deepcopy(document)))
+    assert is_valid("pipeline", document) == expected

@@ -7,7 +7,9 @@ error with its path; the caller reports the one on the lowest line.
 
 from __future__ import annotations
 
+import copy
 import math
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import cache
@@ -38,8 +40,22 @@ def path_of(parts: Iterable[Any]) -> str:
 
 @cache
 def _compiled(name: str) -> Callable[[Any], Any]:
-    compiled: Callable[[Any], Any] = fastjsonschema.compile(load_schema(name))
-    return compiled
+    """fastjsonschema's generated validator, used as a yes/no gate, minus its name formatting.
+
+    The generated code formats a name for every list item and map value it descends into
+    (`"...[{i}]".format(**locals())`, a dict of all the function's locals each time), only to
+    put it into the message of an error we never show: messages come from jsonschema. Dropping
+    the call leaves every check as it was and takes a typical pipeline from ~108 to ~70 µs.
+    tests/test_loader.py holds the gate equal to jsonschema's verdict on mutated documents.
+    """
+    code = fastjsonschema.compile_to_code(copy.deepcopy(load_schema(name)))
+    code = code.replace(".format(**locals())", "")
+    entry = re.search(r"^def (\w+)\(", code, re.MULTILINE)
+    assert entry is not None, "fastjsonschema generated no validation function"
+    namespace: dict[str, Any] = {}
+    exec(compile(code, f"<{name} schema gate>", "exec"), namespace)  # noqa: S102 - code generated from our own schema
+    validator: Callable[[Any], Any] = namespace[entry.group(1)]
+    return validator
 
 
 @cache
