@@ -33,10 +33,11 @@ def render(result: Any, now: dt.datetime, fixed: Any = None, **_: Any) -> str:
     # Large runs: encode one item at a time, so the dicts of 500,000 findings never exist at
     # once (about half the peak memory of a 50,000-pipeline check). Same JSON, compact.
     encode = json.JSONEncoder().encode
+    memo: dict[str | None, str] = {}
     parts = [
         '{"version": 1, "generated_at": ', encode(iso_utc(now)),
         ', "pipelines": [', ", ".join(encode(p.to_json()) for p in result.pipelines),
-        '], "findings": [', ", ".join(_finding_json(f, encode) for f in result.findings),
+        '], "findings": [', ", ".join(_finding_json(f, encode, memo) for f in result.findings),
         '], "summary": ', encode(summary_counts(result.pipelines, result.findings)),
     ]
     if fixed is not None:
@@ -45,16 +46,27 @@ def render(result: Any, now: dt.datetime, fixed: Any = None, **_: Any) -> str:
     return "".join(parts)
 
 
-def _finding_json(finding: Any, encode: Any) -> str:
+def _finding_json(finding: Any, encode: Any, memo: dict[str | None, str] | None = None) -> str:
     """`encode(finding.to_json())`, written out: a third of the time for 500,000 findings.
 
-    Same keys, same order, same escaping (a test compares both encodings)."""
+    `memo` keeps the encoding of the strings that repeat from finding to finding (rule, level,
+    team, org, pipeline, file). Same keys, same order, same escaping (a test compares both
+    encodings)."""
+    known = memo if memo is not None else {}
     text = _string
     exception = "null" if finding.exception is None else encode(finding.exception.to_json())
+    rule = known.get(finding.rule) or known.setdefault(finding.rule, text(finding.rule))
+    level = known.get(finding.level) or known.setdefault(finding.level, text(finding.level))
+    pipeline = known.get(finding.pipeline) or known.setdefault(finding.pipeline, _nullable(finding.pipeline))
+    team = known.get(finding.team) or known.setdefault(finding.team, _nullable(finding.team))
+    org = known.get(finding.org) or known.setdefault(finding.org, _nullable(finding.org))
+    file = known.get(finding.file) or known.setdefault(finding.file, text(finding.file))
+    if len(known) > 4096:  # pipelines and files do not repeat once their findings are written
+        known.clear()
     return (
-        f'{{"rule": {text(finding.rule)}, "level": {text(finding.level)}, '
-        f'"excepted": {"true" if finding.excepted else "false"}, "pipeline": {_nullable(finding.pipeline)}, '
-        f'"team": {_nullable(finding.team)}, "org": {_nullable(finding.org)}, "file": {text(finding.file)}, '
+        f'{{"rule": {rule}, "level": {level}, '
+        f'"excepted": {"true" if finding.excepted else "false"}, "pipeline": {pipeline}, '
+        f'"team": {team}, "org": {org}, "file": {file}, '
         f'"line": {int(finding.line)}, "path": {text(finding.path)}, "message": {text(finding.message)}, '
         f'"enforce_from": {_nullable(finding.enforce_from)}, "exception": {exception}, '
         f'"change": {_nullable(finding.change)}}}'
