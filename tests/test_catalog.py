@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import jsonschema
@@ -105,20 +106,31 @@ def test_org_rules_folder_adds_a_rule(tmp_path: Path) -> None:
 _RULE_HEAD = "# METADATA\n# custom: {{id: {id}, level: \"{level}\"}}\npackage pipewarden.rules.{package}\n\nimport rego.v1\n\n"
 
 
-@pytest.mark.parametrize(
-    ("body", "line", "message"),
-    [
-        ("deny := {1} if input.pipeline\n", 7, "must be a partial set"),
-        ('_helper := 1\n\ndeny contains "x" if false\n\ndeny[msg] := 1 if msg := "y"\n', 11, "must be a partial set"),
-        ("allow := true\n", 1, "defines no `deny`"),
-    ],
-)
-def test_a_rule_must_report_through_a_deny_set(tmp_path: Path, body: str, line: int, message: str) -> None:
-    """One undefined `deny` would hide every rule's violations of a document: rejected on load."""
-    (tmp_path / "rule.rego").write_text(_RULE_HEAD.format(id="custom", level="warn", package="custom") + body)
-    result = run_cli("rules", "list", "--policies", str(tmp_path))
-    assert result.exit_code == 2
-    assert f"rule.rego:{line}" in result.stderr and message in result.stderr
+def test_an_undefined_deny_hides_nothing_and_any_package_name_works(tmp_path: Path) -> None:
+    """All enabled rules are asked for in one query. A complete `deny` that is undefined for a
+    document must not hide the other rules' findings; a rule in a nested package must not
+    displace a built-in rule with the same last name; a package part that is a Rego keyword
+    must not break the query."""
+    from conftest import GOOD_PIPELINE
+
+    policies = tmp_path / "policies"
+    policies.mkdir()
+    rules = {
+        ("maybe", "maybe"): 'deny := {{"msg": "maybe", "path": ""}} if input.pipeline.metadata.nothing\n',
+        ("comprehension", "comprehension"): 'deny := {{v | v := {{"msg": "from a comprehension", "path": ""}}}}\n',
+        ("acme-canary-first", "acme.canary_first"): 'deny contains {{"msg": "acme canary", "path": ""}} if true\n',
+        ("in", "in"): 'deny contains {{"msg": "keyword package", "path": ""}} if true\n',
+    }
+    for (rule_id, package), body in rules.items():
+        (policies / f"{rule_id}.rego").write_text(
+            _RULE_HEAD.format(id=rule_id, level="warn", package=package) + body.format()
+        )
+    (tmp_path / "pipeline.yaml").write_text(GOOD_PIPELINE.replace("canary: true", "canary: false"))
+    result = run_cli("check", str(tmp_path / "pipeline.yaml"), "--policies", str(policies), "--format", "json", "--no-cache")
+    assert result.exit_code == 0, result.stderr
+    rules_found = {f["rule"] for f in json.loads(result.stdout)["findings"]}
+    assert {"comprehension", "acme-canary-first", "in", "canary-first"} <= rules_found
+    assert "maybe" not in rules_found
 
 
 def test_off_rules_are_not_evaluated_and_nested_packages_work(tmp_path: Path) -> None:

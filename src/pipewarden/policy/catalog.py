@@ -89,8 +89,6 @@ def rule_from_file(path: Path, custom: bool) -> Rule:
             f"rule package {package!r} must be under {RULE_PACKAGE_PREFIX}<name> or {FLEET_PACKAGE_PREFIX}<name>",
             str(path), line,
         )
-    if kind == "document":
-        _check_deny_is_a_set(text, str(path))
     custom_meta = metadata.get("custom") or {}
     rule_id = custom_meta.get("id")
     if not isinstance(rule_id, str) or not _ID.match(rule_id):
@@ -114,28 +112,6 @@ def rule_from_file(path: Path, custom: bool) -> Rule:
     except jsonschema.ValidationError as exc:
         raise ConfigError(f"METADATA custom.params do not match params_schema: {exc.message}", str(path), 1) from None
     return _rule(rule_id, metadata, custom_meta, level, params, schema, kind, package, path, custom)
-
-
-_DENY_HEAD = re.compile(r"^deny\b[ \t]*(\S*)", re.MULTILINE)
-
-
-def _check_deny_is_a_set(text: str, source: str) -> None:
-    """A document rule reports through a partial set, `deny contains v if { ... }`.
-
-    The engine asks for every enabled rule's `deny` in one object; a complete rule
-    (`deny := ...`) can be undefined, and one undefined entry would hide every rule's
-    violations for that document.
-    """
-    heads = list(_DENY_HEAD.finditer(text))
-    if not heads:
-        raise ConfigError("the rule defines no `deny`; report violations with `deny contains v if { ... }`", source, 1)
-    for head in heads:
-        if head.group(1) != "contains":
-            line = text[: head.start()].count("\n") + 1
-            raise ConfigError(
-                "`deny` must be a partial set: write `deny contains v if { ... }`, one rule body per kind of violation",
-                source, line,
-            )
 
 
 def _rule(
@@ -192,8 +168,6 @@ class Catalog:
     def fleet_rules(self) -> list[Rule]:
         return [r for r in self.rules.values() if r.kind == "fleet"]
 
-    def by_package(self) -> dict[str, Rule]:
-        return {r.package.rsplit(".", 1)[1]: r for r in self.rules.values() if r.package and r.kind == "document"}
 
     def rego_files(self) -> list[str]:
         return list(self.library_files) + [r.source for r in self.rules.values() if r.source]

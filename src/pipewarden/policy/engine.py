@@ -19,10 +19,11 @@ from pipewarden.errors import PolicyError
 from pipewarden.policy.catalog import Catalog
 
 # One query per document for all its enabled rules: an object of each rule package's `deny`
-# set, keyed by package name. The object names each package's `deny` explicitly (see
+# set, keyed by the full package name. The object names each package's `deny` explicitly (see
 # `_aggregator`): asking for `data.pipewarden.rules[name]` with `name` unbound makes the
 # engine evaluate every rule of every package, helpers included, and off rules too.
 _AGGREGATOR_PACKAGE = "pipewarden.main"
+_UNDEFINED = "<undefined>"
 _LINE = re.compile(r":(\d+):")
 
 
@@ -51,14 +52,20 @@ def _compile_error(text: str, path: str) -> tuple[str, str, int]:
     return f"the policy does not compile: {detail}", path, int(where.group(1)) if where else 1
 
 
+def deny_ref(package: str) -> str:
+    """`data["pipewarden"]["rules"]["x"]["deny"]`: brackets, so that a package part that is a
+    Rego keyword (`in`, `if`, `every`) still makes a valid reference."""
+    return "data" + "".join(f'["{part}"]' for part in package.split(".")) + '["deny"]'
+
+
 def _aggregator(package: str, rule_packages: list[str]) -> str:
     """A module whose `violations` object holds the `deny` set of each package given.
 
-    The catalog accepts only partial-set `deny` rules, which are never undefined (at worst
-    empty), so no entry can make the object undefined. (A `default` per entry would cost the
-    engine a rule evaluation each: about 3 µs per rule per document.)
+    A `deny` that is undefined for a document (a complete rule whose body fails) makes the
+    whole object undefined; `RuleEngine` then asks rule by rule. Wrapping every entry in a
+    default instead would cost the engine one more rule per rule and document (~3 µs each).
     """
-    entries = [f'\t"{p.rsplit(".", 1)[1]}": data.{p}.deny,' for p in rule_packages]
+    entries = [f'\t"{p}": {deny_ref(p)},' for p in rule_packages]
     return "\n".join([f"package {package}", "", "import rego.v1", "", "violations := {", *entries, "}", ""])
 
 
@@ -67,20 +74,23 @@ class RuleEngine:
 
     def __init__(self, catalog: Catalog) -> None:
         self.catalog = catalog
-        self._packages = catalog.by_package()
+        self._packages = {str(r.package): r for r in catalog.document_rules()}
         self._engine = new_engine()
         for path in catalog.rego_files():
             _add_policy(self._engine, path)
-        # One aggregator per set of enabled rules (an org tree has a few), made on first use.
+        # One aggregator per set of enabled rules (an org tree has a few), made on first use;
+        # the one for all rules is made now, so that a problem shows when the catalog loads.
         self._queries: dict[frozenset[str] | None, str] = {}
+        self._query(None)
 
     def _query(self, rules: frozenset[str] | None) -> str:
         if rules not in self._queries:
-            wanted = sorted(
-                str(r.package) for r in self._packages.values() if rules is None or r.id in rules
-            )
+            wanted = sorted(p for p, r in self._packages.items() if rules is None or r.id in rules)
             package = f"{_AGGREGATOR_PACKAGE}.q{len(self._queries)}"
-            self._engine.add_policy(f"pipewarden/{package}.rego", _aggregator(package, wanted))
+            try:
+                self._engine.add_policy(f"pipewarden/{package}.rego", _aggregator(package, wanted))
+            except RuntimeError as exc:
+                raise PolicyError(f"the rules cannot be combined into one query: {str(exc).strip()}") from None
             self._queries[rules] = f"data.{package}.violations"
         return self._queries[rules]
 
@@ -97,10 +107,9 @@ class RuleEngine:
         """`evaluate` for a document and params already serialised (each is made once)."""
         query = self._query(rules)
         self._engine.set_input_json('{"pipeline": ' + document_json + ', "params": ' + params_json + "}")
-        try:
-            raw = json.loads(self._engine.eval_rule_as_json(query))
-        except RuntimeError as exc:
-            raise PolicyError(f"a rule failed to evaluate: {str(exc).strip()}") from None
+        raw = self._eval(query)
+        if raw == _UNDEFINED:
+            raw = self._rule_by_rule(rules)
         found = []
         for package, violations in (raw or {}).items():
             rule = self._packages.get(package)
@@ -110,6 +119,24 @@ class RuleEngine:
                 if isinstance(violation, dict):
                     found.append((rule.id, str(violation.get("path", "")), str(violation.get("msg", ""))))
         return found
+
+    def _eval(self, query: str) -> Any:
+        try:
+            return json.loads(self._engine.eval_rule_as_json(query))
+        except RuntimeError as exc:
+            raise PolicyError(f"a rule failed to evaluate: {str(exc).strip()}") from None
+
+    def _rule_by_rule(self, rules: frozenset[str] | None) -> dict[str, Any]:
+        """Each enabled rule's `deny` on its own (the input is already set): a rule whose
+        `deny` is undefined for this document reports nothing, the others report as usual."""
+        found = {}
+        for package, rule in self._packages.items():
+            if rules is None or rule.id in rules:
+                try:
+                    found[package] = json.loads(self._engine.eval_query_as_json(deny_ref(package)))
+                except RuntimeError as exc:
+                    raise PolicyError(f"rule {rule.id} failed to evaluate: {str(exc).strip()}") from None
+        return {package: _query_values(result) for package, result in found.items()}
 
     def evaluate_fleet(self, package: str, pipelines: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """The `deny` set of a fleet rule over a summary of every valid pipeline."""
@@ -121,3 +148,12 @@ class RuleEngine:
                 return []
             raise PolicyError(f"fleet rule {package} failed to evaluate: {str(exc).strip()}") from None
         return [v for v in (raw or []) if isinstance(v, dict)]
+
+
+def _query_values(answer: Any) -> Any:
+    """The value of a one-expression query's answer (`{}` or no result when undefined)."""
+    results = answer.get("result") if isinstance(answer, dict) else None
+    if not results:
+        return []
+    expressions = results[0].get("expressions") or [{}]
+    return expressions[0].get("value", [])
