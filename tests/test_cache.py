@@ -201,3 +201,33 @@ def test_chunks_cover_every_file_once_in_order(count: int) -> None:
     chunks = _chunks(paths, 2)
     assert [p for chunk in chunks for p in chunk] == paths
     assert all(0 < len(chunk) <= CHUNK for chunk in chunks)
+
+
+def test_a_worker_that_dies_neither_hangs_the_run_nor_loses_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """A crash in native code kills a worker outright. The run must not wait for it forever
+    (multiprocessing.Pool would): the files without an answer are checked again in the main
+    process, with a warning."""
+    from pipewarden import evaluate
+
+    root, org = fleet(tmp_path), org_tree(tmp_path)
+    context = build_context(str(org), (), NOW)
+    files = discover([str(root)])
+    one_process = to_findings(evaluate_paths(files, context), context)
+    main_process = os.getpid()
+    real = evaluate._evaluate_path
+
+    def dies_in_a_worker(path: str) -> object:
+        if os.getpid() != main_process and "svc1" in path:
+            os._exit(139)  # what a segfault looks like from outside
+        return real(path)
+
+    monkeypatch.setattr(evaluate, "_evaluate_path", dies_in_a_worker)
+    monkeypatch.setattr(evaluate, "PARALLEL_THRESHOLD", 1)
+    monkeypatch.setattr(evaluate, "CHUNK", 1)
+    if evaluate._workers() == 1:
+        monkeypatch.setattr(evaluate, "_workers", lambda: 2)
+    pooled = to_findings(evaluate_paths(files, context), context)
+    assert pooled.findings == one_process.findings and pooled.pipelines == one_process.pipelines
+    assert "a worker process died" in capfd.readouterr().err

@@ -29,6 +29,11 @@ def corpus() -> dict[str, bytes]:
         "billion-laughs": ("\n".join(laughs) + "\n").encode(),
         "deep-flow": b"a: " + b"[" * 5000 + b"]" * 5000 + b"\n",
         "deep-block": "".join(" " * i + f"k{i}:\n" for i in range(200)).encode(),
+        # libyaml also breaks lines at CR, NEL and LS: deep nesting after one of them crashed
+        # the recursive composer (a segfault) until the guard learnt these line breaks.
+        "deep-block-after-cr": b"a:\r" + b"- " * 100_000 + b"x\n",
+        "deep-block-after-nel": ("a:\x85" + "- " * 100_000 + "x\n").encode(),
+        "deep-block-after-ls": ("a:\u2028" + "- " * 100_000 + "x\n").encode(),
         "huge": b"a: '" + b"x" * (2 * 1024 * 1024) + b"'\n",
         "binary": bytes(range(256)) * 64,
         "undecodable": b"apiVersion: pipewarden/v1\nkind: \xc3\x28\n",

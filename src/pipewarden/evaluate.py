@@ -16,7 +16,10 @@ import json
 import marshal
 import multiprocessing
 import os
+import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from operator import attrgetter
@@ -24,6 +27,7 @@ from typing import Any
 
 from pipewarden.automation import automation_level
 from pipewarden.load.pipeline import load_pipeline
+from pipewarden.load.yamlsafe import iterative_parsing
 from pipewarden.model.evaluated import (
     Evaluated,
     FindingRecord,
@@ -217,8 +221,8 @@ def evaluate_paths(
     global _context, _after_batch
     _context = context
     _after_batch = after_batch
+    results: list[Evaluated] = []
     if len(paths) < PARALLEL_THRESHOLD or _workers() == 1 or "fork" not in multiprocessing.get_all_start_methods():
-        results = []
         for path in paths:
             results.append(_evaluate_path(path))
             if progress:
@@ -226,22 +230,43 @@ def evaluate_paths(
         if after_batch is not None and results:
             after_batch(results)
         return results
-    chunks = _chunks(paths, _workers())
-    results = []
-    pool_context = multiprocessing.get_context("fork")
     # Frozen objects are never scanned by a collection: a worker's per-chunk gc.collect() then
     # costs what that chunk allocated, not the whole heap inherited from this process.
     gc.freeze()
     try:
-        with gc_paused(), pool_context.Pool(_workers(), initializer=_fresh_engine) as pool:
-            for answer in pool.imap(_evaluate_chunk, chunks):
-                batch = marshal.loads(answer)
-                results.extend(from_worker_record(record) for record in batch)
-                if progress:
-                    progress(len(batch))
+        with gc_paused():
+            _evaluate_in_pool(paths, results, progress)
+    except BrokenProcessPool:
+        # A worker died (a crash in native code on some input): the files without an answer are
+        # checked again here, with the iterative parser, so the run finishes and says so.
+        remaining = paths[len(results) :]
+        print(
+            f"pipewarden: warning: a worker process died; {len(remaining)} file(s) were checked again in "
+            "the main process with the iterative YAML parser (please report this, with the files if you can)",
+            file=sys.stderr,
+        )
+        with iterative_parsing(), gc_paused():
+            redone = [_evaluate_path(path) for path in remaining]
+        if after_batch is not None and redone:
+            after_batch(redone)
+        results.extend(redone)
+        if progress:
+            progress(len(redone))
     finally:
         gc.unfreeze()
     return results
+
+
+def _evaluate_in_pool(paths: Sequence[str], results: list[Evaluated], progress: Callable[[int], None] | None) -> None:
+    """Fill `results` in path order. A pool of the standard library's executor, because it
+    raises BrokenProcessPool when a worker dies where multiprocessing.Pool would wait forever."""
+    fork = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(_workers(), mp_context=fork, initializer=_fresh_engine) as pool:
+        for answer in pool.map(_evaluate_chunk, _chunks(paths, _workers())):
+            batch = marshal.loads(answer)
+            results.extend(from_worker_record(record) for record in batch)
+            if progress:
+                progress(len(batch))
 
 
 def evaluate_loaded(files: Iterable[PipelineFile], context: EvalContext) -> list[Evaluated]:

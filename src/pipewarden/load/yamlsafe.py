@@ -18,6 +18,8 @@ import operator
 import os
 import re
 import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -191,10 +193,9 @@ def _check_tag(tag: str | None, line: int, path: str = "") -> None:
 
 _PLAIN = "!pipewarden/plain"
 _BRACKETS = re.compile(r"[\[\]{}]")
-# A pair of flow brackets with nothing between them but text: the innermost ones.
-_INNERMOST_FLOW = re.compile(r"[\[{][\]}]")
 # A line that starts with more indentation and block indicators than MAX_DEPTH levels need.
-_DEEP_LINE_PREFIX = re.compile(rf"^[ \t?:-]{{{2 * MAX_DEPTH + 1}}}", re.MULTILINE)
+# Lines as libyaml breaks them: at LF, CR, NEL, LS and PS (`^` in MULTILINE mode knows LF only).
+_DEEP_LINE_PREFIX = re.compile(rf"(?:\A|[\n\r\x85\u2028\u2029])[ \t?:-]{{{2 * MAX_DEPTH + 1}}}")
 
 
 class _Composer(_Loader):  # type: ignore[misc]
@@ -220,25 +221,37 @@ def _may_nest_deeply(text: str) -> bool:
     """A cheap over-estimate: could this text nest deeper than the composer safely recurses?
 
     Block nesting needs indentation (or `- `/`? `/`: ` indicators) at the start of a line.
-    Flow nesting is bounded by the number of brackets; when there are more than MAX_DEPTH, the
-    bracket skeleton is reduced pair by pair: the matched pairs around any point number at most
-    the reduction passes, plus the openers that never close. All C-speed string work: this
-    runs for every file.
+    Flow nesting needs brackets: with at most MAX_DEPTH openers it cannot go deeper, and only
+    texts with more (about half of real pipelines) pay for the count of open brackets.
     """
     if _DEEP_LINE_PREFIX.search(text):
         return True
     if text.count("[") + text.count("{") <= MAX_DEPTH:
         return False
-    skeleton = "".join(_BRACKETS.findall(text))
-    passes = 0
-    while True:
-        skeleton, removed = _INNERMOST_FLOW.subn("", skeleton)
-        if not removed:
-            break
-        passes += 1
-        if passes > MAX_DEPTH:
-            return True
-    return passes + skeleton.count("[") + skeleton.count("{") > MAX_DEPTH
+    depth = 0
+    for bracket in _BRACKETS.findall(text):
+        if bracket in "[{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                return True
+        elif depth:
+            depth -= 1
+    return False
+
+
+_iterative_only = False
+
+
+@contextmanager
+def iterative_parsing() -> Iterator[None]:
+    """Parse with the iterative event parser only, never the recursive C composer: the safe
+    mode after a worker process died (see evaluate.evaluate_paths)."""
+    global _iterative_only
+    before, _iterative_only = _iterative_only, True
+    try:
+        yield
+    finally:
+        _iterative_only = before
 
 
 def parse_yaml(text: str) -> ParsedYaml:
@@ -248,7 +261,7 @@ def parse_yaml(text: str) -> ParsedYaml:
     recurses without a limit (and crashes on very deep input), so text that might nest deeply
     takes the event-driven path, which is slower but iterative.
     """
-    if _may_nest_deeply(text):
+    if _iterative_only or _may_nest_deeply(text):
         return parse_yaml_events(text)
     try:
         loader = _Composer(text)
