@@ -231,3 +231,28 @@ def test_a_worker_that_dies_neither_hangs_the_run_nor_loses_files(
     pooled = to_findings(evaluate_paths(files, context), context)
     assert pooled.findings == one_process.findings and pooled.pipelines == one_process.pipelines
     assert "a worker process died" in capfd.readouterr().err
+
+
+def test_a_cache_locked_by_another_run_costs_one_short_wait(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sqlite3
+    import time
+
+    from pipewarden import cache as cache_module
+
+    root, org, cache = fleet(tmp_path), org_tree(tmp_path), tmp_path / "cache"
+    run(root, org, cache)
+    (root / "svc0" / "pipeline.yaml").write_text((root / "svc0" / "pipeline.yaml").read_text() + "# edited\n")
+    monkeypatch.setattr(cache_module, "WRITE_WAIT_SECONDS", 0.2)
+    other_run = sqlite3.connect(str(cache / "check-cache.sqlite"))
+    other_run.execute("BEGIN EXCLUSIVE")  # another run is writing, for longer than we wait
+    try:
+        started = time.monotonic()
+        context = build_context(str(org), (), NOW)
+        evaluated = cached_evaluate(discover([str(root)]), context, cache)
+        assert time.monotonic() - started < 5
+    finally:
+        other_run.rollback()
+        other_run.close()
+    assert len(evaluated) == 3
+    _, stats = run(root, org, cache)  # the edited file's result could not be stored: evaluated again
+    assert stats == {"hits": 2, "evaluated": 1}

@@ -35,6 +35,13 @@ def test_skips_git_node_modules_and_virtualenvs(tmp_path: Path) -> None:
     assert discover([str(tmp_path)]) == []
 
 
+def test_a_pyvenv_cfg_that_cannot_be_read_is_not_a_virtualenv(tmp_path: Path) -> None:
+    """A pyvenv.cfg that is a symlink loop neither stops discovery nor hides the folder."""
+    touch(tmp_path / "repo" / "pipeline.yaml")
+    (tmp_path / "repo" / "pyvenv.cfg").symlink_to(tmp_path / "repo" / "pyvenv.cfg")
+    assert discover([str(tmp_path)]) == [str(tmp_path / "repo" / "pipeline.yaml")]
+
+
 def test_symlink_out_of_the_tree_is_not_followed(tmp_path: Path) -> None:
     outside = tmp_path / "outside"
     touch(outside / "pipeline.yaml")

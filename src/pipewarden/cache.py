@@ -28,6 +28,9 @@ from pipewarden.load.yamlsafe import MAX_BYTES
 from pipewarden.model.evaluated import Evaluated, from_record, to_record
 
 SCHEMA_VERSION = 2
+# How long a batch waits for another process's write to the cache (the two workers of a run
+# take turns; their writes take milliseconds).
+WRITE_WAIT_SECONDS = 5.0
 
 
 def default_cache_dir() -> Path:
@@ -64,6 +67,7 @@ class CheckCache:
         self._context = context
         self._policies = _policy_hash(context)
         self._settings_keys: dict[str | None, str] = {}
+        self._write_failed = False
 
     def settings_key(self, team: str | None) -> str:
         """What, besides the file's content, decides a file's per-document result."""
@@ -122,9 +126,13 @@ class CheckCache:
     def store(self, results: Iterable[Evaluated]) -> None:
         """Keep fresh results under the hash of the bytes each was computed from.
 
-        Runs in the worker processes, each batch on a connection of its own (a connection must
-        not cross a fork); a failed write is skipped, since the results themselves are right.
+        Runs in the process that evaluated the batch (a worker, for large runs), each batch on
+        a connection of its own (a connection must not cross a fork). A failed write is skipped,
+        since the results themselves are right; after one, this process stops trying, so a cache
+        locked by another run costs one short wait, not one per batch.
         """
+        if self._write_failed:
+            return
         rows_results: list[tuple[str, str, str, bytes]] = []
         rows_teams: list[tuple[str, str]] = []
         for result in results:
@@ -135,12 +143,12 @@ class CheckCache:
             rows_teams.append((content, json.dumps(team)))
             rows_results.append((content, self.settings_key(team), json.dumps(team), marshal.dumps(to_record(result))))
         try:
-            with closing(sqlite3.connect(self._file, timeout=30)) as db, db:
+            with closing(sqlite3.connect(self._file, timeout=WRITE_WAIT_SECONDS)) as db, db:
                 db.execute("PRAGMA synchronous=NORMAL")
                 db.executemany("INSERT OR REPLACE INTO teams VALUES (?, ?)", rows_teams)
                 db.executemany("INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?)", rows_results)
         except sqlite3.Error:
-            pass  # another run held the lock too long, or the disk is full
+            self._write_failed = True  # another run held the lock too long, or the disk is full
 
     def close(self) -> None:
         self._db.close()

@@ -12,6 +12,14 @@ PIPELINE_NAMES = ("pipeline.yaml", "pipeline.yml")
 SKIPPED_DIRS = {".git", ".hg", ".svn", "node_modules", "__pycache__", ".tox", ".nox", ".mypy_cache", ".venv", "venv"}
 
 
+def _is_file(entry: os.DirEntry[str]) -> bool:
+    """`entry.is_file()`, False where it cannot be told (a symlink loop, no permission)."""
+    try:
+        return entry.is_file()
+    except OSError:
+        return False
+
+
 def _inside(path: str, root_real: str) -> bool:
     real = os.path.realpath(path)
     return real == root_real or real.startswith(root_real.rstrip(os.sep) + os.sep)
@@ -53,7 +61,7 @@ def _walk(root: str) -> Iterator[tuple[str, bool]]:
             continue
         # A virtualenv below the root (it has a pyvenv.cfg) holds no pipeline of the project.
         # Judged from the listing already made rather than a stat of every folder in advance.
-        if directory != root and any(e.name == "pyvenv.cfg" and e.is_file() for e in entries):
+        if directory != root and any(e.name == "pyvenv.cfg" and _is_file(e) for e in entries):
             continue
         subdirs: list[tuple[str, bool]] = []
         for entry in entries:
