@@ -316,3 +316,25 @@ def test_the_fast_schema_gate_agrees_with_jsonschema(data: st.DataObject) -> Non
         node[data.draw(st.integers(0, len(node) - 1))] = data.draw(_json_values)
     expected = not any(True for _ in _detailed("pipeline").iter_errors(copy.deepcopy(document)))
     assert is_valid("pipeline", document) == expected
+
+
+def test_the_composers_c_level_no_op_hooks_change_nothing() -> None:
+    """The composer's path-resolver hooks are replaced by C builtins taking the same arguments;
+    with PyYAML's own (Python) hooks the result must be the same, values and lines."""
+    import yaml
+
+    from pipewarden.load import yamlsafe
+
+    class WithPyYamlHooks(yamlsafe._Composer):
+        descend_resolver = yaml.resolver.BaseResolver.descend_resolver
+        ascend_resolver = yaml.resolver.BaseResolver.ascend_resolver
+
+    texts = [GOOD_PIPELINE, "a: [1, {b: [x, 'y']}]\nc: &c {d: .5}\ne: *c\n", "- - - 1\n  - 2\n- ? k\n  : v\n"]
+    for text in texts:
+        ours = yamlsafe.parse_yaml(text)
+        reference_loader = WithPyYamlHooks(text)
+        try:
+            reference = yamlsafe._NodeWalker().build(reference_loader.get_single_node())
+        finally:
+            reference_loader.dispose()
+        assert (ours.value, ours.lines) == (reference.value, reference.lines)

@@ -12,7 +12,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pipewarden.errors import LoadError
 from pipewarden.load.validate import Issue, finite_issues, first_issue, schema_issues
-from pipewarden.load.yamlsafe import ParsedYaml, join_key, parse_yaml_bytes, read_limited
+from pipewarden.load.yamlsafe import ParsedYaml, parse_yaml_bytes, read_limited
+from pipewarden.model.paths import join_key
 from pipewarden.model.pipeline import Invalid, PipelineFile
 
 SCHEMA = "pipeline"

@@ -17,7 +17,8 @@ from typing import Any
 
 import fastjsonschema
 
-from pipewarden.load.yamlsafe import ParsedYaml, join_index, join_key
+from pipewarden.load.yamlsafe import ParsedYaml
+from pipewarden.model.paths import join_index, join_key
 from pipewarden.schemas import load_schema
 
 _YAML11_BOOLEANS = {"yes", "no", "on", "off", "y", "n", "Yes", "No", "On", "Off", "YES", "NO", "ON", "OFF"}

@@ -26,6 +26,7 @@ from typing import Any
 import yaml
 
 from pipewarden.errors import LoadError
+from pipewarden.model.paths import IDENT_CACHE, join_index, join_key, line_for
 
 MAX_BYTES = 1024 * 1024
 MAX_DEPTH = 64
@@ -45,7 +46,6 @@ _NUMBER = re.compile(
     r"|(?P<inf>[-+]?\.(?:inf|Inf|INF))\Z"
     r"|(?P<nan>\.(?:nan|NaN|NAN))\Z"
 )
-_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _CORE = "tag:yaml.org,2002:"
 _ALLOWED_TAGS = {_CORE + t for t in ("str", "int", "float", "bool", "null", "map", "seq")}
 
@@ -60,61 +60,6 @@ class ParsedYaml:
     def line_of(self, path: str) -> int:
         """The line of `path`, or of its nearest parent that exists in the file."""
         return line_for(self.lines, path)
-
-
-def line_for(lines: dict[str, int], path: str) -> int:
-    """The line of `path` in `lines`, or of its nearest parent there; 1 when none is."""
-    current = path
-    while True:
-        line = lines.get(current)
-        if line is not None:
-            return line
-        if current == "":
-            return 1
-        current = parent_path(current)
-
-
-_IDENT_CACHE: dict[str, bool] = {}
-
-
-def join_key(parent: str, key: str) -> str:
-    """`parent.key`, quoting keys that are not plain identifiers: `windows["business-hours"]`."""
-    plain = _IDENT_CACHE.get(key)
-    if plain is None:
-        plain = bool(_IDENT.match(key))
-        if len(_IDENT_CACHE) < 10_000:
-            _IDENT_CACHE[key] = plain
-    if plain:
-        return f"{parent}.{key}" if parent else key
-    quoted = '"' + key.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    return f"{parent}[{quoted}]"
-
-
-def join_index(parent: str, index: int) -> str:
-    return f"{parent}[{index}]"
-
-
-def parent_path(path: str) -> str:
-    """The path one level up; `""` is the root."""
-    if path.endswith("]"):
-        depth = 0
-        in_quotes = False
-        for i in range(len(path) - 1, -1, -1):
-            ch = path[i]
-            if ch == '"' and (i == 0 or path[i - 1] != "\\"):
-                in_quotes = not in_quotes
-            elif not in_quotes and ch == "]":
-                depth += 1
-            elif not in_quotes and ch == "[":
-                depth -= 1
-                if depth == 0:
-                    return path[:i]
-        return ""
-    dot = path.rfind(".")
-    bracket = path.rfind("]")
-    if dot > bracket:
-        return path[:dot]
-    return path[: bracket + 1] if bracket >= 0 else ""
 
 
 # First characters that can start a null, boolean or number; anything else is a string.
@@ -389,23 +334,23 @@ class _NodeWalker:
                 child_path = f"{path}[{index}]"
                 lines[child_path] = child.start_mark.line + 1
                 if type(child) is scalar and child.tag == _PLAIN:
-                    text = child.value
-                    items.append(text if text and text[0] not in special else resolve_plain(text))
+                    item = child.value
+                    items.append(item if item and item[0] not in special else resolve_plain(item))
                 else:
                     items.append(self._value(child, child_path, depth + 1))
             return items
         mapping: dict[Any, Any] = {}
         merged: set[Any] = set()
         prefix = f"{path}." if path else ""
-        plain_keys = _IDENT_CACHE
+        plain_keys = IDENT_CACHE
         for key_node, value_node in node.value:
             key_line = key_node.start_mark.line + 1
             if type(key_node) is not scalar:
                 raise LoadError("a mapping key must be a plain value, not a list or mapping", line=key_line)
             plain_key = key_node.tag == _PLAIN
             if plain_key:
-                text = key_node.value
-                key = text if text and text[0] not in special else resolve_plain(text)
+                written = key_node.value
+                key = written if written and written[0] not in special else resolve_plain(written)
             else:
                 key = self._value(key_node, path, depth + 1)
             if plain_key and key == "<<":
@@ -418,13 +363,13 @@ class _NodeWalker:
                 )
             if merged:
                 merged.discard(key)
-            text = key if type(key) is str else str(key)
+            key_text = key if type(key) is str else str(key)
             # Inline of join_key for the common case: a key that is a plain identifier.
-            child_path = prefix + text if plain_keys.get(text) else join_key(path, text)
+            child_path = prefix + key_text if plain_keys.get(key_text) else join_key(path, key_text)
             lines[child_path] = key_line
             if type(value_node) is scalar and value_node.tag == _PLAIN:
-                text = value_node.value
-                mapping[key] = text if text and text[0] not in special else resolve_plain(text)
+                value = value_node.value
+                mapping[key] = value if value and value[0] not in special else resolve_plain(value)
             else:
                 mapping[key] = self._value(value_node, child_path, depth + 1)
         return mapping

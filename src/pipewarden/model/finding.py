@@ -10,11 +10,12 @@ AUTOMATION_LEVELS = ("none", "manual", "partial", "full")
 
 # Violations, findings and summaries are values: never changed once made (make a changed copy
 # with dataclasses.replace). They are not declared frozen because a frozen dataclass sets each
-# field through object.__setattr__, which made building one seven times slower, and a fleet
-# has hundreds of thousands of them; unsafe_hash keeps them hashable all the same.
+# field through object.__setattr__, which made building one seven times slower, and a fleet has
+# hundreds of thousands of them. Being mutable, they are deliberately not hashable: none can
+# sit in a set or be a dict key and then be changed under it.
 
 
-@dataclass(slots=True, unsafe_hash=True)
+@dataclass(slots=True)
 class Violation:
     """What a rule reports about one document, before levels apply."""
 
@@ -44,7 +45,7 @@ class ExceptionInfo:
         }
 
 
-@dataclass(slots=True, unsafe_hash=True)
+@dataclass(slots=True)
 class Finding:
     """One finding with its effective level now; the unit every output format shows."""
 
@@ -89,7 +90,7 @@ class Finding:
         }
 
 
-@dataclass(slots=True, unsafe_hash=True)
+@dataclass(slots=True)
 class PipelineSummary:
     """One checked pipeline file as listed in reports."""
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from pipewarden.load.yamlsafe import line_for
+from pipewarden.model.paths import line_for
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,8 @@ from typing import Any
 
 from pipewarden.errors import ConfigError, LoadError
 from pipewarden.load.validate import finite_issues, first_issue, schema_issues
-from pipewarden.load.yamlsafe import ParsedYaml, join_key, load_yaml_file
+from pipewarden.load.yamlsafe import ParsedYaml, load_yaml_file
+from pipewarden.model.paths import join_key
 from pipewarden.policy.catalog import Catalog
 
 SCHEMA = "orgconfig"
