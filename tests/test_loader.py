@@ -338,3 +338,20 @@ def test_the_composers_c_level_no_op_hooks_change_nothing() -> None:
         finally:
             reference_loader.dispose()
         assert (ours.value, ours.lines) == (reference.value, reference.lines)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 200), st.sampled_from([" ", "- ", "? ", ": ", "\t"]),
+                          st.sampled_from(["\n", "\r", "\r\n", "\x85", "\u2028", "\u2029", "\f"]))))
+def test_the_deep_nesting_guard_sees_every_line_break_libyaml_knows(lines: list[tuple[int, str, str]]) -> None:
+    """Block nesting is told by how a line starts; a line break the guard does not know would
+    hide a deep line from it (and the recursive C composer crashes on one)."""
+    import re
+
+    from pipewarden.load.yamlsafe import MAX_DEPTH, _may_nest_deeply
+
+    text = "".join((unit * count)[:count] + "x" + brk for count, unit, brk in lines)
+    libyaml_lines = re.split(r"\r\n|[\n\r\x85\u2028\u2029]", text)
+    deepest = max((len(line) - len(line.lstrip(" \t?:-")) for line in libyaml_lines), default=0)
+    if deepest > 2 * MAX_DEPTH:
+        assert _may_nest_deeply(text)

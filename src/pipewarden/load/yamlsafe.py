@@ -138,9 +138,8 @@ def _check_tag(tag: str | None, line: int, path: str = "") -> None:
 
 _PLAIN = "!pipewarden/plain"
 _BRACKETS = re.compile(r"[\[\]{}]")
-# A line that starts with more indentation and block indicators than MAX_DEPTH levels need.
-# Lines as libyaml breaks them: at LF, CR, NEL, LS and PS (`^` in MULTILINE mode knows LF only).
-_DEEP_LINE_PREFIX = re.compile(rf"(?:\A|[\n\r\x85\u2028\u2029])[ \t?:-]{{{2 * MAX_DEPTH + 1}}}")
+# Indentation and block indicators: what a line starts with when it nests blocks.
+_BLOCK_PREFIX = " \t?:-"
 
 
 class _Composer(_Loader):  # type: ignore[misc]
@@ -169,8 +168,12 @@ def _may_nest_deeply(text: str) -> bool:
     Flow nesting needs brackets: with at most MAX_DEPTH openers it cannot go deeper, and only
     texts with more (about half of real pipelines) pay for the count of open brackets.
     """
-    if _DEEP_LINE_PREFIX.search(text):
-        return True
+    # str.splitlines breaks at every line break libyaml knows (LF, CR, NEL, LS, PS) and a few
+    # more; a part is never longer than the line libyaml sees, and its start is the same.
+    longest = 2 * MAX_DEPTH
+    for line in text.splitlines():
+        if len(line) > longest and len(line) - len(line.lstrip(_BLOCK_PREFIX)) > longest:
+            return True
     if text.count("[") + text.count("{") <= MAX_DEPTH:
         return False
     depth = 0
