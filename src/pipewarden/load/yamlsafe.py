@@ -137,6 +137,7 @@ def _check_tag(tag: str | None, line: int, path: str = "") -> None:
 
 
 _PLAIN = "!pipewarden/plain"
+_STR = _CORE + "str"
 _BRACKETS = re.compile(r"[\[\]{}]")
 # Indentation and block indicators: what a line starts with when it nests blocks.
 _BLOCK_PREFIX = " \t?:-"
@@ -336,9 +337,12 @@ class _NodeWalker:
             for index, child in enumerate(node.value):
                 child_path = f"{path}[{index}]"
                 lines[child_path] = child.start_mark.line + 1
-                if type(child) is scalar and child.tag == _PLAIN:
+                child_tag = child.tag if type(child) is scalar else None
+                if child_tag == _PLAIN:
                     item = child.value
                     items.append(item if item and item[0] not in special else resolve_plain(item))
+                elif child_tag == _STR:  # quoted (or tagged !!str): the text itself
+                    items.append(child.value)
                 else:
                     items.append(self._value(child, child_path, depth + 1))
             return items
@@ -370,9 +374,12 @@ class _NodeWalker:
             # Inline of join_key for the common case: a key that is a plain identifier.
             child_path = prefix + key_text if plain_keys.get(key_text) else join_key(path, key_text)
             lines[child_path] = key_line
-            if type(value_node) is scalar and value_node.tag == _PLAIN:
+            value_tag = value_node.tag if type(value_node) is scalar else None
+            if value_tag == _PLAIN:
                 value = value_node.value
                 mapping[key] = value if value and value[0] not in special else resolve_plain(value)
+            elif value_tag == _STR:  # quoted (or tagged !!str): the text itself
+                mapping[key] = value_node.value
             else:
                 mapping[key] = self._value(value_node, child_path, depth + 1)
         return mapping
