@@ -203,37 +203,52 @@ def test_documents_with_shared_parts_load_identically(tree: object, data: st.Dat
     assert fast.value == safe.value == yaml.load(text, Loader=yaml.SafeLoader)
 
 
-def _exact_flow_depth(text: str) -> int:
-    """The deepest running count of open flow brackets (closers never go below zero)."""
-    depth = deepest = 0
-    for ch in text:
-        if ch in "[{":
-            depth += 1
-            deepest = max(deepest, depth)
-        elif ch in "]}":
-            depth = max(depth - 1, 0)
-    return deepest
+def _deepest_flow(text: str) -> int:
+    """The deepest nesting of flow brackets that libyaml could see: every `[`/`{` may open a
+    level (quotes and comments aside), closers may all be inside strings."""
+    return text.count("[") + text.count("{")
 
 
-@settings(max_examples=500, deadline=None)
-@given(st.text(alphabet="[]{}a ,\n", max_size=300))
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="[]{}\"'# a,\n", max_size=3000))
 def test_the_deep_nesting_guard_never_underestimates(text: str) -> None:
     """The guard decides whether the recursive C composer may see the text: it may be
-    cautious, never optimistic."""
-    from pipewarden.load.yamlsafe import MAX_DEPTH, _may_nest_deeply
+    cautious, never optimistic, whatever quotes and comments hide."""
+    from pipewarden.load.yamlsafe import COMPOSER_SAFE_DEPTH, _may_nest_deeply
 
-    if _exact_flow_depth(text) > MAX_DEPTH:
+    if _deepest_flow(text) > COMPOSER_SAFE_DEPTH:
         assert _may_nest_deeply(text)
 
 
-@pytest.mark.parametrize("depth", [64, 65, 200])
-def test_the_deep_nesting_guard_on_brackets_and_noise(depth: int) -> None:
+@pytest.mark.parametrize(
+    "text",
+    [
+        '["]",' * 50_000 + "1" + "]" * 50_000 + "\n",  # closers inside quotes
+        "[ # ]\n" * 50_000 + "1" + "]" * 50_000 + "\n",  # closers inside comments
+        "# c\n\ufeff" + "- " * 150_000 + "x\n",  # a BOM at the start of a line
+        "[" * 1001,
+    ],
+    ids=["quoted-closers", "commented-closers", "bom-line", "unclosed"],
+)
+def test_texts_that_crashed_the_composer_take_the_iterative_parser(text: str) -> None:
+    from pipewarden.load.yamlsafe import _may_nest_deeply
+
+    assert _may_nest_deeply(text)
+    with pytest.raises(LoadError):
+        parse_yaml(text)
+
+
+@pytest.mark.parametrize("depth", [63, 64, 900])
+def test_moderate_nesting_takes_the_fast_path_and_the_walk_limits_it(depth: int) -> None:
     from pipewarden.load.yamlsafe import MAX_DEPTH, _may_nest_deeply
 
-    nested = "[" * depth + "x" + "]" * depth
-    noisy = "k: [a, [b], {c: d}]\n" * 30 + "v: " + nested + "\n"
-    assert _may_nest_deeply(noisy) == (depth > MAX_DEPTH)
-    assert _may_nest_deeply("[" * depth) == (depth > MAX_DEPTH)  # never closed
+    text = "".join(f"k{i}: [a, [b], {{c: d}}]\n" for i in range(30)) + "v: " + "[" * depth + "x" + "]" * depth + "\n"
+    assert not _may_nest_deeply(text)
+    if depth + 1 > MAX_DEPTH:
+        with pytest.raises(LoadError, match="deeper than 64"):
+            parse_yaml(text)
+    else:
+        assert parse_yaml(text).value["k0"] == ["a", ["b"], {"c": "d"}]
 
 
 def _reference_plain(text: str) -> object:
@@ -341,17 +356,17 @@ def test_the_composers_c_level_no_op_hooks_change_nothing() -> None:
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(st.tuples(st.integers(0, 200), st.sampled_from([" ", "- ", "? ", ": ", "\t"]),
+@given(st.lists(st.tuples(st.integers(0, 1200), st.sampled_from([" ", "- ", "? ", ": ", "\t", "\ufeff"]),
                           st.sampled_from(["\n", "\r", "\r\n", "\x85", "\u2028", "\u2029", "\f"]))))
 def test_the_deep_nesting_guard_sees_every_line_break_libyaml_knows(lines: list[tuple[int, str, str]]) -> None:
     """Block nesting is told by how a line starts; a line break the guard does not know would
     hide a deep line from it (and the recursive C composer crashes on one)."""
     import re
 
-    from pipewarden.load.yamlsafe import MAX_DEPTH, _may_nest_deeply
+    from pipewarden.load.yamlsafe import COMPOSER_SAFE_DEPTH, _may_nest_deeply
 
     text = "".join((unit * count)[:count] + "x" + brk for count, unit, brk in lines)
     libyaml_lines = re.split(r"\r\n|[\n\r\x85\u2028\u2029]", text)
-    deepest = max((len(line) - len(line.lstrip(" \t?:-")) for line in libyaml_lines), default=0)
-    if deepest > 2 * MAX_DEPTH:
+    deepest = max((len(line) - len(line.lstrip(" \t?:-\ufeff")) for line in libyaml_lines), default=0)
+    if deepest > COMPOSER_SAFE_DEPTH:
         assert _may_nest_deeply(text)

@@ -34,6 +34,10 @@ def corpus() -> dict[str, bytes]:
         "deep-block-after-cr": b"a:\r" + b"- " * 100_000 + b"x\n",
         "deep-block-after-nel": ("a:\x85" + "- " * 100_000 + "x\n").encode(),
         "deep-block-after-ls": ("a:\u2028" + "- " * 100_000 + "x\n").encode(),
+        # Closers inside quotes or comments, a BOM at the start of a line: deep all the same.
+        "deep-flow-quoted-closers": ('["]",' * 50_000 + "1" + "]" * 50_000 + "\n").encode(),
+        "deep-flow-commented-closers": ("[ # ]\n" * 50_000 + "1" + "]" * 50_000 + "\n").encode(),
+        "deep-block-after-bom": ("# c\n\ufeff" + "- " * 150_000 + "x\n").encode(),
         "huge": b"a: '" + b"x" * (2 * 1024 * 1024) + b"'\n",
         "binary": bytes(range(256)) * 64,
         "undecodable": b"apiVersion: pipewarden/v1\nkind: \xc3\x28\n",

@@ -138,9 +138,11 @@ def _check_tag(tag: str | None, line: int, path: str = "") -> None:
 
 _PLAIN = "!pipewarden/plain"
 _STR = _CORE + "str"
-_BRACKETS = re.compile(r"[\[\]{}]")
-# Indentation and block indicators: what a line starts with when it nests blocks.
-_BLOCK_PREFIX = " \t?:-"
+# Indentation, block indicators and a BOM: what a line starts with when it nests blocks.
+_BLOCK_PREFIX = " \t?:-\ufeff"
+# libyaml's composer recurses in C, one level per nesting level, and crashed the interpreter at
+# about 20,000 levels; texts that could go past this bound take the iterative parser instead.
+COMPOSER_SAFE_DEPTH = 1000
 
 
 class _Composer(_Loader):  # type: ignore[misc]
@@ -163,28 +165,21 @@ class _Composer(_Loader):  # type: ignore[misc]
 
 
 def _may_nest_deeply(text: str) -> bool:
-    """A cheap over-estimate: could this text nest deeper than the composer safely recurses?
+    """A cheap over-estimate: could this text make libyaml's C composer recurse deeper than
+    COMPOSER_SAFE_DEPTH? (Depths past MAX_DEPTH but below that are rejected by the walk.)
 
-    Block nesting needs indentation (or `- `/`? `/`: ` indicators) at the start of a line.
-    Flow nesting needs brackets: with at most MAX_DEPTH openers it cannot go deeper, and only
-    texts with more (about half of real pipelines) pay for the count of open brackets.
+    Flow nesting needs an opening bracket per level, so the count of `[` and `{` bounds it,
+    whatever quotes and comments hold. Block nesting needs a character per level at the start
+    of a line (indentation, `- `, `? `, `: `; libyaml also skips a BOM there), on lines as
+    libyaml breaks them (str.splitlines breaks at all of those breaks and a few more, which
+    only shortens the parts it returns, never their starts).
     """
-    # str.splitlines breaks at every line break libyaml knows (LF, CR, NEL, LS, PS) and a few
-    # more; a part is never longer than the line libyaml sees, and its start is the same.
-    longest = 2 * MAX_DEPTH
+    if text.count("[") + text.count("{") > COMPOSER_SAFE_DEPTH:
+        return True
+    bound = COMPOSER_SAFE_DEPTH
     for line in text.splitlines():
-        if len(line) > longest and len(line) - len(line.lstrip(_BLOCK_PREFIX)) > longest:
+        if len(line) > bound and len(line) - len(line.lstrip(_BLOCK_PREFIX)) > bound:
             return True
-    if text.count("[") + text.count("{") <= MAX_DEPTH:
-        return False
-    depth = 0
-    for bracket in _BRACKETS.findall(text):
-        if bracket in "[{":
-            depth += 1
-            if depth > MAX_DEPTH:
-                return True
-        elif depth:
-            depth -= 1
     return False
 
 
