@@ -152,3 +152,55 @@ def test_off_rules_are_not_evaluated_and_nested_packages_work(tmp_path: Path) ->
     result = run_cli("check", str(tmp_path / "pipeline.yaml"), "--policies", str(policies), "--format", "json", "--no-cache")
     assert result.exit_code == 0, result.stderr
     assert "from a nested package" in result.stdout and "never" not in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("source", "where", "message"),
+    [
+        ('denny contains {"msg": "x", "path": ""} if true\n', "rule.rego:3", "defines no `deny`"),
+        ('deny := {"msg": "an object", "path": ""}\n', "rule.rego:1", "must be a set of objects"),
+        ('deny contains "a bare string" if true\n', "rule.rego:1", "must be a set of objects"),
+    ],
+    ids=["typo", "object", "strings"],
+)
+def test_a_rule_that_cannot_report_is_an_error_not_silence(tmp_path: Path, source: str, where: str, message: str) -> None:
+    from conftest import GOOD_PIPELINE
+
+    (tmp_path / "rule.rego").write_text(_RULE_HEAD.format(id="custom", level="warn", package="custom") + source)
+    (tmp_path / "pipeline.yaml").write_text(GOOD_PIPELINE)
+    result = run_cli("check", str(tmp_path / "pipeline.yaml"), "--policies", str(tmp_path), "--no-cache")
+    assert result.exit_code == 2
+    assert where in result.stderr and message in result.stderr, result.stderr
+
+
+def test_a_package_name_with_brackets_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "rule.rego").write_text(
+        _RULE_HEAD.format(id="custom", level="warn", package='custom["bar-baz"]') + "deny contains 1 if false\n"
+    )
+    result = run_cli("rules", "list", "--policies", str(tmp_path))
+    assert result.exit_code == 2 and "rule.rego:3" in result.stderr and "dotted names" in result.stderr
+
+
+def test_an_undefined_combined_query_is_asked_again_rule_by_rule(tmp_path: Path) -> None:
+    """The safety net behind the defaults: should a rule's `deny` be undefined in the combined
+    query all the same, the other rules still report."""
+    import dataclasses
+
+    import yaml
+
+    from conftest import GOOD_PIPELINE
+    from pipewarden.policy.catalog import load_catalog
+    from pipewarden.policy.engine import RuleEngine
+
+    (tmp_path / "maybe.rego").write_text(
+        _RULE_HEAD.format(id="maybe", level="warn", package="maybe")
+        + 'deny := {{"msg": "m", "path": ""}} if input.pipeline.nothing\n'.format()
+    )
+    catalog = load_catalog((str(tmp_path),))
+    maybe = catalog.rules["maybe"]
+    assert not maybe.deny_always_defined
+    catalog.rules["maybe"] = dataclasses.replace(maybe, deny_always_defined=True)  # as if misjudged
+    document = yaml.safe_load(GOOD_PIPELINE.replace("canary: true", "canary: false"))
+    params = {r.id: r.params for r in catalog.rules.values()}
+    found = RuleEngine(catalog).evaluate(document, params)
+    assert "canary-first" in {rule for rule, _, _ in found} and "maybe" not in {rule for rule, _, _ in found}

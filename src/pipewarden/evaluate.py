@@ -241,17 +241,20 @@ def evaluate_paths(
         # checked again here, with the iterative parser, so the run finishes and says so.
         remaining = paths[len(results) :]
         print(
-            f"pipewarden: warning: a worker process died; {len(remaining)} file(s) were checked again in "
+            ("\n" if progress else "")  # after the progress bar's line, not into it
+            + f"pipewarden: warning: a worker process died; {len(remaining)} file(s) are checked again in "
             "the main process with the iterative YAML parser (please report this, with the files if you can)",
             file=sys.stderr,
         )
+        redone = []
         with iterative_parsing(), gc_paused():
-            redone = [_evaluate_path(path) for path in remaining]
+            for path in remaining:
+                redone.append(_evaluate_path(path))
+                if progress:
+                    progress(1)
         if after_batch is not None and redone:
             after_batch(redone)
         results.extend(redone)
-        if progress:
-            progress(len(redone))
     finally:
         gc.unfreeze()
     return results

@@ -17,7 +17,10 @@ import yaml
 
 from pipewarden.errors import ConfigError
 
-_PACKAGE = re.compile(r"^package\s+([A-Za-z0-9_.]+)", re.MULTILINE)
+_PACKAGE = re.compile(r"^package\s+([A-Za-z0-9_.]+)(.*)$", re.MULTILINE)
+# A head of the rule `deny`: `deny contains v if ...` (a partial set, defined even when empty)
+# or a complete rule such as `deny := {...} if ...` (undefined when its body fails).
+_DENY_HEAD = re.compile(r"^[ \t]*deny\b[ \t]*(contains\b)?", re.MULTILINE)
 RULE_PACKAGE_PREFIX = "pipewarden.rules."
 FLEET_PACKAGE_PREFIX = "pipewarden.fleet."
 _ID = re.compile(r"^[a-z0-9][a-z0-9-]*$")
@@ -41,6 +44,8 @@ class Rule:
     source: str | None = None
     custom: bool = False
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
+    # Every `deny` head is `deny contains`: the set is defined, empty at worst (see engine.py).
+    deny_always_defined: bool = True
 
 
 def builtin_policies_dir() -> Path:
@@ -79,6 +84,13 @@ def rule_from_file(path: Path, custom: bool) -> Rule:
     if match is None:
         raise ConfigError("the file has no package declaration", str(path), 1)
     package = match.group(1)
+    rest = match.group(2).strip()
+    if rest and not rest.startswith("#"):
+        line = text[: match.start()].count("\n") + 1
+        raise ConfigError(
+            f"write the package as dotted names ({package}.<name>), not {rest!r}: the rule's id "
+            "goes in METADATA custom.id, and may have dashes", str(path), line,
+        )
     if package.startswith(RULE_PACKAGE_PREFIX):
         kind = "document"
     elif package.startswith(FLEET_PACKAGE_PREFIX):
@@ -88,6 +100,12 @@ def rule_from_file(path: Path, custom: bool) -> Rule:
         raise ConfigError(
             f"rule package {package!r} must be under {RULE_PACKAGE_PREFIX}<name> or {FLEET_PACKAGE_PREFIX}<name>",
             str(path), line,
+        )
+    heads = _DENY_HEAD.findall(text)
+    if not heads:
+        raise ConfigError(
+            "the rule defines no `deny`; report each violation with `deny contains v if { ... }`",
+            str(path), text[: match.start()].count("\n") + 1,
         )
     custom_meta = metadata.get("custom") or {}
     rule_id = custom_meta.get("id")
@@ -101,7 +119,7 @@ def rule_from_file(path: Path, custom: bool) -> Rule:
     if not custom:
         # Built-in metadata is checked by the test suite (tests/test_catalog.py); an
         # organisation's own rules are checked on every load.
-        return _rule(rule_id, metadata, custom_meta, level, params, schema, kind, package, path, custom)
+        return _rule(rule_id, metadata, custom_meta, level, params, schema, kind, package, path, custom, heads)
     import jsonschema
 
     try:
@@ -111,12 +129,12 @@ def rule_from_file(path: Path, custom: bool) -> Rule:
         raise ConfigError(f"METADATA custom.params_schema is not a valid JSON Schema: {exc.message}", str(path), 1) from None
     except jsonschema.ValidationError as exc:
         raise ConfigError(f"METADATA custom.params do not match params_schema: {exc.message}", str(path), 1) from None
-    return _rule(rule_id, metadata, custom_meta, level, params, schema, kind, package, path, custom)
+    return _rule(rule_id, metadata, custom_meta, level, params, schema, kind, package, path, custom, heads)
 
 
 def _rule(
     rule_id: str, metadata: dict[str, Any], custom_meta: dict[str, Any], level: str, params: dict[str, Any],
-    schema: dict[str, Any], kind: str, package: str, path: Path, custom: bool,
+    schema: dict[str, Any], kind: str, package: str, path: Path, custom: bool, deny_heads: list[str],
 ) -> Rule:
     return Rule(
         id=rule_id,
@@ -132,6 +150,7 @@ def _rule(
         package=package,
         source=str(path),
         custom=custom,
+        deny_always_defined=all(head == "contains" for head in deny_heads),
     )
 
 
