@@ -168,6 +168,26 @@ def test_a_symlink_leaving_the_repository_is_invalid(tmp_path: Path) -> None:
     assert "leaves its repository" in fleet.loaded[0].invalid.message
 
 
+@pytest.mark.parametrize("how", ["linked-folder", "linked-repository"])
+def test_only_a_way_out_of_the_repository_is_refused(tmp_path: Path, how: str) -> None:
+    """A linked `.pipewarden` folder leads out (a `..` in `pipeline` is refused when the
+    inventory is read); a repository that is itself reached through a link does not."""
+    write_tree(tmp_path, {"elsewhere/pipeline.yaml": pipeline("x", "cart", 1), "real/pipeline.yaml": pipeline("r", "cart", 1),
+                          "a/README.md": "x\n"})
+    entry = "  - {name: a, path: a, team: cart}\n"
+    if how == "linked-folder":
+        (tmp_path / "a" / ".pipewarden").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+    else:
+        (tmp_path / "linked").symlink_to(tmp_path / "real", target_is_directory=True)
+        entry = "  - {name: a, path: linked, team: cart}\n"
+    fleet = resolve_inventory(load_inventory(str(inventory(tmp_path, entry))))
+    if how == "linked-repository":
+        assert fleet.paths == [str(tmp_path / "linked" / "pipeline.yaml")] and fleet.loaded == []
+    else:
+        assert fleet.paths == [] and len(fleet.loaded) == 1
+        assert fleet.loaded[0].invalid is not None and "leaves its repository" in fleet.loaded[0].invalid.message
+
+
 # --- git -------------------------------------------------------------------------------------
 
 @pytest.fixture

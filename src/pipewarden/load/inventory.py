@@ -223,19 +223,34 @@ def _no_pipeline(entry: InventoryEntry, file: str) -> str | None:
 
 def _from_disk(entry: InventoryEntry, directory: str, file: str) -> tuple[Repo, str | PipelineFile | None, str | None]:
     where = f"{file}:{entry.line}"
-    real_root = os.path.realpath(directory)
     for candidate in _candidates(entry):
         path = os.path.join(directory, *candidate.split("/"))
         if not os.path.isfile(path):
             continue
-        real = os.path.realpath(path)
-        if not real.startswith(real_root.rstrip(os.sep) + os.sep):
+        if _leaves(directory, candidate, path):
             # The same defence as discovery: a link must not pull in files from elsewhere.
             invalid = Invalid("the pipeline file is a symlink that leaves its repository; replace it with the file",
                               "", 1)
             return Repo(entry.name, entry.team, path, where), PipelineFile(path, None, {}, invalid), None
         return Repo(entry.name, entry.team, path, where), path, None
     return Repo(entry.name, entry.team, None, where), None, _no_pipeline(entry, file)
+
+
+def _leaves(directory: str, candidate: str, path: str) -> bool:
+    """Does `path` (the repository `directory` plus `candidate`) lead out of the repository?
+
+    Only a symlink or a `..` inside the repository can make it: the links are looked for
+    part by part (one lstat for `pipeline.yaml`), and only when one is there are both real
+    paths worked out (os.path.realpath costs an lstat per part of the whole path, and an
+    inventory lists thousands of repositories).
+    """
+    inside = directory
+    for part in candidate.split("/"):
+        inside = os.path.join(inside, part)
+        if part in ("", ".", "..") or os.path.islink(inside):
+            real_root = os.path.realpath(directory)
+            return not os.path.realpath(path).startswith(real_root.rstrip(os.sep) + os.sep)
+    return False
 
 
 def _from_git(
