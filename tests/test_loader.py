@@ -238,6 +238,17 @@ def test_texts_that_crashed_the_composer_take_the_iterative_parser(text: str) ->
         parse_yaml(text)
 
 
+def test_a_big_flow_style_list_keeps_the_fast_path() -> None:
+    """An inventory of 5,000 entries in flow style has 5,000 brackets but is shallow: counted
+    open and closed (no quote, comment or tag could hide a closer), it keeps the fast path."""
+    from pipewarden.load.yamlsafe import _may_nest_deeply
+
+    entries = "".join(f"  - {{name: svc-{i}, path: repos/svc-{i}, team: t{i % 40}}}\n" for i in range(5000))
+    assert not _may_nest_deeply("repositories:\n" + entries)
+    assert _may_nest_deeply("repositories:\n" + entries + "# a comment\n")  # could hide closers: cautious
+    assert _may_nest_deeply("a: " + "[" * 1500 + "]" * 1500 + "\n")  # really deep, no quotes
+
+
 @pytest.mark.parametrize("depth", [63, 64, 900])
 def test_moderate_nesting_takes_the_fast_path_and_the_walk_limits_it(depth: int) -> None:
     from pipewarden.load.yamlsafe import MAX_DEPTH, _may_nest_deeply

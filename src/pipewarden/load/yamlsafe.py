@@ -138,6 +138,8 @@ def _check_tag(tag: str | None, line: int, path: str = "") -> None:
 
 _PLAIN = "!pipewarden/plain"
 _STR = _CORE + "str"
+_BRACKETS = re.compile(r"[\[\]{}]")
+_TEXT_THAT_MAY_HOLD_BRACKETS = ("'", '"', "#", "!")
 # Indentation, block indicators and a BOM: what a line starts with when it nests blocks.
 _BLOCK_PREFIX = " \t?:-\ufeff"
 # libyaml's composer recurses in C, one level per nesting level, and crashed the interpreter at
@@ -169,14 +171,26 @@ def _may_nest_deeply(text: str) -> bool:
     COMPOSER_SAFE_DEPTH? (Depths past MAX_DEPTH but below that are rejected by the walk.)
 
     Flow nesting needs an opening bracket per level, so the count of `[` and `{` bounds it,
-    whatever quotes and comments hold. Block nesting needs a character per level at the start
-    of a line (indentation, `- `, `? `, `: `; libyaml also skips a BOM there), on lines as
-    libyaml breaks them (str.splitlines breaks at all of those breaks and a few more, which
+    whatever quotes and comments hold. Past the bound (a big inventory in flow style), the
+    brackets are counted open and closed, which is exact when no closer can be text: inside
+    a flow collection, plain scalars cannot hold brackets, so only quotes, comments and
+    verbatim tags could (`'`, `"`, `#`, `!`). Block nesting needs a character per level at the
+    start of a line (indentation, `- `, `? `, `: `; libyaml also skips a BOM there), on lines
+    as libyaml breaks them (str.splitlines breaks at all of those breaks and a few more, which
     only shortens the parts it returns, never their starts).
     """
-    if text.count("[") + text.count("{") > COMPOSER_SAFE_DEPTH:
-        return True
     bound = COMPOSER_SAFE_DEPTH
+    if text.count("[") + text.count("{") > bound:
+        if any(mark in text for mark in _TEXT_THAT_MAY_HOLD_BRACKETS):
+            return True
+        depth = 0
+        for bracket in _BRACKETS.findall(text):
+            if bracket in "[{":
+                depth += 1
+                if depth > bound:
+                    return True
+            elif depth:
+                depth -= 1
     for line in text.splitlines():
         if len(line) > bound and len(line) - len(line.lstrip(_BLOCK_PREFIX)) > bound:
             return True
