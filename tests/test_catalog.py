@@ -158,10 +158,11 @@ def test_off_rules_are_not_evaluated_and_nested_packages_work(tmp_path: Path) ->
     ("source", "where", "message"),
     [
         ('denny contains {"msg": "x", "path": ""} if true\n', "rule.rego:3", "defines no `deny`"),
-        ('deny := {"msg": "an object", "path": ""}\n', "rule.rego:1", "must be a set of objects"),
-        ('deny contains "a bare string" if true\n', "rule.rego:1", "must be a set of objects"),
+        ('denny contains v if {\n\tdeny := {"msg": "x", "path": ""}\n\tv := deny\n}\n', "rule.rego:3", "defines no `deny`"),
+        ('deny := {"msg": "an object", "path": ""}\n', "rule.rego:7", "must be a set of objects"),
+        ('deny contains "a bare string" if true\n', "rule.rego:7", "must be a set of objects"),
     ],
-    ids=["typo", "object", "strings"],
+    ids=["typo", "typo-with-a-local-deny", "object", "strings"],
 )
 def test_a_rule_that_cannot_report_is_an_error_not_silence(tmp_path: Path, source: str, where: str, message: str) -> None:
     from conftest import GOOD_PIPELINE

@@ -158,6 +158,15 @@ def test_two_entries_reading_the_same_file_are_an_error(tmp_path: Path) -> None:
     assert caught.value.line == 5 and "same pipeline file as 'a' (line 4)" in caught.value.message
 
 
+def test_one_repository_under_two_names_is_the_same_file(tmp_path: Path) -> None:
+    write_tree(tmp_path, {"real/pipeline.yaml": pipeline("r", "cart", 1)})
+    (tmp_path / "linked").symlink_to(tmp_path / "real", target_is_directory=True)
+    file = inventory(tmp_path, "  - {name: b, path: real, team: cart}\n  - {name: a, path: linked, team: search}\n")
+    with pytest.raises(ConfigError) as caught:
+        resolve_inventory(load_inventory(str(file)))
+    assert caught.value.line == 5 and "same pipeline file as 'b' (line 4)" in caught.value.message
+
+
 def test_a_symlink_leaving_the_repository_is_invalid(tmp_path: Path) -> None:
     write_tree(tmp_path, {"outside.yaml": pipeline("x", "cart", 1), "a/README.md": "x\n"})
     (tmp_path / "a" / "pipeline.yaml").symlink_to(tmp_path / "outside.yaml")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import pty
 import select
 import subprocess
 import sys
@@ -15,6 +14,8 @@ import pytest
 
 from conftest import good_pipeline
 from pipewarden.progress import MIN_FILES
+
+pty = pytest.importorskip("pty")  # a pseudo-terminal stands in for the user's terminal (POSIX)
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +34,10 @@ def run_with_terminal_stderr(*args: str) -> tuple[int, str, str]:
 
     stdout goes to a file, not a pipe: nobody reads a pipe while the terminal is being read,
     and a report bigger than the pipe's buffer would block the child."""
-    leader, follower = pty.openpty()
+    try:
+        leader, follower = pty.openpty()
+    except OSError as error:
+        pytest.skip(f"no pseudo-terminal here: {error}")
     with tempfile.TemporaryFile() as out:
         child = subprocess.Popen(
             [sys.executable, "-m", "pipewarden", *args], stdout=out, stderr=follower, stdin=subprocess.DEVNULL
@@ -64,7 +68,7 @@ def test_a_long_run_on_a_terminal_shows_progress_and_clears_it(big_fleet: Path) 
     code, stdout, stderr = run_with_terminal_stderr("check", str(big_fleet), "--no-cache", "--format", "json")
     assert code == 0, stderr
     assert f"{MIN_FILES}/{MIN_FILES} pipelines" in stderr and "[" in stderr
-    assert stderr.endswith("\r" + " " * 79 + "\r")  # the bar's line is wiped at the end
+    assert "\r" + " " * 79 + "\r" in stderr.split(f"{MIN_FILES}/{MIN_FILES} pipelines")[-1]  # then wiped
     assert '"findings"' in stdout  # the output itself is untouched by the bar
 
 
@@ -75,4 +79,4 @@ def test_quiet_or_no_terminal_means_no_bar(big_fleet: Path) -> None:
         [sys.executable, "-m", "pipewarden", "check", str(big_fleet), "--no-cache", "--format", "json"],
         capture_output=True, text=True, check=False, timeout=120,
     )
-    assert piped.returncode == 0 and piped.stderr == ""
+    assert piped.returncode == 0 and "pipelines" not in piped.stderr and "\r" not in piped.stderr

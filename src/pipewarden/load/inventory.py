@@ -140,16 +140,17 @@ def resolve_inventory(inventory: Inventory, cache_dir: str | None = None, jobs: 
 
     git_entries = sum(1 for e in inventory.entries if e.url is not None or e.ref is not None)
     results = _map(one, inventory.entries, jobs if git_entries else 1)
-    seen: dict[str, InventoryEntry] = {}
+    seen: dict[object, InventoryEntry] = {}
     for entry, (repo, source, note) in zip(inventory.entries, results):
         if repo.file is not None:
-            if repo.file in seen:
+            key = _file_identity(repo.file, source)
+            if key in seen:
                 raise ConfigError(
-                    f"repository {entry.name!r} reads the same pipeline file as {seen[repo.file].name!r} "
-                    f"(line {seen[repo.file].line}): {repo.file}",
+                    f"repository {entry.name!r} reads the same pipeline file as {seen[key].name!r} "
+                    f"(line {seen[key].line}): {repo.file}",
                     inventory.file, entry.line,
                 )
-            seen[repo.file] = entry
+            seen[key] = entry
         fleet.repos.append(repo)
         if isinstance(source, str):
             fleet.paths.append(source)
@@ -158,6 +159,18 @@ def resolve_inventory(inventory: Inventory, cache_dir: str | None = None, jobs: 
         if note:
             fleet.notes.append(note)
     return fleet
+
+
+def _file_identity(shown: str, source: str | PipelineFile | None) -> object:
+    """What makes two entries the same file: the device and inode of a file on disk (so a
+    repository reached through a link and through its real path is one file), else its name."""
+    if isinstance(source, str):
+        try:
+            info = os.stat(source)
+            return (info.st_dev, info.st_ino)
+        except OSError:
+            pass
+    return shown
 
 
 def _map(function: Callable[[T], R], items: tuple[T, ...], jobs: int) -> list[R]:

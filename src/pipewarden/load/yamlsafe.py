@@ -143,7 +143,9 @@ _TEXT_THAT_MAY_HOLD_BRACKETS = ("'", '"', "#", "!")
 # Indentation, block indicators and a BOM: what a line starts with when it nests blocks.
 _BLOCK_PREFIX = " \t?:-\ufeff"
 # libyaml's composer recurses in C, one level per nesting level, and crashed the interpreter at
-# about 20,000 levels; texts that could go past this bound take the iterative parser instead.
+# about 20,000 levels on an 8 MiB stack; texts that could go past this bound take the iterative
+# parser instead (it also keeps threads with small stacks safe: pipelines read from git are
+# parsed in threads).
 COMPOSER_SAFE_DEPTH = 1000
 
 
@@ -170,7 +172,10 @@ def _may_nest_deeply(text: str) -> bool:
     """A cheap over-estimate: could this text make libyaml's C composer recurse deeper than
     COMPOSER_SAFE_DEPTH? (Depths past MAX_DEPTH but below that are rejected by the walk.)
 
-    Flow nesting needs an opening bracket per level, so the count of `[` and `{` bounds it,
+    A bracket or a leading character can open two levels (`[a: ` is a list and a mapping; a
+    block list may sit at its parent key's column), and flow nesting adds to block nesting,
+    so each kind gets a quarter of the bound. Flow nesting needs an opening bracket per level
+    (or two), so the count of `[` and `{` bounds it,
     whatever quotes and comments hold. Past the bound (a big inventory in flow style), the
     brackets are counted open and closed, which is exact when no closer can be text: inside
     a flow collection, plain scalars cannot hold brackets, so only quotes, comments and
@@ -179,7 +184,7 @@ def _may_nest_deeply(text: str) -> bool:
     as libyaml breaks them (str.splitlines breaks at all of those breaks and a few more, which
     only shortens the parts it returns, never their starts).
     """
-    bound = COMPOSER_SAFE_DEPTH
+    bound = COMPOSER_SAFE_DEPTH // 4
     if text.count("[") + text.count("{") > bound:
         if any(mark in text for mark in _TEXT_THAT_MAY_HOLD_BRACKETS):
             return True

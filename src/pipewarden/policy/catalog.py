@@ -18,9 +18,10 @@ import yaml
 from pipewarden.errors import ConfigError
 
 _PACKAGE = re.compile(r"^package\s+([A-Za-z0-9_.]+)(.*)$", re.MULTILINE)
-# A head of the rule `deny`: `deny contains v if ...` (a partial set, defined even when empty)
-# or a complete rule such as `deny := {...} if ...` (undefined when its body fails).
-_DENY_HEAD = re.compile(r"^[ \t]*deny\b[ \t]*(contains\b)?", re.MULTILINE)
+# A head of the rule `deny`, at the start of a line as rule heads are written (opa fmt): `deny
+# contains v if ...` (a partial set, defined even when empty) or a complete rule such as
+# `deny := {...} if ...` (undefined when its body fails). Indented, `deny` is a local variable.
+_DENY_HEAD = re.compile(r"^deny\b[ \t]*(contains\b)?", re.MULTILINE)
 RULE_PACKAGE_PREFIX = "pipewarden.rules."
 FLEET_PACKAGE_PREFIX = "pipewarden.fleet."
 _ID = re.compile(r"^[a-z0-9][a-z0-9-]*$")
@@ -46,6 +47,7 @@ class Rule:
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
     # Every `deny` head is `deny contains`: the set is defined, empty at worst (see engine.py).
     deny_always_defined: bool = True
+    deny_line: int = 1  # of the first `deny` head, for messages about it
 
 
 def builtin_policies_dir() -> Path:
@@ -101,12 +103,14 @@ def rule_from_file(path: Path, custom: bool) -> Rule:
             f"rule package {package!r} must be under {RULE_PACKAGE_PREFIX}<name> or {FLEET_PACKAGE_PREFIX}<name>",
             str(path), line,
         )
-    heads = _DENY_HEAD.findall(text)
-    if not heads:
+    head_matches = list(_DENY_HEAD.finditer(text))
+    if not head_matches:
         raise ConfigError(
-            "the rule defines no `deny`; report each violation with `deny contains v if { ... }`",
-            str(path), text[: match.start()].count("\n") + 1,
+            "the rule defines no `deny` (at the start of a line); report each violation with "
+            "`deny contains v if { ... }`", str(path), text[: match.start()].count("\n") + 1,
         )
+    heads = [m.group(1) or "" for m in head_matches]
+    deny_line = text[: head_matches[0].start()].count("\n") + 1
     custom_meta = metadata.get("custom") or {}
     rule_id = custom_meta.get("id")
     if not isinstance(rule_id, str) or not _ID.match(rule_id):
@@ -119,7 +123,8 @@ def rule_from_file(path: Path, custom: bool) -> Rule:
     if not custom:
         # Built-in metadata is checked by the test suite (tests/test_catalog.py); an
         # organisation's own rules are checked on every load.
-        return _rule(rule_id, metadata, custom_meta, level, params, schema, kind, package, path, custom, heads)
+        return _rule(rule_id, metadata, custom_meta, level, params, schema, kind, package, path, custom, heads,
+                     deny_line)
     import jsonschema
 
     try:
@@ -129,12 +134,14 @@ def rule_from_file(path: Path, custom: bool) -> Rule:
         raise ConfigError(f"METADATA custom.params_schema is not a valid JSON Schema: {exc.message}", str(path), 1) from None
     except jsonschema.ValidationError as exc:
         raise ConfigError(f"METADATA custom.params do not match params_schema: {exc.message}", str(path), 1) from None
-    return _rule(rule_id, metadata, custom_meta, level, params, schema, kind, package, path, custom, heads)
+    return _rule(rule_id, metadata, custom_meta, level, params, schema, kind, package, path, custom, heads,
+                 deny_line)
 
 
 def _rule(
     rule_id: str, metadata: dict[str, Any], custom_meta: dict[str, Any], level: str, params: dict[str, Any],
     schema: dict[str, Any], kind: str, package: str, path: Path, custom: bool, deny_heads: list[str],
+    deny_line: int,
 ) -> Rule:
     return Rule(
         id=rule_id,
@@ -151,6 +158,7 @@ def _rule(
         source=str(path),
         custom=custom,
         deny_always_defined=all(head == "contains" for head in deny_heads),
+        deny_line=deny_line,
     )
 
 

@@ -126,7 +126,7 @@ class RuleEngine:
             if not isinstance(violations, list) or not all(isinstance(v, dict) for v in violations):
                 raise PolicyError(
                     f"rule {rule.id}: `deny` must be a set of objects with `msg` and `path`, "
-                    f"as in `deny contains {{\"msg\": ..., \"path\": ...}} if {{ ... }}`", rule.source, 1,
+                    f"as in `deny contains {{\"msg\": ..., \"path\": ...}} if {{ ... }}`", rule.source, rule.deny_line,
                 )
             for violation in violations:
                 found.append((rule.id, str(violation.get("path", "")), str(violation.get("msg", ""))))
