@@ -131,7 +131,8 @@ def evaluate_document(pipeline: PipelineFile, context: EvalContext) -> Evaluated
     document_json = pipeline.json_text if pipeline.json_text is not None else json.dumps(document)
     raw = rule_engine(context.catalog).evaluate_json(document_json, params_json, enabled)
     line_of = pipeline.line_of
-    violations = tuple(Violation(rule, path, message, line_of(path)) for rule, path, message in raw if rule in enabled)
+    # The engine was asked for the enabled rules only.
+    violations = tuple(Violation(rule, path, message, line_of(path)) for rule, path, message in raw)
     hosts = []
     for i, stage in enumerate(document["stages"]):
         for j, target in enumerate(stage["targets"]):
@@ -221,15 +222,9 @@ def evaluate_paths(
     global _context, _after_batch
     _context = context
     _after_batch = after_batch
-    results: list[Evaluated] = []
     if len(paths) < PARALLEL_THRESHOLD or _workers() == 1 or "fork" not in multiprocessing.get_all_start_methods():
-        for path in paths:
-            results.append(_evaluate_path(path))
-            if progress:
-                progress(1)
-        if after_batch is not None and results:
-            after_batch(results)
-        return results
+        return _evaluate_here(paths, progress, after_batch)
+    results: list[Evaluated] = []
     # Frozen objects are never scanned by a collection: a worker's per-chunk gc.collect() then
     # costs what that chunk allocated, not the whole heap inherited from this process.
     gc.freeze()
@@ -246,17 +241,24 @@ def evaluate_paths(
             "the main process with the iterative YAML parser (please report this, with the files if you can)",
             file=sys.stderr,
         )
-        redone = []
         with iterative_parsing(), gc_paused():
-            for path in remaining:
-                redone.append(_evaluate_path(path))
-                if progress:
-                    progress(1)
-        if after_batch is not None and redone:
-            after_batch(redone)
-        results.extend(redone)
+            results.extend(_evaluate_here(remaining, progress, after_batch))
     finally:
         gc.unfreeze()
+    return results
+
+
+def _evaluate_here(
+    paths: Sequence[str], progress: Callable[[int], None] | None, after_batch: Callable[[list[Evaluated]], None] | None
+) -> list[Evaluated]:
+    """Evaluate in this process, one file after the other."""
+    results = []
+    for path in paths:
+        results.append(_evaluate_path(path))
+        if progress:
+            progress(1)
+    if after_batch is not None and results:
+        after_batch(results)
     return results
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 from collections.abc import Iterator
@@ -26,16 +25,17 @@ def load_pipeline(file: str, display: str | None = None) -> PipelineFile:
         data = read_limited(file)
     except LoadError as error:
         return PipelineFile(shown, None, {}, _invalid(error))
-    return dataclasses.replace(load_pipeline_bytes(shown, data), content_hash=hashlib.sha256(data).hexdigest())
+    return load_pipeline_bytes(shown, data)
 
 
 def load_pipeline_bytes(display: str, data: bytes) -> PipelineFile:
     """Same as `load_pipeline` for content read elsewhere (for instance from a git ref)."""
+    content_hash = hashlib.sha256(data).hexdigest()
     try:
         parsed = parse_yaml_bytes(data)
     except LoadError as error:
-        return PipelineFile(display, None, {}, _invalid(error))
-    return validate_pipeline(display, parsed)
+        return PipelineFile(display, None, {}, _invalid(error), content_hash=content_hash)
+    return validate_pipeline(display, parsed, content_hash)
 
 
 def _invalid(error: LoadError) -> Invalid:
@@ -43,7 +43,7 @@ def _invalid(error: LoadError) -> Invalid:
     return Invalid(error.message, error.path, 1 if error.unparseable else (error.line or 1))
 
 
-def validate_pipeline(file: str, parsed: ParsedYaml) -> PipelineFile:
+def validate_pipeline(file: str, parsed: ParsedYaml, content_hash: str | None = None) -> PipelineFile:
     document = parsed.value
     # The document goes to the Rego engine as JSON anyway: serialising it here, once, is also
     # the fastest check that it holds no .inf/.nan (JSON has none; finding their paths is slower).
@@ -65,8 +65,9 @@ def validate_pipeline(file: str, parsed: ParsedYaml) -> PipelineFile:
         issues.extend(_semantic_issues_so_far(document))
     if issues:
         issue, line = first_issue(parsed, issues)
-        return PipelineFile(file, document, parsed.lines, Invalid(issue.message, issue.path, line))
-    return PipelineFile(file, document, parsed.lines, json_text=json_text)
+        return PipelineFile(file, document, parsed.lines, Invalid(issue.message, issue.path, line),
+                            content_hash=content_hash)
+    return PipelineFile(file, document, parsed.lines, json_text=json_text, content_hash=content_hash)
 
 
 def _semantic_issues_so_far(document: Any) -> list[Issue]:

@@ -8,6 +8,7 @@ third of that.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,15 +41,21 @@ def to_record(item: Evaluated) -> tuple[Any, ...]:
             invalid, violations)
 
 
-def from_record(record: tuple[Any, ...] | list[Any], file: str, content_hash: str | None = None) -> Evaluated:
-    """The result of `to_record`, under the name this run reached the file by."""
+def from_record(
+    record: tuple[Any, ...] | list[Any], file: str, content_hash: str | None = None,
+    findings: Iterable[FindingRecord | list[Any]] | None = None, findings_context: int | None = None,
+) -> Evaluated:
+    """The result of `to_record`, under the name this run reached the file by; with the
+    finding records of a worker's answer when given."""
     name, team, org, level, valid, hosts, name_line, team_line, invalid, violations = record
     summary = PipelineSummary(file, name, team, org, level, valid, hosts, name_line, team_line)
     return Evaluated(
         summary,
         Invalid(*invalid) if invalid is not None else None,
         tuple(Violation(*v) for v in violations),
-        content_hash=content_hash,
+        tuple(finding_from_record(f, summary) for f in findings) if findings is not None else None,
+        findings_context,
+        content_hash,
     )
 
 
@@ -73,9 +80,4 @@ def to_worker_record(item: Evaluated, findings: tuple[FindingRecord, ...], conte
 
 def from_worker_record(record: tuple[Any, ...] | list[Any]) -> Evaluated:
     file, base, findings, context, content_hash = record
-    item = from_record(base, file)
-    summary = item.summary
-    return Evaluated(
-        summary, item.invalid, item.violations, tuple(finding_from_record(f, summary) for f in findings),
-        context, content_hash,
-    )
+    return from_record(base, file, content_hash, findings, context)
