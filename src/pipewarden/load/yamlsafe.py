@@ -9,7 +9,9 @@ event stream iteratively lets us enforce every limit while we build the value:
   no tags beyond the YAML core ones (so no Python object construction);
 - scalars are read with YAML 1.2 core rules, not YAML 1.1: `17:30` stays the string
   "17:30" (1.1 reads it as the sexagesimal integer 1050), `off`/`yes`/`no`/`on` stay strings
-  (1.1 reads them as booleans), and dates stay strings. Only `true`/`false` are booleans.
+  (1.1 reads them as booleans), and dates stay strings. Only `true`/`false` are booleans;
+- mapping keys are always the text as written: `500:` is the key "500" and `true:` the key
+  "true" (JSON keys are strings, and rules compare them with strings), in every file read here.
 """
 
 from __future__ import annotations
@@ -369,24 +371,23 @@ class _NodeWalker:
             if type(key_node) is not scalar:
                 raise LoadError("a mapping key must be a plain value, not a list or mapping", line=key_line)
             plain_key = key_node.tag == _PLAIN
-            if plain_key:
-                written = key_node.value
-                key = written if written and written[0] not in special else resolve_plain(written)
-            else:
-                key = self._value(key_node, path, depth + 1)
+            # A key is the text as written (JSON keys are strings): `500:` is the key "500",
+            # never the integer 500, whatever YAML would resolve the scalar to.
+            key = key_node.value
+            if not plain_key and key_node.tag != _STR:
+                self._value(key_node, path, depth + 1)  # rejects disallowed or invalid tags
             if plain_key and key == "<<":
                 self._merge(mapping, merged, self._value(value_node, path, depth + 1), path, key_line)
                 continue
             if key in mapping and key not in merged:
                 raise LoadError(
-                    f"duplicate key {str(key)!r}; each key may appear once", line=key_line,
-                    path=join_key(path, str(key)),
+                    f"duplicate key {key!r}; each key may appear once", line=key_line,
+                    path=join_key(path, key),
                 )
             if merged:
                 merged.discard(key)
-            key_text = key if type(key) is str else str(key)
             # Inline of join_key for the common case: a key that is a plain identifier.
-            child_path = prefix + key_text if plain_keys.get(key_text) else join_key(path, key_text)
+            child_path = prefix + key if plain_keys.get(key) else join_key(path, key)
             lines[child_path] = key_line
             value_tag = value_node.tag if type(value_node) is scalar else None
             if value_tag == _PLAIN:
@@ -414,6 +415,7 @@ def parse_yaml_events(text: str) -> ParsedYaml:
     """The iterative parser: same result as `parse_yaml`, safe for any nesting depth."""
     lines: dict[str, int] = {}
     anchors: dict[str, tuple[Any, int]] = {}
+    scalar_texts: dict[str, str] = {}  # anchor -> text as written, for aliases used as keys
     stack: list[_Frame] = []
     expanded = 0
     documents = 0
@@ -447,7 +449,7 @@ def parse_yaml_events(text: str) -> ParsedYaml:
                 frame.key_line = line
                 frame.merging = value == "<<" and plain
                 if not frame.merging:
-                    key = str(value)
+                    key = value
                     if value in frame.value and value not in frame.merge_keys:
                         raise LoadError(
                             f"duplicate key {key!r}; each key may appear once", line=line,
@@ -499,7 +501,12 @@ def parse_yaml_events(text: str) -> ParsedYaml:
                 else:
                     value = event.value
                 expanded += 1
-                add_value(value, 1, line, event.anchor, False, event.tag is None and event.implicit[0])
+                if event.anchor is not None:
+                    anchors[event.anchor] = (value, 1)
+                    scalar_texts[event.anchor] = event.value
+                if stack and stack[-1].is_map and stack[-1].key is _NO_KEY:
+                    value = event.value  # a key is the text as written, as in parse_yaml
+                add_value(value, 1, line, None, False, event.tag is None and event.implicit[0])
             elif isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
                 _check_tag(event.tag, line)
                 if len(stack) >= MAX_DEPTH:
@@ -526,6 +533,9 @@ def parse_yaml_events(text: str) -> ParsedYaml:
                 if event.anchor not in anchors:
                     raise LoadError(f"alias *{event.anchor} names no anchor", line=line)
                 value, size = anchors[event.anchor]
+                if stack and stack[-1].is_map and stack[-1].key is _NO_KEY:
+                    # An aliased scalar used as a key is its anchor's text, as in parse_yaml.
+                    value = scalar_texts.get(event.anchor, value)
                 expanded += size
                 if expanded > MAX_ALIAS_NODES:
                     raise LoadError(
