@@ -588,7 +588,7 @@ def read_limited(path: str, limit: int = MAX_BYTES) -> bytes:
     try:
         # A FIFO or device named pipeline.yaml must not block or stream forever.
         if not stat.S_ISREG(os.stat(path).st_mode):
-            raise LoadError("is not a regular file; a pipeline definition must be a plain file", line=1)
+            raise LoadError("is not a regular file (a FIFO, device or socket); pipewarden reads plain files only", line=1)
         with open(path, "rb") as handle:
             data = handle.read(limit + 1)
     except IsADirectoryError:
@@ -621,3 +621,17 @@ def parse_yaml_bytes(data: bytes, limit: int = MAX_BYTES) -> ParsedYaml:
     """Decode and parse content read elsewhere (a git object, say) under the same limits."""
     check_size(data, limit)
     return parse_yaml(decode(data))
+
+
+# A Rego module is code, not data, but an organisation's biggest rule stays far below this.
+TEXT_MAX_BYTES = 4 * 1024 * 1024
+
+
+def read_text_file(path: str, limit: int = TEXT_MAX_BYTES) -> str:
+    """Read a text file other than YAML (a Rego module) under the same rules as every file
+    pipewarden reads: a size limit, UTF-8 (a leading byte order mark, as some Windows editors
+    write, is skipped) or BOM-marked UTF-16, no NUL bytes. Raises `LoadError` with the file."""
+    try:
+        return decode(read_limited(path, limit))
+    except LoadError as exc:
+        raise LoadError(exc.message, path, exc.line, unparseable=exc.unparseable) from None

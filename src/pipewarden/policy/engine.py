@@ -15,7 +15,8 @@ os.environ.setdefault("RUST_LIB_BACKTRACE", "0")
 
 import regorus
 
-from pipewarden.errors import PolicyError
+from pipewarden.errors import LoadError, PolicyError
+from pipewarden.load.yamlsafe import read_text_file
 from pipewarden.policy.catalog import Catalog, Rule
 
 # One query per document for all its enabled rules: an object of each rule package's `deny`
@@ -34,11 +35,11 @@ def new_engine() -> Any:
 
 def _add_policy(engine: Any, path: str) -> None:
     try:
-        with open(path, encoding="utf-8") as handle:
-            text = handle.read()
+        text = read_text_file(path)
+    except LoadError as exc:
+        raise PolicyError(f"cannot read the policy file: {exc.message}", path, exc.line or 1) from None
+    try:
         engine.add_policy(path, text)
-    except (OSError, UnicodeDecodeError) as exc:
-        raise PolicyError(f"cannot read the policy file: {exc}", path, 1) from None
     except RuntimeError as exc:
         raise PolicyError(*_compile_error(str(exc), path)) from None
 
