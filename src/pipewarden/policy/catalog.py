@@ -13,9 +13,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from pipewarden.errors import ConfigError
+from pipewarden.errors import ConfigError, LoadError
+from pipewarden.load.yamlsafe import parse_yaml, read_text_file
 
 _PACKAGE = re.compile(r"^package\s+([A-Za-z0-9_.]+)(.*)$", re.MULTILINE)
 # A head of the rule `deny`, at the start of a line as rule heads are written (opa fmt): `deny
@@ -69,18 +68,30 @@ def read_metadata(text: str, source: str) -> dict[str, Any]:
                 if not stripped.startswith("#"):
                     break
                 block.append(stripped[2:] if stripped.startswith("# ") else stripped[1:])
+            # The defended loader (size, depth and alias limits, YAML 1.2 scalars as in org
+            # configs, so that a rule's default params read the same as the org's overrides).
             try:
-                data = yaml.safe_load("\n".join(block))
-            except yaml.YAMLError as exc:
-                raise ConfigError(f"the METADATA block is not valid YAML: {exc}", source, start + 1) from None
+                data = parse_yaml("\n".join(block)).value
+            except LoadError as exc:
+                at = start + 1 + (exc.line or 1)
+                raise ConfigError(f"the METADATA block is not valid YAML: {exc.message}", source, at) from None
             if not isinstance(data, dict):
                 raise ConfigError("the METADATA block must be a mapping", source, start + 1)
             return data
     raise ConfigError("the rule has no '# METADATA' block; add one (see docs/writing-rules.md)", source, 1)
 
 
-def rule_from_file(path: Path, custom: bool) -> Rule:
-    text = path.read_text("utf-8")
+def read_rego(path: Path) -> str:
+    """A Rego file's text (a leading byte order mark skipped); a ConfigError when unreadable."""
+    try:
+        return read_text_file(str(path))
+    except LoadError as exc:
+        raise ConfigError(f"cannot read the policy file: {exc.message}", str(path), exc.line or 1) from None
+
+
+def rule_from_file(path: Path, custom: bool, text: str | None = None) -> Rule:
+    if text is None:
+        text = read_rego(path)
     metadata = read_metadata(text, str(path))
     match = _PACKAGE.search(text)
     if match is None:
@@ -213,14 +224,11 @@ def load_catalog(extra_dirs: tuple[str, ...] = ()) -> Catalog:
         if not directory.is_dir():
             raise ConfigError("policy folder does not exist or is not a directory", str(directory))
         for path in rule_files(directory):
-            try:
-                text = path.read_text("utf-8")
-            except (OSError, UnicodeDecodeError) as exc:
-                raise ConfigError(f"cannot read the policy file: {exc}", str(path)) from None
+            text = read_rego(path)
             if is_library(path, text):
                 libraries.append(str(path))
                 continue
-            rule = rule_from_file(path, custom)
+            rule = rule_from_file(path, custom, text)
             if rule.id in rules:
                 other = rules[rule.id].source or "the Python core"
                 raise ConfigError(f"rule id {rule.id!r} is already defined in {other}", str(path), 1)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipewarden.errors import ConfigError
-from pipewarden.policy.catalog import builtin_policies_dir
+from pipewarden.policy.catalog import builtin_policies_dir, read_rego
 from pipewarden.policy.engine import _add_policy, new_engine
 
 _PACKAGE = re.compile(r"^package\s+([A-Za-z0-9_.]+)", re.MULTILINE)
@@ -49,7 +49,7 @@ def run_policy_tests(dirs: list[str]) -> list[TestResult]:
             seen.add(path.resolve())
             _add_policy(engine, str(path))
             if path.name.endswith("_test.rego"):
-                text = path.read_text("utf-8")
+                text = read_rego(path)
                 declared = _PACKAGE.search(text)
                 if declared is None:
                     continue
