@@ -1,6 +1,6 @@
 # METADATA
 # title: One release process per application
-# description: No two pipelines of the fleet share a metadata.name or deploy to the same host.
+# description: No two pipelines of the fleet share a metadata.name or deploy to the same host (host names compared without case, as DNS does).
 # custom:
 #   id: single-release-process
 #   level: warn
@@ -28,8 +28,12 @@ package pipewarden.fleet.single_release_process
 import rego.v1
 
 # Fleet-wide entry point: input.pipelines is the list of valid pipelines of a run,
-# [{file, name, hosts: [{host, path}, ...]}] with hosts in document order. Each
-# finding is for the pipeline at `file` and names the `other` pipeline's file.
+# [{file, name, hosts: [{host, key, path}, ...]}] with hosts in document order. `key` is
+# the host's canonical form (model/hosts.py: DNS names are case-insensitive, IP addresses
+# and ports have one spelling); without it, the host in lower case. Each finding is for the
+# pipeline at `file` and names the `other` pipeline's file.
+
+_key(entry) := object.get(entry, "key", lower(entry.host))
 
 # Indices of the pipelines by name and by host: one pass each, so the rule
 # grows with the fleet and with the clashes it reports, not with its square.
@@ -41,7 +45,7 @@ _by_name[name] contains i if {
 _by_host[host] contains i if {
 	some i, pipeline in input.pipelines
 	some entry in pipeline.hosts
-	host := entry.host
+	host := _key(entry)
 }
 
 # Pairs [i, j] of distinct pipelines that share a name, or a host.
@@ -76,7 +80,7 @@ deny contains finding if {
 	some [i, j] in _host_pairs
 	pipeline := input.pipelines[i]
 	other := input.pipelines[j]
-	first := min({k | some k, entry in pipeline.hosts; j in _by_host[entry.host]})
+	first := min({k | some k, entry in pipeline.hosts; j in _by_host[_key(entry)]})
 	entry := pipeline.hosts[first]
 	finding := {
 		"file": pipeline.file,

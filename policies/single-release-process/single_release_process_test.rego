@@ -100,3 +100,21 @@ test_one_finding_per_other_pipeline if {
 test_same_host_different_port_is_no_clash if {
 	count(_deny([_a, _pipeline("b/pipeline.yaml", "search", ["127.0.0.1:9103"])])) == 0
 }
+
+# DNS names are case-insensitive: the same host in other letters is shared.
+test_host_names_compare_without_case if {
+	a := _pipeline("a/pipeline.yaml", "cart", ["cell-1.shop.internal:8080"])
+	b := _pipeline("b/pipeline.yaml", "orders", ["Cell-1.Shop.Internal:8080"])
+	d := _deny([a, b])
+	{[v.file, v.msg] | some v in d} == {
+		["a/pipeline.yaml", "host cell-1.shop.internal:8080 is also deployed by pipeline 'orders' (b/pipeline.yaml); a host belongs to one release process"],
+		["b/pipeline.yaml", "host Cell-1.Shop.Internal:8080 is also deployed by pipeline 'cart' (a/pipeline.yaml); a host belongs to one release process"],
+	}
+}
+
+# The checker sends each host's canonical key (model/hosts.py); the rule compares keys.
+test_hosts_compare_by_their_key if {
+	a := {"file": "a/pipeline.yaml", "name": "cart", "hosts": [{"host": "[::1]:80", "key": "[::1]:80", "path": "p"}]}
+	b := {"file": "b/pipeline.yaml", "name": "orders", "hosts": [{"host": "[0:0::1]:080", "key": "[::1]:80", "path": "p"}]}
+	count(_deny([a, b])) == 2
+}
