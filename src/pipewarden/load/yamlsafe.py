@@ -1,8 +1,11 @@
 """Safe YAML reading with a map from each path to its line.
 
-Built on libyaml's event parser (`CSafeLoader`), not on its composer: the composer recurses
-in C and crashes on deeply nested input, and we need our own checks anyway. Walking the
-event stream iteratively lets us enforce every limit while we build the value:
+Two readers with one result. The fast path (`parse_yaml`) lets libyaml's C composer
+(`CSafeLoader`, YAML 1.1 tag resolution switched off) build the node tree and walks it in
+Python; that composer recurses in C and crashes on very deep input, so a cheap guard
+(`_may_nest_deeply`) sends text that could nest deeply to the iterative reader
+(`parse_yaml_events`), which walks libyaml's event stream with an explicit stack. Both enforce
+every limit while they build the value:
 
 - size (checked by the caller before reading), depth, alias expansion counted on the node
   tree (a billion-laughs file fails after a few events, not after expanding), duplicate keys,
