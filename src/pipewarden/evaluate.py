@@ -23,7 +23,7 @@ from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from operator import attrgetter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pipewarden.automation import automation_level
 from pipewarden.load.pipeline import load_pipeline
@@ -39,7 +39,11 @@ from pipewarden.model.finding import Finding, PipelineSummary, Violation
 from pipewarden.model.pipeline import PipelineFile
 from pipewarden.orgs.resolve import RuleSetting, default_settings, find_exception, resolve_settings
 from pipewarden.orgs.tree import OrgTree
-from pipewarden.policy.catalog import Catalog
+from pipewarden.policy.builtin import POLICY_ERROR
+from pipewarden.policy.catalog import Catalog, Rule
+
+if TYPE_CHECKING:
+    from pipewarden.policy.engine import RuleFailure
 
 # Below this many files, starting worker processes costs more than it saves.
 PARALLEL_THRESHOLD = 400
@@ -129,10 +133,13 @@ def evaluate_document(pipeline: PipelineFile, context: EvalContext) -> Evaluated
     document = pipeline.document
     enabled, params_json = context.enabled_params(node)
     document_json = pipeline.json_text if pipeline.json_text is not None else json.dumps(document)
-    raw = rule_engine(context.catalog).evaluate_json(document_json, params_json, enabled)
+    raw, failures = rule_engine(context.catalog).run(document_json, params_json, enabled)
     line_of = pipeline.line_of
+    root_line = line_of("")
     # The engine was asked for the enabled rules only.
-    violations = tuple(Violation(rule, path, message, line_of(path)) for rule, path, message in raw)
+    violations = tuple(Violation(rule, path, message, line_of(path)) for rule, path, message in raw) + tuple(
+        Violation(POLICY_ERROR.id, "", failure.message(), root_line, failure.rule) for failure in failures
+    )
     hosts = []
     for i, stage in enumerate(document["stages"]):
         for j, target in enumerate(stage["targets"]):
@@ -141,7 +148,7 @@ def evaluate_document(pipeline: PipelineFile, context: EvalContext) -> Evaluated
                 hosts.append((host, path, line_of(path)))
     summary = PipelineSummary(
         pipeline.file, pipeline.name, team, org, automation_level(document), True, tuple(hosts),
-        line_of("metadata.name"), line_of("metadata.team"),
+        line_of("metadata.name"), line_of("metadata.team"), root_line,
     )
     return Evaluated(summary, None, violations, content_hash=pipeline.content_hash)
 
@@ -280,26 +287,72 @@ def evaluate_loaded(files: Iterable[PipelineFile], context: EvalContext) -> list
 
 
 def fleet_violations(evaluated: list[Evaluated], context: EvalContext) -> dict[str, list[Violation]]:
-    """Violations of the fleet-wide rules, by file: these rules see every valid pipeline at once."""
+    """Violations of the fleet-wide rules, by file: these rules see every valid pipeline at once.
+
+    A fleet rule that fails while it runs gives `policy-error` violations (see `_run_fleet_rule`).
+    """
     rules = context.catalog.fleet_rules()
     if not rules:
         return {}
-    valid = _possible_clashes([e.summary for e in evaluated if e.invalid is None])
-    summaries = [
-        {"file": s.file, "name": s.name, "hosts": [{"host": h, "path": p} for h, p, _ in s.host_paths]}
-        for s in valid
-    ]
-    lines = {s.file: ({p: line for _, p, line in s.host_paths}, s.name_line) for s in valid}
+    valid = [e.summary for e in evaluated if e.invalid is None]
+    lines = {s.file: ({p: line for _, p, line in s.host_paths}, s.name_line, s.root_line) for s in valid}
+    inputs: dict[bool, list[dict[str, Any]]] = {}
     found: dict[str, list[Violation]] = {}
     engine = rule_engine(context.catalog)
     for rule in rules:
-        for item in engine.evaluate_fleet(str(rule.package), summaries):
+        # The built-in single-release-process can only fire on pipelines that share a name or a
+        # host: it is given those only. An organisation's own fleet rule sees the whole fleet.
+        clashes_only = rule.id == "single-release-process" and not rule.custom
+        if clashes_only not in inputs:
+            inputs[clashes_only] = [
+                {"file": s.file, "name": s.name, "hosts": [{"host": h, "path": p} for h, p, _ in s.host_paths]}
+                for s in (_possible_clashes(valid) if clashes_only else valid)
+            ]
+        items, failures = _run_fleet_rule(engine, rule, inputs[clashes_only])
+        for item in items:
             file = str(item.get("file"))
             path = str(item.get("path", ""))
-            host_lines, name_line = lines.get(file, ({}, 1))
+            host_lines, name_line, _ = lines.get(file, ({}, 1, 1))
             line = name_line if path == "metadata.name" else host_lines.get(path, 1)
             found.setdefault(file, []).append(Violation(rule.id, path, str(item.get("msg", "")), line))
+        for file, failure in failures.items():
+            root_line = lines.get(file, ({}, 1, 1))[2]
+            found.setdefault(file, []).append(Violation(POLICY_ERROR.id, "", failure.message(), root_line, rule.id))
     return found
+
+
+def _run_fleet_rule(
+    engine: Any, rule: Rule, summaries: list[dict[str, Any]]
+) -> tuple[list[dict[str, Any]], dict[str, RuleFailure]]:
+    """A fleet rule's findings, and its failure per file when it fails while it runs.
+
+    A fleet rule sees all pipelines at once, so when it fails the pipeline at fault is found by
+    asking the rule about each pipeline on its own: those that make it fail alone get the
+    failure, and the rule runs again without them, so that the others still get their findings
+    (those that would have involved a failing pipeline are lost with it). When no pipeline makes
+    it fail alone, the failure needs several together, and every pipeline it saw gets it.
+    """
+    from pipewarden.policy.engine import RuleFailed
+
+    try:
+        return engine.evaluate_fleet(rule, summaries), {}
+    except RuleFailed as whole:
+        failure = whole.failure
+    failures: dict[str, RuleFailure] = {}
+    for summary in summaries:
+        try:
+            engine.evaluate_fleet(rule, [summary])
+        except RuleFailed as alone:
+            failures[str(summary["file"])] = alone.failure
+    if failures:
+        rest = [s for s in summaries if str(s["file"]) not in failures]
+        try:
+            return engine.evaluate_fleet(rule, rest), failures
+        except RuleFailed as again:
+            failure = again.failure
+        summaries = rest
+    failures.update((str(s["file"]), failure) for s in summaries)
+    return [], failures
 
 
 def _possible_clashes(valid: list[PipelineSummary]) -> list[PipelineSummary]:
@@ -371,7 +424,7 @@ def document_finding_records(item: Evaluated, context: EvalContext) -> list[Find
     summary = item.summary
     if item.invalid is not None:
         invalid = item.invalid
-        return [("valid-definition", "enforce", invalid.line, invalid.path, invalid.message, False, None, None)]
+        return [("valid-definition", "enforce", invalid.line, invalid.path, invalid.message, False, None, None, None)]
     violations = list(item.violations)
     unknown = _unknown_team(item, context)
     if unknown is not None:
@@ -390,6 +443,11 @@ def _level_records(item: Evaluated, violations: Iterable[Violation], context: Ev
     settings = context.settings(node)
     findings: list[FindingRecord] = []
     for violation in violations:
+        if violation.rule == POLICY_ERROR.id:
+            record = _policy_error_record(violation, settings, context)
+            if record is not None:
+                findings.append(record)
+            continue
         setting = settings.get(violation.rule)
         if setting is None:
             continue
@@ -408,8 +466,22 @@ def _level_records(item: Evaluated, violations: Iterable[Violation], context: Ev
                     granted.expires.isoformat() if granted.expires else None, granted.permanent,
                 )
         findings.append((violation.rule, level, violation.line, violation.path, violation.message,
-                         exception is not None, enforce_from, exception))
+                         exception is not None, enforce_from, exception, None))
     return findings
+
+
+def _policy_error_record(
+    violation: Violation, settings: dict[str, RuleSetting], context: EvalContext
+) -> FindingRecord | None:
+    """A rule that failed while it ran: always `enforce`, never excepted, whatever the org
+    configs say about `policy-error` (cli.md). None when the failed rule is off under these
+    settings: it would not have run (a promotion preview applies the settings from before the
+    promotion to the same evaluation)."""
+    failed = violation.failed_rule
+    setting = settings.get(failed) if failed is not None else None
+    if failed is not None and (setting is None or setting.level_at(context.today)[0] == "off"):
+        return None
+    return (POLICY_ERROR.id, "enforce", violation.line, violation.path, violation.message, False, None, None, failed)
 
 
 def check_files(

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from pipewarden.model.finding import ExceptionInfo, Finding, PipelineSummary, Violation
+from pipewarden.model.finding import AUTOMATION_LEVELS, ExceptionInfo, Finding, PipelineSummary, Violation
 from pipewarden.model.pipeline import Invalid
 
 
@@ -36,9 +36,53 @@ def to_record(item: Evaluated) -> tuple[Any, ...]:
     """The file's result without its path and without levels (what the cache keeps)."""
     s = item.summary
     invalid = (item.invalid.message, item.invalid.path, item.invalid.line) if item.invalid else None
-    violations = tuple((v.rule, v.path, v.message, v.line) for v in item.violations)
+    violations = tuple((v.rule, v.path, v.message, v.line, v.failed_rule) for v in item.violations)
     return (s.name, s.team, s.org, s.automation_level, s.valid, s.host_paths, s.name_line, s.team_line,
-            invalid, violations)
+            s.root_line, invalid, violations)
+
+
+def is_record(value: object) -> bool:
+    """Whether `value` has exactly the shape `to_record` gives: checked on what is read back
+    from disk (the cache), where a damaged entry must be dropped, not fail later in a report."""
+    if type(value) is not tuple or len(value) != 11:
+        return False
+    name, team, org, level, valid, hosts, name_line, team_line, root_line, invalid, violations = value
+    return (
+        all(_optional_str(x) for x in (name, team, org))
+        and level in AUTOMATION_LEVELS
+        and type(valid) is bool
+        and (invalid is None) == valid
+        and type(hosts) is tuple
+        and all(_shaped(h, (str, str, int)) for h in hosts)
+        and all(_line(x) for x in (name_line, team_line, root_line))
+        and (invalid is None or _shaped(invalid, (str, str, int)))
+        and type(violations) is tuple
+        and all(_shaped(v, (str, str, str, int, None)) for v in violations)
+    )
+
+
+def _optional_str(value: object) -> bool:
+    return value is None or type(value) is str
+
+
+def _line(value: object) -> bool:
+    return type(value) is int and value >= 0
+
+
+def _shaped(value: object, types: tuple[type | None, ...]) -> bool:
+    """A tuple of these types (None: a string or None); ints are line numbers."""
+    if type(value) is not tuple or len(value) != len(types):
+        return False
+    for item, kind in zip(value, types):
+        if kind is None:
+            if not _optional_str(item):
+                return False
+        elif kind is int:
+            if not _line(item):
+                return False
+        elif type(item) is not kind:
+            return False
+    return True
 
 
 def from_record(
@@ -47,8 +91,8 @@ def from_record(
 ) -> Evaluated:
     """The result of `to_record`, under the name this run reached the file by; with the
     finding records of a worker's answer when given."""
-    name, team, org, level, valid, hosts, name_line, team_line, invalid, violations = record
-    summary = PipelineSummary(file, name, team, org, level, valid, hosts, name_line, team_line)
+    name, team, org, level, valid, hosts, name_line, team_line, root_line, invalid, violations = record
+    summary = PipelineSummary(file, name, team, org, level, valid, hosts, name_line, team_line, root_line)
     return Evaluated(
         summary,
         Invalid(*invalid) if invalid is not None else None,
@@ -60,15 +104,18 @@ def from_record(
 
 
 # A finding of a file, without what its summary already says (pipeline, team, org, file):
-# (rule, level, line, path, message, excepted, enforce_from, exception fields or None).
-FindingRecord = tuple[str, str, int, str, str, bool, "str | None", "tuple[str, str, str, str | None, bool] | None"]
+# (rule, level, line, path, message, excepted, enforce_from, exception fields or None, the rule
+# that failed for a `policy-error` finding or None).
+FindingRecord = tuple[
+    str, str, int, str, str, bool, "str | None", "tuple[str, str, str, str | None, bool] | None", "str | None"
+]
 
 
 def finding_from_record(record: FindingRecord | list[Any], summary: PipelineSummary) -> Finding:
-    rule, level, line, path, message, excepted, enforce_from, exception = record
+    rule, level, line, path, message, excepted, enforce_from, exception, failed_rule = record
     return Finding(
         rule, level, summary.name, summary.team, summary.org, summary.file, line, path, message, excepted,
-        enforce_from, ExceptionInfo(*exception) if exception is not None else None,
+        enforce_from, ExceptionInfo(*exception) if exception is not None else None, None, failed_rule,
     )
 
 

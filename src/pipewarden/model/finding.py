@@ -23,6 +23,8 @@ class Violation:
     path: str
     message: str
     line: int
+    # For a `policy-error` violation: the id of the rule that failed while it ran.
+    failed_rule: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +64,9 @@ class Finding:
     enforce_from: str | None = None
     exception: ExceptionInfo | None = None
     change: str | None = None
+    # For a `policy-error` finding: the id of the rule that failed (not part of the JSON: the
+    # message names it); the report counts the failure against that rule's pair.
+    failed_rule: str | None = None
 
     def sort_key(self) -> tuple[str, int, str, str, str]:
         return (self.file, self.line, self.rule, self.path, self.message)
@@ -103,6 +108,7 @@ class PipelineSummary:
     host_paths: tuple[tuple[str, str, int], ...] = field(default=(), compare=False)
     name_line: int = 1
     team_line: int = 1
+    root_line: int = 1  # the document root's line, where `policy-error` findings point
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -1,4 +1,4 @@
-"""The two rules built into the Python core, with the same metadata as the Rego ones."""
+"""The three rules built into the Python core, with the same metadata as the Rego ones."""
 
 from __future__ import annotations
 
@@ -50,4 +50,35 @@ UNKNOWN_TEAM = Rule(
     kind="builtin",
 )
 
-BUILTIN_RULES = (VALID_DEFINITION, UNKNOWN_TEAM)
+POLICY_ERROR = Rule(
+    id="policy-error",
+    title="Every rule runs to completion on the pipeline",
+    description=(
+        "A rule failed while it ran on this pipeline (a builtin error such as a division by zero, "
+        "or conflicting values): one finding per failing rule, at the document root, naming the "
+        "rule's file and line and the error. Always enforce; cannot be turned off or excepted."
+    ),
+    rationale=(
+        "A rule that fails says nothing about the pipeline: treated as a pass, it would let the "
+        "very practice it checks slip through unnoticed; stopping the whole run would leave every "
+        "other pipeline and rule unchecked. So the failure is a blocking finding of its own, on the "
+        "pipelines where it happens, and everything else is still checked."
+    ),
+    remediation=(
+        "Fix the rule at the reported file and line (the policy owner's job, not the pipeline's): "
+        "guard its inputs so that it cannot fail on a valid pipeline, for instance by checking a "
+        "count before dividing by it, and add a test with such a pipeline to its `_test.rego`.\n\n"
+        "```rego\ndeny contains v if {\n\tsome i, stage in input.pipeline.stages\n"
+        "\ttests := object.get(stage, \"tests\", [])\n\tcount(tests) > 0  # before dividing by it\n"
+        "\tcount(stage.targets) / count(tests) > 10\n"
+        "\tv := {\"msg\": sprintf(\"stage '%s' runs too few tests\", [stage.name]), "
+        "\"path\": sprintf(\"stages[%d].tests\", [i])}\n}\n```"
+    ),
+    level="enforce",
+    params={},
+    params_schema=_NO_PARAMS,
+    prod_only=False,
+    kind="builtin",
+)
+
+BUILTIN_RULES = (VALID_DEFINITION, UNKNOWN_TEAM, POLICY_ERROR)

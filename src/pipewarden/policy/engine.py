@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from dataclasses import dataclass
 from typing import Any
 
 os.environ.setdefault("RUST_LIB_BACKTRACE", "0")
@@ -17,6 +18,7 @@ import regorus
 
 from pipewarden.errors import LoadError, PolicyError
 from pipewarden.load.yamlsafe import read_text_file
+from pipewarden.policy.builtin import POLICY_ERROR
 from pipewarden.policy.catalog import Catalog, Rule
 
 # One query per document for all its enabled rules: an object of each rule package's `deny`
@@ -26,6 +28,60 @@ from pipewarden.policy.catalog import Catalog, Rule
 _AGGREGATOR_PACKAGE = "pipewarden.main"
 _UNDEFINED = "<undefined>"
 _LINE = re.compile(r":(\d+):")
+# `--> FILE:LINE:COLUMN`, how regorus starts an error (and names a second place, for conflicts).
+_LOCATION = re.compile(r"^-->\s*(.+):(\d+):(\d+)$")
+_MAX_ERROR = 500  # characters of an engine's error kept in a finding's message
+
+
+@dataclass(frozen=True)
+class RuleFailure:
+    """A rule that failed while it ran on one input (a builtin error, conflicting values...):
+    the rule, its file and line, and the error (with the place, when that is another file)."""
+
+    rule: str
+    file: str
+    line: int
+    error: str
+
+    def message(self) -> str:
+        return f"rule '{self.rule}' failed while it ran ({self.file}:{self.line}): {self.error}"
+
+
+class RuleFailed(Exception):
+    """A fleet rule failed on the input it was given."""
+
+    def __init__(self, failure: RuleFailure) -> None:
+        super().__init__(failure.message())
+        self.failure = failure
+
+
+def rule_failure(rule: Rule, text: str) -> RuleFailure:
+    """The failure of `rule` from the engine's error text.
+
+    regorus writes `--> FILE:LINE:COL`, a source excerpt, then `error: WHAT` (a conflict names
+    the other definition after it, with a second `-->`); a backtrace may follow when the
+    environment asks for one. The line is the error's when it is in the rule's own file, else
+    the line of the rule's `deny` (the place in another file, a library, goes into the error).
+    """
+    lines = [line.strip() for line in text.split("Stack backtrace:")[0].strip().splitlines()]
+    places = [(i, m.group(1), int(m.group(2))) for i, line in enumerate(lines) if (m := _LOCATION.match(line))]
+    at = next((i for i, line in enumerate(lines) if line.startswith("error:")), None)
+    if at is None:
+        what = " ".join(line for line in lines if line) or "the engine gave no reason"
+    else:
+        what = lines[at][len("error:"):].strip().rstrip(":").strip()
+        later = [f"{file}:{line}" for i, file, line in places if i > at]
+        if later:
+            what += f" ({', '.join(later)})"
+    if len(what) > _MAX_ERROR:
+        what = what[: _MAX_ERROR - 3] + "..."
+    source = rule.source or "the Python core"
+    first = next(((file, line) for i, file, line in places if at is None or i < at), None)
+    if first is not None and first[0] == source:
+        return RuleFailure(rule.id, source, first[1], what)
+    if first is not None:
+        what += f" at {first[0]}:{first[1]}"
+    return RuleFailure(rule.id, source, rule.deny_line, what)
 
 
 def new_engine() -> Any:
@@ -107,18 +163,36 @@ class RuleEngine:
         self, document: dict[str, Any], params: dict[str, dict[str, Any]], rules: frozenset[str] | None = None
     ) -> list[tuple[str, str, str]]:
         """(rule id, path, message) of every violation of the document rules in `rules` (all
-        document rules when None)."""
+        document rules when None); a rule that failed while it ran gives a `policy-error`
+        triple with the failure's message."""
         return self.evaluate_json(json.dumps(document), json.dumps(params), rules)
 
     def evaluate_json(
         self, document_json: str, params_json: str, rules: frozenset[str] | None = None
     ) -> list[tuple[str, str, str]]:
         """`evaluate` for a document and params already serialised (each is made once)."""
+        found, failures = self.run(document_json, params_json, rules)
+        return found + [(POLICY_ERROR.id, "", failure.message()) for failure in failures]
+
+    def run(
+        self, document_json: str, params_json: str, rules: frozenset[str] | None = None
+    ) -> tuple[list[tuple[str, str, str]], list[RuleFailure]]:
+        """The violations (rule id, path, message) of the rules in `rules` (all document rules
+        when None), and the rules that failed while they ran on this document.
+
+        All rules are asked in one query. When it fails (one rule's error aborts the whole
+        query) or is undefined, each rule is asked on its own: the failing ones are found, and
+        the others still report.
+        """
         query = self._query(rules)
         self._engine.set_input_json('{"pipeline": ' + document_json + ', "params": ' + params_json + "}")
-        raw = self._eval(query)
+        failures: list[RuleFailure] = []
+        try:
+            raw = json.loads(self._engine.eval_rule_as_json(query))
+        except RuntimeError:
+            raw = _UNDEFINED
         if raw == _UNDEFINED:
-            raw = self._rule_by_rule(rules)
+            raw, failures = self._rule_by_rule(rules)
         found = []
         for package, violations in (raw or {}).items():
             rule = self._packages.get(package)
@@ -131,36 +205,35 @@ class RuleEngine:
                 )
             for violation in violations:
                 found.append((rule.id, str(violation.get("path", "")), str(violation.get("msg", ""))))
-        return found
+        return found, failures
 
-    def _eval(self, query: str) -> Any:
-        try:
-            return json.loads(self._engine.eval_rule_as_json(query))
-        except RuntimeError as exc:
-            raise PolicyError(f"a rule failed to evaluate: {str(exc).strip()}") from None
-
-    def _rule_by_rule(self, rules: frozenset[str] | None) -> dict[str, Any]:
+    def _rule_by_rule(self, rules: frozenset[str] | None) -> tuple[dict[str, Any], list[RuleFailure]]:
         """Each enabled rule's `deny` on its own (the input is already set): a rule whose
-        `deny` is undefined for this document reports nothing, the others report as usual."""
-        found = {}
-        for package, rule in self._packages.items():
+        `deny` is undefined for this document reports nothing, a rule that fails is a failure,
+        the others report as usual."""
+        found: dict[str, Any] = {}
+        failures: list[RuleFailure] = []
+        for package, rule in sorted(self._packages.items()):
             if rules is None or rule.id in rules:
                 try:
-                    found[package] = json.loads(self._engine.eval_query_as_json(deny_ref(package)))
+                    found[package] = _query_values(json.loads(self._engine.eval_query_as_json(deny_ref(package))))
                 except RuntimeError as exc:
-                    raise PolicyError(f"rule {rule.id} failed to evaluate: {str(exc).strip()}") from None
-        return {package: _query_values(result) for package, result in found.items()}
+                    failures.append(rule_failure(rule, str(exc)))
+        return found, failures
 
-    def evaluate_fleet(self, package: str, pipelines: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """The `deny` set of a fleet rule over a summary of every valid pipeline."""
+    def evaluate_fleet(self, rule: Rule, pipelines: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The `deny` set of a fleet rule over a summary of pipelines; RuleFailed when the rule
+        fails while it runs on them."""
         self._engine.set_input_json(json.dumps({"pipelines": pipelines}))
         try:
-            raw = json.loads(self._engine.eval_rule_as_json(f"data.{package}.deny"))
+            raw = json.loads(self._engine.eval_rule_as_json(f"data.{rule.package}.deny"))
         except RuntimeError as exc:
-            if "not found" in str(exc) or "undefined" in str(exc).lower():
+            if str(exc).strip() == "not a valid rule path":  # no `deny` at all: nothing to report
                 return []
-            raise PolicyError(f"fleet rule {package} failed to evaluate: {str(exc).strip()}") from None
-        return [v for v in (raw or []) if isinstance(v, dict)]
+            raise RuleFailed(rule_failure(rule, str(exc))) from None
+        if not isinstance(raw, list):  # undefined (a complete `deny` whose body failed)
+            return []
+        return [v for v in raw if isinstance(v, dict)]
 
 
 def _query_values(answer: Any) -> Any:

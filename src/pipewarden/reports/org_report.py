@@ -9,6 +9,7 @@ Compliance follows cli.md literally: for every pipeline file, the pairs are the 
 or `enforce` today for the org of the pipeline's team (`valid-definition` included), whatever
 the pipeline contains. A rule that does not apply to a pipeline (a prod-only rule on a pipeline
 without prod stages) finds nothing, so its pair passes. An invalid file fails all of its pairs.
+A `policy-error` finding is no pair of its own but fails the pair of the rule that errored.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from pipewarden.model.finding import AUTOMATION_LEVELS, Finding, PipelineSummary
 from pipewarden.model.fleet import Repo
 from pipewarden.orgs.resolve import exception_status
 from pipewarden.orgs.tree import OrgException, OrgTree
+from pipewarden.policy.builtin import POLICY_ERROR
 from pipewarden.reports.common import iso_utc
 
 TEAM_KEYS = ("team", "org", "repos", "pipelines", "automation_level", "passing", "enforce", "warn", "excepted",
@@ -285,7 +287,8 @@ def _file_stats(findings: Iterable[Finding]) -> dict[str, _FileStats]:
         if finding.excepted:
             s.excepted += 1
             continue
-        s.failing.add(finding.rule)
+        # A rule that failed while it ran fails its own pair (policy-error has none).
+        s.failing.add(finding.failed_rule if finding.rule == POLICY_ERROR.id and finding.failed_rule else finding.rule)
         if finding.level == "enforce":
             s.enforce += 1
         elif finding.level == "warn":
@@ -360,7 +363,10 @@ class _CountedRules:
         if rules is None:
             today = self._context.today
             settings = self._context.settings(org)
-            rules = frozenset(rule for rule, s in settings.items() if s.level_at(today)[0] in ("warn", "enforce"))
+            rules = frozenset(
+                rule for rule, s in settings.items()
+                if s.level_at(today)[0] in ("warn", "enforce") and rule != POLICY_ERROR.id
+            )
             self._cache[org] = rules
         return rules
 
