@@ -36,6 +36,7 @@ from pipewarden.model.evaluated import (
     to_worker_record,
 )
 from pipewarden.model.finding import Finding, PipelineSummary, Violation
+from pipewarden.model.hosts import host_key
 from pipewarden.model.pipeline import PipelineFile
 from pipewarden.orgs.resolve import RuleSetting, default_settings, find_exception, resolve_settings
 from pipewarden.orgs.tree import OrgTree
@@ -305,7 +306,7 @@ def fleet_violations(evaluated: list[Evaluated], context: EvalContext) -> dict[s
         clashes_only = rule.id == "single-release-process" and not rule.custom
         if clashes_only not in inputs:
             inputs[clashes_only] = [
-                {"file": s.file, "name": s.name, "hosts": [{"host": h, "path": p} for h, p, _ in s.host_paths]}
+                {"file": s.file, "name": s.name, "hosts": [{"host": h, "key": host_key(h), "path": p} for h, p, _ in s.host_paths]}
                 for s in (_possible_clashes(valid) if clashes_only else valid)
             ]
         items, failures = _run_fleet_rule(engine, rule, inputs[clashes_only])
@@ -359,7 +360,7 @@ def _possible_clashes(valid: list[PipelineSummary]) -> list[PipelineSummary]:
     """The pipelines that share a name or a host with another one.
 
     Only these can take part in a fleet-rule finding, so only these are sent to the engine:
-    an exact pre-filter that keeps the Rego rule's work proportional to the clashes, not to the
+    an exact pre-filter (hosts compared by `host_key`, as the rule compares them) that keeps the Rego rule's work proportional to the clashes, not to the
     fleet (regorus needs seconds for 10,000 pipelines, microseconds for a few hundred).
     """
     names: dict[str | None, int] = {}
@@ -369,10 +370,12 @@ def _possible_clashes(valid: list[PipelineSummary]) -> list[PipelineSummary]:
         names[summary.name] = names.get(summary.name, 0) + 1
         file = summary.file
         for host, _, _ in summary.host_paths:
-            if first_owner.setdefault(host, file) != file:
-                shared.add(host)
+            key = host_key(host)
+            if first_owner.setdefault(key, file) != file:
+                shared.add(key)
     return [
-        s for s in valid if names[s.name] > 1 or (shared and any(host in shared for host, _, _ in s.host_paths))
+        s for s in valid
+        if names[s.name] > 1 or (shared and any(host_key(host) in shared for host, _, _ in s.host_paths))
     ]
 
 
