@@ -115,8 +115,9 @@ class WindowView:
 
     Two readings of it: `pieces()` is the set of minutes of the day the window covers, with no
     week-spanning reasoning (how the deployment-window rule and rules.md judge it); `is_open_at`
-    follows each occurrence from its opening day into the next one, as the engine's window gate
-    does. `days` keeps the order written.
+    follows each occurrence from its opening day into the next one (engine.md's window gate reads
+    occurrences; whole-day occurrences on consecutive days touch, and the minutes between them
+    are all open). `days` keeps the order written.
     """
 
     name: str
