@@ -19,9 +19,19 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.scalarstring import ScalarString
 
 from pipewarden.errors import ConfigError, UsageError
+from pipewarden.model.paths import join_key
 from pipewarden.orgs.tree import OrgNode, OrgTree, load_org_tree
 from pipewarden.orgs.tree import _config_files as config_files
-from pipewarden.orgs.yamledit import RoundTripDocument, delete_key, flow_seq, last_holder_of, move_following
+from pipewarden.orgs.yamledit import (
+    RoundTripDocument,
+    delete_key,
+    flow_seq,
+    key_position,
+    last_holder_of,
+    merge_written_last,
+    move_following,
+    own_keys,
+)
 from pipewarden.policy.catalog import Catalog
 
 LEVELS = ("off", "warn", "enforce")
@@ -112,23 +122,30 @@ def _like(old: Any, new: Any) -> Any:
 
 
 def _insert_position(data: CommentedMap, after: tuple[str, ...]) -> int:
-    keys = list(data.keys())
-    present = [keys.index(k) for k in after if k in data]
+    keys = own_keys(data)
+    present = [keys.index(k) for k in after if k in keys]
     return max(present) + 1 if present else len(keys)
+
+
+def _holder(doc: RoundTripDocument, mapping: CommentedMap, key: Any) -> tuple[CommentedMap, Any] | None:
+    """Where the comments after `mapping[key]` are kept; an alias keeps them on its own key."""
+    if doc.alias_at(mapping, key):
+        return (mapping, key)
+    return last_holder_of(mapping, key)
 
 
 def _add_top_level(doc: RoundTripDocument, key: str, value: Any, after: tuple[str, ...]) -> None:
     """Insert a new top-level block, keeping comments that introduce the next key in front of it."""
     data = doc.data
     position = _insert_position(data, after)
-    keys = list(data.keys())
-    previous = last_holder_of(data, keys[position - 1]) if position > 0 else None
+    keys = own_keys(data)
+    previous = _holder(doc, data, keys[position - 1]) if position > 0 else None
     if position < len(keys):
-        line = data.lc.key(keys[position])[0]
+        line = doc.key_region(data, keys[position])[0]
     else:
         line = len(doc.lines)
-    start = doc.block_end(*data.lc.key(keys[position - 1])) if position > 0 else 0
-    doc.touch(start, doc.trailing_end(line))
+    start = doc.key_region(data, keys[position - 1])[1] if position > 0 else 0
+    doc.touch(min(start, line), doc.trailing_end(line))
     data.insert(position, key, value)
     move_following(previous, value, 0)
 
@@ -146,52 +163,90 @@ def _added(rule: str, level: str, enforce_from: dt.date | None) -> str:
     return f"added rules.{rule} (level: {level}{schedule})"
 
 
+def _rule_changes(entry: Any, level: str, enforce_from: dt.date | None) -> list[str]:
+    """What setting `level` (and the schedule) changes in an existing rule entry, for the user."""
+    changes = []
+    if entry.get("level") != level:
+        changes.append(f"level: {level}")
+    if enforce_from is not None:
+        if entry.get("enforce_from") not in (enforce_from, enforce_from.isoformat()):
+            changes.append(f"enforce_from: {enforce_from.isoformat()}")
+    elif "enforce_from" in entry:
+        changes.append("enforce_from removed")
+    return changes
+
+
 def _set_rule(doc: RoundTripDocument, rule: str, level: str, enforce_from: dt.date | None) -> list[str]:
-    """Set `rule`'s level (and schedule) in the document; returns what changed, for the user."""
+    """Set `rule`'s level (and schedule) in the document; returns what changed, for the user.
+
+    Only the entry of `rule` changes: an entry (or a `rules:` mapping) that is shared with other
+    places through an anchor, an alias or a merge key is first given a copy of its own.
+    """
     data = doc.data
     rules = data.get("rules")
     if not isinstance(rules, CommentedMap):
         new_rules = CommentedMap()
         new_rules[rule] = _new_rule_entry(level, enforce_from)
         if "rules" in data:
-            line, column = data.lc.key("rules")
-            doc.touch(line, doc.block_end(line, column))
+            doc.touch(*doc.key_region(data, "rules"))
+            doc.replacing(data, "rules")
             data["rules"] = new_rules
         else:
             _add_top_level(doc, "rules", new_rules, _RULES_AFTER)
         return [_added(rule, level, enforce_from)]
     entry = rules.get(rule)
     if not isinstance(entry, CommentedMap):
-        line, column = data.lc.key("rules")
-        end = doc.block_end(line, column)
-        doc.touch(line, doc.trailing_end(end))
+        rules = doc.private("rules")
+        start, end = doc.key_region(data, "rules")
+        doc.touch(start, doc.trailing_end(end))
         if rules.fa.flow_style() and not rules:
             rules.fa.set_block_style()
-        last = list(rules.keys())[-1] if rules and rule not in rules else None
-        previous = last_holder_of(rules, last) if last is not None else None
+        keys = own_keys(rules)
+        last = keys[-1] if keys and rule not in keys else None
+        previous = _holder(doc, rules, last) if last is not None else None
+        doc.replacing(rules, rule)
         rules[rule] = _new_rule_entry(level, enforce_from)
-        move_following(previous, rules[rule], rules.lc.key(last)[1] if last is not None else 0)
+        position = key_position(rules, last) if last is not None else None
+        move_following(previous, rules[rule], position[1] if position is not None else 0)
         return [_added(rule, level, enforce_from)]
-    line, column = rules.lc.key(rule)
-    doc.touch(line, doc.block_end(line, column))
-    changes = []
-    if entry.get("level") != level:
-        changes.append(f"level: {level}")
+    changes = _rule_changes(entry, level, enforce_from)
+    if not changes:
+        return []
+    entry = doc.private("rules", rule)
+    rules = data["rules"]
+    doc.touch(*doc.key_region(rules, rule))
     if "level" in entry:
-        entry["level"] = _like(entry["level"], level)
+        old_level = entry["level"]
+        doc.replacing(entry, "level")
+        entry["level"] = _like(old_level, level)
     else:
         entry.insert(0, "level", level)
     if enforce_from is not None:
-        if entry.get("enforce_from") not in (enforce_from, enforce_from.isoformat()):
-            changes.append(f"enforce_from: {enforce_from.isoformat()}")
         if "enforce_from" in entry:
-            entry["enforce_from"] = _like(entry["enforce_from"], enforce_from)
+            old_date = entry["enforce_from"]
+            doc.replacing(entry, "enforce_from")
+            entry["enforce_from"] = _like(old_date, enforce_from)
         else:
             entry.insert(list(entry.keys()).index("level") + 1, "enforce_from", enforce_from)
     elif "enforce_from" in entry:
-        changes.append("enforce_from removed")
+        doc.removing(entry, "enforce_from")
         delete_key(entry, "enforce_from")
     return changes
+
+
+def _expected_rule(before: Any, rule: str, level: str, enforce_from: dt.date | None) -> Any:
+    """The loaded document after the edit: `before` with only the rule's entry changed."""
+    data = dict(before) if isinstance(before, dict) else {}
+    rules = dict(data["rules"]) if isinstance(data.get("rules"), dict) else {}
+    entry = dict(rules[rule]) if isinstance(rules.get(rule), dict) else {}
+    entry["level"] = level
+    if enforce_from is not None:
+        entry["enforce_from"] = enforce_from.isoformat()
+    else:
+        entry.pop("enforce_from", None)
+    rules[rule] = entry
+    data["rules"] = rules
+    return data
 
 
 def plan_rule_level(
@@ -209,7 +264,9 @@ def plan_rule_level(
     doc = RoundTripDocument(before, node.file)
     changes = _set_rule(doc, rule, level, enforce_from)
     after = doc.render()
-    return Edit(org, node.file, before, after, tuple(changes) if after != before else ())
+    if after != before:
+        doc.verify(after, _expected_rule(doc.loaded(), rule, level, enforce_from), join_key("rules", rule))
+    return Edit(org, node.file, before, after, (*changes, *doc.notes) if after != before else ())
 
 
 def _exception_entry(exception: NewException) -> CommentedMap:
@@ -243,29 +300,55 @@ def plan_exception(tree: OrgTree, catalog: Catalog, org_config: str, org: str, e
     entry = _exception_entry(exception)
     existing = data.get("exceptions")
     if isinstance(existing, CommentedSeq):
-        line, column = data.lc.key("exceptions")
-        doc.touch(line, doc.trailing_end(doc.block_end(line, column, sequence_at_column=True)))
+        existing = doc.private("exceptions")
+        start, end = doc.key_region(data, "exceptions", sequence_at_column=True)
+        doc.touch(start, doc.trailing_end(end))
         if existing.fa.flow_style() and not existing:
             existing.fa.set_block_style()
         previous = None
         dash_column = 0
-        if existing and isinstance(existing[-1], CommentedMap) and existing[-1]:
-            previous = last_holder_of(existing[-1], list(existing[-1].keys())[-1])
-            item_line = doc.lines[existing.lc.item(len(existing) - 1)[0]]
+        last = len(existing) - 1
+        item = existing[-1] if existing else None
+        keys = own_keys(item) if isinstance(item, CommentedMap) else []
+        if item is not None and keys and not doc.alias_at(existing, last) and not merge_written_last(item):
+            previous = last_holder_of(item, keys[-1])
+            item_line = doc.lines[existing.lc.item(last)[0]]
             dash_column = len(item_line) - len(item_line.lstrip(" "))
         existing.append(entry)
         move_following(previous, entry, dash_column)
     else:
         seq = CommentedSeq([entry])
         if "exceptions" in data:
-            line, column = data.lc.key("exceptions")
-            doc.touch(line, doc.block_end(line, column, sequence_at_column=True))
+            doc.touch(*doc.key_region(data, "exceptions", sequence_at_column=True))
+            doc.replacing(data, "exceptions")
             data["exceptions"] = seq
         else:
             _add_top_level(doc, "exceptions", seq, _EXCEPTIONS_AFTER)
+    after = doc.render()
+    doc.verify(after, _expected_exception(doc.loaded(), exception), "exceptions")
     covers = ", ".join([*exception.pipelines, *(f"team {t}" for t in exception.teams)])
     until = "permanent" if exception.permanent else f"until {exception.expires}"
-    return Edit(org, node.file, before, doc.render(), (f"exception to {exception.rule} for {covers}, {until}",))
+    return Edit(org, node.file, before, after, (f"exception to {exception.rule} for {covers}, {until}", *doc.notes))
+
+
+def _expected_exception(before: Any, exception: NewException) -> Any:
+    """The loaded document after the edit: `before` with one more entry in `exceptions`."""
+    data = dict(before) if isinstance(before, dict) else {}
+    entry: dict[str, Any] = {"rule": exception.rule}
+    if exception.pipelines:
+        entry["pipelines"] = list(exception.pipelines)
+    if exception.teams:
+        entry["teams"] = list(exception.teams)
+    entry["reason"] = exception.reason
+    entry["approved_by"] = exception.approved_by
+    if exception.permanent:
+        entry["permanent"] = True
+    else:
+        assert exception.expires is not None
+        entry["expires"] = exception.expires.isoformat()
+    existing = data.get("exceptions")
+    data["exceptions"] = [*(existing if isinstance(existing, list) else []), entry]
+    return data
 
 
 # --- writing ---------------------------------------------------------------------------------
