@@ -11,6 +11,7 @@ import io
 import json
 import marshal
 import sqlite3
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -129,7 +130,7 @@ def assert_recovers(fleet: Fleet, dropped: int = 1) -> None:
 
 @pytest.mark.parametrize(
     "value",
-    [b"", b"garbage", b"\x00" * 9, b"N", "text", 42, 4.2, None, b"\xff" * 100],
+    [b"", b"garbage", b"\x00" * 5, b"N", "text", 42, 4.2, None, b"\xff" * 100],
     ids=["empty", "garbage", "zeros", "marshal-none", "text", "integer", "real", "null", "ff"],
 )
 def test_a_result_of_the_wrong_bytes_or_type_is_dropped(fleet: Fleet, value: object) -> None:
@@ -139,7 +140,7 @@ def test_a_result_of_the_wrong_bytes_or_type_is_dropped(fleet: Fleet, value: obj
 
 def test_a_truncated_result_is_dropped(fleet: Fleet) -> None:
     blob = pack_record(fleet.record())
-    for cut in (len(blob) - 1, len(blob) // 2, 9, 8, 1):
+    for cut in (len(blob) - 1, len(blob) // 2, 5, 4, 1):
         fleet.set_result(blob[:cut])
         assert_recovers(fleet)
 
@@ -205,8 +206,8 @@ def test_random_bytes_in_the_result_column(fleet: Fleet, data: bytes) -> None:
 def test_random_bytes_behind_a_matching_checksum(fleet: Fleet, data: bytes) -> None:
     """What reaches marshal and the shape check when the checksum cannot help (as if a version
     with a bug had written it)."""
-    assume(unpack_record(hashlib.blake2b(data, digest_size=8).digest() + data) is None)
-    fleet.set_result(hashlib.blake2b(data, digest_size=8).digest() + data)
+    assume(unpack_record(zlib.crc32(data).to_bytes(4, "big") + data) is None)
+    fleet.set_result(zlib.crc32(data).to_bytes(4, "big") + data)
     assert_recovers(fleet)
 
 

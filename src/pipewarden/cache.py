@@ -24,6 +24,7 @@ import os
 import sqlite3
 import stat
 import sys
+import zlib
 from collections.abc import Iterable
 from contextlib import closing
 from pathlib import Path
@@ -48,9 +49,10 @@ _TABLES = {
     "results": (_RESULTS_TABLE, (("content", 1), ("settings", 2), ("team", 0), ("result", 0))),
     "teams": ("CREATE TABLE IF NOT EXISTS teams (content TEXT PRIMARY KEY, team TEXT)", (("content", 1), ("team", 0))),
 }
-# Each stored result starts with a checksum of the rest, so that damage is found before the
-# bytes reach `marshal` (which is not meant for data it did not write).
-_CHECKSUM_BYTES = 8
+# Each stored result starts with a checksum of the rest (CRC-32, four bytes: it is there to
+# find damage, not forgery), so that damage is found before the bytes reach `marshal`, which is
+# not meant for data it did not write.
+_CHECKSUM_BYTES = 4
 # SQLite's primary result codes: a generic error, a damaged file, a file that is no database.
 _SQLITE_ERROR, _SQLITE_CORRUPT, _SQLITE_NOTADB = 1, 11, 26
 
@@ -59,8 +61,8 @@ class _OtherLayout(sqlite3.DatabaseError):
     """The file is a database, but its tables are not this version's."""
 
 
-def _checksum(data: bytes) -> bytes:
-    return hashlib.blake2b(data, digest_size=_CHECKSUM_BYTES).digest()
+def _checksum(data: bytes | memoryview) -> bytes:
+    return zlib.crc32(data).to_bytes(_CHECKSUM_BYTES, "big")
 
 
 def pack_record(record: tuple[Any, ...]) -> bytes:
@@ -73,7 +75,7 @@ def unpack_record(blob: object) -> tuple[Any, ...] | None:
     """The record stored in `blob`, or None when the blob is damaged in any way."""
     if not isinstance(blob, bytes) or len(blob) <= _CHECKSUM_BYTES:
         return None
-    data = blob[_CHECKSUM_BYTES:]
+    data = memoryview(blob)[_CHECKSUM_BYTES:]
     if _checksum(data) != blob[:_CHECKSUM_BYTES]:
         return None
     try:

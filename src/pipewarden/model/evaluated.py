@@ -43,44 +43,43 @@ def to_record(item: Evaluated) -> tuple[Any, ...]:
 
 def is_record(value: object) -> bool:
     """Whether `value` has exactly the shape `to_record` gives: checked on what is read back
-    from disk (the cache), where a damaged entry must be dropped, not fail later in a report."""
+    from disk (the cache), where a damaged entry must be dropped, not fail later in a report.
+    Written out flat: it runs for every cache hit."""
     if type(value) is not tuple or len(value) != 11:
         return False
     name, team, org, level, valid, hosts, name_line, team_line, root_line, invalid, violations = value
-    return (
-        all(_optional_str(x) for x in (name, team, org))
-        and level in AUTOMATION_LEVELS
+    if not (
+        (name is None or type(name) is str)
+        and (team is None or type(team) is str)
+        and (org is None or type(org) is str)
+        and type(level) is str and level in AUTOMATION_LEVELS
         and type(valid) is bool
         and (invalid is None) == valid
+        and type(name_line) is int and name_line >= 0
+        and type(team_line) is int and team_line >= 0
+        and type(root_line) is int and root_line >= 0
         and type(hosts) is tuple
-        and all(_shaped(h, (str, str, int)) for h in hosts)
-        and all(_line(x) for x in (name_line, team_line, root_line))
-        and (invalid is None or _shaped(invalid, (str, str, int)))
         and type(violations) is tuple
-        and all(_shaped(v, (str, str, str, int, None)) for v in violations)
-    )
-
-
-def _optional_str(value: object) -> bool:
-    return value is None or type(value) is str
-
-
-def _line(value: object) -> bool:
-    return type(value) is int and value >= 0
-
-
-def _shaped(value: object, types: tuple[type | None, ...]) -> bool:
-    """A tuple of these types (None: a string or None); ints are line numbers."""
-    if type(value) is not tuple or len(value) != len(types):
+    ):
         return False
-    for item, kind in zip(value, types):
-        if kind is None:
-            if not _optional_str(item):
-                return False
-        elif kind is int:
-            if not _line(item):
-                return False
-        elif type(item) is not kind:
+    if invalid is not None:
+        if type(invalid) is not tuple or len(invalid) != 3:
+            return False
+        message, path, line = invalid
+        if type(message) is not str or type(path) is not str or type(line) is not int or line < 0:
+            return False
+    for host in hosts:
+        if type(host) is not tuple or len(host) != 3:
+            return False
+        address, path, line = host
+        if type(address) is not str or type(path) is not str or type(line) is not int or line < 0:
+            return False
+    for violation in violations:
+        if type(violation) is not tuple or len(violation) != 5:
+            return False
+        rule, path, message, line, failed = violation
+        if (type(rule) is not str or type(path) is not str or type(message) is not str or type(line) is not int
+                or line < 0 or (failed is not None and type(failed) is not str)):
             return False
     return True
 
