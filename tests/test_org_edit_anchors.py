@@ -25,6 +25,7 @@ from pipewarden.load.yamlsafe import parse_yaml
 from pipewarden.orgs import yamledit
 from pipewarden.orgs.tree import load_org_tree
 from pipewarden.policy.catalog import load_catalog
+from test_promote import MANUAL_ROLLBACK, SHORT_BAKE, pipeline
 
 TODAY = dt.date(2026, 11, 26)
 CATALOG = load_catalog(())
@@ -123,6 +124,43 @@ def test_dry_run_names_exactly_what_changes_and_writes_nothing(tmp_path: Path) -
     ]
     assert data["unaffected"] == [] and data["written"] is False
     assert (orgs / "acme.yaml").read_text() == ISSUE
+
+
+def test_preview_equals_check_after_an_edit_through_an_anchor(tmp_path: Path) -> None:
+    # Before the fix the preview named one rule while the file enforced two: the team was
+    # blocked by auto-rollback after the write, which the preview did not show.
+    text = HEADER + """\
+rules:
+  canary-bake-time: &warn-first {level: warn}
+  auto-rollback: *warn-first
+"""
+    orgs = write_org(tmp_path, text)
+    fleet = tmp_path / "fleet" / "svc"
+    fleet.mkdir(parents=True)
+    (fleet / "pipeline.yaml").write_text(pipeline(1, "svc", "a", SHORT_BAKE, MANUAL_ROLLBACK))
+    result = promote(tmp_path, "canary-bake-time", "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    preview = result.json()
+    assert preview["written"] is True
+    checked = run_cli("check", str(tmp_path / "fleet"), "--org-config", str(orgs), "--format", "json", "--now", NOW)
+    findings = checked.json()["findings"]
+    assert preview["findings"] == [f for f in findings if f["rule"] == "canary-bake-time"]
+    assert {f["rule"]: f["level"] for f in findings if f["rule"] in ("canary-bake-time", "auto-rollback")} == {
+        "canary-bake-time": "enforce", "auto-rollback": "warn"}
+    [team] = preview["teams"]
+    assert team["blocked_after"] == any(f["level"] == "enforce" and not f["excepted"] for f in findings)
+
+
+def test_text_preview_names_the_copy_before_the_write(tmp_path: Path) -> None:
+    write_org(tmp_path, ISSUE)
+    result = promote(tmp_path, "canary-bake-time")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.splitlines()[1:4] == [
+        "  now:  warn",
+        "  new:  enforce",
+        ('  also: rules["canary-bake-time"] gets its own copy of &warn-first; rules["alarm-gating"] keeps the '
+         "shared values"),
+    ]
 
 
 def test_a_refused_edit_names_the_alias_and_writes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -443,6 +481,11 @@ class _Writer:
             own, values = self.body()
             merged.update(values)
             if merged.get("level") == "off" and "enforce_from" in merged:
+                # off with a schedule does not load: this entry says warn (an anchor it would
+                # have defined on its level is not written, so no alias may use it).
+                for key, written in own:
+                    if key == "level" and written.startswith("&"):
+                        del self.levels[written[1:].split()[0]]
                 own = [p for p in own if p[0] != "level"] + [("level", "warn")]
             reference = f"*{sources[0]}" if len(sources) == 1 else "[" + ", ".join(f"*{s}" for s in sources) + "]"
             pairs = [("<<", reference), *own, *params]

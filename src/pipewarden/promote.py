@@ -267,6 +267,7 @@ def render_text(promotion: Promotion) -> str:
         f"Promote {options.rule} in org {options.org} ({promotion.edit.file})",
         f"  now:  {_level_text(promotion.current[0], promotion.current[1], today)}",
         f"  new:  {planned}",
+        *(f"  also: {note}" for note in promotion.edit.notes),
         "",
         (f"Impact on the pipelines of {options.org}'s subtree, evaluated {today.isoformat()} "
          f"as if {options.rule} were at {impact.level}:"),

@@ -50,6 +50,9 @@ class Edit:
     before: str
     after: str
     changes: tuple[str, ...]
+    # Of `changes`, those that say how the file keeps other places as they were (a shared
+    # entry given a copy of its own, a merge key written out): the preview shows them too.
+    notes: tuple[str, ...] = ()
 
     @property
     def changed(self) -> bool:
@@ -266,7 +269,9 @@ def plan_rule_level(
     after = doc.render()
     if after != before:
         doc.verify(after, _expected_rule(doc.loaded(), rule, level, enforce_from), join_key("rules", rule))
-    return Edit(org, node.file, before, after, (*changes, *doc.notes) if after != before else ())
+    if after == before:
+        return Edit(org, node.file, before, after, ())
+    return Edit(org, node.file, before, after, (*changes, *doc.notes), tuple(doc.notes))
 
 
 def _exception_entry(exception: NewException) -> CommentedMap:
@@ -328,7 +333,8 @@ def plan_exception(tree: OrgTree, catalog: Catalog, org_config: str, org: str, e
     doc.verify(after, _expected_exception(doc.loaded(), exception), "exceptions")
     covers = ", ".join([*exception.pipelines, *(f"team {t}" for t in exception.teams)])
     until = "permanent" if exception.permanent else f"until {exception.expires}"
-    return Edit(org, node.file, before, after, (f"exception to {exception.rule} for {covers}, {until}", *doc.notes))
+    what = f"exception to {exception.rule} for {covers}, {until}"
+    return Edit(org, node.file, before, after, (what, *doc.notes), tuple(doc.notes))
 
 
 def _expected_exception(before: Any, exception: NewException) -> Any:
