@@ -172,6 +172,38 @@ def test_worker_processes_give_the_same_findings(tmp_path: Path, monkeypatch: py
         assert (cached_code, cached["findings"]) == (code, alone["findings"])
 
 
+def test_a_fleet_big_enough_for_workers_through_the_real_command_line(tmp_path: Path) -> None:
+    """No monkeypatching: a fleet at the size where the run uses worker processes, cold then
+    with the cache warm."""
+    from pipewarden import evaluate
+
+    if evaluate._workers() == 1:
+        pytest.skip("one CPU: the run never uses worker processes")
+    folder = policies(tmp_path)
+    root = tmp_path / "fleet"
+    for i in range(evaluate.PARALLEL_THRESHOLD):
+        (root / f"svc-{i}").mkdir(parents=True)
+        text = pipeline_text(i % 250, NO_TESTS if i in (7, 301) else ("x", "x"))
+        text = text.replace(f"name: svc-{i % 250}", f"name: svc-{i}").replace("10.0.", f"10.{i // 250}.")
+        (root / f"svc-{i}" / "pipeline.yaml").write_text(text)
+    command = [sys.executable, "-m", "pipewarden", "check", str(root), "--policies", str(folder), "--format", "json",
+               "--cache-dir", str(tmp_path / "cache"), "--now", NOW]
+    outputs = []
+    for _ in range(2):
+        done = subprocess.run(command, capture_output=True, text=True, check=False)
+        assert done.returncode == 1, done.stderr
+        outputs.append(json.loads(done.stdout))
+    assert outputs[0]["findings"] == outputs[1]["findings"]
+    errors = [f for f in outputs[0]["findings"] if f["rule"] == "policy-error"]
+    assert sorted(f["pipeline"] for f in errors) == ["svc-301", "svc-7"]
+    assert all(f["message"] == expected_failure(folder / "tests-per-target" / "tests_per_target.rego") for f in errors)
+    # A finding of the custom rule on every other pipeline; each failing one lacks load and
+    # security tests and has a preprod stage without tests (three built-in findings).
+    size = evaluate.PARALLEL_THRESHOLD
+    assert outputs[0]["summary"] == {"pipelines": size, "files_invalid": 0, "enforce": 2, "warn": size - 2 + 2 * 3,
+                                     "excepted": 0}
+
+
 def test_a_warm_cache_gives_the_same_finding_and_a_fixed_rule_clears_it(tmp_path: Path) -> None:
     """policy-error results are cached like any other result: they follow from the file, the
     settings and the rules' bytes, which are all in the key; fixing the rule changes the key."""
