@@ -76,16 +76,17 @@ def test_sarif_results_levels_locations_and_suppressions() -> None:
     assert len(results) == 4
     for result in run["results"]:
         assert rule_ids[result["ruleIndex"]] == result["ruleId"]
-    gating = results[("alarm-gating", CHECKOUT)]
+    # Absolute paths (this fleet's) are file: URIs; relative ones stay relative (test_output_safety.py).
+    gating = results[("alarm-gating", Path(CHECKOUT).as_uri())]
     assert gating["level"] == "error"
     assert gating["locations"][0]["physicalLocation"]["region"]["startLine"] == 44
     assert "suppressions" not in gating
-    bake = results[("canary-bake-time", CHECKOUT)]
+    bake = results[("canary-bake-time", Path(CHECKOUT).as_uri())]
     assert bake["level"] == "warning"
     assert bake["message"]["text"].endswith("(enforced from 2027-01-15, in 50 days)")
     assert bake["properties"]["enforceFrom"] == "2027-01-15"
     assert bake["properties"]["enforcedInDays"] == 50
-    excepted = results[("auto-rollback", BILLING)]
+    excepted = results[("auto-rollback", Path(BILLING).as_uri())]
     [suppression] = excepted["suppressions"]
     assert suppression["kind"] == "external"
     assert "rollback tooling for the mainframe bridge is being built" in suppression["justification"]

@@ -15,21 +15,21 @@ from typing import Any
 from pipewarden.model.finding import Finding
 from pipewarden.reports.ci_common import exception_note
 from pipewarden.reports.common import schedule_note, summary_counts
+from pipewarden.reports.escape import github_data, github_property, visible
 
-
-def escape_data(text: str) -> str:
-    """The message part, escaped as GitHub's runner unescapes it."""
-    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-
-
-def escape_property(text: str) -> str:
-    """A `key=value` property: additionally `:` and `,`, which delimit properties."""
-    return escape_data(text).replace(":", "%3A").replace(",", "%2C")
+# The format's own escaping (kept under these names for callers of this module).
+escape_data = github_data
+escape_property = github_property
+_BREAKS = "\r\n"
 
 
 def command(kind: str, message: str, **properties: str | int) -> str:
-    props = ",".join(f"{key}={escape_property(str(value))}" for key, value in properties.items())
-    return f"::{kind} {props}::{escape_data(message)}" if props else f"::{kind}::{escape_data(message)}"
+    """One workflow command on one line. Line breaks in the text are the runner's escapes
+    (`%0A`), so no text can start a line, let alone a command, of its own; other control
+    characters (a terminal escape, a bidirectional override) are shown as escapes."""
+    props = ",".join(f"{key}={github_property(visible(str(value), keep=_BREAKS))}" for key, value in properties.items())
+    data = github_data(visible(message, keep=_BREAKS))
+    return f"::{kind} {props}::{data}" if props else f"::{kind}::{data}"
 
 
 def annotation(finding: Finding, today: dt.date, fail_on: str = "enforce") -> str:

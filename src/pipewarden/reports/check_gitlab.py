@@ -2,26 +2,37 @@
 
 GitLab compares the report of a merge request with that of its target branch by
 `fingerprint`, so the fingerprint must not move with line numbers: it hashes the same key as
-`--base` matching. Paths are as given: run from the repository root with relative paths so that
-GitLab can place the issues in the diff.
+`--base` matching. `location.path` is a path, not a URI (JSON escapes whatever it holds), as
+given but in the form GitLab's format asks for: `/`-separated and without a leading `./`. Run from
+the repository root with relative paths so that GitLab can place the issues in the diff.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 from typing import Any
 
 from pipewarden.fingerprint import fingerprints
 from pipewarden.model.finding import Finding
 from pipewarden.reports.ci_common import exception_note
 from pipewarden.reports.common import schedule_note
+from pipewarden.reports.escape import log_safe_json
 
 
 def severity(finding: Finding, fail_on: str = "enforce") -> str:
     if finding.excepted:
         return "info"
     return "major" if finding.blocks(fail_on) else "minor"
+
+
+def repo_path(file: str) -> str:
+    """`./services/a/pipeline.yaml` -> `services/a/pipeline.yaml` (GitLab: "do not prefix with ./")."""
+    path = file.replace(os.sep, "/") if os.sep != "/" else file
+    while path.startswith("./"):
+        path = path[2:]
+    return path
 
 
 def _description(finding: Finding, today: dt.date) -> str:
@@ -38,11 +49,11 @@ def as_list(result: Any, now: dt.datetime, fail_on: str = "enforce") -> list[dic
             "check_name": finding.rule,
             "fingerprint": fingerprint,
             "severity": severity(finding, fail_on),
-            "location": {"path": finding.file, "lines": {"begin": max(1, finding.line)}},
+            "location": {"path": repo_path(finding.file), "lines": {"begin": max(1, finding.line)}},
         }
         for finding, fingerprint in zip(result.findings, fingerprints(result.findings))
     ]
 
 
 def render(result: Any, now: dt.datetime, fixed: Any = None, fail_on: str = "enforce", **_: Any) -> str:
-    return json.dumps(as_list(result, now, fail_on), indent=2) + "\n"
+    return log_safe_json(json.dumps(as_list(result, now, fail_on), indent=2) + "\n")

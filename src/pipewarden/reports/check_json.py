@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from pipewarden.reports.common import iso_utc, summary_counts
+from pipewarden.reports.escape import log_safe_json
 
 
 def as_dict(result: Any, now: dt.datetime, fixed: Any = None) -> dict[str, Any]:
@@ -29,7 +30,7 @@ INDENT_LIMIT = 2000
 
 def render(result: Any, now: dt.datetime, fixed: Any = None, **_: Any) -> str:
     if len(result.findings) <= INDENT_LIMIT:
-        return json.dumps(as_dict(result, now, fixed), indent=2) + "\n"
+        return log_safe_json(json.dumps(as_dict(result, now, fixed), indent=2) + "\n")
     # Large runs: encode one item at a time, so the dicts of 500,000 findings never exist at
     # once (about half the peak memory of a 50,000-pipeline check). Same JSON, compact.
     encode = json.JSONEncoder().encode
@@ -43,7 +44,7 @@ def render(result: Any, now: dt.datetime, fixed: Any = None, **_: Any) -> str:
     if fixed is not None:
         parts += [', "fixed": [', ", ".join(encode(f.to_json()) for f in fixed), "]"]
     parts.append("}\n")
-    return "".join(parts)
+    return log_safe_json("".join(parts))
 
 
 def _finding_json(finding: Any, encode: Any, memo: dict[str | None, str] | None = None) -> str:

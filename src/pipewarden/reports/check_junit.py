@@ -9,7 +9,6 @@ Rules that could not run because the file is invalid are `<skipped>`: nothing wa
 from __future__ import annotations
 
 import datetime as dt
-import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 from typing import Any
@@ -17,14 +16,12 @@ from typing import Any
 from pipewarden.model.finding import Finding, PipelineSummary
 from pipewarden.reports.ci_common import exception_note
 from pipewarden.reports.common import schedule_note
+from pipewarden.reports.escape import log_safe_xml, xml_text
 
-# XML 1.0 cannot hold most control characters, even escaped; a message quoting a binary file
-# could contain them.
-_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
-
-
-def _clean(text: str) -> str:
-    return _NOT_XML.sub("\ufffd", text)
+# XML 1.0 cannot hold most control characters, even escaped, and a name or a message quoting a
+# binary file could contain them: every text from a pipeline, config or path goes through
+# `_clean`, which shows them as escapes (`\x1b`) instead.
+_clean = xml_text
 
 
 def _active_rules(summary: PipelineSummary, context: Any) -> list[str]:
@@ -49,11 +46,10 @@ def _testcase(
     suite: ET.Element, summary: PipelineSummary, rule: str, findings: list[Finding], today: dt.date, fail_on: str
 ) -> tuple[bool, bool]:
     """Add one testcase; returns (failed, skipped)."""
-    case = ET.SubElement(
-        suite,
-        "testcase",
-        {"classname": summary.name or summary.file, "name": rule, "file": summary.file, "time": "0"},
-    )
+    # The suite's name is the file, cleaned once for all of its testcases.
+    file = suite.attrib["name"]
+    classname = _clean(summary.name) if summary.name else file
+    case = ET.SubElement(suite, "testcase", {"classname": classname, "name": rule, "file": file, "time": "0"})
     failing = [f for f in findings if f.blocks(fail_on)]
     passing = [f for f in findings if not f.blocks(fail_on)]
     if failing:
@@ -71,7 +67,7 @@ def _testcase(
 def _suite(
     root: ET.Element, summary: PipelineSummary, findings: list[Finding], context: Any, now: dt.datetime, fail_on: str
 ) -> tuple[int, int, int]:
-    suite = ET.SubElement(root, "testsuite", {"name": summary.file})
+    suite = ET.SubElement(root, "testsuite", {"name": _clean(summary.file)})
     properties = ET.SubElement(suite, "properties")
     for key, value in (
         ("pipeline", summary.name),
@@ -127,4 +123,4 @@ def render(result: Any, now: dt.datetime, fixed: Any = None, fail_on: str = "enf
         }
     )
     ET.indent(root)
-    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+    return log_safe_xml('<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n")

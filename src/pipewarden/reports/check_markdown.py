@@ -18,29 +18,28 @@ from typing import Any
 from pipewarden.model.finding import Finding
 from pipewarden.reports.ci_common import HOMEPAGE, docs_url, exception_note
 from pipewarden.reports.common import iso_utc, schedule_note, summary_counts
+from pipewarden.reports.escape import ELLIPSIS, clip, markdown_inline, visible
 
 MARKER = "<!-- pipewarden-report -->"
 MAX_CHARS = 65_000
 MAX_CELL = 300
 # Rows shown per section before "... and N more"; halved until the comment fits.
 ROW_LIMITS = {"new": 100, "existing": 50, "excepted": 25, "fixed": 50}
-_SPECIAL = set("\\`*_[]<>|&")
 
 
 def cell(text: str, limit: int = MAX_CELL) -> str:
     """Text safe inside a table cell: one line, markdown and HTML inert, not too long."""
-    flat = " ".join(text.split())
-    if len(flat) > limit:
-        flat = flat[: limit - 1] + "…"
-    return "".join(f"\\{c}" if c in _SPECIAL else c for c in flat)
+    return markdown_inline(clip(" ".join(text.split()), limit))
 
 
 def code(text: str, limit: int = 120) -> str:
+    """A path in a code span (the start of a long one cut); one line, control characters shown
+    as escapes, `|` escaped for the table."""
     if len(text) > limit:
-        text = "…" + text[-(limit - 1) :]
+        text = ELLIPSIS + text[-(limit - 1) :]
     if "`" in text:
         return cell(text, limit)
-    return "`" + text.replace("|", "\\|") + "`"
+    return "`" + visible(text).replace("|", "\\|") + "`"
 
 
 def rule_link(rule: str, catalog: Any) -> str:

@@ -3,6 +3,11 @@
 Every catalog rule is listed in `tool.driver.rules` (not only those that fired) so that
 `ruleIndex` and the rule help stay the same from run to run. Excepted findings stay in the log
 as suppressed results: viewers hide them, and the justification remains auditable.
+
+Artifact URIs are RFC 3986 references that decode back to the path as given (`escape.file_uri`):
+a relative path stays relative, percent-encoded where needed (`env%3Aprod/pipeline.yaml`), and an
+absolute one is a `file:` URI. Plain-text messages that could read as embedded links are escaped
+(`escape.sarif_text`); `help.markdown` is the rule author's markdown, as in the rule docs.
 """
 
 from __future__ import annotations
@@ -10,13 +15,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 from typing import Any
-from urllib.parse import quote
 
 from pipewarden import __version__
 from pipewarden.fingerprint import fingerprints
 from pipewarden.model.finding import Finding
 from pipewarden.reports.ci_common import HOMEPAGE, docs_url, exception_note
 from pipewarden.reports.common import iso_utc, schedule_note
+from pipewarden.reports.escape import file_uri, log_safe_json, sarif_text
 
 SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
 FINGERPRINT_KEY = "pipewardenFinding/v1"
@@ -44,9 +49,9 @@ def _rule_descriptor(rule: Any, catalog: Any) -> dict[str, Any]:
     descriptor: dict[str, Any] = {
         "id": rule.id,
         "name": _pascal(rule.id),
-        "shortDescription": {"text": rule.title},
-        "fullDescription": {"text": rule.description or rule.title},
-        "help": {"text": help_text, "markdown": help_markdown},
+        "shortDescription": {"text": sarif_text(rule.title)},
+        "fullDescription": {"text": sarif_text(rule.description or rule.title)},
+        "help": {"text": sarif_text(help_text), "markdown": help_markdown},
         "defaultConfiguration": {"level": _LEVELS.get(rule.level, "warning")},
         "properties": {"tags": ["pipeline", "release-practice"], "kind": rule.kind},
     }
@@ -58,8 +63,8 @@ def _rule_descriptor(rule: Any, catalog: Any) -> dict[str, Any]:
 
 def _uri(file: str) -> str:
     # The file as given (relative stays relative, which is what code scanning resolves against
-    # the checkout); only characters a URI cannot hold are escaped.
-    return quote(file.replace("\\", "/"), safe="/:@!$&'()*+,;=-._~")
+    # the checkout), as a valid URI reference; see the module's docstring.
+    return file_uri(file)
 
 
 def _result(finding: Finding, index: int | None, fingerprint: str, today: dt.date) -> dict[str, Any]:
@@ -78,7 +83,7 @@ def _result(finding: Finding, index: int | None, fingerprint: str, today: dt.dat
     result: dict[str, Any] = {
         "ruleId": finding.rule,
         "level": _LEVELS.get(finding.level, "warning"),
-        "message": {"text": message},
+        "message": {"text": sarif_text(message)},
         "locations": [
             {
                 "physicalLocation": {
@@ -138,4 +143,4 @@ def as_dict(result: Any, now: dt.datetime) -> dict[str, Any]:
 
 
 def render(result: Any, now: dt.datetime, fixed: Any = None, **_: Any) -> str:
-    return json.dumps(as_dict(result, now), indent=2) + "\n"
+    return log_safe_json(json.dumps(as_dict(result, now), indent=2) + "\n")

@@ -1,4 +1,11 @@
-"""`check --format text`: findings grouped by file, `file:line  level  rule  message`."""
+"""`check --format text`: findings grouped by file, `file:line  level  rule  message`.
+
+What people and CI logs read (the GitHub Action prints it to the job log): every line is shown
+through `visible`, so a name holding a line break or a terminal escape prints as `\\n` or
+`\\x1b` and cannot start a line of its own, and through `log_line`, so that no line can read as
+a workflow command (`::error` at its start, `##[error]` anywhere). Messages and reasons longer
+than `MAX_TEXT` characters are cut with an ellipsis (`--format json` has them whole).
+"""
 
 from __future__ import annotations
 
@@ -7,13 +14,16 @@ from itertools import groupby
 from typing import Any
 
 from pipewarden.reports.common import schedule_note, summary_counts
+from pipewarden.reports.escape import clip, log_line, visible
+
+MAX_TEXT = 1000
 
 
 def render(result: Any, now: dt.datetime, fixed: Any = None, fail_on: str = "enforce", **_: Any) -> str:
     today = now.astimezone(dt.UTC).date()
     lines: list[str] = []
     for file, group in groupby(result.findings, key=lambda f: f.file):
-        lines.append(file)
+        lines.append(log_line(visible(file)))
         for finding in group:
             level = "excepted" if finding.excepted else finding.level
             note = schedule_note(finding, today)
@@ -21,13 +31,15 @@ def render(result: Any, now: dt.datetime, fixed: Any = None, fail_on: str = "enf
             if finding.change:
                 extra += f" [{finding.change}]"
             if finding.exception is not None:
-                extra += f" (exception: {finding.exception.reason})"
-            lines.append(f"  {finding.file}:{finding.line}  {level:<8} {finding.rule}  {finding.message}{extra}")
+                extra += f" (exception: {clip(finding.exception.reason, MAX_TEXT)})"
+            lines.append(log_line(visible(
+                f"  {finding.file}:{finding.line}  {level:<8} {finding.rule}  {clip(finding.message, MAX_TEXT)}{extra}"
+            )))
         lines.append("")
     if fixed:
         lines.append(f"fixed by this change: {len(fixed)}")
         for finding in fixed:
-            lines.append(f"  {finding.file}  {finding.rule}  {finding.message}")
+            lines.append(log_line(visible(f"  {finding.file}  {finding.rule}  {clip(finding.message, MAX_TEXT)}")))
         lines.append("")
     counts = summary_counts(result.pipelines, result.findings)
     # The verdict is the exit code's: with --fail-on warn, warnings fail too.

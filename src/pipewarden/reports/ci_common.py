@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 from pipewarden.model.finding import Finding
 
@@ -15,7 +16,7 @@ def docs_url(rule_id: str, catalog: Any) -> str | None:
     rule = catalog.get(rule_id) if catalog is not None else None
     if rule is not None and rule.custom:
         return None
-    return f"{DOCS_BASE}/{rule_id}.md"
+    return f"{DOCS_BASE}/{quote(rule_id, safe='')}.md"
 
 
 def exception_note(finding: Finding) -> str:
