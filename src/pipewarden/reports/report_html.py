@@ -2,7 +2,8 @@
 
 No external scripts, fonts, stylesheets or images: the charts are inline SVG, the style is one
 `<style>` block and table sorting is a small inline script (the tables read fine without it).
-Every piece of text from configs or pipelines goes through `html.escape`.
+Every piece of text from configs or pipelines goes through `_e`: `html.escape`, after control
+characters other than tab and line breaks are shown as escapes (`\\x1b`), as in the other formats.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 
 from pipewarden.model.finding import AUTOMATION_LEVELS, Finding
 from pipewarden.reports import report_common as rc
+from pipewarden.reports.escape import visible
 from pipewarden.reports.org_report import OrgReport, TeamRow
 
 # A drill-down longer than this helps nobody in a mailed page; `check` gives the full list.
@@ -60,7 +62,7 @@ document.querySelectorAll("table.sortable").forEach(function (table) {
 
 
 def _e(value: Any) -> str:
-    return escape(str(value), quote=True)
+    return escape(visible(str(value), keep="\t\n\r"), quote=True)
 
 
 def _cell(value: Any) -> str:

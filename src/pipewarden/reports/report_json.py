@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from pipewarden.reports.escape import log_safe_json
 from pipewarden.reports.org_report import OrgReport
 
 
 def render(report: OrgReport, by: str = "team", **_: Any) -> str:
     # Both `teams` and `orgs` are always present, whatever `--by` says: the keys are fixed.
-    return json.dumps(report.to_json(), indent=2) + "\n"
+    # `##[` is written `##\\u005b` (the same string) so that printing it to a CI log is harmless.
+    return log_safe_json(json.dumps(report.to_json(), indent=2) + "\n")

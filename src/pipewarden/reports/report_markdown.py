@@ -5,16 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from pipewarden.reports import report_common as rc
+from pipewarden.reports.escape import markdown_inline
 from pipewarden.reports.org_report import OrgReport
 
 
 def _cell(value: Any) -> str:
-    # A pipe or a newline inside a cell would break the table; backslash and HTML-ish text are
-    # escaped so that names and reasons render as written.
-    text = str(value)
-    for raw, escaped in (("\\", "\\\\"), ("|", "\\|"), ("<", "&lt;"), (">", "&gt;"), ("\n", " "), ("\r", " ")):
-        text = text.replace(raw, escaped)
-    return text
+    # A pipe or a newline inside a cell would break the table; markdown and HTML metacharacters
+    # are escaped (`<` as `&lt;`) so that names and reasons render as written.
+    return markdown_inline(str(value), entities=True)
 
 
 def _table(table: rc.Table, numeric_from: int = 1) -> str:
