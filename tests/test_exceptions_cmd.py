@@ -219,6 +219,7 @@ def test_default_cap_is_180_days(tmp_path: Path) -> None:
         (("--rule", "requires-preprod", "--team", "cart", "--expires", "2027-01-01"), "locked by org 'acme'"),
         (("--rule", "no-such-rule", "--team", "cart", "--expires", "2027-01-01"), "unknown rule"),
         (("--rule", "valid-definition", "--team", "cart", "--expires", "2027-01-01"), "cannot be changed or excepted"),
+        (("--rule", "policy-error", "--team", "cart", "--expires", "2027-01-01"), "cannot be changed or excepted"),
         (("--rule", "canary-first", "--team", "search", "--expires", "2027-01-01"), "outside the subtree of 'retail'"),
         (("--rule", "canary-first", "--team", "cart", "--expires", "2026-11-01"), "is in the past"),
         (("--rule", "canary-first", "--team", "cart", "--expires", "soon"), "is not a date"),

@@ -519,6 +519,19 @@ def test_sarif_uri_of_a_folder_with_a_colon(tmp_path: Path, monkeypatch: pytest.
     assert {i["location"]["path"] for i in gitlab} == {"env:prod/pipeline.yaml"}  # a path, without ./
 
 
+def test_an_invalid_file_in_a_folder_whose_name_is_not_utf8(tmp_path: Path) -> None:
+    """An invalid file has no pipeline name, so its fingerprint hashes the path: a name that is
+    not UTF-8 (a lone surrogate once decoded) must not stop the formats that fingerprint."""
+    folder = Path(os.fsdecode(bytes(tmp_path) + b"/bad\xff"))
+    folder.mkdir()
+    (folder / "pipeline.yaml").write_text("kind: Pipeline\napiVersion: pipewarden/v1\n")
+    for fmt in ("sarif", "gitlab"):
+        result = run_cli("check", str(folder), "--now", NOW, "--format", fmt)
+        assert result.exit_code == 1, result.stderr
+        assert "internal error" not in result.stderr
+        json.loads(result.stdout)
+
+
 def test_absolute_paths_are_file_uris(tmp_path: Path) -> None:
     folder = tmp_path / "with space:colon"
     folder.mkdir()

@@ -332,20 +332,23 @@ def test_levels_and_exceptions_of_the_failing_rule_do_not_soften_it(tmp_path: Pa
     root = fleet(tmp_path)
     org = tmp_path / "org"
     org.mkdir()
+    head = "apiVersion: pipewarden/v1\nkind: OrgConfig\nmetadata: {name: acme}\nteams: [checkout]\n"
     (org / "acme.yaml").write_text(
-        "apiVersion: pipewarden/v1\nkind: OrgConfig\nmetadata: {name: acme}\nteams: [checkout]\n"
-        "rules:\n  tests-per-target: {level: warn}\n  policy-error: {level: warn}\n"
+        head + "rules:\n  tests-per-target: {level: warn}\n"
         "exceptions:\n"
         "  - {rule: tests-per-target, pipelines: [svc-0], reason: r, approved_by: a, permanent: true}\n"
-        "  - {rule: policy-error, pipelines: [svc-0], reason: r, approved_by: a, permanent: true}\n"
     )
-    code, data, stderr = check_json(str(root), "--policies", str(folder), "--org-config", str(org), "--no-cache")
-    if code == 2:  # the org tree may refuse to configure policy-error at all: as good
-        assert "policy-error" in stderr
-        return
+    code, data, _ = check_json(str(root), "--policies", str(folder), "--org-config", str(org), "--no-cache")
     errors = [f for f in data["findings"] if f["rule"] == "policy-error"]
     assert code == 1 and len(errors) == 1
     assert errors[0]["level"] == "enforce" and errors[0]["excepted"] is False and errors[0]["exception"] is None
+
+    # The org tree refuses to soften policy-error itself, as it does for valid-definition.
+    for body in ("rules:\n  policy-error: {level: warn}\n",
+                 "exceptions:\n  - {rule: policy-error, pipelines: [svc-0], reason: r, approved_by: a, permanent: true}\n"):
+        (org / "acme.yaml").write_text(head + body)
+        result = run_cli("check", str(root), "--policies", str(folder), "--org-config", str(org), "--now", NOW)
+        assert result.exit_code == 2 and "policy-error" in result.stderr and "acme.yaml:6" in result.stderr
 
     (org / "acme.yaml").write_text(
         "apiVersion: pipewarden/v1\nkind: OrgConfig\nmetadata: {name: acme}\nteams: [checkout]\n"

@@ -41,5 +41,5 @@ def fingerprints(findings: Iterable[Finding]) -> list[str]:
         occurrence = seen.get(key, 0) + 1
         seen[key] = occurrence
         text = "\x1f".join((*key, str(occurrence)))
-        prints.append(hashlib.sha256(text.encode("utf-8")).hexdigest()[:32])
+        prints.append(hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32])
     return prints

@@ -32,6 +32,7 @@ from pipewarden.orgs.yamledit import (
     move_following,
     own_keys,
 )
+from pipewarden.policy.builtin import ALWAYS_ENFORCED
 from pipewarden.policy.catalog import Catalog
 
 LEVELS = ("off", "warn", "enforce")
@@ -88,8 +89,8 @@ def require_rule(catalog: Catalog, rule: str) -> None:
             f"unknown rule {rule!r}; `pipewarden rules list` shows the ids "
             "(an organisation's own rules need --policies DIR)"
         )
-    if rule == "valid-definition":
-        raise UsageError("valid-definition is always enforce; it cannot be changed or excepted")
+    if rule in ALWAYS_ENFORCED:
+        raise UsageError(f"{rule} is always enforce; it cannot be changed or excepted")
 
 
 def require_unlocked(tree: OrgTree, org: str, rule: str, action: str) -> None:

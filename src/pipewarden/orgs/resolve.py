@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pipewarden.orgs.tree import OrgException, OrgTree
+from pipewarden.policy.builtin import ALWAYS_ENFORCED
 from pipewarden.policy.catalog import Catalog
 
 
@@ -25,7 +26,7 @@ class RuleSetting:
 
     def level_at(self, today: dt.date) -> tuple[str, str | None]:
         """(effective level, the enforce_from date to show or None) on `today` (UTC)."""
-        if self.rule == "valid-definition":
+        if self.rule in ALWAYS_ENFORCED:
             return "enforce", None
         if self.level == "off":
             return "off", None

@@ -16,6 +16,7 @@ from pipewarden.errors import ConfigError, LoadError
 from pipewarden.load.validate import finite_issues, first_issue, schema_issues
 from pipewarden.load.yamlsafe import ParsedYaml, load_yaml_file
 from pipewarden.model.paths import join_key
+from pipewarden.policy.builtin import ALWAYS_ENFORCED, fix_instead
 from pipewarden.policy.catalog import Catalog
 
 SCHEMA = "orgconfig"
@@ -205,8 +206,8 @@ def _rule_entry(
     rule = catalog.get(rule_id)
     if rule is None:
         raise ConfigError(f"unknown rule id {rule_id!r}; see `pipewarden rules list` for the ids", file, line)
-    if rule_id == "valid-definition" and entry.get("level", "enforce") != "enforce":
-        raise ConfigError("valid-definition is always enforce and cannot be changed", file, line)
+    if rule_id in ALWAYS_ENFORCED and entry.get("level", "enforce") != "enforce":
+        raise ConfigError(f"{rule_id} is always enforce and cannot be changed", file, line)
     if entry.get("level") == "off" and "enforce_from" in entry:
         raise ConfigError(
             f"rule {rule_id!r} sets level off together with enforce_from; "
@@ -254,8 +255,8 @@ def _exception(
     rule = entry["rule"]
     if catalog.get(rule) is None:
         raise ConfigError(f"exception for unknown rule id {rule!r}", file, parsed.line_of(f"{at}.rule"))
-    if rule == "valid-definition":
-        raise ConfigError("valid-definition cannot be excepted; fix the pipeline file instead", file, line)
+    if rule in ALWAYS_ENFORCED:
+        raise ConfigError(f"{rule} cannot be excepted; {fix_instead(rule)} instead", file, line)
     if not entry.get("pipelines") and not entry.get("teams"):
         raise ConfigError("an exception needs 'pipelines' or 'teams' to say what it covers", file, line)
     permanent = entry.get("permanent") is True

@@ -82,3 +82,14 @@ POLICY_ERROR = Rule(
 )
 
 BUILTIN_RULES = (VALID_DEFINITION, UNKNOWN_TEAM, POLICY_ERROR)
+
+# Rules whose level no org can change and that no exception covers: what they report (a file
+# that cannot be read, a rule that cannot run) means the other rules' verdicts are missing.
+ALWAYS_ENFORCED = frozenset({VALID_DEFINITION.id, POLICY_ERROR.id})
+# What to do instead of an exception, for the message that refuses one.
+_FIX_INSTEAD = {VALID_DEFINITION.id: "fix the pipeline file", POLICY_ERROR.id: "fix the rule that fails"}
+
+
+def fix_instead(rule_id: str) -> str:
+    """For an always-enforced rule: what fixes its findings (the message refusing an exception)."""
+    return _FIX_INSTEAD[rule_id]
