@@ -44,7 +44,7 @@ bench: install
 	$(BIN)/python benchmarks/run.py --sizes 50000
 
 docs: install
-	$(BIN)/python -m pipewarden.docs
+	$(BIN)/python -m pipewarden.policy.docs
 
 # Type checks (mypy strict on src/) and lint (ruff); not part of `make test`.
 lint: install

@@ -42,7 +42,7 @@ def main() -> None:
     if not (args.fleet / "inventory.yaml").exists():
         subprocess.run([sys.executable, str(HERE / "generate_fleet.py"), str(args.fleet), "10000"], check=True)
 
-    from pipewarden import evaluate
+    from pipewarden.evaluation import run as evaluate
     from pipewarden.load import yamlsafe
     from pipewarden.load.pipeline import load_pipeline, semantic_issues
     from pipewarden.load.validate import is_valid

@@ -36,7 +36,7 @@ def main() -> None:
 
     catalog = load_catalog()
     step("load the rule catalog")
-    from pipewarden import evaluate
+    from pipewarden.evaluation import run as evaluate
 
     evaluate.rule_engine(catalog)
     step("start the Rego engine")

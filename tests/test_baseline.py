@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 
 from conftest import NOW, good_pipeline, run_cli
-from pipewarden.baseline import mark_changes
-from pipewarden.evaluate import Result
+from pipewarden.evaluation.run import Result
+from pipewarden.lint.baseline import mark_changes
+from pipewarden.lint.check import build_context
 from pipewarden.model.finding import Finding
-from pipewarden.service import build_context
 
 DATA = Path(__file__).parent / "data"
 CI = DATA / "ci"

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from conftest import good_pipeline
-from pipewarden.cache import cached_evaluate
-from pipewarden.evaluate import evaluate_paths, to_findings
+from pipewarden.evaluation.cache import cached_evaluate
+from pipewarden.evaluation.run import evaluate_paths, to_findings
+from pipewarden.lint.check import build_context
 from pipewarden.load.discover import discover
-from pipewarden.service import build_context
 
 NOW = dt.datetime(2026, 11, 26, 10, tzinfo=dt.UTC)
 ORG = "apiVersion: pipewarden/v1\nkind: OrgConfig\nmetadata: {{name: {name}{parent}}}\nteams: [{teams}]\n{rules}"
@@ -128,7 +128,7 @@ def test_results_are_kept_under_the_hash_of_the_bytes_evaluated(tmp_path: Path) 
     content's result under the old content's hash (a stale answer for the old content later)."""
     import hashlib
 
-    from pipewarden import cache as cache_module
+    from pipewarden.evaluation import cache as cache_module
 
     root, org, cache = fleet(tmp_path), org_tree(tmp_path), tmp_path / "cache"
     run(root, org, cache)  # the cache is not empty: the lookup hashes files
@@ -172,7 +172,7 @@ def test_worker_processes_give_what_one_process_gives_and_fill_the_cache(
 ) -> None:
     """The pool path (records over a pipe, levels applied in the workers, the cache written by
     each worker) against the in-process path, on a fleet split over several chunks."""
-    from pipewarden import evaluate
+    from pipewarden.evaluation import run as evaluate
 
     root, org, cache = fleet(tmp_path), org_tree(tmp_path), tmp_path / "cache"
     (root / "broken").mkdir()
@@ -195,7 +195,7 @@ def test_worker_processes_give_what_one_process_gives_and_fill_the_cache(
 
 @pytest.mark.parametrize("count", [0, 1, 49, 450, 10_000])
 def test_chunks_cover_every_file_once_in_order(count: int) -> None:
-    from pipewarden.evaluate import CHUNK, _chunks
+    from pipewarden.evaluation.run import CHUNK, _chunks
 
     paths = [f"p{i}" for i in range(count)]
     chunks = _chunks(paths, 2)
@@ -209,7 +209,7 @@ def test_a_worker_that_dies_neither_hangs_the_run_nor_loses_files(
     """A crash in native code kills a worker outright. The run must not wait for it forever
     (multiprocessing.Pool would): the files without an answer are checked again in the main
     process, with a warning."""
-    from pipewarden import evaluate
+    from pipewarden.evaluation import run as evaluate
 
     root, org = fleet(tmp_path), org_tree(tmp_path)
     context = build_context(str(org), (), NOW)
@@ -237,7 +237,7 @@ def test_a_cache_locked_by_another_run_costs_one_short_wait(tmp_path: Path, monk
     import sqlite3
     import time
 
-    from pipewarden import cache as cache_module
+    from pipewarden.evaluation import cache as cache_module
 
     root, org, cache = fleet(tmp_path), org_tree(tmp_path), tmp_path / "cache"
     run(root, org, cache)

@@ -21,11 +21,11 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from conftest import NOW, good_pipeline, run_cli
-from pipewarden.cache import CACHE_FILE, cached_evaluate, pack_record, unpack_record
-from pipewarden.evaluate import EvalContext, evaluate_paths, to_findings
+from pipewarden.evaluation.cache import CACHE_FILE, cached_evaluate, pack_record, unpack_record
+from pipewarden.evaluation.run import EvalContext, evaluate_paths, to_findings
+from pipewarden.lint.check import build_context
 from pipewarden.load.discover import discover
 from pipewarden.model.evaluated import is_record
-from pipewarden.service import build_context
 
 Finding = tuple[str, str, str, int, str, str]
 
@@ -35,7 +35,7 @@ def steady_code_hash(monkeypatch: pytest.MonkeyPatch) -> None:
     """The cache key includes a hash of pipewarden's own source files; these tests compare
     run after run, so they must not see a source file change in between (a checkout being
     edited, say). What the key covers is tested in test_cache.py."""
-    from pipewarden import cache
+    from pipewarden.evaluation import cache
 
     real = cache._policy_hash
     first: list[str] = []

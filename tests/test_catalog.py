@@ -9,8 +9,8 @@ import jsonschema
 import pytest
 
 from conftest import run_cli
-from pipewarden.docs import expected_pages
 from pipewarden.policy.catalog import builtin_policies_dir, load_catalog
+from pipewarden.policy.docs import expected_pages
 from pipewarden.policy.testing import run_policy_tests
 
 ROOT = Path(__file__).resolve().parent.parent

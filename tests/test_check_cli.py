@@ -145,8 +145,8 @@ def test_relative_paths_stay_relative(write: Callable[[str, str], Path], tmp_pat
 def test_large_runs_give_the_same_json_compactly(write: Callable[[str, str], Path], tmp_path: Path) -> None:
     import datetime as dt
 
-    from pipewarden.reports import check_json
-    from pipewarden.service import build_context, check_paths
+    from pipewarden.lint.check import build_context, check_paths
+    from pipewarden.lint.formats import check_json
 
     for i in range(3):
         write(f"r{i}/pipeline.yaml", good_pipeline(("duration: 60m", "duration: 30m")))
@@ -219,9 +219,9 @@ def test_fast_finding_encoding_equals_the_generic_one() -> None:
     import dataclasses
     import datetime as dt
 
+    from pipewarden.lint.check import build_context, check_paths
+    from pipewarden.lint.formats.check_json import _finding_json
     from pipewarden.model.finding import Finding
-    from pipewarden.reports.check_json import _finding_json
-    from pipewarden.service import build_context, check_paths
 
     root = Path(__file__).resolve().parent.parent
     now = dt.datetime(2026, 11, 26, tzinfo=dt.UTC)

@@ -14,12 +14,12 @@ import pytest
 import yaml
 
 from conftest import NOW, run_cli
-from pipewarden.evaluate import Result
+from pipewarden.evaluation.run import Result
+from pipewarden.lint.check import build_context
+from pipewarden.lint.formats import render_check
+from pipewarden.lint.formats.check_github import escape_data, escape_property
+from pipewarden.lint.formats.check_markdown import MARKER, MAX_CHARS
 from pipewarden.model.finding import ExceptionInfo, Finding, PipelineSummary
-from pipewarden.reports import render_check
-from pipewarden.reports.check_github import escape_data, escape_property
-from pipewarden.reports.check_markdown import MARKER, MAX_CHARS
-from pipewarden.service import build_context
 
 DATA = Path(__file__).parent / "data"
 CI = DATA / "ci"
@@ -270,7 +270,7 @@ def test_markdown_passing_verdict(tmp_path: Path) -> None:
 
 
 def test_markdown_escapes_cells() -> None:
-    from pipewarden.reports.check_markdown import cell
+    from pipewarden.lint.formats.check_markdown import cell
 
     assert cell("a | b <script> `x` *y*\nz") == "a \\| b \\<script\\> \\`x\\` \\*y\\* z"
 

@@ -7,7 +7,7 @@ import io
 import sqlite3
 from pathlib import Path
 
-from pipewarden.history.store import HistoryStore, RowSnapshot, RunRecord, SqliteHistory
+from pipewarden.lint.report.history import HistoryStore, RowSnapshot, RunRecord, SqliteHistory
 from test_report_support import (
     pipeline,
     report,

@@ -34,15 +34,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import NOW, run_cli
-from pipewarden.evaluate import Result
+from pipewarden.evaluation.run import Result
+from pipewarden.lint.check import build_context
+from pipewarden.lint.formats import check_json, render_check
+from pipewarden.lint.formats.check_markdown import MARKER
+from pipewarden.lint.formats.escape import file_uri, markdown_inline, no_surrogates, visible
+from pipewarden.lint.formats.report_formats import render_report
+from pipewarden.lint.report.aggregate import Counts, OrgReport, OrgRow, RuleRow, TeamRow
 from pipewarden.model.finding import AUTOMATION_LEVELS, ExceptionInfo, Finding, PipelineSummary
 from pipewarden.orgs.tree import OrgException
-from pipewarden.reports import check_json, render_check
-from pipewarden.reports.check_markdown import MARKER
-from pipewarden.reports.escape import file_uri, markdown_inline, no_surrogates, visible
-from pipewarden.reports.org_report import Counts, OrgReport, OrgRow, RuleRow, TeamRow
-from pipewarden.reports.report_formats import render_report
-from pipewarden.service import build_context
 
 DATA = Path(__file__).parent / "data"
 ORG = str(DATA / "ci" / "org")

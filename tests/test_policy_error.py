@@ -19,9 +19,9 @@ import pytest
 import pipewarden.cli.owner_cmds
 import pipewarden.cli.report_cmd  # noqa: F401  (both register their commands)
 from conftest import NOW, good_pipeline, run_cli
+from pipewarden.lint.report.aggregate import percentage
 from pipewarden.policy.catalog import Rule
 from pipewarden.policy.engine import rule_failure
-from pipewarden.reports.org_report import percentage
 
 RULE_HEAD = """# METADATA
 # title: A custom rule
@@ -145,7 +145,7 @@ def test_the_real_command_line(tmp_path: Path) -> None:
 
 
 def test_worker_processes_give_the_same_findings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from pipewarden import evaluate
+    from pipewarden.evaluation import run as evaluate
 
     folder = policies(tmp_path)
     root = fleet(tmp_path, size=6, broken=3)
@@ -175,7 +175,7 @@ def test_worker_processes_give_the_same_findings(tmp_path: Path, monkeypatch: py
 def test_a_fleet_big_enough_for_workers_through_the_real_command_line(tmp_path: Path) -> None:
     """No monkeypatching: a fleet at the size where the run uses worker processes, cold then
     with the cache warm."""
-    from pipewarden import evaluate
+    from pipewarden.evaluation import run as evaluate
 
     if evaluate._workers() == 1:
         pytest.skip("one CPU: the run never uses worker processes")
@@ -207,10 +207,10 @@ def test_a_fleet_big_enough_for_workers_through_the_real_command_line(tmp_path: 
 def test_a_warm_cache_gives_the_same_finding_and_a_fixed_rule_clears_it(tmp_path: Path) -> None:
     """policy-error results are cached like any other result: they follow from the file, the
     settings and the rules' bytes, which are all in the key; fixing the rule changes the key."""
-    from pipewarden.cache import cached_evaluate
-    from pipewarden.evaluate import to_findings
+    from pipewarden.evaluation.cache import cached_evaluate
+    from pipewarden.evaluation.run import to_findings
+    from pipewarden.lint.check import build_context
     from pipewarden.load.discover import discover
-    from pipewarden.service import build_context
 
     folder = policies(tmp_path)
     root = fleet(tmp_path)
@@ -431,7 +431,7 @@ deny contains {"file": f, "msg": "m", "path": ""} if {
 
 
 def test_a_failing_fleet_rule_in_the_worker_pool_and_the_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from pipewarden import evaluate
+    from pipewarden.evaluation import run as evaluate
 
     folder = tmp_path / "policies"
     folder.mkdir()
@@ -491,7 +491,7 @@ def test_report_counts_the_failure_against_the_rule_that_failed(tmp_path: Path) 
 
 
 def test_report_with_the_cache_and_workers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from pipewarden import evaluate
+    from pipewarden.evaluation import run as evaluate
 
     folder = policies(tmp_path)
     root = fleet(tmp_path, size=4, broken=1)
@@ -548,7 +548,7 @@ def test_base_marks_a_policy_error_that_was_there_before_as_existing(tmp_path: P
 def test_a_failing_rule_changes_no_other_rules_findings_on_any_example(tmp_path: Path) -> None:
     """Over every example pipeline: with a rule that fails everywhere, the other rules give what
     they give without it, and the failure is one more finding."""
-    from pipewarden.evaluate import EvalContext, evaluate_paths, to_findings
+    from pipewarden.evaluation.run import EvalContext, evaluate_paths, to_findings
     from pipewarden.load.discover import discover
     from pipewarden.policy.catalog import load_catalog
 

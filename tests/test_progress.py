@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from conftest import good_pipeline
-from pipewarden.progress import MIN_FILES
+from pipewarden.cli.progress import MIN_FILES
 
 pty = pytest.importorskip("pty")  # a pseudo-terminal stands in for the user's terminal (POSIX)
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from pipewarden.reports.org_report import ORG_KEYS, TEAM_KEYS, percentage
+from pipewarden.lint.report.aggregate import ORG_KEYS, TEAM_KEYS, percentage
 from test_report_support import (
     pipeline,
     report,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from pipewarden.reports.org_report import ORG_KEYS, TEAM_KEYS
+from pipewarden.lint.report.aggregate import ORG_KEYS, TEAM_KEYS
 from test_report_support import (
     report,
     standard_fleet,

@@ -16,7 +16,7 @@ from pipewarden.cli.main import (
     write_output,
 )
 from pipewarden.errors import UsageError
-from pipewarden.reports import check_formats, render_check
+from pipewarden.lint.formats import check_formats, render_check
 
 CHECK_FORMATS = ["text", "json", "sarif", "github", "markdown", "junit", "gitlab"]
 
@@ -39,7 +39,7 @@ def check(paths: tuple[str, ...], org_config: str | None, policies: tuple[str, .
           output: str | None, now: str | None, fail_on: str, base: str | None, no_cache: bool,
           cache_dir: str | None, quiet: bool) -> None:
     """Lint pipeline definitions (files, or directories searched recursively)."""
-    from pipewarden.service import build_context, check_paths
+    from pipewarden.lint.check import build_context, check_paths
 
     if fmt not in check_formats():
         raise UsageError(f"--format {fmt!r} is not one of: {', '.join(check_formats())}")
@@ -47,13 +47,13 @@ def check(paths: tuple[str, ...], org_config: str | None, policies: tuple[str, .
     context = build_context(org_config, policies, moment)
     from pathlib import Path
 
-    from pipewarden.cache import default_cache_dir
+    from pipewarden.evaluation.cache import default_cache_dir
 
     cache = None if no_cache else (Path(cache_dir) if cache_dir else default_cache_dir())
     result = check_paths(paths, context, quiet=quiet, cache_dir=cache)
     fixed = None
     if base is not None:
-        from pipewarden.baseline import compare_with_base
+        from pipewarden.lint.baseline import compare_with_base
 
         comparison = compare_with_base(result, base)
         result, fixed = comparison.result, comparison.fixed
@@ -75,7 +75,7 @@ def rules() -> None:
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
 def rules_list(org_config: str | None, org: str | None, policies: tuple[str, ...], now: str | None, fmt: str) -> None:
     """Id, title, default level and (with --org) the effective level of every rule."""
-    from pipewarden.rules_view import rules_table
+    from pipewarden.lint.rules import rules_table
 
     write_output(rules_table(org_config, org, policies, parse_now(now), fmt), None)
 
@@ -85,8 +85,8 @@ def rules_list(org_config: str | None, org: str | None, policies: tuple[str, ...
 @policies_option
 def rules_show(rule_id: str, policies: tuple[str, ...]) -> None:
     """The rule's full documentation and parameters."""
-    from pipewarden.docs import rule_page
     from pipewarden.policy.catalog import load_catalog
+    from pipewarden.policy.docs import rule_page
 
     catalog = load_catalog(tuple(policies))
     rule = catalog.get(rule_id)
@@ -129,7 +129,7 @@ def config() -> None:
 @now_option
 def config_validate(directory: str, policies: tuple[str, ...], now: str | None) -> None:
     """Check an org-config tree on its own (exit 2 with file and line on the first error)."""
-    from pipewarden.service import build_context
+    from pipewarden.lint.check import build_context
 
     context = build_context(directory, policies, parse_now(now))
     assert context.tree is not None

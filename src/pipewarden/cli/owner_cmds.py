@@ -48,7 +48,7 @@ def rules_promote(rule_id: str, paths: tuple[str, ...], org: str, org_config: st
     pipewarden rules promote ID --org NAME --org-config DIR [--to LEVEL | --from DATE] [--dry-run]
     (--inventory FILE | PATH ...)
     """
-    from pipewarden.promote import (
+    from pipewarden.lint.promote import (
         PromoteOptions,
         apply_promotion,
         outcome_line,
@@ -90,9 +90,9 @@ def exceptions_group() -> None:
 def exceptions_list(org_config: str, org: str | None, expiring: int | None, expired: bool, fmt: str,
                     policies: tuple[str, ...], now: str | None) -> None:
     """The exceptions of an org tree, soonest to end first."""
-    from pipewarden.exception_admin import list_exceptions, render_exceptions
+    from pipewarden.lint.check import build_context
+    from pipewarden.lint.exceptions import list_exceptions, render_exceptions
     from pipewarden.orgs.edit import require_node
-    from pipewarden.service import build_context
 
     moment = parse_now(now)
     context = build_context(org_config, policies, moment)
@@ -119,9 +119,9 @@ def exceptions_add(org_config: str, org: str, rule: str, pipelines: tuple[str, .
                    reason: str, approved_by: str, expires: str | None, permanent: bool,
                    policies: tuple[str, ...], now: str | None) -> None:
     """Add an exception to an org node's file, keeping its comments and layout."""
-    from pipewarden.exception_admin import plan_new_exception
+    from pipewarden.lint.check import build_context
+    from pipewarden.lint.exceptions import plan_new_exception
     from pipewarden.orgs.edit import NewException, write_edit
-    from pipewarden.service import build_context
 
     if not pipelines and not teams:
         raise UsageError("exceptions add needs --pipeline NAME or --team NAME to say what it covers")

@@ -54,7 +54,7 @@ def report(ctx: click.Context, paths: tuple[str, ...], org_config: str | None, i
     """
     if ctx.invoked_subcommand is not None:
         return
-    from pipewarden.report_service import ReportOptions, run_report
+    from pipewarden.lint.report.run import ReportOptions, run_report
 
     if org_config is None:
         raise UsageError("report needs --org-config DIR (the org tree the teams belong to)")
@@ -71,6 +71,6 @@ def report(ctx: click.Context, paths: tuple[str, ...], org_config: str | None, i
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
 def report_history(history: str, fmt: str) -> None:
     """List the report runs recorded in a history store."""
-    from pipewarden.report_service import history_runs, render_history
+    from pipewarden.lint.report.run import history_runs, render_history
 
     write_output(render_history(history_runs(history), fmt), None)

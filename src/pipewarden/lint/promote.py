@@ -18,7 +18,9 @@ from typing import Any
 from tabulate import tabulate
 
 from pipewarden.errors import UsageError
-from pipewarden.evaluate import EvalContext, evaluate_loaded, evaluate_paths, to_findings
+from pipewarden.evaluation.run import EvalContext, evaluate_loaded, evaluate_paths, to_findings
+from pipewarden.lint.check import build_context
+from pipewarden.lint.formats.common import enforcement_note, iso_utc
 from pipewarden.load.discover import discover
 from pipewarden.load.inventory import Fleet, load_inventory, resolve_inventory
 from pipewarden.model.finding import Finding, PipelineSummary
@@ -26,8 +28,6 @@ from pipewarden.orgs.edit import Edit, plan_rule_level, verify_edit, write_edit
 from pipewarden.orgs.resolve import RuleSetting, resolve_settings
 from pipewarden.orgs.tree import OrgTree, RuleEntry
 from pipewarden.policy.catalog import Catalog
-from pipewarden.reports.common import enforcement_note, iso_utc
-from pipewarden.service import build_context
 
 
 @dataclass(frozen=True)

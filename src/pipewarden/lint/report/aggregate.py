@@ -20,15 +20,15 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from pipewarden.automation import lowest_level
-from pipewarden.evaluate import Result
-from pipewarden.history.store import RowSnapshot, RunRecord
+from pipewarden.evaluation.run import Result
+from pipewarden.lint.formats.common import iso_utc
+from pipewarden.lint.report.history import RowSnapshot, RunRecord
+from pipewarden.model.automation import lowest_level
 from pipewarden.model.finding import AUTOMATION_LEVELS, Finding, PipelineSummary
 from pipewarden.model.fleet import Repo
 from pipewarden.orgs.resolve import exception_status
 from pipewarden.orgs.tree import OrgException, OrgTree
 from pipewarden.policy.builtin import POLICY_ERROR
-from pipewarden.reports.common import iso_utc
 
 TEAM_KEYS = ("team", "org", "repos", "pipelines", "automation_level", "passing", "enforce", "warn", "excepted",
              "compliance")

@@ -8,13 +8,13 @@ from typing import Any
 CheckFormatter = Callable[..., str]
 
 _CHECK_FORMATS: dict[str, str] = {
-    "text": "pipewarden.reports.check_text",
-    "json": "pipewarden.reports.check_json",
-    "sarif": "pipewarden.reports.check_sarif",
-    "github": "pipewarden.reports.check_github",
-    "junit": "pipewarden.reports.check_junit",
-    "markdown": "pipewarden.reports.check_markdown",
-    "gitlab": "pipewarden.reports.check_gitlab",
+    "text": "pipewarden.lint.formats.check_text",
+    "json": "pipewarden.lint.formats.check_json",
+    "sarif": "pipewarden.lint.formats.check_sarif",
+    "github": "pipewarden.lint.formats.check_github",
+    "junit": "pipewarden.lint.formats.check_junit",
+    "markdown": "pipewarden.lint.formats.check_markdown",
+    "gitlab": "pipewarden.lint.formats.check_gitlab",
 }
 
 

@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from tabulate import tabulate
 
 from pipewarden.errors import UsageError
+from pipewarden.lint.formats.common import iso_utc
 from pipewarden.orgs.edit import Edit, NewException, plan_exception, require_node
 from pipewarden.orgs.resolve import exception_status
 from pipewarden.orgs.tree import OrgException, OrgTree
 from pipewarden.policy.catalog import Catalog
-from pipewarden.reports.common import iso_utc
 
 DEFAULT_MAX_EXCEPTION_DAYS = 180
 

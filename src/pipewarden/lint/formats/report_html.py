@@ -11,10 +11,10 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
+from pipewarden.lint.formats import report_common as rc
+from pipewarden.lint.formats.escape import visible
+from pipewarden.lint.report.aggregate import OrgReport, TeamRow
 from pipewarden.model.finding import AUTOMATION_LEVELS, Finding
-from pipewarden.reports import report_common as rc
-from pipewarden.reports.escape import visible
-from pipewarden.reports.org_report import OrgReport, TeamRow
 
 # A drill-down longer than this helps nobody in a mailed page; `check` gives the full list.
 MAX_FINDINGS_PER_TEAM = 300

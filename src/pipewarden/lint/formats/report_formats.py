@@ -6,11 +6,11 @@ import importlib
 from typing import Any
 
 _REPORT_FORMATS: dict[str, str] = {
-    "table": "pipewarden.reports.report_table",
-    "json": "pipewarden.reports.report_json",
-    "csv": "pipewarden.reports.report_csv",
-    "markdown": "pipewarden.reports.report_markdown",
-    "html": "pipewarden.reports.report_html",
+    "table": "pipewarden.lint.formats.report_table",
+    "json": "pipewarden.lint.formats.report_json",
+    "csv": "pipewarden.lint.formats.report_csv",
+    "markdown": "pipewarden.lint.formats.report_markdown",
+    "html": "pipewarden.lint.formats.report_html",
 }
 
 

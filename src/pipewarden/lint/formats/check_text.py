@@ -13,8 +13,8 @@ import datetime as dt
 from itertools import groupby
 from typing import Any
 
-from pipewarden.reports.common import schedule_note, summary_counts
-from pipewarden.reports.escape import clip, log_line, visible
+from pipewarden.lint.formats.common import schedule_note, summary_counts
+from pipewarden.lint.formats.escape import clip, log_line, visible
 
 MAX_TEXT = 1000
 

@@ -14,11 +14,11 @@ import json
 import os
 from typing import Any
 
-from pipewarden.fingerprint import fingerprints
+from pipewarden.lint.formats.ci_common import exception_note
+from pipewarden.lint.formats.common import schedule_note
+from pipewarden.lint.formats.escape import log_safe_json
 from pipewarden.model.finding import Finding
-from pipewarden.reports.ci_common import exception_note
-from pipewarden.reports.common import schedule_note
-from pipewarden.reports.escape import log_safe_json
+from pipewarden.model.fingerprint import fingerprints
 
 
 def severity(finding: Finding, fail_on: str = "enforce") -> str:

@@ -15,10 +15,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
 from pipewarden.errors import UsageError
-from pipewarden.evaluate import Result, evaluate_loaded, to_findings
-from pipewarden.fingerprint import FindingKey, finding_key
+from pipewarden.evaluation.run import Result, evaluate_loaded, to_findings
 from pipewarden.load.pipeline import load_pipeline_bytes
 from pipewarden.model.finding import Finding
+from pipewarden.model.fingerprint import FindingKey, finding_key
 from pipewarden.model.pipeline import PipelineFile
 
 

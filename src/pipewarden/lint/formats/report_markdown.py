@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipewarden.reports import report_common as rc
-from pipewarden.reports.escape import markdown_inline
-from pipewarden.reports.org_report import OrgReport
+from pipewarden.lint.formats import report_common as rc
+from pipewarden.lint.formats.escape import markdown_inline
+from pipewarden.lint.report.aggregate import OrgReport
 
 
 def _cell(value: Any) -> str:

@@ -20,9 +20,8 @@ import io
 from collections.abc import Iterable
 from typing import Any
 
-from pipewarden.model.finding import AUTOMATION_LEVELS
-from pipewarden.reports.escape import no_surrogates
-from pipewarden.reports.org_report import (
+from pipewarden.lint.formats.escape import no_surrogates
+from pipewarden.lint.report.aggregate import (
     DELTA_KEYS,
     EXCEPTION_STATUSES,
     ORG_KEYS,
@@ -30,6 +29,7 @@ from pipewarden.reports.org_report import (
     TEAM_KEYS,
     OrgReport,
 )
+from pipewarden.model.finding import AUTOMATION_LEVELS
 
 EXCEPTION_KEYS = ("status", "org", "rule", "pipelines", "teams", "reason", "approved_by", "expires", "permanent")
 

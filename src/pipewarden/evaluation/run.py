@@ -25,9 +25,9 @@ from dataclasses import dataclass, field
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
-from pipewarden.automation import automation_level
 from pipewarden.load.pipeline import load_pipeline
 from pipewarden.load.yamlsafe import iterative_parsing
+from pipewarden.model.automation import automation_level
 from pipewarden.model.evaluated import (
     Evaluated,
     FindingRecord,

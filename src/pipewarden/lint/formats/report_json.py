@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from pipewarden.reports.escape import log_safe_json
-from pipewarden.reports.org_report import OrgReport
+from pipewarden.lint.formats.escape import log_safe_json
+from pipewarden.lint.report.aggregate import OrgReport
 
 
 def render(report: OrgReport, by: str = "team", **_: Any) -> str:

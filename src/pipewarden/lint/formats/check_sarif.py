@@ -17,11 +17,11 @@ import json
 from typing import Any
 
 from pipewarden import __version__
-from pipewarden.fingerprint import fingerprints
+from pipewarden.lint.formats.ci_common import HOMEPAGE, docs_url, exception_note
+from pipewarden.lint.formats.common import iso_utc, schedule_note
+from pipewarden.lint.formats.escape import file_uri, log_safe_json, sarif_text
 from pipewarden.model.finding import Finding
-from pipewarden.reports.ci_common import HOMEPAGE, docs_url, exception_note
-from pipewarden.reports.common import iso_utc, schedule_note
-from pipewarden.reports.escape import file_uri, log_safe_json, sarif_text
+from pipewarden.model.fingerprint import fingerprints
 
 SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
 FINGERPRINT_KEY = "pipewardenFinding/v1"

@@ -12,10 +12,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from pipewarden.lint.formats.ci_common import exception_note
+from pipewarden.lint.formats.common import schedule_note, summary_counts
+from pipewarden.lint.formats.escape import github_data, github_property, visible
 from pipewarden.model.finding import Finding
-from pipewarden.reports.ci_common import exception_note
-from pipewarden.reports.common import schedule_note, summary_counts
-from pipewarden.reports.escape import github_data, github_property, visible
 
 # The format's own escaping (kept under these names for callers of this module).
 escape_data = github_data

@@ -13,10 +13,10 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 from typing import Any
 
+from pipewarden.lint.formats.ci_common import exception_note
+from pipewarden.lint.formats.common import schedule_note
+from pipewarden.lint.formats.escape import log_safe_xml, xml_text
 from pipewarden.model.finding import Finding, PipelineSummary
-from pipewarden.reports.ci_common import exception_note
-from pipewarden.reports.common import schedule_note
-from pipewarden.reports.escape import log_safe_xml, xml_text
 
 # XML 1.0 cannot hold most control characters, even escaped, and a name or a message quoting a
 # binary file could contain them: every text from a pipeline, config or path goes through

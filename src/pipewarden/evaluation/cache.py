@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from pipewarden import __version__
-from pipewarden.evaluate import EvalContext
+from pipewarden.evaluation.run import EvalContext
 from pipewarden.load.yamlsafe import MAX_BYTES
 from pipewarden.model.evaluated import Evaluated, from_record, is_record, to_record
 
@@ -308,7 +308,7 @@ def cached_evaluate(
 
     `stats`, when given, receives the numbers of cache hits and of files evaluated.
     """
-    from pipewarden.evaluate import evaluate_paths
+    from pipewarden.evaluation.run import evaluate_paths
 
     try:
         cache = CheckCache(directory, context)

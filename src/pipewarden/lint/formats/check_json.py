@@ -6,8 +6,8 @@ import datetime as dt
 import json
 from typing import Any
 
-from pipewarden.reports.common import iso_utc, summary_counts
-from pipewarden.reports.escape import log_safe_json
+from pipewarden.lint.formats.common import iso_utc, summary_counts
+from pipewarden.lint.formats.escape import log_safe_json
 
 
 def as_dict(result: Any, now: dt.datetime, fixed: Any = None) -> dict[str, Any]:

@@ -10,8 +10,8 @@ from typing import Any
 from tabulate import tabulate
 
 from pipewarden.errors import UsageError
-from pipewarden.reports.common import enforcement_note
-from pipewarden.service import build_context
+from pipewarden.lint.check import build_context
+from pipewarden.lint.formats.common import enforcement_note
 
 
 def rules_table(org_config: str | None, org: str | None, policies: Sequence[str], now: dt.datetime, fmt: str) -> str:

@@ -12,9 +12,9 @@ from typing import Any
 
 from tabulate import tabulate
 
-from pipewarden.reports import report_common as rc
-from pipewarden.reports.escape import display, log_line
-from pipewarden.reports.org_report import OrgReport
+from pipewarden.lint.formats import report_common as rc
+from pipewarden.lint.formats.escape import display, log_line
+from pipewarden.lint.report.aggregate import OrgReport
 
 MAX_CELL = 300
 MAX_LINE = 1000

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from pipewarden.lint.formats.common import iso_utc
+from pipewarden.lint.report.aggregate import EXCEPTION_STATUSES, OrgReport, TeamRow
 from pipewarden.model.finding import AUTOMATION_LEVELS
 from pipewarden.orgs.tree import OrgException
-from pipewarden.reports.common import iso_utc
-from pipewarden.reports.org_report import EXCEPTION_STATUSES, OrgReport, TeamRow
 
 NO_TEAM = "(no team)"
 Table = tuple[list[str], list[list[Any]]]

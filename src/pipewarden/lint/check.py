@@ -7,11 +7,11 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from pipewarden.evaluate import EvalContext, Result, evaluate_paths, rule_engine, to_findings
+from pipewarden.cli.progress import progress_bar
+from pipewarden.evaluation.run import EvalContext, Result, evaluate_paths, rule_engine, to_findings
 from pipewarden.load.discover import discover
 from pipewarden.orgs.tree import load_org_tree
 from pipewarden.policy.catalog import load_catalog
-from pipewarden.progress import progress_bar
 
 
 def build_context(org_config: str | None, policies: Sequence[str], now: dt.datetime) -> EvalContext:
@@ -39,7 +39,7 @@ def check_paths(
         print(f"pipewarden: no pipeline file found under {', '.join(paths) or '.'}", file=sys.stderr)
     with progress_bar(len(files), quiet) as progress:
         if cache_dir is not None:
-            from pipewarden.cache import cached_evaluate
+            from pipewarden.evaluation.cache import cached_evaluate
 
             evaluated = cached_evaluate(files, context, cache_dir, progress)
         else:

@@ -15,10 +15,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from pipewarden.lint.formats.ci_common import HOMEPAGE, docs_url, exception_note
+from pipewarden.lint.formats.common import iso_utc, schedule_note, summary_counts
+from pipewarden.lint.formats.escape import ELLIPSIS, clip, markdown_inline, visible
 from pipewarden.model.finding import Finding
-from pipewarden.reports.ci_common import HOMEPAGE, docs_url, exception_note
-from pipewarden.reports.common import iso_utc, schedule_note, summary_counts
-from pipewarden.reports.escape import ELLIPSIS, clip, markdown_inline, visible
 
 MARKER = "<!-- pipewarden-report -->"
 MAX_CHARS = 65_000

@@ -12,17 +12,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pipewarden.cli.progress import progress_bar
 from pipewarden.errors import UsageError
-from pipewarden.evaluate import EvalContext, Result, evaluate_loaded, evaluate_paths, to_findings
-from pipewarden.history.store import RunRecord, open_store
+from pipewarden.evaluation.run import EvalContext, Result, evaluate_loaded, evaluate_paths, to_findings
+from pipewarden.lint.check import build_context
+from pipewarden.lint.formats.report_formats import render_report, report_formats
+from pipewarden.lint.report.aggregate import OrgReport, apply_previous, build_report, to_run_record
+from pipewarden.lint.report.history import RunRecord, open_store
 from pipewarden.load.discover import discover
 from pipewarden.load.gitrepo import default_cache_dir
 from pipewarden.load.inventory import Fleet, load_inventory, resolve_inventory
 from pipewarden.model.fleet import Repo
-from pipewarden.progress import progress_bar
-from pipewarden.reports.org_report import OrgReport, apply_previous, build_report, to_run_record
-from pipewarden.reports.report_formats import render_report, report_formats
-from pipewarden.service import build_context
 
 BY_LEVELS = ("team", "org")
 
@@ -67,7 +67,7 @@ def evaluate_fleet(fleet: Fleet, context: EvalContext, options: ReportOptions) -
     """
     with progress_bar(len(fleet.paths) + len(fleet.loaded), options.quiet) as progress:
         if options.use_cache:
-            from pipewarden.cache import cached_evaluate
+            from pipewarden.evaluation.cache import cached_evaluate
 
             directory = Path(options.cache_dir) if options.cache_dir else Path(default_cache_dir())
             evaluated = cached_evaluate(fleet.paths, context, directory, progress)

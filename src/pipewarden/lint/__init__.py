@@ -1,0 +1,1 @@
+"""The linter's use cases: check (with --base), rules, promote, exceptions, the org report."""

@@ -1,0 +1,1 @@
+"""`pipewarden report`: aggregation by team and org, the run, and its history."""
