@@ -29,7 +29,7 @@ def main() -> None:
         steps.append((name, now - started))
         started = now
 
-    import pipewarden.cli.commands  # noqa: F401  (what `pipewarden check` imports first)
+    import pipewarden.cli.main  # noqa: F401  (what `pipewarden check` imports first)
 
     step("import the command line")
     from pipewarden.policy.catalog import load_catalog

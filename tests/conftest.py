@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-import pipewarden.cli.commands  # noqa: F401  (registers the commands)
 from pipewarden.cli.main import cli
 
 os.environ.setdefault("RUST_LIB_BACKTRACE", "0")

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-import pipewarden.cli.report_cmd  # noqa: F401  (registers `report`)
 from conftest import GOOD_PIPELINE, NOW, run_cli
 from pipewarden.policy.catalog import load_catalog
 

@@ -334,8 +334,6 @@ def test_the_command_line_with_a_damaged_entry(tmp_path: Path) -> None:
 
 
 def test_report_with_a_damaged_entry(tmp_path: Path) -> None:
-    import pipewarden.cli.report_cmd  # noqa: F401  (registers the command)
-
     root = make_fleet(tmp_path)
     org = tmp_path / "org"
     org.mkdir()

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-import pipewarden.cli.owner_cmds  # noqa: F401  (registers the owner commands)
 from conftest import NOW, run_cli
 from pipewarden.orgs.tree import load_org_tree
 from pipewarden.policy.catalog import load_catalog

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-import pipewarden.cli.owner_cmds  # noqa: F401  (registers the owner commands)
 from conftest import NOW, run_cli
 from pipewarden.errors import ConfigError, UsageError
 from pipewarden.orgs.edit import Edit, NewException, plan_exception, plan_rule_level, verify_edit, write_edit

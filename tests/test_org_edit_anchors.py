@@ -18,7 +18,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import pipewarden.cli.owner_cmds  # noqa: F401  (registers the owner commands)
 from conftest import NOW, CliResult, run_cli
 from pipewarden.errors import ConfigError
 from pipewarden.load.yamlsafe import parse_yaml

@@ -16,8 +16,6 @@ from typing import Any
 
 import pytest
 
-import pipewarden.cli.owner_cmds
-import pipewarden.cli.report_cmd  # noqa: F401  (both register their commands)
 from conftest import NOW, good_pipeline, run_cli
 from pipewarden.lint.report.aggregate import percentage
 from pipewarden.policy.catalog import Rule

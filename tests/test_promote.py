@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 
-import pipewarden.cli.owner_cmds  # noqa: F401  (registers the owner commands)
 from conftest import GOOD_PIPELINE, NOW, run_cli
 
 RULE = "canary-bake-time"

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pipewarden.cli.report_cmd  # noqa: F401  (registers `report`)
 from conftest import CliResult, run_cli
 from pipewarden.policy.catalog import load_catalog
 

@@ -15,7 +15,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import pipewarden.cli.report_cmd  # noqa: F401  (registers `report`)
 from conftest import NOW, good_pipeline, run_cli
 from pipewarden.load.yamlsafe import parse_yaml, parse_yaml_events
 

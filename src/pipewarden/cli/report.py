@@ -1,4 +1,4 @@
-"""`pipewarden report` (cli.md) and `pipewarden report history`: thin wrappers over report_service.
+"""`pipewarden report` (cli.md) and `pipewarden report history`: thin wrappers over lint/report/.
 
 `report` takes PATHs and also has a subcommand, which click groups do not mix well: a group's
 variadic argument would swallow the subcommand's name. `ReportGroup` therefore looks at the
@@ -10,7 +10,19 @@ from __future__ import annotations
 
 import click
 
-from pipewarden.cli.main import cli, now_option, output_option, parse_now, policies_option, write_output
+from pipewarden.cli.options import (
+    cache_dir_option,
+    format_choice_option,
+    format_option,
+    no_cache_option,
+    now_option,
+    org_config_option,
+    output_option,
+    parse_now,
+    policies_option,
+    quiet_option,
+    write_output,
+)
 from pipewarden.errors import UsageError
 
 
@@ -26,21 +38,19 @@ class ReportGroup(click.Group):
         return click.Command.parse_args(self, ctx, args)
 
 
-@cli.group(cls=ReportGroup, invoke_without_command=True)
+@click.group("report", cls=ReportGroup, invoke_without_command=True)
 @click.argument("paths", nargs=-1, type=str)
-@click.option("--org-config", "org_config", metavar="DIR", help="Org-config directory (required).")
+@org_config_option(help="Org-config directory (required).")
 @click.option("--inventory", "inventory", metavar="FILE", help="Inventory of the fleet's repositories.")
-@click.option("--format", "fmt", default="table", metavar="FMT", help="table (default), json, csv, markdown, html.")
+@format_option("table", "table (default), json, csv, markdown, html.")
 @click.option("--by", "by", default="team", metavar="LEVEL", help="team (default) or org (subtree totals).")
 @click.option("--org", "org", metavar="NAME", help="Only this org node's subtree.")
 @click.option("--history", "history", metavar="DB",
               help="Record this report in a history store (a SQLite file) and show the change since the last one.")
-@click.option("--cache-dir", "cache_dir", metavar="DIR",
-              help="pipewarden's cache: clones of the inventory's git repositories and, as for check, "
-                   "results of unchanged files (default: ~/.cache/pipewarden).")
-@click.option("--no-cache", "no_cache", is_flag=True,
-              help="Evaluate every file again (git repositories are still cloned into the cache).")
-@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+@cache_dir_option("pipewarden's cache: clones of the inventory's git repositories and, as for check, "
+                  "results of unchanged files (default: ~/.cache/pipewarden).")
+@no_cache_option("Evaluate every file again (git repositories are still cloned into the cache).")
+@quiet_option
 @policies_option
 @now_option
 @output_option
@@ -68,7 +78,7 @@ def report(ctx: click.Context, paths: tuple[str, ...], org_config: str | None, i
 
 @report.command("history")
 @click.option("--history", "history", required=True, metavar="DB", help="The history store to list.")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@format_choice_option(["table", "json"])
 def report_history(history: str, fmt: str) -> None:
     """List the report runs recorded in a history store."""
     from pipewarden.lint.report.run import history_runs, render_history

@@ -1,90 +1,33 @@
-"""Commands for policy owners: `rules promote`, `exceptions list`, `exceptions add`.
-
-Thin wrappers over promote.py and exception_admin.py; registered by importing this module.
-"""
+"""`pipewarden exceptions`: list and add the exceptions of an org tree."""
 
 from __future__ import annotations
 
-import datetime as dt
-
 import click
 
-from pipewarden.cli.commands import rules
-from pipewarden.cli.main import cli, now_option, parse_now, policies_option, write_output
+from pipewarden.cli.options import (
+    format_choice_option,
+    now_option,
+    org_config_option,
+    parse_date,
+    parse_now,
+    policies_option,
+    write_output,
+)
 from pipewarden.errors import UsageError
 
 
-def parse_date(value: str | None, option: str) -> dt.date | None:
-    if value is None:
-        return None
-    try:
-        return dt.date.fromisoformat(value.strip())
-    except ValueError:
-        raise UsageError(f"{option} {value!r} is not a date; write YYYY-MM-DD") from None
-
-
-@rules.command("promote")
-@click.argument("rule_id")
-@click.argument("paths", nargs=-1, type=str)
-@click.option("--org", "org", required=True, metavar="NAME", help="The org node whose file is edited.")
-@click.option("--org-config", "org_config", required=True, metavar="DIR", help="Org-config directory.")
-@click.option("--to", "to", type=click.Choice(["off", "warn", "enforce"]), default=None,
-              help="The new level (default enforce); removes a schedule of that node.")
-@click.option("--from", "from_date", metavar="DATE",
-              help="Schedule enforcement from DATE instead: writes level: warn and enforce_from: DATE.")
-@click.option("--dry-run", "dry_run", is_flag=True, help="Print the impact and write nothing.")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
-              help="text (default) or json (for automation).")
-@click.option("--inventory", "inventory", metavar="FILE", help="Inventory of the fleet (instead of PATHs).")
-@click.option("--cache-dir", "cache_dir", metavar="DIR",
-              help="Where git repositories of the inventory are cloned (default: the user cache dir).")
-@policies_option
-@now_option
-def rules_promote(rule_id: str, paths: tuple[str, ...], org: str, org_config: str, to: str | None,
-                  from_date: str | None, dry_run: bool, fmt: str, inventory: str | None, cache_dir: str | None,
-                  policies: tuple[str, ...], now: str | None) -> None:
-    """Set a rule's level in an org node (or schedule enforcement), after showing the impact.
-
-    pipewarden rules promote ID --org NAME --org-config DIR [--to LEVEL | --from DATE] [--dry-run]
-    (--inventory FILE | PATH ...)
-    """
-    from pipewarden.lint.promote import (
-        PromoteOptions,
-        apply_promotion,
-        outcome_line,
-        prepare_promotion,
-        render_json,
-        render_text,
-    )
-
-    options = PromoteOptions(rule_id, org, org_config, to, parse_date(from_date, "--from"), dry_run, paths,
-                             inventory, policies, cache_dir)
-    promotion = prepare_promotion(options, parse_now(now))
-    for note in promotion.notes:
-        click.echo(f"pipewarden: {note}", err=True)
-    if fmt == "json":
-        apply_promotion(promotion)
-        write_output(render_json(promotion), None)
-        return
-    # The impact is on screen before the file changes.
-    write_output(render_text(promotion), None)
-    apply_promotion(promotion)
-    write_output(outcome_line(promotion), None)
-
-
-@cli.group("exceptions")
+@click.group("exceptions")
 def exceptions_group() -> None:
     """List and add exceptions in an org tree."""
 
 
 @exceptions_group.command("list")
-@click.option("--org-config", "org_config", required=True, metavar="DIR", help="Org-config directory.")
+@org_config_option(required=True, help="Org-config directory.")
 @click.option("--org", "org", metavar="NAME", help="Only exceptions granted in this node's subtree.")
 @click.option("--expiring", "expiring", type=click.IntRange(min=0), metavar="DAYS",
               help="Only active exceptions that end within DAYS days.")
 @click.option("--expired", "expired", is_flag=True, help="Only expired exceptions (with --expiring: either).")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
-              help="table (default) or json.")
+@format_choice_option(["table", "json"], "table (default) or json.")
 @policies_option
 @now_option
 def exceptions_list(org_config: str, org: str | None, expiring: int | None, expired: bool, fmt: str,
@@ -104,7 +47,7 @@ def exceptions_list(org_config: str, org: str | None, expiring: int | None, expi
 
 
 @exceptions_group.command("add")
-@click.option("--org-config", "org_config", required=True, metavar="DIR", help="Org-config directory.")
+@org_config_option(required=True, help="Org-config directory.")
 @click.option("--org", "org", required=True, metavar="NAME", help="The org node that grants the exception.")
 @click.option("--rule", "rule", required=True, metavar="ID", help="The rule excepted.")
 @click.option("--pipeline", "pipelines", multiple=True, metavar="NAME", help="A pipeline covered (repeatable).")

@@ -1,0 +1,62 @@
+"""`pipewarden check`: parse the options, check the fleet (with `--base`, compare), render, exit."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from pipewarden.cli.options import (
+    cache_dir_option,
+    format_option,
+    no_cache_option,
+    now_option,
+    org_config_option,
+    output_option,
+    parse_now,
+    policies_option,
+    quiet_option,
+    write_output,
+)
+from pipewarden.errors import UsageError
+from pipewarden.lint.formats import check_formats, render_check
+
+
+@click.command("check")
+@click.argument("paths", nargs=-1, type=str)
+@org_config_option()
+@policies_option
+@format_option("text", "text, json, sarif, github, markdown, junit, gitlab.")
+@output_option
+@now_option
+@click.option("--fail-on", "fail_on", type=click.Choice(["warn", "enforce"]), default="enforce",
+              help="Lowest level that fails the check (default: enforce).")
+@click.option("--base", "base", metavar="GIT_REF",
+              help="Compare with the same files at this git ref: mark findings new or existing, list fixed ones.")
+@no_cache_option("Evaluate every file again; do not read or write the cache.")
+@cache_dir_option("Where the incremental cache lives (default: ~/.cache/pipewarden).")
+@quiet_option
+def check(paths: tuple[str, ...], org_config: str | None, policies: tuple[str, ...], fmt: str,
+          output: str | None, now: str | None, fail_on: str, base: str | None, no_cache: bool,
+          cache_dir: str | None, quiet: bool) -> None:
+    """Lint pipeline definitions (files, or directories searched recursively)."""
+    from pathlib import Path
+
+    from pipewarden.evaluation.cache import default_cache_dir
+    from pipewarden.lint.check import build_context, check_paths
+    from pipewarden.lint.exit_codes import check_exit_code
+
+    if fmt not in check_formats():
+        raise UsageError(f"--format {fmt!r} is not one of: {', '.join(check_formats())}")
+    moment = parse_now(now)
+    context = build_context(org_config, policies, moment)
+    cache = None if no_cache else (Path(cache_dir) if cache_dir else default_cache_dir())
+    result = check_paths(paths, context, quiet=quiet, cache_dir=cache)
+    fixed = None
+    if base is not None:
+        from pipewarden.lint.baseline import compare_with_base
+
+        comparison = compare_with_base(result, base)
+        result, fixed = comparison.result, comparison.fixed
+    write_output(render_check(fmt, result, now=moment, fixed=fixed, fail_on=fail_on), output)
+    sys.exit(check_exit_code(result.findings, fail_on))

@@ -1,0 +1,30 @@
+"""`pipewarden config validate`: load an org-config tree on its own and say what it holds."""
+
+from __future__ import annotations
+
+import click
+
+from pipewarden.cli.options import now_option, parse_now, policies_option
+
+
+@click.group("config")
+def config() -> None:
+    """Work with org-config trees."""
+
+
+@config.command("validate")
+@click.argument("directory")
+@policies_option
+@now_option
+def config_validate(directory: str, policies: tuple[str, ...], now: str | None) -> None:
+    """Check an org-config tree on its own (exit 2 with file and line on the first error)."""
+    from pipewarden.lint.check import build_context
+
+    context = build_context(directory, policies, parse_now(now))
+    assert context.tree is not None
+    tree = context.tree
+    exceptions = sum(len(n.exceptions) for n in tree.nodes.values())
+    click.echo(
+        f"{directory}: valid org tree: root {tree.root!r}, {len(tree.nodes)} node(s), "
+        f"{len(tree.team_nodes)} team(s), {exceptions} exception(s)"
+    )

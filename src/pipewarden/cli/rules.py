@@ -1,0 +1,97 @@
+"""`pipewarden rules`: list, show and promote rules (the whole group in this one module)."""
+
+from __future__ import annotations
+
+import click
+
+from pipewarden.cli.options import (
+    cache_dir_option,
+    format_choice_option,
+    now_option,
+    org_config_option,
+    parse_date,
+    parse_now,
+    policies_option,
+    write_output,
+)
+from pipewarden.errors import UsageError
+
+
+@click.group("rules")
+def rules() -> None:
+    """List, show and promote rules."""
+
+
+@rules.command("list")
+@org_config_option()
+@click.option("--org", "org", metavar="NAME", help="Show effective levels for this org node.")
+@policies_option
+@now_option
+@format_choice_option(["table", "json"])
+def rules_list(org_config: str | None, org: str | None, policies: tuple[str, ...], now: str | None, fmt: str) -> None:
+    """Id, title, default level and (with --org) the effective level of every rule."""
+    from pipewarden.lint.rules import rules_table
+
+    write_output(rules_table(org_config, org, policies, parse_now(now), fmt), None)
+
+
+@rules.command("show")
+@click.argument("rule_id")
+@policies_option
+def rules_show(rule_id: str, policies: tuple[str, ...]) -> None:
+    """The rule's full documentation and parameters."""
+    from pipewarden.policy.catalog import load_catalog
+    from pipewarden.policy.docs import rule_page
+
+    catalog = load_catalog(tuple(policies))
+    rule = catalog.get(rule_id)
+    if rule is None:
+        raise UsageError(f"unknown rule {rule_id!r}; `pipewarden rules list` shows the ids")
+    write_output(rule_page(rule), None)
+
+
+@rules.command("promote")
+@click.argument("rule_id")
+@click.argument("paths", nargs=-1, type=str)
+@click.option("--org", "org", required=True, metavar="NAME", help="The org node whose file is edited.")
+@org_config_option(required=True, help="Org-config directory.")
+@click.option("--to", "to", type=click.Choice(["off", "warn", "enforce"]), default=None,
+              help="The new level (default enforce); removes a schedule of that node.")
+@click.option("--from", "from_date", metavar="DATE",
+              help="Schedule enforcement from DATE instead: writes level: warn and enforce_from: DATE.")
+@click.option("--dry-run", "dry_run", is_flag=True, help="Print the impact and write nothing.")
+@format_choice_option(["text", "json"], "text (default) or json (for automation).")
+@click.option("--inventory", "inventory", metavar="FILE", help="Inventory of the fleet (instead of PATHs).")
+@cache_dir_option("Where git repositories of the inventory are cloned (default: the user cache dir).")
+@policies_option
+@now_option
+def rules_promote(rule_id: str, paths: tuple[str, ...], org: str, org_config: str, to: str | None,
+                  from_date: str | None, dry_run: bool, fmt: str, inventory: str | None, cache_dir: str | None,
+                  policies: tuple[str, ...], now: str | None) -> None:
+    """Set a rule's level in an org node (or schedule enforcement), after showing the impact.
+
+    pipewarden rules promote ID --org NAME --org-config DIR [--to LEVEL | --from DATE] [--dry-run]
+    (--inventory FILE | PATH ...)
+    """
+    from pipewarden.lint.promote import (
+        PromoteOptions,
+        apply_promotion,
+        outcome_line,
+        prepare_promotion,
+        render_json,
+        render_text,
+    )
+
+    options = PromoteOptions(rule_id, org, org_config, to, parse_date(from_date, "--from"), dry_run, paths,
+                             inventory, policies, cache_dir)
+    promotion = prepare_promotion(options, parse_now(now))
+    for note in promotion.notes:
+        click.echo(f"pipewarden: {note}", err=True)
+    if fmt == "json":
+        apply_promotion(promotion)
+        write_output(render_json(promotion), None)
+        return
+    # The impact is on screen before the file changes.
+    write_output(render_text(promotion), None)
+    apply_promotion(promotion)
+    write_output(outcome_line(promotion), None)
