@@ -18,8 +18,8 @@ import pytest
 
 from conftest import NOW, good_pipeline, run_cli
 from pipewarden.lint.report.aggregate import percentage
-from pipewarden.policy.catalog import Rule
 from pipewarden.policy.engine import rule_failure
+from pipewarden.policy.rule import Rule
 
 RULE_HEAD = """# METADATA
 # title: A custom rule

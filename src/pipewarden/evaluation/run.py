@@ -41,7 +41,8 @@ from pipewarden.model.pipeline import PipelineFile
 from pipewarden.orgs.resolve import RuleSetting, default_settings, find_exception, resolve_settings
 from pipewarden.orgs.tree import OrgTree
 from pipewarden.policy.builtin import POLICY_ERROR
-from pipewarden.policy.catalog import Catalog, Rule
+from pipewarden.policy.catalog import Catalog
+from pipewarden.policy.rule import Rule
 
 if TYPE_CHECKING:
     from pipewarden.policy.engine import RuleFailure

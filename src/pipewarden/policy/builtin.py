@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pipewarden.policy.catalog import Rule
+from pipewarden.policy.rule import Rule
 
 _NO_PARAMS = {"type": "object", "additionalProperties": False, "properties": {}}
 

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 from pipewarden.errors import ConfigError, LoadError
 from pipewarden.load.yamlsafe import parse_yaml, read_text_file
+from pipewarden.policy.builtin import BUILTIN_RULES
+from pipewarden.policy.rule import Rule
 
 _PACKAGE = re.compile(r"^package\s+([A-Za-z0-9_.]+)(.*)$", re.MULTILINE)
 # A head of the rule `deny`, at the start of a line as rule heads are written (opa fmt): `deny
@@ -24,29 +26,6 @@ _DENY_HEAD = re.compile(r"^deny\b[ \t]*(contains\b)?", re.MULTILINE)
 RULE_PACKAGE_PREFIX = "pipewarden.rules."
 FLEET_PACKAGE_PREFIX = "pipewarden.fleet."
 _ID = re.compile(r"^[a-z0-9][a-z0-9-]*$")
-
-
-@dataclass(frozen=True)
-class Rule:
-    """One rule's metadata; `kind` is `document`, `fleet` or `builtin`."""
-
-    id: str
-    title: str
-    description: str
-    rationale: str
-    remediation: str
-    level: str
-    params: dict[str, Any]
-    params_schema: dict[str, Any]
-    prod_only: bool
-    kind: str
-    package: str | None = None
-    source: str | None = None
-    custom: bool = False
-    extra: dict[str, Any] = field(default_factory=dict, compare=False)
-    # Every `deny` head is `deny contains`: the set is defined, empty at worst (see engine.py).
-    deny_always_defined: bool = True
-    deny_line: int = 1  # of the first `deny` head, for messages about it
 
 
 def builtin_policies_dir() -> Path:
@@ -214,8 +193,6 @@ class Catalog:
 @cache
 def load_catalog(extra_dirs: tuple[str, ...] = ()) -> Catalog:
     """Read the built-in rules and those of `extra_dirs`; a bad rule is a ConfigError."""
-    from pipewarden.policy.builtin import BUILTIN_RULES
-
     rules: dict[str, Rule] = {rule.id: rule for rule in BUILTIN_RULES}
     libraries: list[str] = []
     dirs = [(builtin_policies_dir(), False)] + [(Path(d), True) for d in extra_dirs]

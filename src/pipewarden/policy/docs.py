@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from pipewarden.policy.catalog import Catalog, Rule
+from pipewarden.policy.catalog import Catalog
+from pipewarden.policy.rule import Rule
 
 DOCS_BASE = "docs/rules"
 

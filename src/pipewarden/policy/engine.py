@@ -19,7 +19,8 @@ import regorus
 from pipewarden.errors import LoadError, PolicyError
 from pipewarden.load.yamlsafe import read_text_file
 from pipewarden.policy.builtin import POLICY_ERROR
-from pipewarden.policy.catalog import Catalog, Rule
+from pipewarden.policy.catalog import Catalog
+from pipewarden.policy.rule import Rule
 
 # One query per document for all its enabled rules: an object of each rule package's `deny`
 # set, keyed by the full package name. The object names each package's `deny` explicitly (see
