@@ -16,9 +16,9 @@ import yaml
 from conftest import NOW, run_cli
 from pipewarden.evaluation.run import Result
 from pipewarden.lint.check import build_context
-from pipewarden.lint.formats import render_check
 from pipewarden.lint.formats.check_github import escape_data, escape_property
 from pipewarden.lint.formats.check_markdown import MARKER, MAX_CHARS
+from pipewarden.lint.formats.registry import render_check
 from pipewarden.model.finding import ExceptionInfo, Finding, PipelineSummary
 
 DATA = Path(__file__).parent / "data"

@@ -36,10 +36,10 @@ from hypothesis import strategies as st
 from conftest import NOW, run_cli
 from pipewarden.evaluation.run import Result
 from pipewarden.lint.check import build_context
-from pipewarden.lint.formats import check_json, render_check
+from pipewarden.lint.formats import check_json
 from pipewarden.lint.formats.check_markdown import MARKER
 from pipewarden.lint.formats.escape import file_uri, markdown_inline, no_surrogates, visible
-from pipewarden.lint.formats.report_formats import render_report
+from pipewarden.lint.formats.registry import render_check, render_report
 from pipewarden.lint.report.aggregate import Counts, OrgReport, OrgRow, RuleRow, TeamRow
 from pipewarden.model.finding import AUTOMATION_LEVELS, ExceptionInfo, Finding, PipelineSummary
 from pipewarden.orgs.tree import OrgException

@@ -19,7 +19,7 @@ from pipewarden.cli.options import (
     write_output,
 )
 from pipewarden.errors import UsageError
-from pipewarden.lint.formats import check_formats, render_check
+from pipewarden.lint.formats.registry import check_formats, render_check
 
 
 @click.command("check")

@@ -10,8 +10,9 @@ of each kind per step and a repeated notice would push real findings out.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from collections.abc import Sequence
 
+from pipewarden.evaluation.run import Result
 from pipewarden.lint.formats.ci_common import exception_note
 from pipewarden.lint.formats.common import schedule_note, summary_counts
 from pipewarden.lint.formats.escape import github_data, github_property, visible
@@ -61,7 +62,9 @@ def schedule_notices(findings: tuple[Finding, ...], today: dt.date) -> list[str]
     return lines
 
 
-def render(result: Any, now: dt.datetime, fixed: Any = None, fail_on: str = "enforce", **_: Any) -> str:
+def render(
+    result: Result, *, now: dt.datetime, fixed: Sequence[Finding] | None = None, fail_on: str = "enforce"
+) -> str:
     today = now.astimezone(dt.UTC).date()
     lines = [annotation(f, today, fail_on) for f in result.findings]
     lines.extend(schedule_notices(result.findings, today))

@@ -12,8 +12,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+from collections.abc import Sequence
 from typing import Any
 
+from pipewarden.evaluation.run import Result
 from pipewarden.lint.formats.ci_common import exception_note
 from pipewarden.lint.formats.common import schedule_note
 from pipewarden.lint.formats.escape import log_safe_json
@@ -41,7 +43,7 @@ def _description(finding: Finding, today: dt.date) -> str:
     return f"{finding.rule}: {finding.message}{suffix}"
 
 
-def as_list(result: Any, now: dt.datetime, fail_on: str = "enforce") -> list[dict[str, Any]]:
+def as_list(result: Result, now: dt.datetime, fail_on: str = "enforce") -> list[dict[str, Any]]:
     today = now.astimezone(dt.UTC).date()
     return [
         {
@@ -55,5 +57,7 @@ def as_list(result: Any, now: dt.datetime, fail_on: str = "enforce") -> list[dic
     ]
 
 
-def render(result: Any, now: dt.datetime, fixed: Any = None, fail_on: str = "enforce", **_: Any) -> str:
+def render(
+    result: Result, *, now: dt.datetime, fixed: Sequence[Finding] | None = None, fail_on: str = "enforce"
+) -> str:
     return log_safe_json(json.dumps(as_list(result, now, fail_on), indent=2) + "\n")

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import datetime as dt
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Sequence
 
+from pipewarden.evaluation.run import EvalContext, Result
 from pipewarden.lint.formats.ci_common import exception_note
 from pipewarden.lint.formats.common import schedule_note
 from pipewarden.lint.formats.escape import log_safe_xml, xml_text
@@ -24,7 +24,7 @@ from pipewarden.model.finding import Finding, PipelineSummary
 _clean = xml_text
 
 
-def _active_rules(summary: PipelineSummary, context: Any) -> list[str]:
+def _active_rules(summary: PipelineSummary, context: EvalContext) -> list[str]:
     settings = context.settings(context.node_of(summary.team))
     active = [rule for rule, s in settings.items() if s.level_at(context.today)[0] in ("warn", "enforce")]
     if context.tree is None:
@@ -65,7 +65,7 @@ def _testcase(
 
 
 def _suite(
-    root: ET.Element, summary: PipelineSummary, findings: list[Finding], context: Any, now: dt.datetime, fail_on: str
+    root: ET.Element, summary: PipelineSummary, findings: list[Finding], context: EvalContext, now: dt.datetime, fail_on: str
 ) -> tuple[int, int, int]:
     suite = ET.SubElement(root, "testsuite", {"name": _clean(summary.file)})
     properties = ET.SubElement(suite, "properties")
@@ -106,7 +106,9 @@ def _by_file(findings: Iterable[Finding]) -> dict[str, list[Finding]]:
     return grouped
 
 
-def render(result: Any, now: dt.datetime, fixed: Any = None, fail_on: str = "enforce", **_: Any) -> str:
+def render(
+    result: Result, *, now: dt.datetime, fixed: Sequence[Finding] | None = None, fail_on: str = "enforce"
+) -> str:
     root = ET.Element("testsuites", {"name": "pipewarden"})
     grouped = _by_file(result.findings)
     totals = [0, 0, 0]

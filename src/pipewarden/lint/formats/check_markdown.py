@@ -13,12 +13,13 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
+from pipewarden.evaluation.run import Result
 from pipewarden.lint.formats.ci_common import HOMEPAGE, docs_url, exception_note
 from pipewarden.lint.formats.common import iso_utc, schedule_note, summary_counts
 from pipewarden.lint.formats.escape import ELLIPSIS, clip, markdown_inline, visible
 from pipewarden.model.finding import Finding
+from pipewarden.policy.catalog import Catalog
 
 MARKER = "<!-- pipewarden-report -->"
 MAX_CHARS = 65_000
@@ -42,7 +43,7 @@ def code(text: str, limit: int = 120) -> str:
     return "`" + visible(text).replace("|", "\\|") + "`"
 
 
-def rule_link(rule: str, catalog: Any) -> str:
+def rule_link(rule: str, catalog: Catalog) -> str:
     url = docs_url(rule, catalog)
     return f"[{code(rule)}]({url})" if url else code(rule)
 
@@ -55,14 +56,14 @@ def _plural(count: int, noun: str) -> str:
 class _View:
     """What the comment shows, computed once; rendering then only varies the row limits."""
 
-    result: Any
+    result: Result
     fixed: tuple[Finding, ...] | None
     today: dt.date
     now: dt.datetime
     fail_on: str
 
     @property
-    def catalog(self) -> Any:
+    def catalog(self) -> Catalog:
         return self.result.context.catalog
 
     @property
@@ -209,7 +210,9 @@ def _compose(view: _View, limits: dict[str, int]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def render(result: Any, now: dt.datetime, fixed: Any = None, fail_on: str = "enforce", **_: Any) -> str:
+def render(
+    result: Result, *, now: dt.datetime, fixed: Sequence[Finding] | None = None, fail_on: str = "enforce"
+) -> str:
     view = _View(result, tuple(fixed) if fixed is not None else None, now.astimezone(dt.UTC).date(), now, fail_on)
     limits = dict(ROW_LIMITS)
     text = _compose(view, limits)

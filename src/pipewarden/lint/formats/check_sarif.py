@@ -14,14 +14,18 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from pipewarden import __version__
+from pipewarden.evaluation.run import Result
 from pipewarden.lint.formats.ci_common import HOMEPAGE, docs_url, exception_note
 from pipewarden.lint.formats.common import iso_utc, schedule_note
 from pipewarden.lint.formats.escape import file_uri, log_safe_json, sarif_text
 from pipewarden.model.finding import Finding
 from pipewarden.model.fingerprint import fingerprints
+from pipewarden.policy.catalog import Catalog
+from pipewarden.policy.rule import Rule
 
 SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
 FINGERPRINT_KEY = "pipewardenFinding/v1"
@@ -33,7 +37,7 @@ def _pascal(rule_id: str) -> str:
     return "".join(part.capitalize() for part in rule_id.split("-"))
 
 
-def _rule_descriptor(rule: Any, catalog: Any) -> dict[str, Any]:
+def _rule_descriptor(rule: Rule, catalog: Catalog) -> dict[str, Any]:
     help_text = "\n\n".join(part for part in (rule.rationale, rule.remediation) if part) or rule.title
     help_markdown = (
         "\n\n".join(
@@ -114,7 +118,7 @@ def _result(finding: Finding, index: int | None, fingerprint: str, today: dt.dat
     return result
 
 
-def as_dict(result: Any, now: dt.datetime) -> dict[str, Any]:
+def as_dict(result: Result, now: dt.datetime) -> dict[str, Any]:
     today = now.astimezone(dt.UTC).date()
     catalog = result.context.catalog
     rules = sorted(catalog.rules.values(), key=lambda r: r.id)
@@ -142,5 +146,7 @@ def as_dict(result: Any, now: dt.datetime) -> dict[str, Any]:
     }
 
 
-def render(result: Any, now: dt.datetime, fixed: Any = None, **_: Any) -> str:
+def render(
+    result: Result, *, now: dt.datetime, fixed: Sequence[Finding] | None = None, fail_on: str = "enforce"
+) -> str:
     return log_safe_json(json.dumps(as_dict(result, now), indent=2) + "\n")

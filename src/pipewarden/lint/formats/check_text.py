@@ -10,16 +10,20 @@ than `MAX_TEXT` characters are cut with an ellipsis (`--format json` has them wh
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from itertools import groupby
-from typing import Any
 
+from pipewarden.evaluation.run import Result
 from pipewarden.lint.formats.common import schedule_note, summary_counts
 from pipewarden.lint.formats.escape import clip, log_line, visible
+from pipewarden.model.finding import Finding
 
 MAX_TEXT = 1000
 
 
-def render(result: Any, now: dt.datetime, fixed: Any = None, fail_on: str = "enforce", **_: Any) -> str:
+def render(
+    result: Result, *, now: dt.datetime, fixed: Sequence[Finding] | None = None, fail_on: str = "enforce"
+) -> str:
     today = now.astimezone(dt.UTC).date()
     lines: list[str] = []
     for file, group in groupby(result.findings, key=lambda f: f.file):

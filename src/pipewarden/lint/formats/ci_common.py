@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
 from urllib.parse import quote
 
 from pipewarden.model.finding import Finding
+from pipewarden.policy.catalog import Catalog
 
 HOMEPAGE = "https://github.com/pipewarden/pipewarden"
 DOCS_BASE = f"{HOMEPAGE}/blob/main/docs/rules"
 
 
-def docs_url(rule_id: str, catalog: Any) -> str | None:
+def docs_url(rule_id: str, catalog: Catalog | None) -> str | None:
     """The rule's docs page; None for an organisation's own rules, whose docs are not ours to link."""
     rule = catalog.get(rule_id) if catalog is not None else None
     if rule is not None and rule.custom:

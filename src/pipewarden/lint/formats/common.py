@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from collections.abc import Sequence
 
-from pipewarden.model.finding import Finding
+from pipewarden.model.finding import Finding, PipelineSummary
 
 
-def summary_counts(pipelines: Any, findings: Any) -> dict[str, int]:
+def summary_counts(pipelines: Sequence[PipelineSummary], findings: Sequence[Finding]) -> dict[str, int]:
     """`summary` of cli.md: enforce/warn count findings that are not excepted."""
     return {
         "pipelines": len(pipelines),

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from pipewarden.lint.formats.common import iso_utc
-from pipewarden.lint.report.aggregate import EXCEPTION_STATUSES, OrgReport, TeamRow
+from pipewarden.lint.report.aggregate import EXCEPTION_STATUSES, Deltas, OrgReport, TeamRow
 from pipewarden.model.finding import AUTOMATION_LEVELS
 from pipewarden.orgs.tree import OrgException
 
@@ -29,7 +29,7 @@ def signed(value: float | None, unit: str = "") -> str:
     return f"{value:+d}" if value else "0"
 
 
-def delta_cells(deltas: Any, history: bool) -> list[str]:
+def delta_cells(deltas: Deltas, history: bool) -> list[str]:
     if not history:
         return []
     if not deltas.previous:

@@ -34,7 +34,7 @@ from pipewarden.model.finding import AUTOMATION_LEVELS
 EXCEPTION_KEYS = ("status", "org", "rule", "pipelines", "teams", "reason", "approved_by", "expires", "permanent")
 
 
-def _cell(value: Any) -> Any:
+def _cell(value: object) -> object:
     if value is None:
         return ""
     if isinstance(value, bool):
@@ -62,7 +62,7 @@ class _Writer:
             self.writerow(row)
 
 
-def render(report: OrgReport, by: str = "team", **_: Any) -> str:
+def render(report: OrgReport, *, by: str = "team") -> str:
     out = io.StringIO()
     writer = _Writer(out)
     keys = list(ORG_KEYS if by == "org" else TEAM_KEYS) + (list(DELTA_KEYS) if report.history else [])

@@ -9,7 +9,6 @@ characters other than tab and line breaks are shown as escapes (`\\x1b`), as in 
 from __future__ import annotations
 
 from html import escape
-from typing import Any
 
 from pipewarden.lint.formats import report_common as rc
 from pipewarden.lint.formats.escape import visible
@@ -61,11 +60,11 @@ document.querySelectorAll("table.sortable").forEach(function (table) {
 """
 
 
-def _e(value: Any) -> str:
+def _e(value: object) -> str:
     return escape(visible(str(value), keep="\t\n\r"), quote=True)
 
 
-def _cell(value: Any) -> str:
+def _cell(value: object) -> str:
     """A table cell; numbers sort as numbers, '66.7%' too."""
     text = str(value)
     number = text.removesuffix("%")
@@ -212,7 +211,7 @@ def _drilldown(team: TeamRow) -> str:
     return f"<details>{summary}{body}</details>"
 
 
-def render(report: OrgReport, by: str = "team", **_: Any) -> str:
+def render(report: OrgReport, *, by: str = "team") -> str:
     title = rc.title(report)
     history = rc.history_line(report)
     main_heading = "Orgs (totals over each subtree)" if by == "org" else "Teams"

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from pipewarden.lint.formats import report_common as rc
 from pipewarden.lint.formats.escape import markdown_inline
 from pipewarden.lint.report.aggregate import OrgReport
 
 
-def _cell(value: Any) -> str:
+def _cell(value: object) -> str:
     # A pipe or a newline inside a cell would break the table; markdown and HTML metacharacters
     # are escaped (`<` as `&lt;`) so that names and reasons render as written.
     return markdown_inline(str(value), entities=True)
@@ -25,7 +23,7 @@ def _table(table: rc.Table, numeric_from: int = 1) -> str:
     return "\n".join(lines)
 
 
-def render(report: OrgReport, by: str = "team", **_: Any) -> str:
+def render(report: OrgReport, *, by: str = "team") -> str:
     parts = [f"# {_cell(rc.title(report))}", "", _cell(rc.summary_line(report))]
     history = rc.history_line(report)
     if history:

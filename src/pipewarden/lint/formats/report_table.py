@@ -8,8 +8,6 @@ are never read as numbers (a team called `1e5` stays `1e5`).
 
 from __future__ import annotations
 
-from typing import Any
-
 from tabulate import tabulate
 
 from pipewarden.lint.formats import report_common as rc
@@ -33,7 +31,7 @@ def _table(table: rc.Table) -> str:
                     disable_numparse=text)
 
 
-def render(report: OrgReport, by: str = "team", **_: Any) -> str:
+def render(report: OrgReport, *, by: str = "team") -> str:
     parts = [log_line(display(rc.title(report), MAX_LINE)), log_line(display(rc.summary_line(report), MAX_LINE))]
     history = rc.history_line(report)
     if history:

@@ -16,7 +16,7 @@ from pipewarden.cli.progress import progress_bar
 from pipewarden.errors import UsageError
 from pipewarden.evaluation.run import EvalContext, Result, evaluate_loaded, evaluate_paths, to_findings
 from pipewarden.lint.check import build_context
-from pipewarden.lint.formats.report_formats import render_report, report_formats
+from pipewarden.lint.formats.registry import render_report, report_formats
 from pipewarden.lint.report.aggregate import OrgReport, apply_previous, build_report, to_run_record
 from pipewarden.lint.report.history import RunRecord, open_store
 from pipewarden.load.discover import discover
@@ -112,7 +112,7 @@ def run_report(options: ReportOptions, now: dt.datetime) -> ReportRun:
             store.record(to_run_record(report))
         finally:
             store.close()
-    return ReportRun(render_report(options.fmt, report, options.by), report, fleet.notes + report.notes)
+    return ReportRun(render_report(options.fmt, report, by=options.by), report, fleet.notes + report.notes)
 
 
 def history_runs(path: str) -> list[RunRecord]:
