@@ -1,0 +1,40 @@
+"""Typed errors of the engine's domain.
+
+`Refused` is an action that does not apply now (engine.md: exit 1 and a `refused` event);
+`IllegalTransition` and `InvalidEvent` are bugs in the caller (a workflow asked for a move the
+transition table forbids, or built an event that does not match engine.md's table), never user
+errors; `InvalidValue` is a malformed id, time or name coming from outside.
+"""
+
+from __future__ import annotations
+
+
+class EngineError(Exception):
+    """Base of the engine's domain errors."""
+
+
+class IllegalTransition(EngineError):
+    """A status change the transition table does not allow."""
+
+    def __init__(self, kind: str, current: str, new: str) -> None:
+        super().__init__(f"illegal {kind} status change: {current} -> {new}")
+        self.kind = kind
+        self.current = current
+        self.new = new
+
+
+class InvalidEvent(EngineError):
+    """An audit event whose type, fields or `data` keys do not match engine.md's table."""
+
+
+class InvalidValue(EngineError, ValueError):
+    """A malformed id, time, commit or name."""
+
+
+class Refused(EngineError):
+    """A human action that does not apply now (engine.md: exit 1, a `refused` event)."""
+
+    def __init__(self, action: str, reason: str) -> None:
+        super().__init__(f"{action} refused: {reason}")
+        self.action = action
+        self.reason = reason
