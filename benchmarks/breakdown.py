@@ -42,7 +42,11 @@ def main() -> None:
     if not (args.fleet / "inventory.yaml").exists():
         subprocess.run([sys.executable, str(HERE / "generate_fleet.py"), str(args.fleet), "10000"], check=True)
 
-    from pipewarden.evaluation import run as evaluate
+    from pipewarden.evaluation import pool
+    from pipewarden.evaluation.context import EvalContext
+    from pipewarden.evaluation.document import evaluate_document
+    from pipewarden.evaluation.engines import rule_engine
+    from pipewarden.evaluation.levels import document_finding_records
     from pipewarden.load import yamlsafe
     from pipewarden.load.pipeline import load_pipeline, semantic_issues
     from pipewarden.load.validate import is_valid
@@ -54,8 +58,8 @@ def main() -> None:
     paths = sorted(str(p) for p in (args.fleet / "repos").rglob("pipeline.yaml"))[: args.files]
     catalog = load_catalog()
     today = dt.date(2026, 11, 26)
-    context = evaluate.EvalContext(catalog, load_org_tree(str(args.fleet / "org"), catalog, today), today)
-    evaluate._context = context
+    context = EvalContext(catalog, load_org_tree(str(args.fleet / "org"), catalog, today), today)
+    pool._context = context
     contents = [yamlsafe.read_limited(p) for p in paths]
     texts = [c.decode() for c in contents]
     parsable = []
@@ -76,8 +80,8 @@ def main() -> None:
     nodes = [compose(t) for t in parsable]
     documents = [yamlsafe._NodeWalker().build(n, may_alias=False).value for n in nodes]
     valid = [f for f in (load_pipeline(p) for p in paths) if f.valid]
-    evaluated = [evaluate.evaluate_document(f, context) for f in valid]
-    engine = evaluate.rule_engine(catalog)
+    evaluated = [evaluate_document(f, context) for f in valid]
+    engine = rule_engine(catalog)
     enabled, params = context.enabled_params(context.node_of(valid[0].team))
     query = engine._query(enabled)
     inputs = ['{"pipeline": ' + str(f.json_text) + ', "params": ' + params + "}" for f in valid]
@@ -102,17 +106,17 @@ def main() -> None:
             lambda: [engine._engine.set_input_json(t) for t in inputs], len(inputs))),
         ("engine: set the input and evaluate the enabled rules", best_per_file(engine_run, len(inputs))),
         ("evaluate_document (engine, lines, summary)", best_per_file(
-            lambda: [evaluate.evaluate_document(f, context) for f in valid], len(valid))),
+            lambda: [evaluate_document(f, context) for f in valid], len(valid))),
         ("levels, schedules, exceptions", best_per_file(
-            lambda: [evaluate.document_finding_records(e, context) for e in evaluated], len(evaluated))),
+            lambda: [document_finding_records(e, context) for e in evaluated], len(evaluated))),
         ("worker's answer (records, marshal)", best_per_file(lambda: marshal.dumps([
-            to_worker_record(e, tuple(evaluate.document_finding_records(e, context)), 1) for e in evaluated
+            to_worker_record(e, tuple(document_finding_records(e, context)), 1) for e in evaluated
         ]), len(evaluated))),
     ]
     for held in (nodes, documents, evaluated):
         held.clear()  # only the worker chunk's own objects stay alive below
     gc.freeze()  # a worker's heap at fork is frozen too: its per-chunk collection is small
-    rows.append(("whole worker chunk (all of the above)", best_per_file(lambda: evaluate._evaluate_chunk(paths), len(paths))))
+    rows.append(("whole worker chunk (all of the above)", best_per_file(lambda: pool._evaluate_chunk(paths), len(paths))))
     print(f"{len(paths)} files, {len(valid)} valid; microseconds of process time per file, best of 5")
     print("| stage | µs per file |")
     print("|---|---:|")

@@ -36,15 +36,17 @@ def main() -> None:
 
     catalog = load_catalog()
     step("load the rule catalog")
-    from pipewarden.evaluation import run as evaluate
+    from pipewarden.evaluation.context import EvalContext
+    from pipewarden.evaluation.document import evaluate_document
+    from pipewarden.evaluation.engines import rule_engine
 
-    evaluate.rule_engine(catalog)
+    rule_engine(catalog)
     step("start the Rego engine")
     from pipewarden.load.pipeline import load_pipeline
 
     loaded = load_pipeline(pipeline)
     step("load the file (compiles the schema gate)")
-    evaluate.evaluate_document(loaded, evaluate.EvalContext(catalog, None, dt.date.today()))
+    evaluate_document(loaded, EvalContext(catalog, None, dt.date.today()))
     step("evaluate it (prepares the engine)")
     print("| step | ms |")
     print("|---|---:|")

@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 
 from conftest import NOW, good_pipeline, run_cli
-from pipewarden.evaluation.run import Result
+from pipewarden.evaluation.context import build_context
+from pipewarden.evaluation.result import Result
 from pipewarden.lint.baseline import mark_changes
-from pipewarden.lint.check import build_context
 from pipewarden.model.finding import Finding
 
 DATA = Path(__file__).parent / "data"

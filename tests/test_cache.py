@@ -10,8 +10,9 @@ import pytest
 
 from conftest import good_pipeline
 from pipewarden.evaluation.cache import cached_evaluate
-from pipewarden.evaluation.run import evaluate_paths, to_findings
-from pipewarden.lint.check import build_context
+from pipewarden.evaluation.context import build_context
+from pipewarden.evaluation.levels import to_findings
+from pipewarden.evaluation.pool import evaluate_paths
 from pipewarden.load.discover import discover
 
 NOW = dt.datetime(2026, 11, 26, 10, tzinfo=dt.UTC)
@@ -172,7 +173,7 @@ def test_worker_processes_give_what_one_process_gives_and_fill_the_cache(
 ) -> None:
     """The pool path (records over a pipe, levels applied in the workers, the cache written by
     each worker) against the in-process path, on a fleet split over several chunks."""
-    from pipewarden.evaluation import run as evaluate
+    from pipewarden.evaluation import pool as evaluate
 
     root, org, cache = fleet(tmp_path), org_tree(tmp_path), tmp_path / "cache"
     (root / "broken").mkdir()
@@ -195,7 +196,7 @@ def test_worker_processes_give_what_one_process_gives_and_fill_the_cache(
 
 @pytest.mark.parametrize("count", [0, 1, 49, 450, 10_000])
 def test_chunks_cover_every_file_once_in_order(count: int) -> None:
-    from pipewarden.evaluation.run import CHUNK, _chunks
+    from pipewarden.evaluation.pool import CHUNK, _chunks
 
     paths = [f"p{i}" for i in range(count)]
     chunks = _chunks(paths, 2)
@@ -209,7 +210,7 @@ def test_a_worker_that_dies_neither_hangs_the_run_nor_loses_files(
     """A crash in native code kills a worker outright. The run must not wait for it forever
     (multiprocessing.Pool would): the files without an answer are checked again in the main
     process, with a warning."""
-    from pipewarden.evaluation import run as evaluate
+    from pipewarden.evaluation import pool as evaluate
 
     root, org = fleet(tmp_path), org_tree(tmp_path)
     context = build_context(str(org), (), NOW)

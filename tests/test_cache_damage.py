@@ -22,8 +22,9 @@ from hypothesis import strategies as st
 
 from conftest import NOW, good_pipeline, run_cli
 from pipewarden.evaluation.cache import CACHE_FILE, cached_evaluate, pack_record, unpack_record
-from pipewarden.evaluation.run import EvalContext, evaluate_paths, to_findings
-from pipewarden.lint.check import build_context
+from pipewarden.evaluation.context import EvalContext, build_context
+from pipewarden.evaluation.levels import to_findings
+from pipewarden.evaluation.pool import evaluate_paths
 from pipewarden.load.discover import discover
 from pipewarden.model.evaluated import is_record
 

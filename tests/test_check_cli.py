@@ -145,7 +145,8 @@ def test_relative_paths_stay_relative(write: Callable[[str, str], Path], tmp_pat
 def test_large_runs_give_the_same_json_compactly(write: Callable[[str, str], Path], tmp_path: Path) -> None:
     import datetime as dt
 
-    from pipewarden.lint.check import build_context, check_paths
+    from pipewarden.evaluation.context import build_context
+    from pipewarden.lint.check import check_paths
     from pipewarden.lint.formats import check_json
 
     for i in range(3):
@@ -219,7 +220,8 @@ def test_fast_finding_encoding_equals_the_generic_one() -> None:
     import dataclasses
     import datetime as dt
 
-    from pipewarden.lint.check import build_context, check_paths
+    from pipewarden.evaluation.context import build_context
+    from pipewarden.lint.check import check_paths
     from pipewarden.lint.formats.check_json import _finding_json
     from pipewarden.model.finding import Finding
 

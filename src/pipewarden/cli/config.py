@@ -18,7 +18,7 @@ def config() -> None:
 @now_option
 def config_validate(directory: str, policies: tuple[str, ...], now: str | None) -> None:
     """Check an org-config tree on its own (exit 2 with file and line on the first error)."""
-    from pipewarden.lint.check import build_context
+    from pipewarden.evaluation.context import build_context
 
     context = build_context(directory, policies, parse_now(now))
     assert context.tree is not None

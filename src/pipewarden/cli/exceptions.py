@@ -33,7 +33,7 @@ def exceptions_group() -> None:
 def exceptions_list(org_config: str, org: str | None, expiring: int | None, expired: bool, fmt: str,
                     policies: tuple[str, ...], now: str | None) -> None:
     """The exceptions of an org tree, soonest to end first."""
-    from pipewarden.lint.check import build_context
+    from pipewarden.evaluation.context import build_context
     from pipewarden.lint.exceptions import list_exceptions, render_exceptions
     from pipewarden.orgs.edit import require_node
 
@@ -62,7 +62,7 @@ def exceptions_add(org_config: str, org: str, rule: str, pipelines: tuple[str, .
                    reason: str, approved_by: str, expires: str | None, permanent: bool,
                    policies: tuple[str, ...], now: str | None) -> None:
     """Add an exception to an org node's file, keeping its comments and layout."""
-    from pipewarden.lint.check import build_context
+    from pipewarden.evaluation.context import build_context
     from pipewarden.lint.exceptions import plan_new_exception
     from pipewarden.orgs.edit import NewException, write_edit
 

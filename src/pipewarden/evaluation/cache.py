@@ -12,7 +12,11 @@ The cache is never a reason for a run to fail. A damaged entry (a result that do
 fails its checksum or does not have the shape of a result; a team that is not a name) is
 dropped, its file evaluated again, and a one-line note says so; a file that is not SQLite, is
 corrupt, or has tables of another layout is deleted or its tables remade, with a note; a cache
-that cannot be opened at all (unwritable, locked) is silently not used.
+that cannot be opened at all (unwritable, locked) is silently not used. Notes go on the run's
+result (`Result.notes`); the front shows them.
+
+The cache lives in pipewarden's cache directory (`load.gitrepo.default_cache_dir`, which also
+holds the inventory's git mirrors) unless the caller names another.
 """
 
 from __future__ import annotations
@@ -25,13 +29,15 @@ import sqlite3
 import stat
 import sys
 import zlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from contextlib import closing
 from pathlib import Path
 from typing import Any
 
 from pipewarden import __version__
-from pipewarden.evaluation.run import EvalContext
+from pipewarden.evaluation.context import EvalContext
+from pipewarden.evaluation.pool import evaluate_paths
+from pipewarden.load import gitrepo
 from pipewarden.load.yamlsafe import MAX_BYTES
 from pipewarden.model.evaluated import Evaluated, from_record, is_record, to_record
 
@@ -102,13 +108,10 @@ def is_damage(error: sqlite3.Error) -> bool:
     return isinstance(code, int) and code & 0xFF in (_SQLITE_CORRUPT, _SQLITE_NOTADB)
 
 
-def note(message: str) -> None:
-    print(f"pipewarden: note: {message}", file=sys.stderr)
-
-
 def default_cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "pipewarden"
+    """Transitional, for a caller being edited in another change: `load.gitrepo.default_cache_dir`
+    is the one place that says where pipewarden's cache lives."""
+    return Path(gitrepo.default_cache_dir())
 
 
 def _policy_hash(context: EvalContext) -> str:
@@ -117,16 +120,20 @@ def _policy_hash(context: EvalContext) -> str:
         digest.update(path.encode())
         digest.update(Path(path).read_bytes())
     # The package's own code and schemas too: a new pipewarden never reads an older one's results.
-    package = Path(__file__).parent
+    package = Path(__file__).parent.parent
     for source in sorted([*package.rglob("*.py"), *package.glob("schemas/*.json")]):
         digest.update(source.read_bytes())
     return digest.hexdigest()
 
 
 class CheckCache:
-    """A SQLite file of per-file results (marshalled tuples). Safe to delete at any time."""
+    """A SQLite file of per-file results (marshalled tuples). Safe to delete at any time.
 
-    def __init__(self, directory: Path, context: EvalContext) -> None:
+    What the run should be told (a damaged file or entry, repaired) is added to `notes`.
+    """
+
+    def __init__(self, directory: Path, context: EvalContext, notes: list[str] | None = None) -> None:
+        self.notes = notes
         directory.mkdir(parents=True, exist_ok=True)
         self._file = str(directory / CACHE_FILE)
         try:
@@ -175,7 +182,13 @@ class CheckCache:
                 os.remove(self._file + suffix)
             except FileNotFoundError:
                 pass
-        note(why)
+        self._note(f"note: {why}")
+
+    def _note(self, text: str) -> None:
+        if self.notes is not None:
+            self.notes.append(text)
+        else:  # transitional, until every caller takes the notes
+            print(f"pipewarden: {text}", file=sys.stderr)
 
     def settings_key(self, team: str | None) -> str:
         """What, besides the file's content, decides a file's per-document result."""
@@ -267,8 +280,8 @@ class CheckCache:
         except sqlite3.Error:
             pass
         count = len(teams) + len(results)
-        note(f"dropped {count} damaged cache entr{'y' if count == 1 else 'ies'} from {self._file}; "
-             "the files are checked again")
+        self._note(f"note: dropped {count} damaged cache entr{'y' if count == 1 else 'ies'} from "
+                   f"{self._file}; the files are checked again")
 
     def store(self, results: Iterable[Evaluated]) -> None:
         """Keep fresh results under the hash of the bytes each was computed from.
@@ -302,19 +315,23 @@ class CheckCache:
 
 
 def cached_evaluate(
-    paths: list[str], context: EvalContext, directory: Path, progress: Any = None, stats: dict[str, int] | None = None
+    paths: list[str],
+    context: EvalContext,
+    directory: Path,
+    progress: Callable[[int], None] | None = None,
+    stats: dict[str, int] | None = None,
+    notes: list[str] | None = None,
 ) -> list[Evaluated]:
     """`evaluate_paths` with the cache: only new or changed files (or settings) are evaluated.
 
-    `stats`, when given, receives the numbers of cache hits and of files evaluated.
+    `stats`, when given, receives the numbers of cache hits and of files evaluated; `notes`, the
+    run's notes (the cache's, then the evaluation's).
     """
-    from pipewarden.evaluation.run import evaluate_paths
-
     try:
-        cache = CheckCache(directory, context)
+        cache = CheckCache(directory, context, notes)
     except (OSError, sqlite3.Error):
         # An unwritable, locked or irreparable cache must never stop a check: run without it.
-        return evaluate_paths(paths, context, progress)
+        return evaluate_paths(paths, context, progress, notes=notes)
     try:
         hits = cache.lookup(paths)
     except (OSError, sqlite3.Error):
@@ -326,7 +343,7 @@ def cached_evaluate(
         stats.update(hits=len(hits), evaluated=len(misses))
     if progress and hits:
         progress(len(hits))
-    fresh = evaluate_paths(misses, context, progress, after_batch=cache.store) if misses else []
+    fresh = evaluate_paths(misses, context, progress, after_batch=cache.store, notes=notes) if misses else []
     by_path = dict(hits)
     by_path.update((e.summary.file, e) for e in fresh)
     return [by_path[p] for p in paths]

@@ -15,7 +15,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
 from pipewarden.errors import UsageError
-from pipewarden.evaluation.run import Result, evaluate_loaded, to_findings
+from pipewarden.evaluation.result import Result
+from pipewarden.evaluation.run import check_files
 from pipewarden.load.pipeline import load_pipeline_bytes
 from pipewarden.model.finding import Finding
 from pipewarden.model.fingerprint import FindingKey, finding_key
@@ -34,7 +35,7 @@ def compare_with_base(result: Result, ref: str) -> Comparison:
     """Evaluate the checked files as they were at `ref` and compare; a bad ref is a UsageError."""
     files = [p.file for p in result.pipelines]
     base_files = read_files_at_ref(files, ref)
-    base = to_findings(evaluate_loaded(base_files, result.context), result.context)
+    base = check_files((), result.context, loaded=base_files)
     return mark_changes(result, base.findings)
 
 

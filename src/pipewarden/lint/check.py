@@ -2,28 +2,19 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from pipewarden.cli.progress import progress_bar
-from pipewarden.evaluation.run import EvalContext, Result, evaluate_paths, rule_engine, to_findings
+from pipewarden.evaluation.context import EvalContext, build_context
+from pipewarden.evaluation.levels import to_findings
+from pipewarden.evaluation.pool import evaluate_paths
+from pipewarden.evaluation.result import Result
 from pipewarden.load.discover import discover
-from pipewarden.orgs.tree import load_org_tree
-from pipewarden.policy.catalog import load_catalog
 
-
-def build_context(org_config: str | None, policies: Sequence[str], now: dt.datetime) -> EvalContext:
-    """Load the catalog (built-in + `policies`) and, when given, the org tree."""
-    catalog = load_catalog(tuple(policies))
-    if policies:
-        # Compile an organisation's own rules now, so that every command (also `rules list` and
-        # `config validate`) reports a rule that does not compile, not only those that evaluate.
-        rule_engine(catalog)
-    today = now.astimezone(dt.UTC).date()
-    tree = load_org_tree(org_config, catalog, today) if org_config is not None else None
-    return EvalContext(catalog, tree, today)
+# Transitional: importers being edited in other changes still take build_context from here.
+__all__ = ["build_context", "check_paths"]
 
 
 def check_paths(

@@ -18,8 +18,9 @@ from typing import Any
 from tabulate import tabulate
 
 from pipewarden.errors import UsageError
-from pipewarden.evaluation.run import EvalContext, evaluate_loaded, evaluate_paths, to_findings
-from pipewarden.lint.check import build_context
+from pipewarden.evaluation.context import EvalContext, build_context
+from pipewarden.evaluation.levels import to_findings
+from pipewarden.evaluation.run import evaluate
 from pipewarden.lint.formats.common import enforcement_note, iso_utc
 from pipewarden.load.discover import discover
 from pipewarden.load.inventory import Fleet, load_inventory, resolve_inventory
@@ -130,7 +131,7 @@ def preview(fleet: Fleet, context: EvalContext, org: str, rule: str, level: str)
                                 overrides=in_force_settings(tree, context.catalog, org, rule, level))
     # One evaluation serves both: the after-settings run every rule the before-settings run
     # (plus the promoted rule), with the same parameters; levels are applied per context.
-    evaluated = evaluate_paths(fleet.paths, after_context) + evaluate_loaded(fleet.loaded, after_context)
+    evaluated = evaluate(fleet.paths, after_context, loaded=fleet.loaded)
     before = to_findings(evaluated, context)
     after = to_findings(evaluated, after_context)
     subtree = set(tree.subtree(org))

@@ -10,7 +10,7 @@ from typing import Any
 from tabulate import tabulate
 
 from pipewarden.errors import UsageError
-from pipewarden.lint.check import build_context
+from pipewarden.evaluation.context import build_context
 from pipewarden.lint.formats.common import enforcement_note
 
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from pipewarden.evaluation.run import Result
+from pipewarden.evaluation.result import Result
 from pipewarden.lint.formats.common import iso_utc
 from pipewarden.lint.report.history import RowSnapshot, RunRecord
 from pipewarden.model.automation import lowest_level

@@ -1,0 +1,31 @@
+"""The Rego engine a run evaluates with: `rule_engine(catalog)`, the one place that hands it out.
+
+Every evaluation (a document, a fleet rule, a whole run) asks this function for its engine and
+never keeps one: an embedded engine must stay on the thread that made it, and a worker process
+must not use one inherited through fork.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pipewarden.policy.catalog import Catalog
+
+_engine: Any = None
+
+
+def rule_engine(catalog: Catalog) -> Any:
+    """This process's engine for `catalog`, compiled on first use (one per process)."""
+    global _engine
+    if _engine is None or _engine.catalog is not catalog:
+        from pipewarden.policy.engine import RuleEngine
+
+        _engine = RuleEngine(catalog)
+    return _engine
+
+
+def forget_engines() -> None:
+    """Drop the engines this process holds, so the next `rule_engine` call builds its own: a worker
+    process calls it at start (an engine inherited through fork belongs to the parent's thread)."""
+    global _engine
+    _engine = None
