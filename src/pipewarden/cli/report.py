@@ -81,6 +81,7 @@ def report(ctx: click.Context, paths: tuple[str, ...], org_config: str | None, i
 @format_choice_option(["table", "json"])
 def report_history(history: str, fmt: str) -> None:
     """List the report runs recorded in a history store."""
-    from pipewarden.lint.report.run import history_runs, render_history
+    from pipewarden.lint.formats import report_history
+    from pipewarden.lint.report.history import history_runs
 
-    write_output(render_history(history_runs(history), fmt), None)
+    write_output(report_history.render(history_runs(history), fmt=fmt), None)

@@ -168,3 +168,12 @@ class SqliteHistory:
 def open_store(path: str, create: bool = True) -> HistoryStore:
     """The store behind `--history PATH` (SQLite today)."""
     return SqliteHistory(path, create)
+
+
+def history_runs(path: str) -> list[RunRecord]:
+    """`report history`: the runs recorded in the store at `path`, oldest first."""
+    store = open_store(path, create=False)
+    try:
+        return store.runs()
+    finally:
+        store.close()

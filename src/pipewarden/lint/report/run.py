@@ -8,7 +8,6 @@ or per org.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,7 +17,7 @@ from pipewarden.evaluation.run import EvalContext, Result, evaluate_loaded, eval
 from pipewarden.lint.check import build_context
 from pipewarden.lint.formats.registry import render_report, report_formats
 from pipewarden.lint.report.aggregate import OrgReport, apply_previous, build_report, to_run_record
-from pipewarden.lint.report.history import RunRecord, open_store
+from pipewarden.lint.report.history import open_store
 from pipewarden.load.discover import discover
 from pipewarden.load.gitrepo import default_cache_dir
 from pipewarden.load.inventory import Fleet, load_inventory, resolve_inventory
@@ -114,27 +113,3 @@ def run_report(options: ReportOptions, now: dt.datetime) -> ReportRun:
             store.close()
     return ReportRun(render_report(options.fmt, report, by=options.by), report, fleet.notes + report.notes)
 
-
-def history_runs(path: str) -> list[RunRecord]:
-    store = open_store(path, create=False)
-    try:
-        return store.runs()
-    finally:
-        store.close()
-
-
-def render_history(runs: Sequence[RunRecord], fmt: str) -> str:
-    """`report history`: one line per recorded run, oldest first."""
-    import json
-
-    from tabulate import tabulate
-
-    keys = ("id", "generated_at", "scope", "teams", "repos", "pipelines", "passing", "enforce", "warn", "excepted",
-            "compliance")
-    rows = [{k: getattr(run, k) for k in keys} for run in runs]
-    if fmt == "json":
-        return json.dumps({"version": 1, "runs": rows}, indent=2) + "\n"
-    if not rows:
-        return "no report recorded yet\n"
-    table = [[row[k] if row[k] is not None else "-" for k in keys] for row in rows]
-    return tabulate(table, headers=list(keys), stralign="left", numalign="right") + "\n"
