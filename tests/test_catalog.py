@@ -193,7 +193,7 @@ def test_an_undefined_combined_query_is_asked_again_rule_by_rule(tmp_path: Path)
 
     from conftest import GOOD_PIPELINE
     from pipewarden.policy.catalog import load_catalog
-    from pipewarden.policy.engine import RuleEngine
+    from pipewarden.policy.regorus import RegorusEngine as RuleEngine
 
     (tmp_path / "maybe.rego").write_text(
         _RULE_HEAD.format(id="maybe", level="warn", package="maybe")

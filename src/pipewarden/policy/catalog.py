@@ -6,10 +6,12 @@ lines after `# METADATA`, with the leading `# ` removed, are one YAML document.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
-from dataclasses import dataclass
-from functools import cache
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -170,11 +172,18 @@ def is_library(path: Path, text: str) -> bool:
 
 @dataclass(frozen=True)
 class Catalog:
-    """All rules of a run: built-ins plus any `--policies` folders, by id."""
+    """All rules of a run: built-ins plus any `--policies` folders, by id.
+
+    `fingerprint` is the SHA-256 of what the catalog was read from (see `load_catalog`), and
+    `texts` holds the text of every rule and library file as it was read, so that an engine
+    compiles exactly what the rules were read from, without reading the files again.
+    """
 
     rules: dict[str, Rule]
     policy_dirs: tuple[str, ...]
     library_files: tuple[str, ...]
+    fingerprint: str = ""
+    texts: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     def get(self, rule_id: str) -> Rule | None:
         return self.rules.get(rule_id)
@@ -190,27 +199,102 @@ class Catalog:
         return list(self.library_files) + [r.source for r in self.rules.values() if r.source]
 
 
-@cache
-def load_catalog(extra_dirs: tuple[str, ...] = ()) -> Catalog:
-    """Read the built-in rules and those of `extra_dirs`; a bad rule is a ConfigError."""
-    rules: dict[str, Rule] = {rule.id: rule for rule in BUILTIN_RULES}
-    libraries: list[str] = []
-    dirs = [(builtin_policies_dir(), False)] + [(Path(d), True) for d in extra_dirs]
-    packages: dict[str, str] = {}
+# The rule and library files of a load, in reading order: (path, text, custom).
+_Sources = list[tuple[Path, str, bool]]
+_CACHED_CATALOGS = 16
+
+
+def _read_sources(dirs: list[tuple[Path, bool]]) -> tuple[_Sources, ConfigError | None]:
+    """Every rule and library file's text, in the order the catalog reads them, and the problem
+    that stopped the reading (a missing folder, an unreadable file), if one did: the files read
+    before it are still checked first, so that errors come in the order they always did."""
+    sources: _Sources = []
     for directory, custom in dirs:
         if not directory.is_dir():
-            raise ConfigError("policy folder does not exist or is not a directory", str(directory))
+            return sources, ConfigError("policy folder does not exist or is not a directory", str(directory))
         for path in rule_files(directory):
-            text = read_rego(path)
-            if is_library(path, text):
-                libraries.append(str(path))
-                continue
-            rule = rule_from_file(path, custom, text)
-            if rule.id in rules:
-                other = rules[rule.id].source or "the Python core"
-                raise ConfigError(f"rule id {rule.id!r} is already defined in {other}", str(path), 1)
-            if rule.package in packages:
-                raise ConfigError(f"package {rule.package} is already used by {packages[rule.package]}", str(path), 1)
-            packages[str(rule.package)] = str(path)
-            rules[rule.id] = rule
-    return Catalog(rules, tuple(str(d) for d, _ in dirs), tuple(libraries))
+            try:
+                sources.append((path, read_rego(path), custom))
+            except ConfigError as problem:
+                return sources, problem
+    return sources, None
+
+
+def _fingerprint(dirs: list[tuple[Path, bool]], sources: _Sources) -> str:
+    """SHA-256 of the folders (names, in order) and of every file's path and text."""
+    digest = hashlib.sha256()
+    for directory, custom in dirs:
+        digest.update(f"dir\0{directory}\0{custom}\0".encode("utf-8", "surrogateescape"))
+    for path, text, _ in sources:
+        digest.update(f"file\0{path}\0{len(text)}\0".encode("utf-8", "surrogateescape"))
+        digest.update(text.encode("utf-8", "surrogatepass"))
+    return digest.hexdigest()
+
+
+def _build(dirs: list[tuple[Path, bool]], sources: _Sources, fingerprint: str) -> Catalog:
+    """Parse the files read; a bad rule is a ConfigError."""
+    rules: dict[str, Rule] = {rule.id: rule for rule in BUILTIN_RULES}
+    libraries: list[str] = []
+    packages: dict[str, str] = {}
+    for path, text, custom in sources:
+        if is_library(path, text):
+            libraries.append(str(path))
+            continue
+        rule = rule_from_file(path, custom, text)
+        if rule.id in rules:
+            other = rules[rule.id].source or "the Python core"
+            raise ConfigError(f"rule id {rule.id!r} is already defined in {other}", str(path), 1)
+        if rule.package in packages:
+            raise ConfigError(f"package {rule.package} is already used by {packages[rule.package]}", str(path), 1)
+        packages[str(rule.package)] = str(path)
+        rules[rule.id] = rule
+    texts = {str(path): text for path, text, _ in sources}
+    return Catalog(rules, tuple(str(d) for d, _ in dirs), tuple(libraries), fingerprint, texts)
+
+
+class _CatalogLoader:
+    """`load_catalog`: the catalog of the built-in rules and those of `extra_dirs`, from a cache
+    keyed by the content of the files.
+
+    Every call reads the rule and library files (not the tests) and hashes their paths and
+    texts; the rules are parsed again only when that hash is new. So a long-running process (the
+    release engine's worker) sees a rule file edited, added or removed on its next call, and a
+    command that asks twice pays for one parse. Names, sizes and modification times are not
+    used, not even as a first check: a file rewritten within the clock's resolution, or with its
+    time restored, would keep its old rules, and a check that a content hash must confirm saves
+    nothing, since the files must be read for that hash anyway. The reading was always paid
+    (about 2 ms for the built-ins, walk included); the cache saves the parsing and checking
+    (as much again, and more for custom rules, whose params are checked against their schema).
+    Thread-safe; a bad rule is a ConfigError, and is not cached.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._catalogs: OrderedDict[str, Catalog] = OrderedDict()
+
+    def __call__(self, extra_dirs: tuple[str, ...] = ()) -> Catalog:
+        dirs = [(builtin_policies_dir(), False)] + [(Path(d), True) for d in extra_dirs]
+        sources, problem = _read_sources(dirs)
+        fingerprint = _fingerprint(dirs, sources)
+        if problem is None:
+            with self._lock:
+                cached = self._catalogs.get(fingerprint)
+                if cached is not None:
+                    self._catalogs.move_to_end(fingerprint)
+                    return cached
+        catalog = _build(dirs, sources, fingerprint)
+        if problem is not None:
+            raise problem
+        with self._lock:
+            catalog = self._catalogs.setdefault(fingerprint, catalog)  # one object per content
+            while len(self._catalogs) > _CACHED_CATALOGS:
+                self._catalogs.popitem(last=False)
+        return catalog
+
+    def cache_clear(self) -> None:
+        """Forget every catalog read (the next call parses again)."""
+        with self._lock:
+            self._catalogs.clear()
+
+
+load_catalog = _CatalogLoader()

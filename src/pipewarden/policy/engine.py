@@ -1,37 +1,33 @@
-"""The embedded Rego engine (regorus): loads the catalog once, evaluates documents in one query.
+"""Rule engines: the protocol every backend implements, and `engine_for`, the one way to get one.
 
-Inputs and results cross the bridge as JSON text: the dict bridge turns booleans into
-integers and cannot return sets of objects.
+Callers (the evaluation core, later the release engine's policy gate) name only what is here:
+the embedded regorus engine (regorus.py) is one backend; an organisation's OPA server (issue 16)
+can be added beside it without touching them.
+
+Threads. A regorus engine must stay on the thread that made it: its Python class is
+"unsendable", and using it, dropping it or even calling its `clone()` on another thread fails
+(pyo3 checks the thread on every call; measured with regorus 0.9.1). A prototype compiled once
+and cloned for each thread is therefore not possible with this binding. Instead each thread
+compiles its own engine, once per catalog, from the texts the catalog keeps (no file is read
+again): about 2 ms for the built-in rules, while a document takes about 0.1 ms to evaluate.
+`engine_for` keeps them per thread, keyed by the catalog's content fingerprint, so an engine is
+made once per thread (and per process: a forked worker makes its own, as it always did), never
+per document, and an edited rule file (a new catalog, see `load_catalog`) gets a new engine.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import re
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
-os.environ.setdefault("RUST_LIB_BACKTRACE", "0")
-
-import regorus
-
-from pipewarden.errors import LoadError, PolicyError
-from pipewarden.load.yamlsafe import read_text_file
-from pipewarden.policy.builtin import POLICY_ERROR
 from pipewarden.policy.catalog import Catalog
 from pipewarden.policy.rule import Rule
 
-# One query per document for all its enabled rules: an object of each rule package's `deny`
-# set, keyed by the full package name. The object names each package's `deny` explicitly (see
-# `_aggregator`): asking for `data.pipewarden.rules[name]` with `name` unbound makes the
-# engine evaluate every rule of every package, helpers included, and off rules too.
-_AGGREGATOR_PACKAGE = "pipewarden.main"
-_UNDEFINED = "<undefined>"
-_LINE = re.compile(r":(\d+):")
-# `--> FILE:LINE:COLUMN`, how regorus starts an error (and names a second place, for conflicts).
-_LOCATION = re.compile(r"^-->\s*(.+):(\d+):(\d+)$")
-_MAX_ERROR = 500  # characters of an engine's error kept in a finding's message
+# (rule id, path, message): one violation of a document rule, as an engine reports it.
+RuleViolation = tuple[str, str, str]
 
 
 @dataclass(frozen=True)
@@ -56,191 +52,151 @@ class RuleFailed(Exception):
         self.failure = failure
 
 
-def rule_failure(rule: Rule, text: str) -> RuleFailure:
-    """The failure of `rule` from the engine's error text.
-
-    regorus writes `--> FILE:LINE:COL`, a source excerpt, then `error: WHAT` (a conflict names
-    the other definition after it, with a second `-->`); a backtrace may follow when the
-    environment asks for one. The line is the error's when it is in the rule's own file, else
-    the line of the rule's `deny` (the place in another file, a library, goes into the error).
-    """
-    lines = [line.strip() for line in text.split("Stack backtrace:")[0].strip().splitlines()]
-    places = [(i, m.group(1), int(m.group(2))) for i, line in enumerate(lines) if (m := _LOCATION.match(line))]
-    at = next((i for i, line in enumerate(lines) if line.startswith("error:")), None)
-    if at is None:
-        what = " ".join(line for line in lines if line) or "the engine gave no reason"
-    else:
-        what = lines[at][len("error:"):].strip().rstrip(":").strip()
-        later = [f"{file}:{line}" for i, file, line in places if i > at]
-        if later:
-            what += f" ({', '.join(later)})"
-    if len(what) > _MAX_ERROR:
-        what = what[: _MAX_ERROR - 3] + "..."
-    source = rule.source or "the Python core"
-    first = next(((file, line) for i, file, line in places if at is None or i < at), None)
-    if first is not None and first[0] == source:
-        return RuleFailure(rule.id, source, first[1], what)
-    if first is not None:
-        what += f" at {first[0]}:{first[1]}"
-    return RuleFailure(rule.id, source, rule.deny_line, what)
+class EvaluationError(Exception):
+    """A query the engine could not answer; the text is the engine's own error."""
 
 
-def new_engine() -> Any:
-    """A fresh embedded engine (one per process and thread)."""
-    return regorus.Engine()
+@runtime_checkable
+class RuleEngine(Protocol):
+    """What callers ask of a rule engine. Compiling happens when it is made: a rule that does not
+    compile is a PolicyError then, naming the file and line."""
 
-
-def _add_policy(engine: Any, path: str) -> None:
-    try:
-        text = read_text_file(path)
-    except LoadError as exc:
-        raise PolicyError(f"cannot read the policy file: {exc.message}", path, exc.line or 1) from None
-    try:
-        engine.add_policy(path, text)
-    except RuntimeError as exc:
-        raise PolicyError(*_compile_error(str(exc), path)) from None
-
-
-def _compile_error(text: str, path: str) -> tuple[str, str, int]:
-    """regorus reports `--> file:LINE:COL`, a source excerpt, then `error: WHAT`: keep WHAT and LINE."""
-    lines = [line.strip() for line in text.strip().splitlines()]
-    where = next((_LINE.search(line) for line in lines if line.startswith("-->")), None)
-    what = next((line[len("error:"):].strip() for line in lines if line.startswith("error:")), None)
-    detail = what or " ".join(lines[:4])
-    return f"the policy does not compile: {detail}", path, int(where.group(1)) if where else 1
-
-
-def deny_ref(package: str) -> str:
-    """`data["pipewarden"]["rules"]["x"]["deny"]`: brackets, so that a package part that is a
-    Rego keyword (`in`, `if`, `every`) still makes a valid reference."""
-    return "data" + "".join(f'["{part}"]' for part in package.split(".")) + '["deny"]'
-
-
-def _aggregator(package: str, rules: list[Rule]) -> str:
-    """A module whose `violations` object holds the `deny` set of each rule given, keyed by
-    package.
-
-    A `deny` written as a complete rule (`deny := ... if`) is undefined when its body fails, and
-    one undefined entry makes the whole object undefined: such rules go through a helper with a
-    default (about 3 µs per document each, so `deny contains` rules, never undefined, do not).
-    """
-    helpers: list[str] = []
-    entries: list[str] = []
-    for index, rule in enumerate(rules):
-        ref = deny_ref(str(rule.package))
-        if not rule.deny_always_defined:
-            helpers += [f"default _deny{index} := []", "", f"_deny{index} := {ref}", ""]
-            ref = f"_deny{index}"
-        entries.append(f'\t"{rule.package}": {ref},')
-    return "\n".join([f"package {package}", "", "import rego.v1", "", *helpers, "violations := {", *entries, "}", ""])
-
-
-class RuleEngine:
-    """Evaluates the catalog's Rego rules. Not thread-safe: one per process."""
-
-    def __init__(self, catalog: Catalog) -> None:
-        self.catalog = catalog
-        self._packages = {str(r.package): r for r in catalog.document_rules()}
-        self._engine = new_engine()
-        for path in catalog.rego_files():
-            _add_policy(self._engine, path)
-        # One aggregator per set of enabled rules (an org tree has a few), made on first use;
-        # the one for all rules is made now, so that a problem shows when the catalog loads.
-        self._queries: dict[frozenset[str] | None, str] = {}
-        self._query(None)
-
-    def _query(self, rules: frozenset[str] | None) -> str:
-        if rules not in self._queries:
-            wanted = [r for p, r in sorted(self._packages.items()) if rules is None or r.id in rules]
-            package = f"{_AGGREGATOR_PACKAGE}.q{len(self._queries)}"
-            try:
-                self._engine.add_policy(f"pipewarden/{package}.rego", _aggregator(package, wanted))
-            except RuntimeError as exc:
-                raise PolicyError(f"the rules cannot be combined into one query: {str(exc).strip()}") from None
-            self._queries[rules] = f"data.{package}.violations"
-        return self._queries[rules]
-
-    def evaluate(
-        self, document: dict[str, Any], params: dict[str, dict[str, Any]], rules: frozenset[str] | None = None
-    ) -> list[tuple[str, str, str]]:
-        """(rule id, path, message) of every violation of the document rules in `rules` (all
-        document rules when None); a rule that failed while it ran gives a `policy-error`
-        triple with the failure's message."""
-        return self.evaluate_json(json.dumps(document), json.dumps(params), rules)
-
-    def evaluate_json(
-        self, document_json: str, params_json: str, rules: frozenset[str] | None = None
-    ) -> list[tuple[str, str, str]]:
-        """`evaluate` for a document and params already serialised (each is made once)."""
-        found, failures = self.run(document_json, params_json, rules)
-        return found + [(POLICY_ERROR.id, "", failure.message()) for failure in failures]
+    @property
+    def catalog(self) -> Catalog:
+        """The catalog whose rules it evaluates."""
+        ...
 
     def run(
         self, document_json: str, params_json: str, rules: frozenset[str] | None = None
-    ) -> tuple[list[tuple[str, str, str]], list[RuleFailure]]:
-        """The violations (rule id, path, message) of the rules in `rules` (all document rules
-        when None), and the rules that failed while they ran on this document.
-
-        All rules are asked in one query. When it fails (one rule's error aborts the whole
-        query) or is undefined, each rule is asked on its own: the failing ones are found, and
-        the others still report.
-        """
-        query = self._query(rules)
-        self._engine.set_input_json('{"pipeline": ' + document_json + ', "params": ' + params_json + "}")
-        failures: list[RuleFailure] = []
-        try:
-            raw = json.loads(self._engine.eval_rule_as_json(query))
-        except RuntimeError:
-            raw = _UNDEFINED
-        if raw == _UNDEFINED:
-            raw, failures = self._rule_by_rule(rules)
-        found = []
-        for package, violations in (raw or {}).items():
-            rule = self._packages.get(package)
-            if rule is None:
-                continue
-            if not isinstance(violations, list) or not all(isinstance(v, dict) for v in violations):
-                raise PolicyError(
-                    f"rule {rule.id}: `deny` must be a set of objects with `msg` and `path`, "
-                    f"as in `deny contains {{\"msg\": ..., \"path\": ...}} if {{ ... }}`", rule.source, rule.deny_line,
-                )
-            for violation in violations:
-                found.append((rule.id, str(violation.get("path", "")), str(violation.get("msg", ""))))
-        return found, failures
-
-    def _rule_by_rule(self, rules: frozenset[str] | None) -> tuple[dict[str, Any], list[RuleFailure]]:
-        """Each enabled rule's `deny` on its own (the input is already set): a rule whose
-        `deny` is undefined for this document reports nothing, a rule that fails is a failure,
-        the others report as usual."""
-        found: dict[str, Any] = {}
-        failures: list[RuleFailure] = []
-        for package, rule in sorted(self._packages.items()):
-            if rules is None or rule.id in rules:
-                try:
-                    found[package] = _query_values(json.loads(self._engine.eval_query_as_json(deny_ref(package))))
-                except RuntimeError as exc:
-                    failures.append(rule_failure(rule, str(exc)))
-        return found, failures
+    ) -> tuple[list[RuleViolation], list[RuleFailure]]:
+        """The violations of the document rules in `rules` (all document rules when None) on one
+        pipeline document, and the rules that failed while they ran on it (the others still
+        report). `document_json` is the pipeline (`input.pipeline`), `params_json` an object of
+        each rule's params by rule id (`input.params`), both JSON text. A `deny` that is not a
+        set of objects is a PolicyError naming the rule."""
+        ...
 
     def evaluate_fleet(self, rule: Rule, pipelines: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """The `deny` set of a fleet rule over a summary of pipelines; RuleFailed when the rule
-        fails while it runs on them."""
-        self._engine.set_input_json(json.dumps({"pipelines": pipelines}))
-        try:
-            raw = json.loads(self._engine.eval_rule_as_json(f"data.{rule.package}.deny"))
-        except RuntimeError as exc:
-            if str(exc).strip() == "not a valid rule path":  # no `deny` at all: nothing to report
-                return []
-            raise RuleFailed(rule_failure(rule, str(exc))) from None
-        if not isinstance(raw, list):  # undefined (a complete `deny` whose body failed)
-            return []
-        return [v for v in raw if isinstance(v, dict)]
+        """The `deny` objects of a fleet rule over summaries of pipelines (`input.pipelines`);
+        RuleFailed when the rule fails while it runs on them."""
+        ...
 
 
-def _query_values(answer: Any) -> Any:
-    """The value of a one-expression query's answer (`{}` or no result when undefined)."""
-    results = answer.get("result") if isinstance(answer, dict) else None
-    if not results:
-        return []
-    expressions = results[0].get("expressions") or [{}]
-    return expressions[0].get("value", [])
+class PolicyTestEngine(Protocol):
+    """What `pipewarden policy test` asks of an engine: load Rego files, read a rule's value."""
+
+    def add_file(self, path: str) -> None:
+        """Compile one Rego file (rules, libraries or tests); PolicyError when it does not."""
+        ...
+
+    def value_of(self, ref: str) -> Any:
+        """The JSON value of a rule (`data.pkg.test_x`); EvaluationError when it fails."""
+        ...
+
+
+def _new_engine(catalog: Catalog) -> RuleEngine:
+    """A compiled engine for `catalog` on this thread (the one place that picks a backend)."""
+    from pipewarden.policy.regorus import RegorusEngine
+
+    return RegorusEngine(catalog)
+
+
+def policy_test_engine() -> PolicyTestEngine:
+    """An empty engine for the Rego unit tests of `pipewarden policy test`."""
+    from pipewarden.policy.regorus import RegorusTestEngine
+
+    return RegorusTestEngine()
+
+
+_PER_THREAD = 4  # catalogs a thread keeps an engine for (a long-running thread sees edits)
+
+
+class _Engines:
+    """The engines one thread made, by catalog fingerprint, the most recently used last."""
+
+    def __init__(self) -> None:
+        self.last: tuple[Catalog, RuleEngine] | None = None
+        self.by_key: OrderedDict[str, tuple[Catalog, RuleEngine]] = OrderedDict()
+
+    def get(self, catalog: Catalog) -> RuleEngine:
+        # A catalog built by hand has no fingerprint: keyed by identity then (the entry holds
+        # the catalog, so its id cannot be reused while the entry lives).
+        key = catalog.fingerprint or f"object {id(catalog)}"
+        entry = self.by_key.get(key)
+        if entry is None:
+            entry = (catalog, _new_engine(catalog))
+            self.by_key[key] = entry
+            while len(self.by_key) > _PER_THREAD:
+                self.by_key.popitem(last=False)  # dropped here, on the thread that made it
+        else:
+            self.by_key.move_to_end(key)
+        self.last = (catalog, entry[1])
+        return entry[1]
+
+    def clear(self) -> None:
+        self.last = None
+        self.by_key.clear()
+
+
+_REGISTRY: dict[int, _Engines] = {}
+_ORPHANS: list[_Engines] = []  # a forked child's engines of threads it does not have
+
+
+class _Owner:
+    """Lives in a thread's local storage: when the thread ends, it is dropped there, on that
+    thread, and lets the thread's engines go with it.
+
+    The engines are also held by `_REGISTRY`, because local storage can be dropped on another
+    thread too: in a process forked while other threads held engines, the child clears those
+    threads' storage on its one thread, where dropping an engine fails with an "unsendable"
+    error. There, the registry keeps them (never used, never dropped) instead.
+    """
+
+    def __init__(self, engines: _Engines) -> None:
+        self.ident = threading.get_ident()
+        _REGISTRY[self.ident] = engines
+
+    def __del__(
+        self, _get_ident: Any = threading.get_ident, _registry: dict[int, _Engines] = _REGISTRY
+    ) -> None:
+        # (the names are bound here: at interpreter exit, module globals may be gone already)
+        if _get_ident() == self.ident:
+            _registry.pop(self.ident, None)
+
+
+class _Local(threading.local):
+    engines: _Engines | None = None
+    owner: _Owner | None = None
+
+
+_LOCAL = _Local()
+
+
+def engine_for(catalog: Catalog) -> RuleEngine:
+    """This thread's engine for `catalog`, compiled on first use (PolicyError when a rule does
+    not compile). Cheap to call for every document: the same catalog object as last time is one
+    identity check."""
+    engines = _LOCAL.engines
+    if engines is None:
+        engines = _Engines()
+        _LOCAL.owner = _Owner(engines)
+        _LOCAL.engines = engines
+    last = engines.last
+    if last is not None and last[0] is catalog:
+        return last[1]
+    return engines.get(catalog)
+
+
+def _after_fork_in_child() -> None:
+    """A forked child makes its own engines, as a worker process always did; those of threads
+    that did not follow it into the child are kept, never dropped (see `_Owner`)."""
+    own = _REGISTRY.pop(threading.get_ident(), None)
+    _ORPHANS.extend(_REGISTRY.values())
+    _REGISTRY.clear()
+    if own is not None:
+        own.clear()  # dropped on this thread, which made them (the child's only thread)
+        _REGISTRY[threading.get_ident()] = own
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)

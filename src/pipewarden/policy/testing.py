@@ -10,7 +10,7 @@ from pathlib import Path
 
 from pipewarden.errors import ConfigError
 from pipewarden.policy.catalog import builtin_policies_dir, read_rego
-from pipewarden.policy.engine import _add_policy, new_engine
+from pipewarden.policy.engine import EvaluationError, policy_test_engine
 
 _PACKAGE = re.compile(r"^package\s+([A-Za-z0-9_.]+)", re.MULTILINE)
 _TEST_RULE = re.compile(r"^(test_[A-Za-z0-9_]*)\b", re.MULTILINE)
@@ -39,7 +39,7 @@ def run_policy_tests(dirs: list[str]) -> list[TestResult]:
     for folder in folders:
         if not folder.is_dir():
             raise ConfigError("policy folder does not exist or is not a directory", str(folder))
-    engine = new_engine()
+    engine = policy_test_engine()
     tests: list[tuple[str, str, str]] = []
     seen: set[Path] = set()
     for folder in folders:
@@ -47,7 +47,7 @@ def run_policy_tests(dirs: list[str]) -> list[TestResult]:
             if path.resolve() in seen:
                 continue
             seen.add(path.resolve())
-            _add_policy(engine, str(path))
+            engine.add_file(str(path))
             if path.name.endswith("_test.rego"):
                 text = read_rego(path)
                 declared = _PACKAGE.search(text)
@@ -58,10 +58,10 @@ def run_policy_tests(dirs: list[str]) -> list[TestResult]:
     results = []
     for package, name, file in tests:
         try:
-            value = json.loads(engine.eval_rule_as_json(f"data.{package}.{name}"))
+            value = engine.value_of(f"data.{package}.{name}")
             passed = value is True
             detail = "" if passed else f"evaluated to {json.dumps(value)}"
-        except RuntimeError as exc:
+        except EvaluationError as exc:
             passed, detail = False, str(exc).strip().splitlines()[0] if str(exc).strip() else "error"
         results.append(TestResult(package, name, file, passed, detail))
     return results

@@ -1,0 +1,241 @@
+"""The embedded Rego engine (regorus) behind the `RuleEngine` protocol (engine.py).
+
+Inputs and results cross the bridge as JSON text: the dict bridge turns booleans into
+integers and cannot return sets of objects. An engine is bound to the thread that made it
+(regorus's Python class is unsendable: even `clone()` from another thread fails), so nothing
+outside this module holds one: callers get theirs from `engine.engine_for`, one per thread.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from typing import Any
+
+os.environ.setdefault("RUST_LIB_BACKTRACE", "0")
+
+import regorus
+
+from pipewarden.errors import LoadError, PolicyError
+from pipewarden.load.yamlsafe import read_text_file
+from pipewarden.policy.builtin import POLICY_ERROR
+from pipewarden.policy.catalog import Catalog
+from pipewarden.policy.engine import EvaluationError, RuleFailed, RuleFailure
+from pipewarden.policy.rule import Rule
+
+# One query per document for all its enabled rules: an object of each rule package's `deny`
+# set, keyed by the full package name. The object names each package's `deny` explicitly (see
+# `_aggregator`): asking for `data.pipewarden.rules[name]` with `name` unbound makes the
+# engine evaluate every rule of every package, helpers included, and off rules too.
+_AGGREGATOR_PACKAGE = "pipewarden.main"
+_UNDEFINED = "<undefined>"
+_LINE = re.compile(r":(\d+):")
+# `--> FILE:LINE:COLUMN`, how regorus starts an error (and names a second place, for conflicts).
+_LOCATION = re.compile(r"^-->\s*(.+):(\d+):(\d+)$")
+_MAX_ERROR = 500  # characters of an engine's error kept in a finding's message
+
+
+def rule_failure(rule: Rule, text: str) -> RuleFailure:
+    """The failure of `rule` from the engine's error text.
+
+    regorus writes `--> FILE:LINE:COL`, a source excerpt, then `error: WHAT` (a conflict names
+    the other definition after it, with a second `-->`); a backtrace may follow when the
+    environment asks for one. The line is the error's when it is in the rule's own file, else
+    the line of the rule's `deny` (the place in another file, a library, goes into the error).
+    """
+    lines = [line.strip() for line in text.split("Stack backtrace:")[0].strip().splitlines()]
+    places = [(i, m.group(1), int(m.group(2))) for i, line in enumerate(lines) if (m := _LOCATION.match(line))]
+    at = next((i for i, line in enumerate(lines) if line.startswith("error:")), None)
+    if at is None:
+        what = " ".join(line for line in lines if line) or "the engine gave no reason"
+    else:
+        what = lines[at][len("error:"):].strip().rstrip(":").strip()
+        later = [f"{file}:{line}" for i, file, line in places if i > at]
+        if later:
+            what += f" ({', '.join(later)})"
+    if len(what) > _MAX_ERROR:
+        what = what[: _MAX_ERROR - 3] + "..."
+    source = rule.source or "the Python core"
+    first = next(((file, line) for i, file, line in places if at is None or i < at), None)
+    if first is not None and first[0] == source:
+        return RuleFailure(rule.id, source, first[1], what)
+    if first is not None:
+        what += f" at {first[0]}:{first[1]}"
+    return RuleFailure(rule.id, source, rule.deny_line, what)
+
+
+def _add_policy(engine: Any, path: str, text: str | None = None) -> None:
+    """Compile one Rego file into `engine`: `text` when the caller has read it already (the
+    catalog keeps what its rules were read from), else the file."""
+    if text is None:
+        try:
+            text = read_text_file(path)
+        except LoadError as exc:
+            raise PolicyError(f"cannot read the policy file: {exc.message}", path, exc.line or 1) from None
+    try:
+        engine.add_policy(path, text)
+    except RuntimeError as exc:
+        raise PolicyError(*_compile_error(str(exc), path)) from None
+
+
+def _compile_error(text: str, path: str) -> tuple[str, str, int]:
+    """regorus reports `--> file:LINE:COL`, a source excerpt, then `error: WHAT`: keep WHAT and LINE."""
+    lines = [line.strip() for line in text.strip().splitlines()]
+    where = next((_LINE.search(line) for line in lines if line.startswith("-->")), None)
+    what = next((line[len("error:"):].strip() for line in lines if line.startswith("error:")), None)
+    detail = what or " ".join(lines[:4])
+    return f"the policy does not compile: {detail}", path, int(where.group(1)) if where else 1
+
+
+def deny_ref(package: str) -> str:
+    """`data["pipewarden"]["rules"]["x"]["deny"]`: brackets, so that a package part that is a
+    Rego keyword (`in`, `if`, `every`) still makes a valid reference."""
+    return "data" + "".join(f'["{part}"]' for part in package.split(".")) + '["deny"]'
+
+
+def _aggregator(package: str, rules: list[Rule]) -> str:
+    """A module whose `violations` object holds the `deny` set of each rule given, keyed by
+    package.
+
+    A `deny` written as a complete rule (`deny := ... if`) is undefined when its body fails, and
+    one undefined entry makes the whole object undefined: such rules go through a helper with a
+    default (about 3 µs per document each, so `deny contains` rules, never undefined, do not).
+    """
+    helpers: list[str] = []
+    entries: list[str] = []
+    for index, rule in enumerate(rules):
+        ref = deny_ref(str(rule.package))
+        if not rule.deny_always_defined:
+            helpers += [f"default _deny{index} := []", "", f"_deny{index} := {ref}", ""]
+            ref = f"_deny{index}"
+        entries.append(f'\t"{rule.package}": {ref},')
+    return "\n".join([f"package {package}", "", "import rego.v1", "", *helpers, "violations := {", *entries, "}", ""])
+
+
+class RegorusEngine:
+    """Evaluates the catalog's Rego rules on the embedded engine (a `RuleEngine`). Bound to the
+    thread that made it: get one through `engine.engine_for`, never share it."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+        self._packages = {str(r.package): r for r in catalog.document_rules()}
+        self._engine = regorus.Engine()
+        for path in catalog.rego_files():
+            _add_policy(self._engine, path, catalog.texts.get(path))
+        # One aggregator per set of enabled rules (an org tree has a few), made on first use;
+        # the one for all rules is made now, so that a problem shows when the catalog loads.
+        self._queries: dict[frozenset[str] | None, str] = {}
+        self._query(None)
+
+    def _query(self, rules: frozenset[str] | None) -> str:
+        if rules not in self._queries:
+            wanted = [r for p, r in sorted(self._packages.items()) if rules is None or r.id in rules]
+            package = f"{_AGGREGATOR_PACKAGE}.q{len(self._queries)}"
+            try:
+                self._engine.add_policy(f"pipewarden/{package}.rego", _aggregator(package, wanted))
+            except RuntimeError as exc:
+                raise PolicyError(f"the rules cannot be combined into one query: {str(exc).strip()}") from None
+            self._queries[rules] = f"data.{package}.violations"
+        return self._queries[rules]
+
+    def evaluate(
+        self, document: dict[str, Any], params: dict[str, dict[str, Any]], rules: frozenset[str] | None = None
+    ) -> list[tuple[str, str, str]]:
+        """(rule id, path, message) of every violation of the document rules in `rules` (all
+        document rules when None); a rule that failed while it ran gives a `policy-error`
+        triple with the failure's message."""
+        return self.evaluate_json(json.dumps(document), json.dumps(params), rules)
+
+    def evaluate_json(
+        self, document_json: str, params_json: str, rules: frozenset[str] | None = None
+    ) -> list[tuple[str, str, str]]:
+        """`evaluate` for a document and params already serialised (each is made once)."""
+        found, failures = self.run(document_json, params_json, rules)
+        return found + [(POLICY_ERROR.id, "", failure.message()) for failure in failures]
+
+    def run(
+        self, document_json: str, params_json: str, rules: frozenset[str] | None = None
+    ) -> tuple[list[tuple[str, str, str]], list[RuleFailure]]:
+        """The violations (rule id, path, message) of the rules in `rules` (all document rules
+        when None), and the rules that failed while they ran on this document.
+
+        All rules are asked in one query. When it fails (one rule's error aborts the whole
+        query) or is undefined, each rule is asked on its own: the failing ones are found, and
+        the others still report.
+        """
+        query = self._query(rules)
+        self._engine.set_input_json('{"pipeline": ' + document_json + ', "params": ' + params_json + "}")
+        failures: list[RuleFailure] = []
+        try:
+            raw = json.loads(self._engine.eval_rule_as_json(query))
+        except RuntimeError:
+            raw = _UNDEFINED
+        if raw == _UNDEFINED:
+            raw, failures = self._rule_by_rule(rules)
+        found = []
+        for package, violations in (raw or {}).items():
+            rule = self._packages.get(package)
+            if rule is None:
+                continue
+            if not isinstance(violations, list) or not all(isinstance(v, dict) for v in violations):
+                raise PolicyError(
+                    f"rule {rule.id}: `deny` must be a set of objects with `msg` and `path`, "
+                    f"as in `deny contains {{\"msg\": ..., \"path\": ...}} if {{ ... }}`", rule.source, rule.deny_line,
+                )
+            for violation in violations:
+                found.append((rule.id, str(violation.get("path", "")), str(violation.get("msg", ""))))
+        return found, failures
+
+    def _rule_by_rule(self, rules: frozenset[str] | None) -> tuple[dict[str, Any], list[RuleFailure]]:
+        """Each enabled rule's `deny` on its own (the input is already set): a rule whose
+        `deny` is undefined for this document reports nothing, a rule that fails is a failure,
+        the others report as usual."""
+        found: dict[str, Any] = {}
+        failures: list[RuleFailure] = []
+        for package, rule in sorted(self._packages.items()):
+            if rules is None or rule.id in rules:
+                try:
+                    found[package] = _query_values(json.loads(self._engine.eval_query_as_json(deny_ref(package))))
+                except RuntimeError as exc:
+                    failures.append(rule_failure(rule, str(exc)))
+        return found, failures
+
+    def evaluate_fleet(self, rule: Rule, pipelines: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The `deny` set of a fleet rule over a summary of pipelines; RuleFailed when the rule
+        fails while it runs on them."""
+        self._engine.set_input_json(json.dumps({"pipelines": pipelines}))
+        try:
+            raw = json.loads(self._engine.eval_rule_as_json(f"data.{rule.package}.deny"))
+        except RuntimeError as exc:
+            if str(exc).strip() == "not a valid rule path":  # no `deny` at all: nothing to report
+                return []
+            raise RuleFailed(rule_failure(rule, str(exc))) from None
+        if not isinstance(raw, list):  # undefined (a complete `deny` whose body failed)
+            return []
+        return [v for v in raw if isinstance(v, dict)]
+
+
+def _query_values(answer: Any) -> Any:
+    """The value of a one-expression query's answer (`{}` or no result when undefined)."""
+    results = answer.get("result") if isinstance(answer, dict) else None
+    if not results:
+        return []
+    expressions = results[0].get("expressions") or [{}]
+    return expressions[0].get("value", [])
+
+
+class RegorusTestEngine:
+    """The embedded engine for `pipewarden policy test` (a `PolicyTestEngine`)."""
+
+    def __init__(self) -> None:
+        self._engine = regorus.Engine()
+
+    def add_file(self, path: str) -> None:
+        _add_policy(self._engine, path)
+
+    def value_of(self, ref: str) -> Any:
+        try:
+            return json.loads(self._engine.eval_rule_as_json(ref))
+        except RuntimeError as exc:
+            raise EvaluationError(str(exc)) from None
