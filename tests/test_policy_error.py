@@ -143,7 +143,7 @@ def test_the_real_command_line(tmp_path: Path) -> None:
 
 
 def test_worker_processes_give_the_same_findings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from pipewarden.evaluation import run as evaluate
+    from pipewarden.evaluation import pool as evaluate
 
     folder = policies(tmp_path)
     root = fleet(tmp_path, size=6, broken=3)
@@ -173,7 +173,7 @@ def test_worker_processes_give_the_same_findings(tmp_path: Path, monkeypatch: py
 def test_a_fleet_big_enough_for_workers_through_the_real_command_line(tmp_path: Path) -> None:
     """No monkeypatching: a fleet at the size where the run uses worker processes, cold then
     with the cache warm."""
-    from pipewarden.evaluation import run as evaluate
+    from pipewarden.evaluation import pool as evaluate
 
     if evaluate._workers() == 1:
         pytest.skip("one CPU: the run never uses worker processes")
@@ -206,8 +206,8 @@ def test_a_warm_cache_gives_the_same_finding_and_a_fixed_rule_clears_it(tmp_path
     """policy-error results are cached like any other result: they follow from the file, the
     settings and the rules' bytes, which are all in the key; fixing the rule changes the key."""
     from pipewarden.evaluation.cache import cached_evaluate
-    from pipewarden.evaluation.run import to_findings
-    from pipewarden.lint.check import build_context
+    from pipewarden.evaluation.context import build_context
+    from pipewarden.evaluation.levels import to_findings
     from pipewarden.load.discover import discover
 
     folder = policies(tmp_path)
@@ -429,7 +429,7 @@ deny contains {"file": f, "msg": "m", "path": ""} if {
 
 
 def test_a_failing_fleet_rule_in_the_worker_pool_and_the_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from pipewarden.evaluation import run as evaluate
+    from pipewarden.evaluation import pool as evaluate
 
     folder = tmp_path / "policies"
     folder.mkdir()
@@ -489,7 +489,7 @@ def test_report_counts_the_failure_against_the_rule_that_failed(tmp_path: Path) 
 
 
 def test_report_with_the_cache_and_workers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from pipewarden.evaluation import run as evaluate
+    from pipewarden.evaluation import pool as evaluate
 
     folder = policies(tmp_path)
     root = fleet(tmp_path, size=4, broken=1)
@@ -546,7 +546,9 @@ def test_base_marks_a_policy_error_that_was_there_before_as_existing(tmp_path: P
 def test_a_failing_rule_changes_no_other_rules_findings_on_any_example(tmp_path: Path) -> None:
     """Over every example pipeline: with a rule that fails everywhere, the other rules give what
     they give without it, and the failure is one more finding."""
-    from pipewarden.evaluation.run import EvalContext, evaluate_paths, to_findings
+    from pipewarden.evaluation.context import EvalContext
+    from pipewarden.evaluation.levels import to_findings
+    from pipewarden.evaluation.pool import evaluate_paths
     from pipewarden.load.discover import discover
     from pipewarden.policy.catalog import load_catalog
 

@@ -10,18 +10,15 @@ from __future__ import annotations
 from typing import Any
 
 from pipewarden.policy.catalog import Catalog
+from pipewarden.policy.engine import RuleEngine, engine_for
 
 _engine: Any = None
 
 
-def rule_engine(catalog: Catalog) -> Any:
-    """This process's engine for `catalog`, compiled on first use (one per process)."""
-    global _engine
-    if _engine is None or _engine.catalog is not catalog:
-        from pipewarden.policy.engine import RuleEngine
-
-        _engine = RuleEngine(catalog)
-    return _engine
+def rule_engine(catalog: Catalog) -> RuleEngine:
+    """This thread's engine for `catalog`, compiled on first use: one per thread and catalog, and
+    a forked worker makes its own (policy.engine.engine_for)."""
+    return engine_for(catalog)
 
 
 def forget_engines() -> None:
