@@ -1,7 +1,8 @@
 """A thread-safe and reloadable core (issue 12, item 4), with real threads and real files.
 
-Rule engines are made per thread (a regorus engine must stay on the thread that made it), and the
-rule catalog is cached by the content of its files, so that a long-running process sees edits.
+Rule engines are made per thread (a regorus engine must stay on the thread that made it), the
+YAML loader's parser switch is per thread, and the rule catalog is cached by the content of its
+files, so that a long-running process sees edits.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import pytest
 from conftest import NOW, run_cli
 from pipewarden.load.discover import discover
 from pipewarden.load.pipeline import load_pipeline
+from pipewarden.load.yamlsafe import iterative_parsing, parse_yaml
 from pipewarden.policy import engine as engines
 from pipewarden.policy.catalog import Catalog, load_catalog
 from pipewarden.policy.engine import RuleFailure, engine_for
@@ -193,6 +195,36 @@ other.join()
     assert "unsendable" not in done.stderr and "Exception ignored" not in done.stderr, done.stderr
     assert json.loads(done.stdout) == {"fresh": True, "same": True, "count": json.loads(done.stdout)["count"]}
     assert json.loads(done.stdout)["count"] > 0
+
+
+# --- the loader's parser switch, per thread --------------------------------------------------
+
+# A node reached through an alias: the fast path gives the anchor's line, the iterative parser
+# the alias's (design.md, "Loader"), which shows the parser that read it.
+ALIASED = "a: &x\n  k: 1\nb: 2\nc: *x\n"
+
+
+def test_the_iterative_parser_switch_is_per_thread() -> None:
+    assert parse_yaml(ALIASED).line_of("c.k") == 2
+    with iterative_parsing():
+        assert parse_yaml(ALIASED).line_of("c.k") == 4
+    inside, entered, done = threading.Event(), threading.Event(), threading.Event()
+
+    def switched() -> int:
+        with iterative_parsing():
+            entered.set()
+            done.wait(10)
+            return parse_yaml(ALIASED).line_of("c.k")
+
+    answers: list[int] = []
+    thread = threading.Thread(target=lambda: answers.append(switched()))
+    thread.start()
+    entered.wait(10)
+    inside.set()
+    line_here = parse_yaml(ALIASED).line_of("c.k")  # while the other thread has it switched on
+    done.set()
+    thread.join()
+    assert (line_here, answers) == (2, [4])
 
 
 # --- a rule file edited between two calls ----------------------------------------------------

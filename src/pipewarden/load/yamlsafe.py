@@ -23,6 +23,7 @@ import operator
 import os
 import re
 import stat
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -207,19 +208,25 @@ def _may_nest_deeply(text: str) -> bool:
     return False
 
 
-_iterative_only = False
+class _ParserSwitch(threading.local):
+    """Per thread: a thread that checks files again after a worker died does not slow down (or
+    change the line numbers of) the files other threads parse meanwhile."""
+
+    iterative_only = False
+
+
+_switch = _ParserSwitch()
 
 
 @contextmanager
 def iterative_parsing() -> Iterator[None]:
-    """Parse with the iterative event parser only, never the recursive C composer: the safe
-    mode after a worker process died (see evaluate.evaluate_paths)."""
-    global _iterative_only
-    before, _iterative_only = _iterative_only, True
+    """Parse with the iterative event parser only, never the recursive C composer, in this
+    thread: the safe mode after a worker process died (see evaluation's evaluate_paths)."""
+    before, _switch.iterative_only = _switch.iterative_only, True
     try:
         yield
     finally:
-        _iterative_only = before
+        _switch.iterative_only = before
 
 
 def parse_yaml(text: str) -> ParsedYaml:
@@ -229,7 +236,7 @@ def parse_yaml(text: str) -> ParsedYaml:
     recurses without a limit (and crashes on very deep input), so text that might nest deeply
     takes the event-driven path, which is slower but iterative.
     """
-    if _iterative_only or _may_nest_deeply(text):
+    if _switch.iterative_only or _may_nest_deeply(text):
         return parse_yaml_events(text)
     try:
         loader = _Composer(text)
