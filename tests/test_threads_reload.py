@@ -1,12 +1,13 @@
 """A thread-safe and reloadable core (issue 12, item 4), with real threads and real files.
 
 Rule engines are made per thread (a regorus engine must stay on the thread that made it), the
-YAML loader's parser switch is per thread, and the rule catalog is cached by the content of its
-files, so that a long-running process sees edits.
+YAML loader's parser switch is per thread, and the rule catalog and the org tree are cached by the
+content of their files, so that a long-running process sees edits.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import subprocess
@@ -21,12 +22,14 @@ from conftest import NOW, run_cli
 from pipewarden.load.discover import discover
 from pipewarden.load.pipeline import load_pipeline
 from pipewarden.load.yamlsafe import iterative_parsing, parse_yaml
+from pipewarden.orgs.tree import OrgTreeCache, load_org_tree_cached
 from pipewarden.policy import engine as engines
 from pipewarden.policy.catalog import Catalog, load_catalog
 from pipewarden.policy.engine import RuleFailure, engine_for
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_POLICIES = str(ROOT / "org-configs" / "example" / "policies")
+TODAY = dt.date(2026, 11, 26)
 THREADS = 4
 
 RULE = """# METADATA
@@ -42,6 +45,14 @@ deny contains v if {
 	count(input.pipeline.metadata.name) > 3
 	v := {"msg": "MESSAGE", "path": "metadata.name"}
 }
+"""
+
+ROOT_NODE = """apiVersion: pipewarden/v1
+kind: OrgConfig
+metadata: {name: acme}
+teams: [checkout]
+rules:
+  short-name: {level: LEVEL}
 """
 
 
@@ -299,3 +310,58 @@ def test_threads_loading_the_catalog_while_it_is_edited_get_one_of_the_two(tmp_p
 
     for seen in _in_threads(THREADS, work):
         assert seen <= {before.fingerprint, after.fingerprint}
+
+
+# --- an org file edited between two calls ----------------------------------------------------
+
+
+def _org(tmp_path: Path, level: str) -> Path:
+    orgs = tmp_path / "orgs"
+    orgs.mkdir(exist_ok=True)
+    (orgs / "root.yaml").write_text(ROOT_NODE.replace("LEVEL", level))
+    return orgs
+
+
+def test_an_org_file_edited_between_two_calls_is_seen_by_the_second(tmp_path: Path) -> None:
+    catalog = load_catalog((str(_rule_folder(tmp_path, "long")),))
+    orgs = _org(tmp_path, "warn")
+    first = load_org_tree_cached(str(orgs), catalog, TODAY)
+    assert load_org_tree_cached(str(orgs), catalog, TODAY) is first
+    assert first.nodes["acme"].rules["short-name"].level == "warn"
+    _org(tmp_path, "off")  # same length, rewritten at once
+    second = load_org_tree_cached(str(orgs), catalog, TODAY)
+    assert second.nodes["acme"].rules["short-name"].level == "off"
+    # A node added.
+    (orgs / "child.yaml").write_text(
+        "apiVersion: pipewarden/v1\nkind: OrgConfig\nmetadata: {name: child, parent: acme}\nteams: [cart]\n"
+    )
+    third = load_org_tree_cached(str(orgs), catalog, TODAY)
+    assert set(third.nodes) == {"acme", "child"}
+    # Another day or another catalog: loaded again (exception caps and rule checks depend on them).
+    assert load_org_tree_cached(str(orgs), catalog, TODAY + dt.timedelta(days=1)) is not third
+    _rule_folder(tmp_path, "longer")
+    assert load_org_tree_cached(str(orgs), load_catalog((str(tmp_path / "policies"),)), TODAY) is not third
+
+
+def test_an_org_file_broken_by_an_edit_is_an_error_and_fixed_is_loaded(tmp_path: Path) -> None:
+    from pipewarden.errors import ConfigError
+
+    catalog = load_catalog((str(_rule_folder(tmp_path, "long")),))
+    orgs = _org(tmp_path, "warn")
+    cache = OrgTreeCache()
+    assert cache.load(str(orgs), catalog, TODAY).nodes["acme"].rules["short-name"].level == "warn"
+    _org(tmp_path, "loud")
+    with pytest.raises(ConfigError) as error:
+        cache.load(str(orgs), catalog, TODAY)
+    assert error.value.file == str(orgs / "root.yaml")
+    _org(tmp_path, "enforce")
+    assert cache.load(str(orgs), catalog, TODAY).nodes["acme"].rules["short-name"].level == "enforce"
+
+
+def test_threads_loading_one_org_tree_at_once_get_equal_trees(tmp_path: Path) -> None:
+    catalog = load_catalog((str(_rule_folder(tmp_path, "long")),))
+    orgs = _org(tmp_path, "warn")
+    cache = OrgTreeCache()
+    trees = _in_threads(THREADS, lambda: cache.load(str(orgs), catalog, TODAY))
+    assert all(tree.nodes == trees[0].nodes for tree in trees)
+    assert cache.load(str(orgs), catalog, TODAY) in trees

@@ -8,13 +8,16 @@ bad exception from `config validate`, not from a surprised team.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import os
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
 from pipewarden.errors import ConfigError, LoadError
 from pipewarden.load.validate import finite_issues, first_issue, schema_issues
-from pipewarden.load.yamlsafe import ParsedYaml, load_yaml_file
+from pipewarden.load.yamlsafe import ParsedYaml, load_yaml_file, read_limited
 from pipewarden.model.paths import join_key
 from pipewarden.policy.builtin import ALWAYS_ENFORCED, fix_instead
 from pipewarden.policy.catalog import Catalog
@@ -165,6 +168,74 @@ def load_org_tree(directory: str, catalog: Catalog, today: dt.date) -> OrgTree:
     _check_locks(tree)
     _check_exceptions(tree, catalog, today)
     return tree
+
+
+class OrgTreeCache:
+    """Org trees already loaded, keyed by the content of their files, for a long-running process
+    (the release engine's worker): an org file edited, added or removed is seen on the next call.
+
+    Each call reads every org file and hashes its name and bytes (names, sizes and times are not
+    trusted: a file rewritten within the clock's resolution keeps them); the files are parsed and
+    validated again only when that hash is new. The key also holds the catalog's fingerprint (rule
+    ids and params schemas are checked against it) and `today` (exception caps depend on it). A
+    tree is kept only when the files hash the same after loading as before, so that a file edited
+    during the load never leaves its new tree under its old content. Thread-safe; a tree with an
+    error is never kept (the error is raised again, as `load_org_tree` raises it).
+    """
+
+    def __init__(self, size: int = 8) -> None:
+        self._size = size
+        self._lock = threading.Lock()
+        self._trees: OrderedDict[tuple[str, str, dt.date, str], OrgTree] = OrderedDict()
+
+    def load(self, directory: str, catalog: Catalog, today: dt.date) -> OrgTree:
+        before = _content_hash(directory)
+        # Not a folder, or a file that cannot be read (the loader says which); or a catalog built
+        # by hand, without the fingerprint of what it was read from: loaded, never kept.
+        if before is None or not catalog.fingerprint:
+            return load_org_tree(directory, catalog, today)
+        key = (directory, catalog.fingerprint, today, before)
+        with self._lock:
+            tree = self._trees.get(key)
+            if tree is not None:
+                self._trees.move_to_end(key)
+                return tree
+        tree = load_org_tree(directory, catalog, today)
+        if _content_hash(directory) == before:
+            with self._lock:
+                tree = self._trees.setdefault(key, tree)
+                while len(self._trees) > self._size:
+                    self._trees.popitem(last=False)
+        return tree
+
+    def clear(self) -> None:
+        with self._lock:
+            self._trees.clear()
+
+
+def _content_hash(directory: str) -> str | None:
+    """SHA-256 of the org files' paths and bytes (the files `load_org_tree` reads), or None when
+    the folder or a file cannot be read."""
+    if not os.path.isdir(directory):
+        return None
+    digest = hashlib.sha256()
+    try:
+        for file in _config_files(directory):
+            data = read_limited(file)
+            digest.update(f"{file}\0{len(data)}\0".encode("utf-8", "surrogateescape"))
+            digest.update(data)
+    except (LoadError, OSError):
+        return None
+    return digest.hexdigest()
+
+
+_ORG_TREES = OrgTreeCache()
+
+
+def load_org_tree_cached(directory: str, catalog: Catalog, today: dt.date) -> OrgTree:
+    """`load_org_tree` through the process's `OrgTreeCache`: the same tree object while the
+    files, the catalog and the day stay the same."""
+    return _ORG_TREES.load(directory, catalog, today)
 
 
 def _load_node(file: str, catalog: Catalog) -> OrgNode:
