@@ -75,12 +75,15 @@ class Fleet:
         return [(f.file, f.rule, f.level, f.line, f.path, f.message) for f in result.findings]
 
     def run(self) -> tuple[list[Finding], dict[str, int], str]:
-        """One cached run: its findings, cache statistics, and what it wrote on stderr."""
+        """One cached run: its findings, cache statistics, and its notes as the CLI shows them on
+        stderr (the run itself writes nothing there)."""
         stats: dict[str, int] = {}
+        notes: list[str] = []
         err = io.StringIO()
         with contextlib.redirect_stderr(err):
-            evaluated = cached_evaluate(self.files, self.context, self.cache, stats=stats)
-        return self.findings(evaluated, self.context), stats, err.getvalue()
+            evaluated = cached_evaluate(self.files, self.context, self.cache, stats=stats, notes=notes)
+        assert err.getvalue() == ""
+        return self.findings(evaluated, self.context), stats, "".join(f"pipewarden: {note}\n" for note in notes)
 
     @contextlib.contextmanager
     def db(self) -> Iterator[sqlite3.Connection]:

@@ -14,8 +14,8 @@ import pytest
 import yaml
 
 from conftest import NOW, run_cli
-from pipewarden.evaluation.run import Result
-from pipewarden.lint.check import build_context
+from pipewarden.evaluation.context import build_context
+from pipewarden.evaluation.result import Result
 from pipewarden.lint.formats.check_github import escape_data, escape_property
 from pipewarden.lint.formats.check_markdown import MARKER, MAX_CHARS
 from pipewarden.lint.formats.registry import render_check

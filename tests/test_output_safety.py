@@ -34,8 +34,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import NOW, run_cli
-from pipewarden.evaluation.run import Result
-from pipewarden.lint.check import build_context
+from pipewarden.evaluation.context import build_context
+from pipewarden.evaluation.result import Result
 from pipewarden.lint.formats import check_json
 from pipewarden.lint.formats.check_markdown import MARKER
 from pipewarden.lint.formats.escape import file_uri, markdown_inline, no_surrogates, visible

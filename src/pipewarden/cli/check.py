@@ -42,16 +42,20 @@ def check(paths: tuple[str, ...], org_config: str | None, policies: tuple[str, .
     """Lint pipeline definitions (files, or directories searched recursively)."""
     from pathlib import Path
 
-    from pipewarden.evaluation.cache import default_cache_dir
-    from pipewarden.lint.check import build_context, check_paths
+    from pipewarden.cli.progress import progress_bar
+    from pipewarden.evaluation.context import build_context
+    from pipewarden.lint.check import check_paths
     from pipewarden.lint.exit_codes import check_exit_code
+    from pipewarden.load.gitrepo import default_cache_dir
 
     if fmt not in check_formats():
         raise UsageError(f"--format {fmt!r} is not one of: {', '.join(check_formats())}")
     moment = parse_now(now)
     context = build_context(org_config, policies, moment)
-    cache = None if no_cache else (Path(cache_dir) if cache_dir else default_cache_dir())
-    result = check_paths(paths, context, quiet=quiet, cache_dir=cache)
+    cache = None if no_cache else Path(cache_dir or default_cache_dir())
+    result = check_paths(paths, context, cache_dir=cache, progress=lambda total: progress_bar(total, quiet))
+    for note in result.notes:
+        click.echo(f"pipewarden: {note}", err=True)
     fixed = None
     if base is not None:
         from pipewarden.lint.baseline import compare_with_base

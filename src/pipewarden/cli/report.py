@@ -64,13 +64,14 @@ def report(ctx: click.Context, paths: tuple[str, ...], org_config: str | None, i
     """
     if ctx.invoked_subcommand is not None:
         return
+    from pipewarden.cli.progress import progress_bar
     from pipewarden.lint.report.run import ReportOptions, run_report
 
     if org_config is None:
         raise UsageError("report needs --org-config DIR (the org tree the teams belong to)")
     options = ReportOptions(org_config, paths, inventory, fmt, by, org, history, policies, cache_dir,
-                            use_cache=not no_cache, quiet=quiet)
-    run = run_report(options, parse_now(now))
+                            use_cache=not no_cache)
+    run = run_report(options, parse_now(now), progress=lambda total: progress_bar(total, quiet))
     for note in run.notes:
         click.echo(f"pipewarden: {note}", err=True)
     write_output(run.text, output)

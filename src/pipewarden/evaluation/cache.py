@@ -27,7 +27,6 @@ import marshal
 import os
 import sqlite3
 import stat
-import sys
 import zlib
 from collections.abc import Callable, Iterable
 from contextlib import closing
@@ -37,7 +36,6 @@ from typing import Any
 from pipewarden import __version__
 from pipewarden.evaluation.context import EvalContext
 from pipewarden.evaluation.pool import evaluate_paths
-from pipewarden.load import gitrepo
 from pipewarden.load.yamlsafe import MAX_BYTES
 from pipewarden.model.evaluated import Evaluated, from_record, is_record, to_record
 
@@ -106,12 +104,6 @@ def is_damage(error: sqlite3.Error) -> bool:
     """A corrupt file or a file that is not a database (not a lock, a full disk or a bad path)."""
     code = getattr(error, "sqlite_errorcode", None)
     return isinstance(code, int) and code & 0xFF in (_SQLITE_CORRUPT, _SQLITE_NOTADB)
-
-
-def default_cache_dir() -> Path:
-    """Transitional, for a caller being edited in another change: `load.gitrepo.default_cache_dir`
-    is the one place that says where pipewarden's cache lives."""
-    return Path(gitrepo.default_cache_dir())
 
 
 def _policy_hash(context: EvalContext) -> str:
@@ -187,8 +179,6 @@ class CheckCache:
     def _note(self, text: str) -> None:
         if self.notes is not None:
             self.notes.append(text)
-        else:  # transitional, until every caller takes the notes
-            print(f"pipewarden: {text}", file=sys.stderr)
 
     def settings_key(self, team: str | None) -> str:
         """What, besides the file's content, decides a file's per-document result."""

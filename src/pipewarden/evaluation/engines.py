@@ -7,12 +7,8 @@ must not use one inherited through fork.
 
 from __future__ import annotations
 
-from typing import Any
-
 from pipewarden.policy.catalog import Catalog
 from pipewarden.policy.engine import RuleEngine, engine_for
-
-_engine: Any = None
 
 
 def rule_engine(catalog: Catalog) -> RuleEngine:
@@ -20,9 +16,3 @@ def rule_engine(catalog: Catalog) -> RuleEngine:
     a forked worker makes its own (policy.engine.engine_for)."""
     return engine_for(catalog)
 
-
-def forget_engines() -> None:
-    """Drop the engines this process holds, so the next `rule_engine` call builds its own: a worker
-    process calls it at start (an engine inherited through fork belongs to the parent's thread)."""
-    global _engine
-    _engine = None

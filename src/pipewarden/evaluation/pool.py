@@ -13,7 +13,6 @@ import gc
 import marshal
 import multiprocessing
 import os
-import sys
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -21,7 +20,6 @@ from concurrent.futures.process import BrokenProcessPool
 from pipewarden.evaluation.bulk import gc_paused
 from pipewarden.evaluation.context import EvalContext
 from pipewarden.evaluation.document import evaluate_document
-from pipewarden.evaluation.engines import forget_engines
 from pipewarden.evaluation.levels import document_finding_records
 from pipewarden.load.pipeline import load_pipeline
 from pipewarden.load.yamlsafe import iterative_parsing
@@ -111,9 +109,6 @@ def evaluate_paths(
         remaining = paths[len(results) :]
         if notes is not None:
             notes.append(WORKER_DIED.format(count=len(remaining)))
-        else:  # transitional, until every caller takes the notes
-            print(("\n" if progress else "") + "pipewarden: " + WORKER_DIED.format(count=len(remaining)),
-                  file=sys.stderr)
         with iterative_parsing(), gc_paused():
             results.extend(_evaluate_here(remaining, progress, after_batch))
     finally:
@@ -139,9 +134,9 @@ def _evaluate_in_pool(paths: Sequence[str], results: list[Evaluated], progress: 
     """Fill `results` in path order. A pool of the standard library's executor, because it
     raises BrokenProcessPool when a worker dies where multiprocessing.Pool would wait forever."""
     fork = multiprocessing.get_context("fork")
-    # A worker builds an engine of its own rather than use one inherited through fork (an engine is
-    # bound to the thread that made it).
-    with ProcessPoolExecutor(_workers(), mp_context=fork, initializer=forget_engines) as pool:
+    # A worker builds engines of its own (rule_engine), never one inherited through fork: an
+    # engine is bound to the thread that made it.
+    with ProcessPoolExecutor(_workers(), mp_context=fork) as pool:
         for answer in pool.map(_evaluate_chunk, _chunks(paths, _workers())):
             batch = marshal.loads(answer)
             results.extend(from_worker_record(record) for record in batch)

@@ -23,6 +23,7 @@ becomes a note on the result, which the front shows.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
 from pipewarden.evaluation.cache import cached_evaluate
@@ -34,10 +35,10 @@ from pipewarden.evaluation.result import Result
 from pipewarden.model.evaluated import Evaluated
 from pipewarden.model.pipeline import PipelineFile
 
-# Transitional: modules that other changes in progress are editing still import EvalContext,
-# Result, evaluate_loaded, evaluate_paths and to_findings from here; they go from this list once
-# those importers name the modules that define them.
-__all__ = ["EvalContext", "Result", "check_files", "evaluate", "evaluate_loaded", "evaluate_paths", "to_findings"]
+# How a front shows a run's progress: called with the number of files the run will evaluate, it
+# gives a context around that work whose value (None: nothing shown) is called with each number
+# of files done. The CLI passes its progress bar; nothing here draws anything.
+ProgressDisplay = Callable[[int], AbstractContextManager[Callable[[int], None] | None]]
 
 
 def evaluate(
@@ -64,13 +65,19 @@ def check_files(
     paths: Sequence[str],
     context: EvalContext,
     *,
-    loaded: Iterable[PipelineFile] = (),
+    loaded: Sequence[PipelineFile] = (),
     cache_dir: Path | None = None,
-    progress: Callable[[int], None] | None = None,
+    progress: ProgressDisplay | None = None,
     notes: Sequence[str] = (),
 ) -> Result:
-    """The whole run: `evaluate`, then levels, schedules, exceptions and the fleet rules. `notes`
-    are notes from before the run (finding the files), kept first on the result."""
+    """The whole run: `evaluate` (shown by `progress` when given), then levels, schedules,
+    exceptions and the fleet rules. `notes` are notes from before the run (finding the files),
+    kept first on the result."""
     run_notes = list(notes)
-    evaluated = evaluate(paths, context, loaded=loaded, cache_dir=cache_dir, progress=progress, notes=run_notes)
+    with (progress or _no_progress)(len(paths) + len(loaded)) as advance:
+        evaluated = evaluate(paths, context, loaded=loaded, cache_dir=cache_dir, progress=advance, notes=run_notes)
     return to_findings(evaluated, context, run_notes)
+
+
+def _no_progress(total: int) -> AbstractContextManager[None]:
+    return nullcontext()

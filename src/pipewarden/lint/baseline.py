@@ -9,7 +9,7 @@ which ignores lines so that an edit above a finding does not make it look new.
 from __future__ import annotations
 
 import os
-import subprocess
+import shutil
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from pipewarden.errors import UsageError
 from pipewarden.evaluation.result import Result
 from pipewarden.evaluation.run import check_files
+from pipewarden.load.gitrepo import GitError, run_git
 from pipewarden.load.pipeline import load_pipeline_bytes
 from pipewarden.model.finding import Finding
 from pipewarden.model.fingerprint import FindingKey, finding_key
@@ -118,21 +119,23 @@ def _repo_top(directory: str, cache: dict[str, str | None]) -> str | None:
     return top
 
 
-def _git(top: str, args: list[str], stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
-    try:
-        return subprocess.run(["git", "-C", top, *args], input=stdin, capture_output=True, check=False)
-    except FileNotFoundError:
-        raise UsageError("--base needs git on PATH; install git or drop --base") from None
+def _git(top: str, args: list[str], stdin: bytes | None = None) -> bytes:
+    """git's output in the repository at `top`, through load.gitrepo's runner (no prompts, a time
+    limit); GitError when git fails."""
+    if shutil.which("git") is None:
+        raise UsageError("--base needs git on PATH; install git or drop --base")
+    return run_git(["-C", top, *args], stdin=stdin)
 
 
 def _resolve_commit(top: str, ref: str) -> str:
-    done = _git(top, ["rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"])
-    if done.returncode != 0:
+    try:
+        out = _git(top, ["rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"])
+    except GitError:
         raise UsageError(
             f"--base {ref!r} is not a commit in the git repository {top}; check the name, or fetch it "
             f"first (in CI: git fetch origin <branch>, or checkout with fetch-depth: 0)"
-        )
-    return done.stdout.decode().strip()
+        ) from None
+    return out.decode().strip()
 
 
 def _read_blobs(top: str, specs: list[str]) -> list[bytes | None]:
@@ -140,10 +143,10 @@ def _read_blobs(top: str, specs: list[str]) -> list[bytes | None]:
     if any("\n" in spec for spec in specs):
         # The batch protocol is line based; such names are rare enough to read one by one.
         return [_read_blob(top, spec) for spec in specs]
-    done = _git(top, ["cat-file", "--batch"], stdin="".join(f"{s}\n" for s in specs).encode())
-    if done.returncode != 0:
-        raise UsageError(f"git cannot read files in {top}: {done.stderr.decode(errors='replace').strip()}")
-    out = done.stdout
+    try:
+        out = _git(top, ["cat-file", "--batch"], stdin="".join(f"{s}\n" for s in specs).encode())
+    except GitError as error:
+        raise UsageError(f"git cannot read files in {top}: {error}") from None
     position = 0
     contents: list[bytes | None] = []
     for _ in specs:
@@ -163,7 +166,9 @@ def _read_blobs(top: str, specs: list[str]) -> list[bytes | None]:
 
 
 def _read_blob(top: str, spec: str) -> bytes | None:
-    kind = _git(top, ["cat-file", "-t", spec])
-    if kind.returncode != 0 or kind.stdout.strip() != b"blob":
+    try:
+        if _git(top, ["cat-file", "-t", spec]).strip() != b"blob":
+            return None
+        return _git(top, ["cat-file", "blob", spec])
+    except GitError:
         return None
-    return _git(top, ["cat-file", "blob", spec]).stdout

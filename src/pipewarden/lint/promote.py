@@ -19,11 +19,11 @@ from tabulate import tabulate
 
 from pipewarden.errors import UsageError
 from pipewarden.evaluation.context import EvalContext, build_context
+from pipewarden.evaluation.fleet_input import load_fleet
 from pipewarden.evaluation.levels import to_findings
 from pipewarden.evaluation.run import evaluate
 from pipewarden.lint.formats.common import enforcement_note, iso_utc
-from pipewarden.load.discover import discover
-from pipewarden.load.inventory import Fleet, load_inventory, resolve_inventory
+from pipewarden.load.inventory import Fleet
 from pipewarden.model.finding import Finding, PipelineSummary
 from pipewarden.orgs.edit import Edit, plan_rule_level, verify_edit, write_edit
 from pipewarden.orgs.resolve import RuleSetting, resolve_settings
@@ -96,19 +96,6 @@ def _level_text(level: str, enforce_from: dt.date | str | None, today: dt.date) 
 # --- the fleet and the "as if" settings -----------------------------------------------------
 
 
-def load_fleet(paths: Sequence[str], inventory: str | None, cache_dir: str | None) -> Fleet:
-    """The fleet from an inventory, or the pipeline files under PATHs (default: here), as `report`."""
-    if inventory is not None:
-        if paths:
-            raise UsageError("give either --inventory FILE or PATHs, not both")
-        return resolve_inventory(load_inventory(inventory), cache_dir)
-    given = list(paths) or ["."]
-    fleet = Fleet(paths=discover(given))
-    if not fleet.paths:
-        fleet.notes.append(f"no pipeline file found under {', '.join(given)}")
-    return fleet
-
-
 def in_force_settings(
     tree: OrgTree, catalog: Catalog, org: str, rule: str, level: str
 ) -> dict[str, dict[str, RuleSetting]]:
@@ -123,15 +110,18 @@ def in_force_settings(
     return {name: resolve_settings(modified, name, catalog) for name in tree.subtree(org)}
 
 
-def preview(fleet: Fleet, context: EvalContext, org: str, rule: str, level: str) -> Impact:
-    """Evaluate `fleet` now, with the tree as it is and as if `rule` were at `level` in `org`."""
+def preview(
+    fleet: Fleet, context: EvalContext, org: str, rule: str, level: str, notes: list[str] | None = None
+) -> Impact:
+    """Evaluate `fleet` now, with the tree as it is and as if `rule` were at `level` in `org`;
+    `notes`, when given, receives the evaluation's notes."""
     tree = context.tree
     assert tree is not None
     after_context = EvalContext(context.catalog, tree, context.today,
                                 overrides=in_force_settings(tree, context.catalog, org, rule, level))
     # One evaluation serves both: the after-settings run every rule the before-settings run
     # (plus the promoted rule), with the same parameters; levels are applied per context.
-    evaluated = evaluate(fleet.paths, after_context, loaded=fleet.loaded)
+    evaluated = evaluate(fleet.paths, after_context, loaded=fleet.loaded, notes=notes)
     before = to_findings(evaluated, context)
     after = to_findings(evaluated, after_context)
     subtree = set(tree.subtree(org))
@@ -197,9 +187,11 @@ def prepare_promotion(options: PromoteOptions, now: dt.datetime) -> Promotion:
         verify_edit(edit, options.org_config, context.catalog, context.today)
     current = resolve_settings(tree, options.org, context.catalog)[options.rule].level_at(context.today)
     fleet = load_fleet(options.paths, options.inventory, options.cache_dir)
-    impact = preview(fleet, context, options.org, options.rule, previewed)
+    notes: list[str] = []
+    impact = preview(fleet, context, options.org, options.rule, previewed, notes)
+    # The evaluation's notes first, as they have always come (they used to be printed as it ran).
     return Promotion(options, now, context.today, current, written_level, edit, impact, context.catalog,
-                     list(fleet.notes))
+                     [*notes, *fleet.notes])
 
 
 def apply_promotion(promotion: Promotion) -> bool:

@@ -43,11 +43,12 @@ def _environment() -> dict[str, str]:
     return env
 
 
-def run_git(args: list[str], timeout: int = COMMAND_TIMEOUT) -> bytes:
-    """Run git; return stdout, or raise GitError with the most telling line of stderr."""
+def run_git(args: list[str], timeout: int = COMMAND_TIMEOUT, stdin: bytes | None = None) -> bytes:
+    """Run git (with `stdin` as its input when given); return stdout, or raise GitError with the
+    most telling line of stderr. The one way pipewarden runs git (reports, inventories, --base)."""
     try:
         done = subprocess.run(
-            ["git", *args], capture_output=True, env=_environment(), timeout=timeout, check=False
+            ["git", *args], input=stdin, capture_output=True, env=_environment(), timeout=timeout, check=False
         )
     except FileNotFoundError:
         raise GitError("git is not installed or not on PATH; install git to read repositories") from None
@@ -65,7 +66,9 @@ def _last_line(stderr: bytes) -> str:
 
 
 def default_cache_dir() -> str:
-    """`$XDG_CACHE_HOME/pipewarden`, else `~/.cache/pipewarden`: the directory `check`'s cache uses too."""
+    """`$XDG_CACHE_HOME/pipewarden`, else `~/.cache/pipewarden`: pipewarden's cache directory, the
+    one definition of it. It holds the git mirrors (`repos/`) and the results cache of `check` and
+    `report` (evaluation/cache.py), so that a report right after a check reuses both."""
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return os.path.join(base, "pipewarden")
 

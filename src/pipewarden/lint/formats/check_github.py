@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
-from pipewarden.evaluation.run import Result
+from pipewarden.evaluation.result import Result
 from pipewarden.lint.formats.ci_common import exception_note
 from pipewarden.lint.formats.common import schedule_note, summary_counts
 from pipewarden.lint.formats.escape import github_data, github_property, visible

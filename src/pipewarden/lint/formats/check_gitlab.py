@@ -15,7 +15,7 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from pipewarden.evaluation.run import Result
+from pipewarden.evaluation.result import Result
 from pipewarden.lint.formats.ci_common import exception_note
 from pipewarden.lint.formats.common import schedule_note
 from pipewarden.lint.formats.escape import log_safe_json

@@ -7,7 +7,7 @@ import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from pipewarden.evaluation.run import Result
+from pipewarden.evaluation.result import Result
 from pipewarden.lint.formats.common import iso_utc, summary_counts
 from pipewarden.lint.formats.escape import log_safe_json
 from pipewarden.model.finding import Finding

@@ -12,7 +12,8 @@ import datetime as dt
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Sequence
 
-from pipewarden.evaluation.run import EvalContext, Result
+from pipewarden.evaluation.context import EvalContext
+from pipewarden.evaluation.result import Result
 from pipewarden.lint.formats.ci_common import exception_note
 from pipewarden.lint.formats.common import schedule_note
 from pipewarden.lint.formats.escape import log_safe_xml, xml_text

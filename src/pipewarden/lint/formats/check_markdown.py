@@ -14,7 +14,7 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from pipewarden.evaluation.run import Result
+from pipewarden.evaluation.result import Result
 from pipewarden.lint.formats.ci_common import HOMEPAGE, docs_url, exception_note
 from pipewarden.lint.formats.common import iso_utc, schedule_note, summary_counts
 from pipewarden.lint.formats.escape import ELLIPSIS, clip, markdown_inline, visible

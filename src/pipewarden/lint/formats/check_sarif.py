@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from pipewarden import __version__
-from pipewarden.evaluation.run import Result
+from pipewarden.evaluation.result import Result
 from pipewarden.lint.formats.ci_common import HOMEPAGE, docs_url, exception_note
 from pipewarden.lint.formats.common import iso_utc, schedule_note
 from pipewarden.lint.formats.escape import file_uri, log_safe_json, sarif_text

@@ -13,7 +13,7 @@ import datetime as dt
 from collections.abc import Sequence
 from itertools import groupby
 
-from pipewarden.evaluation.run import Result
+from pipewarden.evaluation.result import Result
 from pipewarden.lint.formats.common import schedule_note, summary_counts
 from pipewarden.lint.formats.escape import clip, log_line, visible
 from pipewarden.model.finding import Finding

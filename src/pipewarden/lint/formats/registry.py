@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from pipewarden.evaluation.run import Result
+    from pipewarden.evaluation.result import Result
     from pipewarden.lint.report.aggregate import OrgReport
     from pipewarden.model.finding import Finding
 

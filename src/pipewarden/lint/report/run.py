@@ -11,16 +11,16 @@ import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipewarden.cli.progress import progress_bar
 from pipewarden.errors import UsageError
-from pipewarden.evaluation.run import EvalContext, Result, evaluate_loaded, evaluate_paths, to_findings
-from pipewarden.lint.check import build_context
+from pipewarden.evaluation.context import EvalContext, build_context
+from pipewarden.evaluation.fleet_input import load_fleet
+from pipewarden.evaluation.result import Result
+from pipewarden.evaluation.run import ProgressDisplay, check_files
 from pipewarden.lint.formats.registry import render_report, report_formats
 from pipewarden.lint.report.aggregate import OrgReport, apply_previous, build_report, to_run_record
 from pipewarden.lint.report.history import open_store
-from pipewarden.load.discover import discover
 from pipewarden.load.gitrepo import default_cache_dir
-from pipewarden.load.inventory import Fleet, load_inventory, resolve_inventory
+from pipewarden.load.inventory import Fleet
 from pipewarden.model.fleet import Repo
 
 BY_LEVELS = ("team", "org")
@@ -38,7 +38,6 @@ class ReportOptions:
     policies: tuple[str, ...] = ()
     cache_dir: str | None = None
     use_cache: bool = True
-    quiet: bool = True
 
 
 @dataclass
@@ -57,41 +56,21 @@ def _check_options(options: ReportOptions) -> None:
         raise UsageError("give either --inventory FILE or PATHs, not both")
 
 
-def evaluate_fleet(fleet: Fleet, context: EvalContext, options: ReportOptions) -> Result:
+def evaluate_fleet(
+    fleet: Fleet, context: EvalContext, options: ReportOptions, progress: ProgressDisplay | None = None
+) -> Result:
     """One evaluation of the whole fleet, through `check`'s incremental cache when allowed.
 
     The cache directory is shared with `check` (and holds the git mirrors under `repos/`), so a
     report right after a check, or a daily report on a fleet that changed little, re-evaluates
     only what changed.
     """
-    with progress_bar(len(fleet.paths) + len(fleet.loaded), options.quiet) as progress:
-        if options.use_cache:
-            from pipewarden.evaluation.cache import cached_evaluate
-
-            directory = Path(options.cache_dir) if options.cache_dir else Path(default_cache_dir())
-            evaluated = cached_evaluate(fleet.paths, context, directory, progress)
-        else:
-            evaluated = evaluate_paths(fleet.paths, context, progress)
-        evaluated += evaluate_loaded(fleet.loaded, context)
-    return to_findings(evaluated, context)
+    directory = Path(options.cache_dir or default_cache_dir()) if options.use_cache else None
+    return check_files(fleet.paths, context, loaded=fleet.loaded, cache_dir=directory, progress=progress)
 
 
-def load_fleet(options: ReportOptions) -> tuple[Fleet, bool]:
-    """The fleet from the inventory, or from PATHs like `check` (no PATH: the current directory).
-
-    The flag says whether repositories come from an inventory (else each file is one repository).
-    """
-    if options.inventory is not None:
-        return resolve_inventory(load_inventory(options.inventory), options.cache_dir), True
-    paths = list(options.paths) or ["."]
-    files = discover(paths)
-    fleet = Fleet(paths=files)
-    if not files:
-        fleet.notes.append(f"no pipeline file found under {', '.join(paths)}")
-    return fleet, False
-
-
-def run_report(options: ReportOptions, now: dt.datetime) -> ReportRun:
+def run_report(options: ReportOptions, now: dt.datetime, progress: ProgressDisplay | None = None) -> ReportRun:
+    """The report, with `progress` (the CLI's bar) showing the evaluation when given."""
     _check_options(options)
     context = build_context(options.org_config, options.policies, now)
     tree = context.tree
@@ -99,9 +78,10 @@ def run_report(options: ReportOptions, now: dt.datetime) -> ReportRun:
     if options.org is not None and options.org not in tree.nodes:
         raise UsageError(f"--org {options.org!r} is not a node of {options.org_config}; "
                          f"nodes: {', '.join(sorted(tree.nodes))}")
-    fleet, from_inventory = load_fleet(options)
-    result = evaluate_fleet(fleet, context, options)
-    repos: list[Repo] | None = fleet.repos if from_inventory else None
+    fleet = load_fleet(options.paths, options.inventory, options.cache_dir)
+    result = evaluate_fleet(fleet, context, options, progress)
+    # Without an inventory, each file is a repository of its own.
+    repos: list[Repo] | None = fleet.repos if options.inventory is not None else None
     report = build_report(result, repos, now, options.org)
     if options.history is not None:
         store = open_store(options.history)
@@ -111,5 +91,7 @@ def run_report(options: ReportOptions, now: dt.datetime) -> ReportRun:
             store.record(to_run_record(report))
         finally:
             store.close()
-    return ReportRun(render_report(options.fmt, report, by=options.by), report, fleet.notes + report.notes)
+    # The evaluation's notes first, as they have always come (they used to be printed as it ran).
+    notes = [*result.notes, *fleet.notes, *report.notes]
+    return ReportRun(render_report(options.fmt, report, by=options.by), report, notes)
 
