@@ -13,6 +13,7 @@ modules. What lives where:
     fleet.py     the fleet rules, over every valid pipeline at once
     levels.py    levels, schedules and exceptions applied: violations -> findings (to_findings)
     result.py    Result, what every output format renders
+    bulk.py      gc_paused, for the bulk work of a large run
     fleet_input.py  the fleet a report or a promotion preview reads (inventory or PATHs)
     gate.py      one pipeline document checked, thread-safe (policy gate, decision API)
 
