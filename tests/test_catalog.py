@@ -147,7 +147,7 @@ def test_off_rules_are_not_evaluated_and_nested_packages_work(tmp_path: Path) ->
         + 'deny contains {"msg": "never", "path": ""} if to_number("not a number") > 0\n'
     )
     (policies / "nested.rego").write_text(
-        _RULE_HEAD.format(id="nested-rule", level="warn", package="acme.nested")
+        _RULE_HEAD.format(id="acme-nested", level="warn", package="acme.nested")
         + 'deny contains {"msg": "from a nested package", "path": "metadata.name"} if input.pipeline.metadata.name\n'
     )
     (tmp_path / "pipeline.yaml").write_text(GOOD_PIPELINE)

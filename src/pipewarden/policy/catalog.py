@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from pipewarden.errors import ConfigError, LoadError
-from pipewarden.load.yamlsafe import parse_yaml, read_text_file
+from pipewarden.load.yamlsafe import ParsedYaml, parse_yaml, read_text_file
 from pipewarden.policy.builtin import BUILTIN_RULES
 from pipewarden.policy.rule import Rule
 
@@ -40,6 +40,12 @@ def builtin_policies_dir() -> Path:
 
 def read_metadata(text: str, source: str) -> dict[str, Any]:
     """The YAML of the first `# METADATA` block in a Rego file."""
+    return _metadata(text, source)[0]
+
+
+def _metadata(text: str, source: str) -> tuple[dict[str, Any], int, ParsedYaml]:
+    """`read_metadata`, with the block as parsed and the number of file lines before it (a path's
+    line in the file is that number plus its line in the block)."""
     lines = text.splitlines()
     for start, line in enumerate(lines):
         if line.strip() == "# METADATA":
@@ -52,13 +58,14 @@ def read_metadata(text: str, source: str) -> dict[str, Any]:
             # The defended loader (size, depth and alias limits, YAML 1.2 scalars as in org
             # configs, so that a rule's default params read the same as the org's overrides).
             try:
-                data = parse_yaml("\n".join(block)).value
+                parsed = parse_yaml("\n".join(block))
             except LoadError as exc:
                 at = start + 1 + (exc.line or 1)
                 raise ConfigError(f"the METADATA block is not valid YAML: {exc.message}", source, at) from None
+            data = parsed.value
             if not isinstance(data, dict):
                 raise ConfigError("the METADATA block must be a mapping", source, start + 1)
-            return data
+            return data, start + 1, parsed
     raise ConfigError("the rule has no '# METADATA' block; add one (see docs/writing-rules.md)", source, 1)
 
 
@@ -70,10 +77,12 @@ def read_rego(path: Path) -> str:
         raise ConfigError(f"cannot read the policy file: {exc.message}", str(path), exc.line or 1) from None
 
 
-def rule_from_file(path: Path, custom: bool, text: str | None = None) -> Rule:
+def rule_from_file(path: Path, custom: bool, text: str | None = None, top: Path | None = None) -> Rule:
+    """The rule of one Rego file; `top` is the policy folder it was found in (a rule file in a
+    folder of its own below it must name that folder after the rule)."""
     if text is None:
         text = read_rego(path)
-    metadata = read_metadata(text, str(path))
+    metadata, before_block, block = _metadata(text, str(path))
     match = _PACKAGE.search(text)
     if match is None:
         raise ConfigError("the file has no package declaration", str(path), 1)
@@ -107,6 +116,8 @@ def rule_from_file(path: Path, custom: bool, text: str | None = None) -> Rule:
     rule_id = custom_meta.get("id")
     if not isinstance(rule_id, str) or not _ID.match(rule_id):
         raise ConfigError("METADATA needs custom.id, a lowercase id such as 'no-friday-deploys'", str(path), 1)
+    id_line = before_block + block.line_of("custom.id")
+    _check_names(path, top, rule_id, id_line, package, text[: match.start()].count("\n") + 1)
     level = custom_meta.get("level", "warn")
     if level not in ("off", "warn", "enforce"):
         raise ConfigError(f"METADATA custom.level is {level!r}; expected off, warn or enforce", str(path), 1)
@@ -128,6 +139,30 @@ def rule_from_file(path: Path, custom: bool, text: str | None = None) -> Rule:
         raise ConfigError(f"METADATA custom.params do not match params_schema: {exc.message}", str(path), 1) from None
     return _rule(rule_id, metadata, custom_meta, level, params, schema, kind, package, path, custom, heads,
                  deny_line)
+
+
+def _check_names(path: Path, top: Path | None, rule_id: str, id_line: int, package: str, package_line: int) -> None:
+    """A rule's id, package and folder agree (writing-rules.md, "Layout"): the package below
+    `pipewarden.rules.` (or `pipewarden.fleet.`) is the id with its dashes as underscores, a dot
+    allowed for any of them (`acme.canary_first` for `acme-canary-first`); a rule file in a folder of
+    its own below the policy folder sits in a folder named after the id. A rule file right in the
+    policy folder has no folder of its own to check."""
+    prefix = RULE_PACKAGE_PREFIX if package.startswith(RULE_PACKAGE_PREFIX) else FLEET_PACKAGE_PREFIX
+    name = package[len(prefix) :]
+    wanted = rule_id.replace("-", "_")
+    if name.replace(".", "_") != wanted:
+        from_package = name.replace(".", "-").replace("_", "-")
+        instead = f", or the id to {from_package!r}" if _ID.match(from_package) else ""
+        raise ConfigError(
+            f"package {package} does not match the rule id {rule_id!r} (METADATA custom.id, line {id_line}): "
+            f"rename the package to {prefix}{wanted}{instead}", str(path), package_line,
+        )
+    folder = path.parent
+    if top is not None and folder != top and folder.name != rule_id:
+        raise ConfigError(
+            f"the rule's folder {folder.name!r} does not match its id {rule_id!r} (METADATA custom.id): "
+            f"rename the folder to {rule_id} (one folder per rule, named after its id)", str(path), id_line,
+        )
 
 
 def _rule(
@@ -199,8 +234,8 @@ class Catalog:
         return list(self.library_files) + [r.source for r in self.rules.values() if r.source]
 
 
-# The rule and library files of a load, in reading order: (path, text, custom).
-_Sources = list[tuple[Path, str, bool]]
+# The rule and library files of a load, in reading order: (path, text, custom, policy folder).
+_Sources = list[tuple[Path, str, bool, Path]]
 _CACHED_CATALOGS = 16
 
 
@@ -214,7 +249,7 @@ def _read_sources(dirs: list[tuple[Path, bool]]) -> tuple[_Sources, ConfigError 
             return sources, ConfigError("policy folder does not exist or is not a directory", str(directory))
         for path in rule_files(directory):
             try:
-                sources.append((path, read_rego(path), custom))
+                sources.append((path, read_rego(path), custom, directory))
             except ConfigError as problem:
                 return sources, problem
     return sources, None
@@ -225,7 +260,7 @@ def _fingerprint(dirs: list[tuple[Path, bool]], sources: _Sources) -> str:
     digest = hashlib.sha256()
     for directory, custom in dirs:
         digest.update(f"dir\0{directory}\0{custom}\0".encode("utf-8", "surrogateescape"))
-    for path, text, _ in sources:
+    for path, text, _, _ in sources:
         digest.update(f"file\0{path}\0{len(text)}\0".encode("utf-8", "surrogateescape"))
         digest.update(text.encode("utf-8", "surrogatepass"))
     return digest.hexdigest()
@@ -236,11 +271,11 @@ def _build(dirs: list[tuple[Path, bool]], sources: _Sources, fingerprint: str) -
     rules: dict[str, Rule] = {rule.id: rule for rule in BUILTIN_RULES}
     libraries: list[str] = []
     packages: dict[str, str] = {}
-    for path, text, custom in sources:
+    for path, text, custom, top in sources:
         if is_library(path, text):
             libraries.append(str(path))
             continue
-        rule = rule_from_file(path, custom, text)
+        rule = rule_from_file(path, custom, text, top)
         if rule.id in rules:
             other = rules[rule.id].source or "the Python core"
             raise ConfigError(f"rule id {rule.id!r} is already defined in {other}", str(path), 1)
@@ -248,7 +283,7 @@ def _build(dirs: list[tuple[Path, bool]], sources: _Sources, fingerprint: str) -
             raise ConfigError(f"package {rule.package} is already used by {packages[rule.package]}", str(path), 1)
         packages[str(rule.package)] = str(path)
         rules[rule.id] = rule
-    texts = {str(path): text for path, text, _ in sources}
+    texts = {str(path): text for path, text, _, _ in sources}
     return Catalog(rules, tuple(str(d) for d, _ in dirs), tuple(libraries), fingerprint, texts)
 
 
