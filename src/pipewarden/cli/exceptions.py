@@ -33,17 +33,12 @@ def exceptions_group() -> None:
 def exceptions_list(org_config: str, org: str | None, expiring: int | None, expired: bool, fmt: str,
                     policies: tuple[str, ...], now: str | None) -> None:
     """The exceptions of an org tree, soonest to end first."""
-    from pipewarden.evaluation.context import build_context
-    from pipewarden.lint.exceptions import list_exceptions, render_exceptions
-    from pipewarden.orgs.edit import require_node
+    from pipewarden.lint.exceptions import org_exceptions
+    from pipewarden.lint.formats import exceptions_list
 
     moment = parse_now(now)
-    context = build_context(org_config, policies, moment)
-    assert context.tree is not None
-    if org is not None:
-        require_node(context.tree, org, org_config)
-    items = list_exceptions(context.tree, org, context.today, expiring, expired)
-    write_output(render_exceptions(items, fmt, moment), None)
+    items = org_exceptions(org_config, policies, moment, org, expiring, expired)
+    write_output(exceptions_list.render(items, fmt=fmt, now=moment), None)
 
 
 @exceptions_group.command("add")
@@ -62,9 +57,8 @@ def exceptions_add(org_config: str, org: str, rule: str, pipelines: tuple[str, .
                    reason: str, approved_by: str, expires: str | None, permanent: bool,
                    policies: tuple[str, ...], now: str | None) -> None:
     """Add an exception to an org node's file, keeping its comments and layout."""
-    from pipewarden.evaluation.context import build_context
-    from pipewarden.lint.exceptions import plan_new_exception
-    from pipewarden.orgs.edit import NewException, write_edit
+    from pipewarden.lint.exceptions import add_exception
+    from pipewarden.orgs.edit import NewException
 
     if not pipelines and not teams:
         raise UsageError("exceptions add needs --pipeline NAME or --team NAME to say what it covers")
@@ -72,9 +66,7 @@ def exceptions_add(org_config: str, org: str, rule: str, pipelines: tuple[str, .
         raise UsageError("exceptions add needs exactly one of --expires DATE or --permanent")
     if not reason.strip() or not approved_by.strip():
         raise UsageError("--reason and --approved-by may not be empty")
-    context = build_context(org_config, policies, parse_now(now))
-    assert context.tree is not None
+    moment = parse_now(now)
     new = NewException(rule, pipelines, teams, reason, approved_by, parse_date(expires, "--expires"), permanent)
-    edit = plan_new_exception(context.tree, context.catalog, org_config, org, new, context.today)
-    write_edit(edit, org_config, context.catalog, context.today)
+    edit = add_exception(org_config, policies, moment, org, new)
     click.echo(f"Added to {edit.file}: {'; '.join(edit.changes)}.")

@@ -1,10 +1,12 @@
-"""`pipewarden policy test`: run the Rego unit tests and print one line per failure (or per test)."""
+"""`pipewarden policy test`: run the Rego unit tests, print the failures (or every test) and the counts."""
 
 from __future__ import annotations
 
 import sys
 
 import click
+
+from pipewarden.cli.options import write_output
 
 
 @click.group("policy")
@@ -18,14 +20,9 @@ def policy() -> None:
 def policy_test(dirs: tuple[str, ...], verbose: bool) -> None:
     """Run the Rego unit tests (test_* rules) of the built-in and given policy folders."""
     from pipewarden.lint.exit_codes import policy_test_exit_code
+    from pipewarden.lint.formats import policy_test as policy_test_format
     from pipewarden.policy.testing import run_policy_tests
 
     results = run_policy_tests(list(dirs))
-    failed = [r for r in results if not r.passed]
-    for result in results:
-        if verbose or not result.passed:
-            status = "PASS" if result.passed else "FAIL"
-            detail = f"  {result.detail}" if result.detail and not result.passed else ""
-            click.echo(f"{status} {result.package}.{result.name} ({result.file}){detail}")
-    click.echo(f"{len(results) - len(failed)} passed, {len(failed)} failed")
+    write_output(policy_test_format.render(results, verbose=verbose), None)
     sys.exit(policy_test_exit_code(results))

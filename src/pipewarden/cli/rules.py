@@ -14,7 +14,6 @@ from pipewarden.cli.options import (
     policies_option,
     write_output,
 )
-from pipewarden.errors import UsageError
 
 
 @click.group("rules")
@@ -30,9 +29,10 @@ def rules() -> None:
 @format_choice_option(["table", "json"])
 def rules_list(org_config: str | None, org: str | None, policies: tuple[str, ...], now: str | None, fmt: str) -> None:
     """Id, title, default level and (with --org) the effective level of every rule."""
-    from pipewarden.lint.rules import rules_table
+    from pipewarden.lint.formats import rules_list
+    from pipewarden.lint.rules import rule_listing
 
-    write_output(rules_table(org_config, org, policies, parse_now(now), fmt), None)
+    write_output(rules_list.render(rule_listing(org_config, org, policies, parse_now(now)), fmt=fmt), None)
 
 
 @rules.command("show")
@@ -40,14 +40,10 @@ def rules_list(org_config: str | None, org: str | None, policies: tuple[str, ...
 @policies_option
 def rules_show(rule_id: str, policies: tuple[str, ...]) -> None:
     """The rule's full documentation and parameters."""
-    from pipewarden.policy.catalog import load_catalog
+    from pipewarden.lint.rules import find_rule
     from pipewarden.policy.docs import rule_page
 
-    catalog = load_catalog(tuple(policies))
-    rule = catalog.get(rule_id)
-    if rule is None:
-        raise UsageError(f"unknown rule {rule_id!r}; `pipewarden rules list` shows the ids")
-    write_output(rule_page(rule), None)
+    write_output(rule_page(find_rule(rule_id, policies)), None)
 
 
 @rules.command("promote")
@@ -73,14 +69,8 @@ def rules_promote(rule_id: str, paths: tuple[str, ...], org: str, org_config: st
     pipewarden rules promote ID --org NAME --org-config DIR [--to LEVEL | --from DATE] [--dry-run]
     (--inventory FILE | PATH ...)
     """
-    from pipewarden.lint.promote import (
-        PromoteOptions,
-        apply_promotion,
-        outcome_line,
-        prepare_promotion,
-        render_json,
-        render_text,
-    )
+    from pipewarden.lint.formats import promote_preview
+    from pipewarden.lint.promote import PromoteOptions, apply_promotion, prepare_promotion
 
     options = PromoteOptions(rule_id, org, org_config, to, parse_date(from_date, "--from"), dry_run, paths,
                              inventory, policies, cache_dir)
@@ -89,9 +79,9 @@ def rules_promote(rule_id: str, paths: tuple[str, ...], org: str, org_config: st
         click.echo(f"pipewarden: {note}", err=True)
     if fmt == "json":
         apply_promotion(promotion)
-        write_output(render_json(promotion), None)
+        write_output(promote_preview.render_json(promotion), None)
         return
     # The impact is on screen before the file changes.
-    write_output(render_text(promotion), None)
+    write_output(promote_preview.render_text(promotion), None)
     apply_promotion(promotion)
-    write_output(outcome_line(promotion), None)
+    write_output(promote_preview.outcome_line(promotion), None)

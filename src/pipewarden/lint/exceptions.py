@@ -8,15 +8,12 @@ written before the cap existed keep loading; the default applies to what is adde
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from tabulate import tabulate
-
 from pipewarden.errors import UsageError
-from pipewarden.lint.formats.common import iso_utc
-from pipewarden.orgs.edit import Edit, NewException, plan_exception, require_node
+from pipewarden.evaluation.context import build_context
+from pipewarden.orgs.edit import Edit, NewException, plan_exception, require_node, write_edit
 from pipewarden.orgs.resolve import exception_status
 from pipewarden.orgs.tree import OrgException, OrgTree
 from pipewarden.policy.catalog import Catalog
@@ -54,42 +51,16 @@ def list_exceptions(
     return listed
 
 
-def _covers(exception: OrgException) -> str:
-    return ", ".join([*exception.pipelines, *(f"team {t}" for t in exception.teams)])
-
-
-def _when(item: Listed) -> str:
-    days = item.days_left
-    if days is None:
-        return "permanent"
-    if days < 0:
-        return f"expired {-days} day{'s' if days != -1 else ''} ago"
-    if days == 0:
-        return "expires today"
-    return f"expires in {days} day{'s' if days != 1 else ''}"
-
-
-def render_exceptions(items: Sequence[Listed], fmt: str, now: dt.datetime) -> str:
-    if fmt == "json":
-        data = {
-            "version": 1,
-            "generated_at": iso_utc(now),
-            "exceptions": [
-                {**i.exception.to_json(), "status": i.status, "days_left": i.days_left,
-                 "file": i.exception.file, "line": i.exception.line}
-                for i in items
-            ],
-        }
-        return json.dumps(data, indent=2) + "\n"
-    if not items:
-        return "no exception matches\n"
-    rows = [
-        [i.exception.org, i.exception.rule, _covers(i.exception), i.exception.expires or "-", _when(i),
-         i.exception.approved_by, i.exception.reason, f"{i.exception.file}:{i.exception.line}"]
-        for i in items
-    ]
-    headers = ["org", "rule", "covers", "expires", "status", "approved by", "reason", "where"]
-    return tabulate(rows, headers=headers, stralign="left") + "\n"
+def org_exceptions(
+    org_config: str, policies: Sequence[str], now: dt.datetime, org: str | None = None,
+    expiring: int | None = None, expired: bool = False,
+) -> list[Listed]:
+    """`exceptions list`: load the org tree and list its exceptions (`list_exceptions`)."""
+    context = build_context(org_config, policies, now)
+    assert context.tree is not None
+    if org is not None:
+        require_node(context.tree, org, org_config)
+    return list_exceptions(context.tree, org, context.today, expiring, expired)
 
 
 def exception_cap(tree: OrgTree) -> tuple[int, str]:
@@ -133,3 +104,12 @@ def plan_new_exception(
             )
     _check_scope(tree, org, new.teams)
     return plan_exception(tree, catalog, org_config, org, new)
+
+
+def add_exception(org_config: str, policies: Sequence[str], now: dt.datetime, org: str, new: NewException) -> Edit:
+    """`exceptions add`: load the org tree, plan the edit (`plan_new_exception`) and write it."""
+    context = build_context(org_config, policies, now)
+    assert context.tree is not None
+    edit = plan_new_exception(context.tree, context.catalog, org_config, org, new, context.today)
+    write_edit(edit, org_config, context.catalog, context.today)
+    return edit
