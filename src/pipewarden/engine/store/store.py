@@ -1,0 +1,777 @@
+"""`EngineStore`: the engine's typed reads and writes over one SQLAlchemy `Engine`.
+
+**Writes are serialised.** Every write runs in `_write()`: on SQLite the transaction starts with
+`BEGIN IMMEDIATE` (it takes the database's write lock at once, so two processes never both read the
+chain head and then race to write it; the other waits up to the busy timeout), and on every
+database its first statement reads the one `chain_head` row `FOR UPDATE` (SQLite renders no
+FOR UPDATE; PostgreSQL locks the row, so its writers queue there under READ COMMITTED). Inside
+that lock an append reads the head, checks its idempotency key, writes the event with the next
+`seq` and the new hash, and moves the head, all in one transaction: `seq` stays gap-free and the
+chain valid across processes and crashes. Whatever else a write changes (a hook run's result, a
+status) commits in the same transaction as its event, so neither is ever without the other.
+
+**SQLite settings, and why.** `journal_mode=WAL`: readers (status, events) never block the writer
+nor wait for it. `synchronous=FULL`: in WAL mode, NORMAL may lose the last transactions on a power
+loss or OS crash (they are in the WAL but not yet synced); the engine promises that a committed hook
+result and its event survive any crash, because a hook that looks uncommitted runs again, so each
+commit syncs the WAL. `foreign_keys=ON`; `busy_timeout` of 30 s for waiting writers. The pysqlite
+driver's own transaction handling is switched off (it would not BEGIN before a SELECT), and the
+store emits BEGIN itself, as SQLAlchemy's SQLite documentation describes.
+
+Nothing in the queries is SQLite-only: plain Core selects, inserts and updates; no INSERT OR
+IGNORE / ON CONFLICT (idempotency is a read inside the serialised write), no JSON functions.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Self
+
+from sqlalchemy import Connection, Engine, create_engine, delete, event, func, insert, select, update
+from sqlalchemy.engine import Row, make_url
+from sqlalchemy.pool import ConnectionPoolEntry
+
+from pipewarden.engine.domain import overrides as override_rules
+from pipewarden.engine.domain.errors import Refused
+from pipewarden.engine.domain.events import (
+    ENGINE_ACTOR,
+    ChainBreak,
+    ChainHead,
+    Event,
+    EventDraft,
+    draft,
+    find_break,
+    seal,
+)
+from pipewarden.engine.domain.gates.base import GateOutcome, GateResult, event_needed
+from pipewarden.engine.domain.gates.stage_busy import Occupant
+from pipewarden.engine.domain.ids import (
+    ZERO_HASH,
+    check_commit,
+    check_pipeline_name,
+    execution_id,
+    format_optional_time,
+    format_time,
+    parse_time,
+)
+from pipewarden.engine.domain.overrides import Override
+from pipewarden.engine.domain.rollback import BakePassed, RolledBackFrom, TargetEvent
+from pipewarden.engine.domain.status import (
+    OCCUPYING,
+    STAGE_RUN_INITIAL,
+    TERMINAL_EXECUTION,
+    TERMINAL_STAGE_RUN,
+    ExecutionStatus,
+    StageRunStatus,
+    transition,
+)
+from pipewarden.engine.store import tables as t
+from pipewarden.engine.store.records import (
+    ExecutionRecord,
+    HookRunRecord,
+    HookRunStart,
+    HostRecord,
+    PipelineRecord,
+    StageRunRecord,
+)
+from pipewarden.model.hosts import host_key
+
+BUSY_TIMEOUT_SECONDS = 30
+
+
+def default_url(state_dir: Path) -> str:
+    """The default store: `engine.db` in the state dir."""
+    return f"sqlite:///{Path(state_dir).resolve() / 'engine.db'}"
+
+
+def _time(text: str) -> datetime:
+    return parse_time(text)
+
+
+def _opt_time(text: str | None) -> datetime | None:
+    return None if text is None else parse_time(text)
+
+
+class _Unreadable(Exception):
+    def __init__(self, seq: int, reason: str) -> None:
+        super().__init__(reason)
+        self.seq = seq
+        self.reason = reason
+
+
+class EngineStore:
+    """The engine store at `url` (`sqlite:///PATH` or, later, `postgresql+psycopg://...`).
+
+    Creates the tables when missing. One instance per process; it is safe to use from several
+    threads (each call takes its own connection from the pool).
+    """
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        parsed = make_url(url)
+        self.sqlite = parsed.get_backend_name() == "sqlite"
+        if self.sqlite:
+            database = parsed.database
+            if database and database != ":memory:":
+                Path(database).parent.mkdir(parents=True, exist_ok=True)
+            self.engine: Engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_SECONDS})
+            event.listen(self.engine, "connect", _sqlite_connect)
+            event.listen(self.engine, "begin", _sqlite_begin)
+        else:
+            self.engine = create_engine(url, pool_pre_ping=True)
+        self._create()
+
+    @classmethod
+    def for_state_dir(cls, state_dir: Path) -> EngineStore:
+        return cls(default_url(state_dir))
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------ transactions
+
+    def _create(self) -> None:
+        # Inside the write lock: two processes opening a new file at once do not both create.
+        with self.engine.connect() as conn:
+            conn.execution_options(pw_write=True)
+            with conn.begin():
+                t.metadata.create_all(conn)
+                if conn.execute(select(t.chain_head.c.id)).first() is None:
+                    conn.execute(insert(t.chain_head).values(id=1, seq=0, hash=ZERO_HASH))
+                    conn.execute(insert(t.store_meta).values(key="schema_version", value=str(t.SCHEMA_VERSION)))
+
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        """A write transaction holding the store's write lock (see the module docstring)."""
+        with self.engine.connect() as conn:
+            conn.execution_options(pw_write=True)
+            with conn.begin():
+                conn.execute(select(t.chain_head.c.seq).where(t.chain_head.c.id == 1).with_for_update())
+                yield conn
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        """A read transaction: one consistent snapshot, no lock."""
+        with self.engine.connect() as conn, conn.begin():
+            yield conn
+
+    # ------------------------------------------------------------ audit log
+
+    def append_event(self, event_draft: EventDraft, *, key: str | None = None) -> Event:
+        """Append one event: `seq`, `prev_hash` and `hash` assigned and the head moved in one
+        transaction. With `key`, appending the same key again writes nothing and returns the event
+        the first append wrote (a retried activity, a replayed signal)."""
+        with self._write() as conn:
+            return self._append(conn, event_draft, key)
+
+    def _append(self, conn: Connection, event_draft: EventDraft, key: str | None) -> Event:
+        if key is not None:
+            row = conn.execute(select(t.events).where(t.events.c.idempotency_key == key)).first()
+            if row is not None:
+                return _event(row)
+        head = conn.execute(select(t.chain_head.c.seq, t.chain_head.c.hash).where(t.chain_head.c.id == 1)).one()
+        sealed = seal(event_draft, head.seq + 1, head.hash)
+        values = sealed.to_json()
+        values["data"] = json.dumps(sealed.data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+        conn.execute(insert(t.events).values(**values, idempotency_key=key))
+        conn.execute(update(t.chain_head).where(t.chain_head.c.id == 1).values(seq=sealed.seq, hash=sealed.hash))
+        return sealed
+
+    def event_by_key(self, key: str) -> Event | None:
+        with self._read() as conn:
+            row = conn.execute(select(t.events).where(t.events.c.idempotency_key == key)).first()
+            return None if row is None else _event(row)
+
+    def events(self, *, pipeline: str | None = None, execution: str | None = None, since: datetime | None = None,
+               after_seq: int = 0, types: Sequence[str] | None = None, limit: int | None = None) -> list[Event]:
+        """Events in `seq` order, filtered by pipeline, execution, time (`since`: at or after) and
+        type, after `after_seq` (for paging and following)."""
+        query = select(t.events).where(t.events.c.seq > after_seq).order_by(t.events.c.seq)
+        if pipeline is not None:
+            query = query.where(t.events.c.pipeline == pipeline)
+        if execution is not None:
+            query = query.where(t.events.c.execution == execution)
+        if since is not None:
+            query = query.where(t.events.c.time >= format_time(since))
+        if types is not None:
+            query = query.where(t.events.c.type.in_(list(types)))
+        if limit is not None:
+            query = query.limit(limit)
+        with self._read() as conn:
+            return [_event(row) for row in conn.execute(query)]
+
+    def head(self) -> ChainHead:
+        with self._read() as conn:
+            row = conn.execute(select(t.chain_head.c.seq, t.chain_head.c.hash).where(t.chain_head.c.id == 1)).first()
+        return ChainHead(0, ZERO_HASH) if row is None else ChainHead(row.seq, row.hash)
+
+    def verify(self) -> ChainBreak | None:
+        """The audit chain check (`audit verify`): reads every event and the recorded head from the
+        store itself, in one snapshot, and gives the first place they stop matching, or None."""
+        with self._read() as conn:
+            head_row = conn.execute(select(t.chain_head.c.seq, t.chain_head.c.hash)
+                                    .where(t.chain_head.c.id == 1)).first()
+            head = None if head_row is None else ChainHead(head_row.seq, head_row.hash)
+            rows = conn.execute(select(t.events).order_by(t.events.c.seq))
+
+            def stored() -> Iterator[Event]:
+                for position, row in enumerate(rows, start=1):
+                    try:
+                        yield _event(row)
+                    except (ValueError, TypeError) as error:
+                        raise _Unreadable(position, f"event {position} cannot be read: {error}") from None
+
+            try:
+                return find_break(stored(), head)
+            except _Unreadable as unreadable:
+                return ChainBreak(unreadable.seq, unreadable.reason)
+
+    def refuse(self, action: str, reason: str, *, actor: str, now: datetime, pipeline: str | None = None,
+               execution: str | None = None, stage: str | None = None, key: str | None = None) -> Event:
+        """Record a human action that did not apply (a `refused` event)."""
+        return self.append_event(draft("refused", time=now, actor=actor, pipeline=pipeline, execution=execution,
+                                       stage=stage, data={"action": action, "reason": reason}), key=key)
+
+    # ------------------------------------------------------------ pipelines
+
+    def ensure_pipeline(self, name: str, *, now: datetime) -> PipelineRecord:
+        with self._write() as conn:
+            return self._ensure_pipeline(conn, name, now)
+
+    def _ensure_pipeline(self, conn: Connection, name: str, now: datetime) -> PipelineRecord:
+        check_pipeline_name(name)
+        row = conn.execute(select(t.pipelines).where(t.pipelines.c.name == name)).first()
+        if row is None:
+            conn.execute(insert(t.pipelines).values(name=name, paused=False, updated=format_time(now)))
+            row = conn.execute(select(t.pipelines).where(t.pipelines.c.name == name)).one()
+        return _pipeline(row)
+
+    def pipeline(self, name: str) -> PipelineRecord | None:
+        with self._read() as conn:
+            row = conn.execute(select(t.pipelines).where(t.pipelines.c.name == name)).first()
+            return None if row is None else _pipeline(row)
+
+    def pipelines(self) -> list[PipelineRecord]:
+        with self._read() as conn:
+            return [_pipeline(row) for row in conn.execute(select(t.pipelines).order_by(t.pipelines.c.name))]
+
+    def set_last_commit(self, name: str, commit: str, *, now: datetime) -> None:
+        """Record the last commit the poller released (so that a restart never releases it twice)."""
+        check_commit(commit)
+        with self._write() as conn:
+            self._ensure_pipeline(conn, name, now)
+            conn.execute(update(t.pipelines).where(t.pipelines.c.name == name)
+                         .values(last_commit=commit, updated=format_time(now)))
+
+    def set_paused(self, name: str, paused: bool, *, actor: str, now: datetime, reason: str | None = None,
+                   key: str | None = None) -> Event:
+        """`pause` / `resume` with its event, in one transaction. Refused when the pipeline already
+        is in that state (a retried request with the same `key` returns the first event instead)."""
+        with self._write() as conn:
+            if key is not None:
+                done = conn.execute(select(t.events).where(t.events.c.idempotency_key == key)).first()
+                if done is not None:
+                    return _event(done)
+            current = self._ensure_pipeline(conn, name, now)
+            if current.paused == paused:
+                raise Refused("pause" if paused else "resume",
+                              f"pipeline {name} is {'already paused' if paused else 'not paused'}")
+            conn.execute(update(t.pipelines).where(t.pipelines.c.name == name).values(
+                paused=paused, paused_by=actor if paused else None, paused_reason=reason if paused else None,
+                updated=format_time(now)))
+            return self._append(conn, draft("paused" if paused else "resumed", time=now, actor=actor, pipeline=name,
+                                            data={"reason": reason}), key)
+
+    # ------------------------------------------------------------ executions
+
+    def create_execution(self, pipeline: str, commit: str, *, trigger: str, now: datetime, actor: str = ENGINE_ACTOR,
+                         key: str | None = None, mark_released: bool | None = None) -> ExecutionRecord:
+        """A new execution `PIPELINE-N` (N the next number of the pipeline) with its
+        `execution_started` event, in one transaction. With `key`, a second call returns the
+        execution the first one made. A `poll` trigger also records `commit` as the pipeline's last
+        released commit in that transaction (`mark_released` overrides)."""
+        check_commit(commit)
+        with self._write() as conn:
+            if key is not None:
+                row = conn.execute(select(t.executions).where(t.executions.c.idempotency_key == key)).first()
+                if row is not None:
+                    return _execution(row)
+            self._ensure_pipeline(conn, pipeline, now)
+            last = conn.execute(select(func.max(t.executions.c.number))
+                                .where(t.executions.c.pipeline == pipeline)).scalar()
+            number = (last or 0) + 1
+            ident = execution_id(pipeline, number)
+            conn.execute(insert(t.executions).values(
+                id=ident, pipeline=pipeline, number=number, commit=commit, status=str(ExecutionStatus.RUNNING),
+                trigger=trigger, started=format_time(now), idempotency_key=key))
+            if trigger == "poll" if mark_released is None else mark_released:
+                conn.execute(update(t.pipelines).where(t.pipelines.c.name == pipeline)
+                             .values(last_commit=commit, updated=format_time(now)))
+            self._append(conn, draft("execution_started", time=now, actor=actor, pipeline=pipeline, execution=ident,
+                                     data={"commit": commit, "trigger": trigger}), f"{ident}:execution_started")
+            return _execution(conn.execute(select(t.executions).where(t.executions.c.id == ident)).one())
+
+    def next_execution_number(self, pipeline: str) -> int:
+        """The N the pipeline's next execution will get (informative: `create_execution` allocates
+        it inside its own transaction)."""
+        with self._read() as conn:
+            last = conn.execute(select(func.max(t.executions.c.number))
+                                .where(t.executions.c.pipeline == pipeline)).scalar()
+        return (last or 0) + 1
+
+    def execution(self, ident: str) -> ExecutionRecord | None:
+        with self._read() as conn:
+            row = conn.execute(select(t.executions).where(t.executions.c.id == ident)).first()
+            return None if row is None else _execution(row)
+
+    def executions(self, *, pipeline: str | None = None, limit: int = 50) -> list[ExecutionRecord]:
+        """Newest first: by start time, then by N (`executions list`)."""
+        query = select(t.executions).order_by(t.executions.c.started.desc(), t.executions.c.number.desc())
+        if pipeline is not None:
+            query = query.where(t.executions.c.pipeline == pipeline)
+        with self._read() as conn:
+            return [_execution(row) for row in conn.execute(query.limit(limit))]
+
+    def set_execution_artifact(self, ident: str, artifact: str) -> None:
+        with self._write() as conn:
+            conn.execute(update(t.executions).where(t.executions.c.id == ident).values(artifact=artifact))
+
+    def set_execution_status(self, ident: str, status: ExecutionStatus, *, now: datetime, reason: str | None = None,
+                             actor: str = ENGINE_ACTOR, key: str | None = None) -> ExecutionRecord:
+        """Move an execution to `status` (the transition table decides; IllegalTransition
+        otherwise). An ended status also writes `execution_finished` in the same transaction. Asking
+        for the status it already has writes nothing (a retried activity)."""
+        with self._write() as conn:
+            row = conn.execute(select(t.executions).where(t.executions.c.id == ident)).one()
+            current = ExecutionStatus(row.status)
+            if current == status:
+                return _execution(row)
+            transition(current, status)
+            ended = status in TERMINAL_EXECUTION
+            conn.execute(update(t.executions).where(t.executions.c.id == ident).values(
+                status=str(status), finished=format_time(now) if ended else None, reason=reason))
+            if ended:
+                self._append(conn, draft("execution_finished", time=now, actor=actor, pipeline=row.pipeline,
+                                         execution=ident, data={"status": str(status), "reason": reason}), key)
+            return _execution(conn.execute(select(t.executions).where(t.executions.c.id == ident)).one())
+
+    # ------------------------------------------------------------ stage runs
+
+    def start_stage_run(self, execution: str, stage: str, *, now: datetime) -> StageRunRecord:
+        """A new stage run of `execution` at `stage`, `waiting` at its entry gates (attempt 1, or
+        one more than the last run of that stage once it ended: a `retry`). While the last run has
+        not ended, that run is returned and nothing is written (a retried activity). The
+        execution's `stage` follows."""
+        with self._write() as conn:
+            row = conn.execute(select(t.executions).where(t.executions.c.id == execution)).one()
+            last = conn.execute(select(t.stage_runs).where(
+                t.stage_runs.c.execution == execution, t.stage_runs.c.stage == stage
+            ).order_by(t.stage_runs.c.attempt.desc()).limit(1)).first()
+            if last is not None and StageRunStatus(last.status) not in TERMINAL_STAGE_RUN:
+                return _stage_run(last)
+            status = transition(STAGE_RUN_INITIAL, StageRunStatus.WAITING)
+            result = conn.execute(insert(t.stage_runs).values(
+                execution=execution, pipeline=row.pipeline, stage=stage,
+                attempt=1 if last is None else last.attempt + 1, status=str(status),
+                artifact=row.artifact, started=format_time(now), deployed=False))
+            run_id = result.inserted_primary_key[0] if result.inserted_primary_key else None
+            conn.execute(update(t.executions).where(t.executions.c.id == execution).values(stage=stage))
+            return _stage_run(conn.execute(select(t.stage_runs).where(t.stage_runs.c.id == run_id)).one())
+
+    def stage_run(self, run_id: int) -> StageRunRecord:
+        with self._read() as conn:
+            return _stage_run(conn.execute(select(t.stage_runs).where(t.stage_runs.c.id == run_id)).one())
+
+    def stage_runs(self, *, execution: str | None = None, pipeline: str | None = None,
+                   stage: str | None = None) -> list[StageRunRecord]:
+        query = select(t.stage_runs).order_by(t.stage_runs.c.id)
+        if execution is not None:
+            query = query.where(t.stage_runs.c.execution == execution)
+        if pipeline is not None:
+            query = query.where(t.stage_runs.c.pipeline == pipeline)
+        if stage is not None:
+            query = query.where(t.stage_runs.c.stage == stage)
+        with self._read() as conn:
+            return [_stage_run(row) for row in conn.execute(query)]
+
+    def occupants(self, pipeline: str, stage: str) -> list[Occupant]:
+        """The runs occupying a stage (what the `stage_busy` gate judges)."""
+        with self._read() as conn:
+            rows = conn.execute(select(t.stage_runs.c.execution, t.stage_runs.c.status).where(
+                t.stage_runs.c.pipeline == pipeline, t.stage_runs.c.stage == stage,
+                t.stage_runs.c.status.in_([str(s) for s in OCCUPYING])).order_by(t.stage_runs.c.id))
+            return [Occupant(row.execution, StageRunStatus(row.status)) for row in rows]
+
+    def set_stage_run_status(self, run_id: int, status: StageRunStatus, *, now: datetime, reason: str | None = None,
+                             artifact: str | None = None, events: Sequence[tuple[EventDraft, str | None]] = ()
+                             ) -> StageRunRecord:
+        """Move a stage run to `status` (the transition table decides), with the events that say so
+        (each with its idempotency key) in the same transaction. Asking for the status it already
+        has writes nothing. Leaving `waiting` for `deploying` marks the run as having deployed."""
+        with self._write() as conn:
+            row = conn.execute(select(t.stage_runs).where(t.stage_runs.c.id == run_id)).one()
+            current = StageRunStatus(row.status)
+            if current == status:
+                return _stage_run(row)
+            transition(current, status)
+            values: dict[str, Any] = {"status": str(status), "reason": reason if reason is not None else row.reason}
+            if status in TERMINAL_STAGE_RUN:
+                values["finished"] = format_time(now)
+            if status is StageRunStatus.DEPLOYING:
+                values["deployed"] = True
+            if status is StageRunStatus.BAKING:
+                values["bake_started"] = format_time(now)
+            if artifact is not None:
+                values["artifact"] = artifact
+            conn.execute(update(t.stage_runs).where(t.stage_runs.c.id == run_id).values(**values))
+            for event_draft, key in events:
+                self._append(conn, event_draft, key)
+            return _stage_run(conn.execute(select(t.stage_runs).where(t.stage_runs.c.id == run_id)).one())
+
+    # ------------------------------------------------------------ bake and rollback history
+
+    def record_bake_passed(self, run_id: int, targets: Sequence[str], *, now: datetime) -> None:
+        """The run's bake passed: noted on the run and, per target, in the stage's history (what
+        the last good artifact is chosen from). Idempotent: a second call changes nothing."""
+        with self._write() as conn:
+            row = conn.execute(select(t.stage_runs).where(t.stage_runs.c.id == run_id)).one()
+            if row.bake_passed is not None:
+                return
+            if row.artifact is None:
+                raise ValueError(f"stage run {run_id} has no artifact")
+            conn.execute(update(t.stage_runs).where(t.stage_runs.c.id == run_id).values(bake_passed=format_time(now)))
+            for target in targets:
+                conn.execute(insert(t.target_history).values(
+                    pipeline=row.pipeline, stage=row.stage, target=target, artifact=row.artifact, kind="bake_passed",
+                    at=format_time(now)))
+
+    def record_rolled_back(self, pipeline: str, stage: str, target: str, artifact: str, *, now: datetime) -> None:
+        """`artifact` was rolled back from `target` of `stage`."""
+        with self._write() as conn:
+            conn.execute(insert(t.target_history).values(
+                pipeline=pipeline, stage=stage, target=target, artifact=artifact, kind="rolled_back",
+                at=format_time(now)))
+
+    def target_history(self, pipeline: str, stage: str) -> list[TargetEvent]:
+        """The stage's bake passes and rollbacks per target, in the order they were recorded."""
+        with self._read() as conn:
+            rows = conn.execute(select(t.target_history).where(
+                t.target_history.c.pipeline == pipeline, t.target_history.c.stage == stage
+            ).order_by(t.target_history.c.id))
+            out: list[TargetEvent] = []
+            for row in rows:
+                kind = BakePassed if row.kind == "bake_passed" else RolledBackFrom
+                out.append(kind(row.artifact, row.target, _time(row.at)))
+            return out
+
+    # ------------------------------------------------------------ gate evaluations
+
+    def record_gate(self, run_id: int, gate: str, result: GateResult, *, now: datetime,
+                    actor: str = ENGINE_ACTOR) -> Event | None:
+        """Keep a gate's latest evaluation for the stage run and, when it is the first one or its
+        result or code changed, write its `gate` event in the same transaction (returned)."""
+        with self._write() as conn:
+            run = conn.execute(select(t.stage_runs).where(t.stage_runs.c.id == run_id)).one()
+            row = conn.execute(select(t.gate_evaluations).where(
+                t.gate_evaluations.c.stage_run == run_id, t.gate_evaluations.c.gate == gate)).first()
+            previous = None if row is None else _gate(row)
+            stamp = format_time(now)
+            values = {
+                "result": str(result.result), "code": result.code, "reason": result.reason,
+                "until": format_optional_time(result.until), "evaluated": stamp,
+                "inputs": json.dumps(dict(result.inputs), ensure_ascii=False, separators=(",", ":"), allow_nan=False),
+            }
+            changed = event_needed(previous, result)
+            if row is None:
+                conn.execute(insert(t.gate_evaluations).values(
+                    stage_run=run_id, gate=gate, first_evaluated=stamp, changed=stamp, **values))
+            else:
+                conn.execute(update(t.gate_evaluations).where(
+                    t.gate_evaluations.c.stage_run == run_id, t.gate_evaluations.c.gate == gate
+                ).values(**values, **({"changed": stamp} if changed else {})))
+            if not changed:
+                return None
+            return self._append(conn, draft("gate", time=now, actor=actor, pipeline=run.pipeline,
+                                            execution=run.execution, stage=run.stage,
+                                            data=result.event_data(gate)), None)
+
+    def gate_evaluations(self, run_id: int) -> dict[str, GateResult]:
+        """The latest evaluation of each gate of a stage run, in the order first evaluated."""
+        with self._read() as conn:
+            rows = conn.execute(select(t.gate_evaluations).where(t.gate_evaluations.c.stage_run == run_id)
+                                .order_by(t.gate_evaluations.c.first_evaluated, t.gate_evaluations.c.gate))
+            return {row.gate: _gate(row) for row in rows}
+
+    # ------------------------------------------------------------ hosts
+
+    def set_host_state(self, pipeline: str, stage: str, target: str, host: str, *, state: str, artifact: str,
+                       execution: str | None, now: datetime) -> HostRecord:
+        """Record a host's deploy: `deploying` (the hooks of `artifact` start), `ok` (every hook of
+        `artifact` succeeded: the host now runs it) or `failed` (a hook of `artifact` failed: the
+        host's artifact stays that of its last good deploy)."""
+        if state not in t.HOST_STATES:
+            raise ValueError(f"host state {state!r}: one of {', '.join(t.HOST_STATES)}")
+        key = host_key(host)
+        with self._write() as conn:
+            row = conn.execute(select(t.host_artifacts).where(
+                t.host_artifacts.c.pipeline == pipeline, t.host_artifacts.c.host_key == key)).first()
+            values: dict[str, Any] = {"host": host, "stage": stage, "target": target, "state": state,
+                                      "execution": execution, "updated": format_time(now)}
+            if state == "deploying":
+                values["deploying_artifact"] = artifact
+            elif state == "ok":
+                values["artifact"] = artifact
+                values["deploying_artifact"] = None
+            else:
+                values["deploying_artifact"] = artifact
+            if row is None:
+                conn.execute(insert(t.host_artifacts).values(pipeline=pipeline, host_key=key, **values))
+            else:
+                conn.execute(update(t.host_artifacts).where(
+                    t.host_artifacts.c.pipeline == pipeline, t.host_artifacts.c.host_key == key).values(**values))
+            return _host(conn.execute(select(t.host_artifacts).where(
+                t.host_artifacts.c.pipeline == pipeline, t.host_artifacts.c.host_key == key)).one())
+
+    def hosts(self, pipeline: str, *, stage: str | None = None) -> dict[str, HostRecord]:
+        """The pipeline's hosts by `host_key`."""
+        query = select(t.host_artifacts).where(t.host_artifacts.c.pipeline == pipeline)
+        if stage is not None:
+            query = query.where(t.host_artifacts.c.stage == stage)
+        with self._read() as conn:
+            return {row.host_key: _host(row) for row in conn.execute(query)}
+
+    # ------------------------------------------------------------ hook runs
+
+    def begin_hook_run(self, key: str, *, execution: str, pipeline: str, stage: str, target: str, host: str,
+                       hook: str, artifact: str, now: datetime, rollback: bool = False,
+                       log: str | None = None) -> HookRunStart:
+        """Look a hook run up by its idempotency key (from the workflow and activity ids) before
+        running it, in one transaction:
+
+        - its result is committed: `completed`, nothing written (do not run it again);
+        - an attempt was started and never finished (a crash cut it off): that attempt is recorded
+          `interrupted` with its `hook` event, and attempt + 1 is started;
+        - else attempt 1 is started.
+        """
+        with self._write() as conn:
+            latest = self._latest_hook_run(conn, key)
+            if latest is not None and latest.completed:
+                return HookRunStart(latest, completed=True)
+            interrupted = None
+            if latest is not None:
+                stamp = format_time(now)
+                duration = max(0, int((now - latest.started).total_seconds() * 1000))
+                conn.execute(update(t.hook_runs).where(t.hook_runs.c.id == latest.id).values(
+                    finished=stamp, interrupted=True, exit_code=None, duration_ms=duration))
+                interrupted = self._hook_run_by_id(conn, latest.id)
+                self._append(conn, _hook_event(interrupted, now), f"hook:{key}#{latest.attempt}")
+            attempt = 1 if latest is None else latest.attempt + 1
+            # (key, attempt) is unique in the table too; the write lock makes a clash impossible here.
+            result = conn.execute(insert(t.hook_runs).values(
+                key=key, attempt=attempt, execution=execution, pipeline=pipeline, stage=stage,
+                target=target, host=host, host_key=host_key(host), hook=hook, artifact=artifact,
+                rollback=rollback, started=format_time(now), timed_out=False, interrupted=False, log=log))
+            run_id = result.inserted_primary_key[0] if result.inserted_primary_key else None
+            return HookRunStart(self._hook_run_by_id(conn, run_id), completed=False, interrupted=interrupted)
+
+    def set_hook_pgid(self, key: str, attempt: int, pgid: int) -> None:
+        """The process group of a running attempt (killed whole if a crash leaves it behind)."""
+        with self._write() as conn:
+            conn.execute(update(t.hook_runs).where(t.hook_runs.c.key == key, t.hook_runs.c.attempt == attempt)
+                         .values(pgid=pgid))
+
+    def finish_hook_run(self, key: str, attempt: int, *, exit_code: int | None, timed_out: bool, duration_ms: int,
+                        now: datetime, actor: str = ENGINE_ACTOR) -> tuple[HookRunRecord, Event]:
+        """Commit a hook run's result together with its `hook` event. A second call for the same
+        attempt writes nothing and returns what the first one wrote."""
+        with self._write() as conn:
+            row = conn.execute(select(t.hook_runs).where(t.hook_runs.c.key == key,
+                                                         t.hook_runs.c.attempt == attempt)).one()
+            run = _hook_run(row)
+            event_key = f"hook:{key}#{attempt}"
+            if run.finished is not None:
+                done = conn.execute(select(t.events).where(t.events.c.idempotency_key == event_key)).one()
+                return run, _event(done)
+            conn.execute(update(t.hook_runs).where(t.hook_runs.c.id == run.id).values(
+                finished=format_time(now), exit_code=exit_code, timed_out=timed_out, duration_ms=duration_ms))
+            finished = self._hook_run_by_id(conn, run.id)
+            written = self._append(conn, _hook_event(finished, now, actor), event_key)
+            return finished, written
+
+    def hook_run(self, key: str) -> HookRunRecord | None:
+        """The latest attempt of the hook run with this key."""
+        with self._read() as conn:
+            return self._latest_hook_run(conn, key)
+
+    def hook_runs(self, *, execution: str | None = None, key: str | None = None) -> list[HookRunRecord]:
+        query = select(t.hook_runs).order_by(t.hook_runs.c.id)
+        if execution is not None:
+            query = query.where(t.hook_runs.c.execution == execution)
+        if key is not None:
+            query = query.where(t.hook_runs.c.key == key)
+        with self._read() as conn:
+            return [_hook_run(row) for row in conn.execute(query)]
+
+    def hosts_with_hooks(self, pipeline: str, stage: str, artifact: str) -> list[str]:
+        """Hosts of a stage on which any hook of `artifact` ran (the hosts a rollback redeploys),
+        one spelling per `host_key`, in the order first run."""
+        with self._read() as conn:
+            rows = conn.execute(select(t.hook_runs.c.host, t.hook_runs.c.host_key).where(
+                t.hook_runs.c.pipeline == pipeline, t.hook_runs.c.stage == stage, t.hook_runs.c.artifact == artifact
+            ).order_by(t.hook_runs.c.id))
+            seen: dict[str, str] = {}
+            for row in rows:
+                seen.setdefault(row.host_key, row.host)
+            return list(seen.values())
+
+    def _latest_hook_run(self, conn: Connection, key: str) -> HookRunRecord | None:
+        row = conn.execute(select(t.hook_runs).where(t.hook_runs.c.key == key)
+                           .order_by(t.hook_runs.c.attempt.desc()).limit(1)).first()
+        return None if row is None else _hook_run(row)
+
+    def _hook_run_by_id(self, conn: Connection, run_id: Any) -> HookRunRecord:
+        return _hook_run(conn.execute(select(t.hook_runs).where(t.hook_runs.c.id == run_id)).one())
+
+    # ------------------------------------------------------------ overrides
+
+    def put_override(self, override: Override, *, key: str | None = None) -> Event:
+        """Store an override (replacing any of the same pipeline, stage and gate) with its
+        `override_granted` event."""
+        override_rules.check_overridable(override.gate)
+        with self._write() as conn:
+            if key is not None:
+                done = conn.execute(select(t.events).where(t.events.c.idempotency_key == key)).first()
+                if done is not None:
+                    return _event(done)
+            where = (t.overrides.c.pipeline == override.pipeline, t.overrides.c.stage == override.stage,
+                     t.overrides.c.gate == override.gate)
+            conn.execute(delete(t.overrides).where(*where))
+            conn.execute(insert(t.overrides).values(
+                pipeline=override.pipeline, stage=override.stage, gate=override.gate, actor=override.actor,
+                reason=override.reason, granted=format_time(override.granted), expires=format_time(override.expires)))
+            return self._append(conn, draft("override_granted", time=override.granted, actor=override.actor,
+                                            pipeline=override.pipeline, stage=override.stage,
+                                            data=override.event_data()), key)
+
+    def revoke_override(self, pipeline: str, stage: str, gate: str, *, actor: str, now: datetime,
+                        key: str | None = None) -> Event:
+        """Remove an override with its `override_revoked` event; Refused when there is none."""
+        with self._write() as conn:
+            if key is not None:
+                done = conn.execute(select(t.events).where(t.events.c.idempotency_key == key)).first()
+                if done is not None:
+                    return _event(done)
+            current = [_override(row) for row in conn.execute(select(t.overrides).where(
+                t.overrides.c.pipeline == pipeline, t.overrides.c.stage == stage))]
+            _, revoked = override_rules.revoke([o for o in current if o.active_at(now)], pipeline, stage, gate)
+            conn.execute(delete(t.overrides).where(t.overrides.c.pipeline == pipeline, t.overrides.c.stage == stage,
+                                                   t.overrides.c.gate == gate))
+            return self._append(conn, draft("override_revoked", time=now, actor=actor, pipeline=pipeline, stage=stage,
+                                            data=revoked.event_data()), key)
+
+    def overrides(self, *, pipeline: str | None = None) -> list[Override]:
+        """Stored overrides (active ones, and expired ones not yet expired by `expire_overrides`)."""
+        query = select(t.overrides).order_by(t.overrides.c.pipeline, t.overrides.c.stage, t.overrides.c.gate)
+        if pipeline is not None:
+            query = query.where(t.overrides.c.pipeline == pipeline)
+        with self._read() as conn:
+            return [_override(row) for row in conn.execute(query)]
+
+    def expire_overrides(self, now: datetime) -> list[Event]:
+        """Drop every override whose expiry has come, each with its `override_expired` event."""
+        with self._write() as conn:
+            written = []
+            for override in override_rules.expired((_override(r) for r in conn.execute(select(t.overrides))), now):
+                conn.execute(delete(t.overrides).where(
+                    t.overrides.c.pipeline == override.pipeline, t.overrides.c.stage == override.stage,
+                    t.overrides.c.gate == override.gate))
+                written.append(self._append(conn, draft(
+                    "override_expired", time=now, pipeline=override.pipeline, stage=override.stage,
+                    data=override.event_data()), None))
+            return written
+
+
+# ---------------------------------------------------------------- SQLite connection set-up
+
+
+def _sqlite_connect(dbapi_connection: Any, connection_record: ConnectionPoolEntry) -> None:
+    # The driver's own transaction handling off: the store emits BEGIN itself (_sqlite_begin).
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_SECONDS * 1000}")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = FULL")
+        cursor.execute("PRAGMA foreign_keys = ON")
+    finally:
+        cursor.close()
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    # A write takes the write lock at BEGIN (IMMEDIATE); a read starts a plain deferred snapshot.
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("pw_write") else "BEGIN")
+
+
+# ---------------------------------------------------------------- rows to values
+
+
+def _event(row: Row[Any]) -> Event:
+    data = json.loads(row.data)
+    if not isinstance(data, dict):
+        raise TypeError("data is not a JSON object")
+    return Event(row.seq, row.time, row.type, row.pipeline, row.execution, row.stage, row.target, row.host,
+                 row.actor, data, row.prev_hash, row.hash)
+
+
+def _pipeline(row: Row[Any]) -> PipelineRecord:
+    return PipelineRecord(row.name, row.last_commit, bool(row.paused), row.paused_by, row.paused_reason)
+
+
+def _execution(row: Row[Any]) -> ExecutionRecord:
+    return ExecutionRecord(row.id, row.pipeline, row.number, row.commit, row.artifact, ExecutionStatus(row.status),
+                           row.trigger, row.stage, _time(row.started), _opt_time(row.finished), row.reason)
+
+
+def _stage_run(row: Row[Any]) -> StageRunRecord:
+    return StageRunRecord(row.id, row.execution, row.pipeline, row.stage, row.attempt, StageRunStatus(row.status),
+                          row.artifact, _time(row.started), _opt_time(row.finished), bool(row.deployed),
+                          _opt_time(row.bake_started), _opt_time(row.bake_passed), row.reason)
+
+
+def _gate(row: Row[Any]) -> GateResult:
+    inputs: Mapping[str, Any] = json.loads(row.inputs)
+    return GateResult(GateOutcome(row.result), row.code, row.reason, _opt_time(row.until), inputs)
+
+
+def _host(row: Row[Any]) -> HostRecord:
+    return HostRecord(row.pipeline, row.host, row.stage, row.target, row.artifact, row.state,
+                      row.deploying_artifact, row.execution)
+
+
+def _hook_run(row: Row[Any]) -> HookRunRecord:
+    return HookRunRecord(row.id, row.key, row.attempt, row.execution, row.pipeline, row.stage, row.target, row.host,
+                         row.hook, row.artifact, bool(row.rollback), _time(row.started), _opt_time(row.finished),
+                         row.exit_code, bool(row.timed_out), bool(row.interrupted), row.duration_ms, row.log, row.pgid)
+
+
+def _override(row: Row[Any]) -> Override:
+    return Override(row.gate, row.pipeline, row.stage, row.actor, row.reason, _time(row.granted), _time(row.expires))
+
+
+def _hook_event(run: HookRunRecord, now: datetime, actor: str = ENGINE_ACTOR) -> EventDraft:
+    return draft("hook", time=now, actor=actor, pipeline=run.pipeline, execution=run.execution, stage=run.stage,
+                 target=run.target, host=run.host, data={
+                     "hook": run.hook, "exit_code": run.exit_code, "attempt": run.attempt,
+                     "duration_ms": run.duration_ms or 0, "timed_out": run.timed_out, "interrupted": run.interrupted,
+                     "log": run.log,
+                 })
