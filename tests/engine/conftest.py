@@ -1,4 +1,4 @@
-"""The engine's tests import their builders from helpers.py beside this file."""
+"""The engine's tests import their builders from engine_helpers.py beside this file."""
 
 from __future__ import annotations
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 import rfc8785
-from helpers import at
+from engine_helpers import at
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -185,14 +185,34 @@ def test_edit_then_rehash_is_caught_by_the_next_event_or_the_head() -> None:
 
 
 texts = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=8)
-datas = st.lists(st.builds(lambda reason: {"reason": reason}, st.one_of(st.none(), texts)), min_size=1, max_size=6)
+json_values = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(-(2**53) + 1, 2**53 - 1),
+              st.floats(allow_nan=False, allow_infinity=False), texts),
+    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(texts, inner, max_size=3)), max_leaves=8)
+paused_drafts = st.builds(lambda reason: ("paused", {"reason": reason}), st.one_of(st.none(), texts))
+gate_drafts = st.builds(lambda reason, inputs: ("gate", WAIT("insufficient_data", reason, inputs=inputs)
+                                               .event_data("datapoints")),
+                        texts, st.dictionaries(texts, json_values, max_size=3))
+datas = st.lists(st.one_of(paused_drafts, gate_drafts), min_size=1, max_size=6)
+
+
+def mixed_chain(items: list[tuple[str, dict[str, Any]]]) -> list[Event]:
+    events: list[Event] = []
+    prev = ZERO_HASH
+    for i, (event_type, data) in enumerate(items):
+        event = seal(draft(event_type, time=at(i), data=data, pipeline="shop", stage="beta", actor="engine"),
+                     i + 1, prev)
+        events.append(event)
+        prev = event.hash
+    return events
 
 
 @given(datas, st.data())
-def test_any_single_byte_tamper_is_detected(data: list[dict[str, Any]], pick: st.DataObject) -> None:
+def test_any_single_byte_tamper_is_detected(data: list[tuple[str, dict[str, Any]]], pick: st.DataObject) -> None:
     """Write the chain as JSON lines, change one byte anywhere: the chain no longer verifies
-    (or the text no longer reads as events), unless the change left every value as it was."""
-    events = chain(len(data), data)
+    (or the text no longer reads as events), unless the change left every value as it was (such
+    as `1e+16` becoming `1E+16`)."""
+    events = mixed_chain(data)
     head = ChainHead(len(events), events[-1].hash)
     lines = [json.dumps(e.to_json(), ensure_ascii=False, separators=(",", ":")).encode() for e in events]
     blob = bytearray(b"\n".join(lines))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from helpers import T0, at, stage
+from engine_helpers import T0, at, stage
 
 from pipewarden.engine.domain.errors import InvalidValue, Refused
 from pipewarden.engine.domain.gates import (

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from helpers import T0, at
+from engine_helpers import T0, at
 
 from pipewarden.engine.domain import overrides
 from pipewarden.engine.domain.errors import Refused

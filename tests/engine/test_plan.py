@@ -7,7 +7,7 @@ from decimal import Decimal
 from fractions import Fraction
 
 import pytest
-from helpers import stage
+from engine_helpers import stage
 from hypothesis import given
 from hypothesis import strategies as st
 

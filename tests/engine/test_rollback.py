@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from helpers import at, stage
+from engine_helpers import at, stage
 from hypothesis import given
 from hypothesis import strategies as st
 

@@ -6,7 +6,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from helpers import T0, at
+from engine_helpers import T0, at
 
 from pipewarden.engine.domain import overrides
 from pipewarden.engine.domain.errors import IllegalTransition, Refused
