@@ -121,11 +121,12 @@ def _policy_hash(context: EvalContext) -> str:
 class CheckCache:
     """A SQLite file of per-file results (marshalled tuples). Safe to delete at any time.
 
-    What the run should be told (a damaged file or entry, repaired) is added to `notes`.
+    What the run should be told (a damaged file or entry, repaired) is added to `notes` (the run's
+    list when given).
     """
 
     def __init__(self, directory: Path, context: EvalContext, notes: list[str] | None = None) -> None:
-        self.notes = notes
+        self.notes: list[str] = notes if notes is not None else []
         directory.mkdir(parents=True, exist_ok=True)
         self._file = str(directory / CACHE_FILE)
         try:
@@ -174,11 +175,7 @@ class CheckCache:
                 os.remove(self._file + suffix)
             except FileNotFoundError:
                 pass
-        self._note(f"note: {why}")
-
-    def _note(self, text: str) -> None:
-        if self.notes is not None:
-            self.notes.append(text)
+        self.notes.append(f"note: {why}")
 
     def settings_key(self, team: str | None) -> str:
         """What, besides the file's content, decides a file's per-document result."""
@@ -270,8 +267,8 @@ class CheckCache:
         except sqlite3.Error:
             pass
         count = len(teams) + len(results)
-        self._note(f"note: dropped {count} damaged cache entr{'y' if count == 1 else 'ies'} from "
-                   f"{self._file}; the files are checked again")
+        self.notes.append(f"note: dropped {count} damaged cache entr{'y' if count == 1 else 'ies'} from "
+                          f"{self._file}; the files are checked again")
 
     def store(self, results: Iterable[Evaluated]) -> None:
         """Keep fresh results under the hash of the bytes each was computed from.
