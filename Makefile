@@ -36,6 +36,7 @@ demo: install
 
 test: install
 	$(BIN)/pipewarden policy test org-configs/example/policies
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m pytest
 
 # Times check and report on generated fleets of 1,000 / 10,000 / 50,000 pipelines (see benchmarks/).
