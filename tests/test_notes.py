@@ -19,6 +19,7 @@ from pipewarden.evaluation import pool
 from pipewarden.evaluation.cache import CACHE_FILE
 from pipewarden.evaluation.context import build_context
 from pipewarden.lint.check import check_paths
+from pipewarden.load.discover import discover
 
 REPO = Path(__file__).resolve().parent.parent
 ORG = str(REPO / "org-configs" / "example")
@@ -104,7 +105,7 @@ def assert_one_dead_worker(stderr: str, files: int) -> None:
 
 @pytest.mark.usefixtures("dying_worker")
 def test_a_dead_worker_is_a_warning_from_check_report_and_promote(examples: Path) -> None:
-    files = sum(1 for _ in examples.rglob("pipeline.yaml"))
+    files = len(discover([str(examples)]))
     common = ("--org-config", ORG, "--now", NOW)
     check = run_cli("check", str(examples), *common, "--no-cache", "--format", "json")
     assert_one_dead_worker(check.stderr, files)
