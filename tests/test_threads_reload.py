@@ -136,14 +136,16 @@ def test_an_engine_is_made_once_per_thread_and_catalog() -> None:
     assert engine_for(catalog) is mine
     assert engine_for(load_catalog(())) is mine  # the same files: the same catalog and engine
 
+    all_made = threading.Barrier(THREADS)
+
     def work() -> tuple[int, bool, int]:
         first = engine_for(catalog)
         again = all(engine_for(catalog) is first for _ in range(100))
+        all_made.wait()  # every thread's engine alive at once: distinct objects have distinct ids
         return id(first), again, threading.get_ident()
 
     answers = _in_threads(THREADS, work)
     assert all(again for _, again, _ in answers)
-    # The threads were alive together, so their engines were distinct objects.
     assert len({engine for engine, _, _ in answers} | {id(mine)}) == THREADS + 1
     # An ended thread's engines are gone with it (dropped on that thread).
     assert not any(ident in engines._REGISTRY for _, _, ident in answers)
