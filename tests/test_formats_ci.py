@@ -16,8 +16,9 @@ import yaml
 from conftest import NOW, run_cli
 from pipewarden.evaluation.context import build_context
 from pipewarden.evaluation.result import Result
-from pipewarden.lint.formats.check_github import escape_data, escape_property
 from pipewarden.lint.formats.check_markdown import MARKER, MAX_CHARS
+from pipewarden.lint.formats.escape import github_data as escape_data
+from pipewarden.lint.formats.escape import github_property as escape_property
 from pipewarden.lint.formats.registry import render_check
 from pipewarden.model.finding import ExceptionInfo, Finding, PipelineSummary
 

@@ -440,7 +440,7 @@ def parse_yaml_events(text: str) -> ParsedYaml:
             return join_key(frame.path, str(frame.key))
         return join_index(frame.path, len(frame.value))
 
-    def add_value(value: Any, size: int, line: int, anchor: str | None, is_alias: bool, plain: bool = False) -> None:
+    def add_value(value: Any, size: int, line: int, anchor: str | None, plain: bool = False) -> None:
         nonlocal root, root_seen
         if anchor is not None:
             anchors[anchor] = (value, size)
@@ -516,7 +516,7 @@ def parse_yaml_events(text: str) -> ParsedYaml:
                     scalar_texts[event.anchor] = event.value
                 if stack and stack[-1].is_map and stack[-1].key is _NO_KEY:
                     value = event.value  # a key is the text as written, as in parse_yaml
-                add_value(value, 1, line, None, False, event.tag is None and event.implicit[0])
+                add_value(value, 1, line, None, event.tag is None and event.implicit[0])
             elif isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
                 _check_tag(event.tag, line)
                 if len(stack) >= MAX_DEPTH:
@@ -538,7 +538,7 @@ def parse_yaml_events(text: str) -> ParsedYaml:
                 stack.append(_Frame({} if is_map else [], path, is_map, event.anchor))
             elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
                 frame = stack.pop()
-                add_value(frame.value, frame.size, line, frame.anchor, False)
+                add_value(frame.value, frame.size, line, frame.anchor)
             elif isinstance(event, yaml.AliasEvent):
                 if event.anchor not in anchors:
                     raise LoadError(f"alias *{event.anchor} names no anchor", line=line)
@@ -557,7 +557,7 @@ def parse_yaml_events(text: str) -> ParsedYaml:
                     path = child_path(stack[-1], line)
                     if path is not None:
                         lines[path] = stack[-1].key_line if stack[-1].is_map else line
-                add_value(value, size, line, None, True)
+                add_value(value, size, line, None)
     except yaml.MarkedYAMLError as exc:
         raise _syntax_error(exc) from None
     except yaml.YAMLError as exc:

@@ -122,9 +122,6 @@ class OrgTree:
             todo.extend(self.children.get(current, ()))
         return result
 
-    def is_in_subtree(self, node: str, ancestor: str) -> bool:
-        return any(n.name == ancestor for n in self.chain(node))
-
     def blocklist(self, name: str) -> dict[str, list[dict[str, Any]]]:
         """The blocklist entries of every node on the chain, added up (root first)."""
         merged: dict[str, list[dict[str, Any]]] = {"packages": [], "git_refs": []}

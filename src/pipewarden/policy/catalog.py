@@ -38,14 +38,10 @@ def builtin_policies_dir() -> Path:
     return Path(__file__).resolve().parents[3] / "policies"
 
 
-def read_metadata(text: str, source: str) -> dict[str, Any]:
-    """The YAML of the first `# METADATA` block in a Rego file."""
-    return _metadata(text, source)[0]
-
-
 def _metadata(text: str, source: str) -> tuple[dict[str, Any], int, ParsedYaml]:
-    """`read_metadata`, with the block as parsed and the number of file lines before it (a path's
-    line in the file is that number plus its line in the block)."""
+    """The YAML of the first `# METADATA` block in a Rego file, the block as parsed, and the
+    number of file lines before it (a path's line in the file is that number plus its line in
+    the block)."""
     lines = text.splitlines()
     for start, line in enumerate(lines):
         if line.strip() == "# METADATA":

@@ -18,9 +18,6 @@ from pipewarden.lint.formats.common import schedule_note, summary_counts
 from pipewarden.lint.formats.escape import github_data, github_property, visible
 from pipewarden.model.finding import Finding
 
-# The format's own escaping (kept under these names for callers of this module).
-escape_data = github_data
-escape_property = github_property
 _BREAKS = "\r\n"
 
 
