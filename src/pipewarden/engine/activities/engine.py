@@ -1,0 +1,387 @@
+"""`EngineActivities`: every activity of the execution workflow, as methods of one object that
+holds its clients (the engine store, the artifact store, the state dir, the org config and
+policies the policy gate checks with). `worker.py` makes one and registers its methods.
+
+Idempotency: every event an activity appends carries a key made of the workflow id, the activity
+id and a suffix (`_key`); Temporal gives a retried activity the same ids, so a retry writes
+nothing twice. Hook runs are looked up with `begin_hook_run` before anything runs (a completed run
+is reported, never run again; an attempt a crash cut off is recorded `interrupted`, its process
+group killed, and the hook runs again as the next attempt).
+
+The clock: activities judge gates at the `now` the workflow passes (`workflow.now()`), never at
+a clock read here; durations of processes are measured here (they are observations).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from pipewarden.engine.activities.artifacts import ArtifactError, ArtifactStore, git, read_at_commit
+from pipewarden.engine.activities.process import kill_group, run_command
+from pipewarden.engine.contract import (
+    A_BAKE_GATE,
+    A_BAKE_PASSED,
+    A_BUILD,
+    A_ENTRY_GATES,
+    A_EXECUTION_STATUS,
+    A_HOOK,
+    A_POLICY,
+    A_ROLLBACK_PLAN,
+    A_ROLLED_BACK,
+    A_STAGE_STATUS,
+    A_START_STAGE,
+    A_TESTS,
+    BakeGateRequest,
+    BakePassedRequest,
+    BuildAnswer,
+    BuildRequest,
+    EntryGatesRequest,
+    ExecutionStatusRequest,
+    GateAnswer,
+    HookAnswer,
+    HookRequest,
+    PolicyAnswer,
+    PolicyRequest,
+    RollbackPlanAnswer,
+    RollbackPlanRequest,
+    RollbackTarget,
+    RolledBackRequest,
+    StageStartRequest,
+    StageStatusRequest,
+    TestsAnswer,
+    TestsRequest,
+)
+from pipewarden.engine.domain.events import draft
+from pipewarden.engine.domain.gates import approval as approval_gate
+from pipewarden.engine.domain.gates import bake_time as bake_time_gate
+from pipewarden.engine.domain.gates import paused as paused_gate
+from pipewarden.engine.domain.gates import policy as policy_gate
+from pipewarden.engine.domain.gates import stage_busy as stage_busy_gate
+from pipewarden.engine.domain.gates.base import FAIL, GateResult
+from pipewarden.engine.domain.ids import artifact_id, format_time, parse_time
+from pipewarden.engine.domain.rollback import plan_rollback
+from pipewarden.engine.domain.status import ExecutionStatus, StageRunStatus
+from pipewarden.engine.store import EngineStore
+from pipewarden.errors import ConfigError, PolicyError
+from pipewarden.evaluation.gate import check_document
+from pipewarden.load.pipeline import load_pipeline_bytes
+from pipewarden.model.view import pipeline_view
+
+
+def _answer(gate: str, result: GateResult) -> GateAnswer:
+    return GateAnswer(gate, str(result.result), result.code, result.reason,
+                      None if result.until is None else format_time(result.until))
+
+
+def _safe(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text)
+
+
+class EngineActivities:
+    def __init__(self, store: EngineStore, state_dir: Path, *, org_config: str | None = None,
+                 policies: Sequence[str] = ()) -> None:
+        self.store = store
+        self.state_dir = Path(state_dir)
+        self.artifacts = ArtifactStore(self.state_dir)
+        self.org_config = org_config
+        self.policies = tuple(policies)
+
+    # ------------------------------------------------------------ helpers
+
+    @staticmethod
+    def _key(suffix: str) -> str:
+        info = activity.info()
+        return f"{info.workflow_id}/{info.activity_id}/{suffix}"
+
+    @staticmethod
+    def _now() -> datetime:
+        return datetime.now(UTC)
+
+    def _env(self, *, pipeline: str, execution: str, commit: str, artifact: str,
+             extra: dict[str, str]) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update({"PIPEWARDEN_PIPELINE": pipeline, "PIPEWARDEN_EXECUTION": execution,
+                    "PIPEWARDEN_COMMIT": commit, "PIPEWARDEN_ARTIFACT": artifact,
+                    "PIPEWARDEN_ROLLBACK": "0"})
+        env.update(extra)
+        return env
+
+    def _log(self, *parts: str) -> Path:
+        return self.state_dir / "logs" / Path(*[_safe(part) for part in parts])
+
+    # ------------------------------------------------------------ policy
+
+    def _policy(self, pipeline: str, path: str, source: bytes, now: datetime) -> tuple[GateResult, dict[str, Any] | None]:
+        loaded = load_pipeline_bytes(path, source)
+        document = loaded.document if loaded.valid and isinstance(loaded.document, dict) else None
+        try:
+            checked = check_document(source, path, org_config=self.org_config, policies=self.policies, now=now)
+        except (ConfigError, PolicyError) as error:
+            return policy_gate.evaluate([], now=now, config_error=str(error)), None
+        findings = [policy_gate.PolicyFinding(f.rule, f.level, f.path or "", f.message, f.excepted)
+                    for f in checked.findings]
+        result = policy_gate.evaluate(findings, now=now)
+        if result.passed and document is not None:
+            name = document.get("metadata", {}).get("name")
+            if name != pipeline:
+                return FAIL("name_changed", f"metadata.name is {name!r}; this pipeline is named {pipeline!r} "
+                            "and keeps that name", inputs={**result.inputs, "name": name}), None
+        return result, document
+
+    @activity.defn(name=A_POLICY)
+    def policy_check(self, request: PolicyRequest) -> PolicyAnswer:
+        now = parse_time(request.now)
+        try:
+            source = read_at_commit(request.repo, request.commit, request.pipeline_path)
+        except ArtifactError as error:
+            result = FAIL("unreadable", str(error), inputs={"now": request.now})
+            document = None
+        else:
+            result, document = self._policy(request.pipeline, request.pipeline_path, source, now)
+        if request.stage_run is not None:
+            self.store.record_gate(request.stage_run, policy_gate.NAME, result, now=now)
+        else:
+            self.store.append_event(draft("gate", time=now, pipeline=request.pipeline, execution=request.execution,
+                                          data=result.event_data(policy_gate.NAME)), key=self._key("gate"))
+        return PolicyAnswer(_answer(policy_gate.NAME, result), document if result.passed else None)
+
+    # ------------------------------------------------------------ build
+
+    @activity.defn(name=A_BUILD)
+    def build(self, request: BuildRequest) -> BuildAnswer:
+        artifact = artifact_id(request.commit)
+        now = self._now()
+        attempt = activity.info().attempt
+        self.store.append_event(draft("build_started", time=now, pipeline=request.pipeline,
+                                      execution=request.execution,
+                                      data={"commit": request.commit, "attempt": attempt}),
+                                key=self._key(f"build_started#{attempt}"))
+        record = self.artifacts.record(artifact)
+        if record is not None and self.artifacts.intact(artifact):
+            # A commit is built at most once: another execution of it reuses the artifact.
+            return self._built(request, artifact, "reused", now, "reused")
+        started = self._now()
+        try:
+            checkout = self.artifacts.fresh_checkout(request.repo, request.commit, artifact)
+            author = git(["log", "-1", "--format=%an <%ae>", request.commit], cwd=checkout).strip()
+            committed = git(["log", "-1", "--format=%cI", request.commit], cwd=checkout).strip()
+        except ArtifactError as error:
+            return self._built(request, None, "failed", started, f"checkout failed: {error}")
+        env = self._env(pipeline=request.pipeline, execution=request.execution, commit=request.commit,
+                        artifact=artifact, extra={})
+        env.pop("PIPEWARDEN_ROLLBACK")
+        steps: list[tuple[str, str, str | None]] = [(f"command {i + 1}", c, None) for i, c in enumerate(request.commands)]
+        steps += [(f"test {t.name}", t.command, t.name) for t in request.tests]
+        for label, command, test in steps:
+            log = self._log(request.execution, "build", f"{label}.log")
+            result = run_command(command, cwd=checkout, log=log, timeout_seconds=request.timeout_seconds,
+                                 env={**env, **({"PIPEWARDEN_TEST": test} if test else {})})
+            if not result.ok:
+                why = "timed out" if result.timed_out else f"exited {result.exit_code}"
+                return self._built(request, None, "failed", started, f"build {label} ({command}) {why}")
+        source = (checkout / request.artifact_path).resolve()
+        if not source.is_relative_to(checkout.resolve()):
+            return self._built(request, None, "failed", started, "build.artifact is outside the checkout")
+        try:
+            read = read_at_commit(request.repo, request.commit, request.pipeline_path)
+            loaded = load_pipeline_bytes(request.pipeline_path, read)
+            document = loaded.document if loaded.valid and isinstance(loaded.document, dict) else None
+            self.artifacts.pack(source, artifact, request.commit, author=author, committer_time=committed,
+                                pipeline_path=request.pipeline_path, document=document)
+        except ArtifactError as error:
+            return self._built(request, None, "failed", started, str(error))
+        self.store.set_execution_artifact(request.execution, artifact)
+        return self._built(request, artifact, "succeeded", started, "built")
+
+    def _built(self, request: BuildRequest, artifact: str | None, result: str, started: datetime,
+               reason: str) -> BuildAnswer:
+        now = self._now()
+        if artifact is not None:
+            self.store.set_execution_artifact(request.execution, artifact)
+        self.store.append_event(draft("build_finished", time=now, pipeline=request.pipeline,
+                                      execution=request.execution, data={
+                                          "result": result, "artifact": artifact,
+                                          "duration_ms": max(0, int((now - started).total_seconds() * 1000))}),
+                                key=self._key("build_finished"))
+        return BuildAnswer(artifact is not None, artifact, reason)
+
+    # ------------------------------------------------------------ hooks and tests
+
+    @activity.defn(name=A_HOOK)
+    def run_hook(self, request: HookRequest) -> HookAnswer:
+        key = self._key("hook")
+        now = self._now()
+        log = self._log(request.execution, request.stage, f"{request.host}-{request.hook}"
+                        f"{'-rollback' if request.rollback else ''}-a{activity.info().attempt}.log")
+        relative = str(log.relative_to(self.state_dir))
+        start = self.store.begin_hook_run(key, execution=request.execution, pipeline=request.pipeline,
+                                          stage=request.stage, target=request.target, host=request.host,
+                                          hook=request.hook, artifact=request.artifact, now=now,
+                                          rollback=request.rollback, log=relative)
+        if start.completed:
+            run = start.run
+            return HookAnswer(run.succeeded, run.exit_code, run.timed_out, run.log)
+        if start.interrupted is not None and start.interrupted.pgid is not None:
+            kill_group(start.interrupted.pgid)
+        if request.first:
+            self.store.set_host_state(request.pipeline, request.stage, request.target, request.host,
+                                      state="deploying", artifact=request.artifact, execution=request.execution,
+                                      now=now)
+        try:
+            checkout = self.artifacts.ensure_checkout(request.repo, request.commit, request.artifact)
+            unpacked = self.artifacts.unpack(request.artifact)
+        except ArtifactError as error:
+            raise ApplicationError(str(error), non_retryable=True) from error
+        host_dir = self.state_dir / "hosts" / _safe(request.host.lower())
+        host_dir.mkdir(parents=True, exist_ok=True)
+        env = self._env(pipeline=request.pipeline, execution=request.execution, commit=request.commit,
+                        artifact=request.artifact, extra={
+                            "PIPEWARDEN_ARTIFACT_DIR": str(unpacked), "PIPEWARDEN_STAGE": request.stage,
+                            "PIPEWARDEN_HOSTS": " ".join(request.hosts), "PIPEWARDEN_TARGET": request.target,
+                            "PIPEWARDEN_HOST": request.host, "PIPEWARDEN_HOST_DIR": str(host_dir),
+                            "PIPEWARDEN_HOOK": request.hook,
+                            "PIPEWARDEN_PRODUCTION_CONFIG": "1" if request.production_config else "0",
+                            "PIPEWARDEN_ROLLBACK": "1" if request.rollback else "0"})
+        attempt = start.run.attempt
+        result = run_command(request.command, cwd=checkout, env=env, log=log, timeout_seconds=request.timeout_seconds,
+                             on_start=lambda pgid: self.store.set_hook_pgid(key, attempt, pgid))
+        done = self._now()
+        run, _ = self.store.finish_hook_run(key, attempt, exit_code=result.exit_code, timed_out=result.timed_out,
+                                            duration_ms=result.duration_ms, now=done)
+        if not run.succeeded:
+            self.store.set_host_state(request.pipeline, request.stage, request.target, request.host, state="failed",
+                                      artifact=request.artifact, execution=request.execution, now=done)
+        elif request.last:
+            self.store.set_host_state(request.pipeline, request.stage, request.target, request.host, state="ok",
+                                      artifact=request.artifact, execution=request.execution, now=done)
+        return HookAnswer(run.succeeded, run.exit_code, run.timed_out, run.log)
+
+    @activity.defn(name=A_TESTS)
+    def run_stage_tests(self, request: TestsRequest) -> TestsAnswer:
+        checkout = self.artifacts.ensure_checkout(request.repo, request.commit, request.artifact)
+        unpacked = self.artifacts.unpack(request.artifact)
+        failed: list[str] = []
+        for test in request.tests:
+            env = self._env(pipeline=request.pipeline, execution=request.execution, commit=request.commit,
+                            artifact=request.artifact, extra={
+                                "PIPEWARDEN_ARTIFACT_DIR": str(unpacked), "PIPEWARDEN_STAGE": request.stage,
+                                "PIPEWARDEN_HOSTS": " ".join(request.hosts), "PIPEWARDEN_TEST": test.name,
+                                "PIPEWARDEN_PRODUCTION_CONFIG": "1" if request.production_config else "0"})
+            log = self._log(request.execution, request.stage, f"test-{test.name}-a{activity.info().attempt}.log")
+            result = run_command(test.command, cwd=checkout, env=env, log=log, timeout_seconds=test.timeout_seconds)
+            if not result.ok:
+                failed.append(test.name)
+                break  # one failure fails the stage; the tests after it do not run
+        self.store.append_event(draft("tests_finished", time=self._now(), pipeline=request.pipeline,
+                                      execution=request.execution, stage=request.stage,
+                                      data={"result": "failed" if failed else "succeeded", "failed": failed}),
+                                key=self._key("tests_finished"))
+        return TestsAnswer(not failed, failed)
+
+    # ------------------------------------------------------------ stage runs and gates
+
+    @activity.defn(name=A_START_STAGE)
+    def start_stage_run(self, request: StageStartRequest) -> int:
+        return self.store.start_stage_run(request.execution, request.stage, now=parse_time(request.now)).id
+
+    @activity.defn(name=A_ENTRY_GATES)
+    def entry_gates(self, request: EntryGatesRequest) -> list[GateAnswer]:
+        """Observe and judge the built entry gates in engine.md's order, recording each (an event
+        at its first evaluation and at each change of result or code)."""
+        now = parse_time(request.now)
+        answers: list[GateAnswer] = []
+        try:
+            source = read_at_commit(request.repo, request.commit, request.pipeline_path)
+            policy, _ = self._policy(request.pipeline, request.pipeline_path, source, now)
+        except ArtifactError as error:
+            policy = FAIL("unreadable", str(error), inputs={"now": request.now})
+        results: list[tuple[str, GateResult]] = [(policy_gate.NAME, policy)]
+        if request.approvals_required:
+            results.append((approval_gate.NAME, approval_gate.evaluate(
+                request.approvals_required, request.approvals_given, now=now)))
+        results.append((stage_busy_gate.NAME, stage_busy_gate.evaluate(
+            request.execution, self.store.occupants(request.pipeline, request.stage), now=now)))
+        pipeline = self.store.pipeline(request.pipeline)
+        results.append((paused_gate.NAME, paused_gate.evaluate(
+            bool(pipeline and pipeline.paused), now=now, by=pipeline.paused_by if pipeline else None,
+            reason=pipeline.paused_reason if pipeline else None)))
+        for name, result in results:
+            self.store.record_gate(request.run_id, name, result, now=now)
+            answers.append(_answer(name, result))
+        return answers
+
+    @activity.defn(name=A_STAGE_STATUS)
+    def set_stage_status(self, request: StageStatusRequest) -> None:
+        now = parse_time(request.now)
+        run = self.store.stage_run(request.run_id)
+        events = [(draft(spec.type, time=now, pipeline=run.pipeline, execution=run.execution, stage=run.stage,
+                         target=spec.target, host=spec.host, actor=spec.actor, data=spec.data),
+                   self._key(spec.suffix))
+                  for spec in request.events]
+        self.store.set_stage_run_status(request.run_id, StageRunStatus(request.status), now=now,
+                                        reason=request.reason, artifact=request.artifact, events=events)
+
+    @activity.defn(name=A_EXECUTION_STATUS)
+    def set_execution_status(self, request: ExecutionStatusRequest) -> None:
+        self.store.set_execution_status(request.execution, ExecutionStatus(request.status),
+                                        now=parse_time(request.now), reason=request.reason,
+                                        key=self._key("execution_finished"))
+
+    @activity.defn(name=A_BAKE_GATE)
+    def bake_gate(self, request: BakeGateRequest) -> GateAnswer:
+        now = parse_time(request.now)
+        run = self.store.stage_run(request.run_id)
+        result = bake_time_gate.evaluate(run.bake_started, request.duration_seconds, now=now,
+                                         deadline_seconds=request.deadline_seconds)
+        self.store.record_gate(request.run_id, bake_time_gate.NAME, result, now=now)
+        return _answer(bake_time_gate.NAME, result)
+
+    @activity.defn(name=A_BAKE_PASSED)
+    def record_bake_passed(self, request: BakePassedRequest) -> None:
+        self.store.record_bake_passed(request.run_id, request.targets, now=parse_time(request.now))
+
+    # ------------------------------------------------------------ rollback
+
+    @activity.defn(name=A_ROLLBACK_PLAN)
+    def plan_rollback(self, request: RollbackPlanRequest) -> RollbackPlanAnswer:
+        """The rollback plan of a stage away from `replacing`: the stage's targets as the replaced
+        artifact's definition lists them (its deploy touched those hosts), each with its last good
+        artifact and that artifact's own definition (whose hooks the rollback runs)."""
+        replaced = self.artifacts.record(request.replacing)
+        if replaced is None or replaced.document is None:
+            return RollbackPlanAnswer([])
+        view = pipeline_view(replaced.document)
+        stage = next((s for s in view.stages if s.name == request.stage), None)
+        if stage is None:
+            return RollbackPlanAnswer([])
+        history = self.store.target_history(request.pipeline, request.stage)
+        candidates = {event.artifact for event in history}
+        intact = {artifact for artifact in candidates if self.artifacts.intact(artifact)}
+        touched = self.store.hosts_with_hooks(request.pipeline, request.stage, request.replacing)
+        plan = plan_rollback(stage, request.replacing, touched, history, blocklisted=set(), intact=intact)
+        targets: list[RollbackTarget] = []
+        for target in plan.targets:
+            record = None if target.artifact is None else self.artifacts.record(target.artifact)
+            targets.append(RollbackTarget(target.target, list(target.hosts), target.artifact,
+                                          None if record is None else record.commit,
+                                          None if record is None else record.document))
+        return RollbackPlanAnswer(targets)
+
+    @activity.defn(name=A_ROLLED_BACK)
+    def record_rolled_back(self, request: RolledBackRequest) -> None:
+        self.store.record_rolled_back(request.pipeline, request.stage, request.target, request.artifact,
+                                      now=parse_time(request.now))
+
+    def all(self) -> list[Any]:
+        """Every activity, for a worker that serves them all."""
+        return [self.policy_check, self.build, self.run_hook, self.run_stage_tests, self.start_stage_run,
+                self.entry_gates, self.set_stage_status, self.set_execution_status, self.bake_gate,
+                self.record_bake_passed, self.plan_rollback, self.record_rolled_back]

@@ -1,0 +1,64 @@
+"""Running one command of a build, hook or test: `/bin/sh -c COMMAND` in a directory, with an
+environment, stdin closed, stdout and stderr to a log file, in a process group of its own that is
+killed whole (SIGKILL) at the timeout. A command that ends by itself keeps whatever it started in
+the background (a `start` hook leaves its service running)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessResult:
+    exit_code: int | None
+    """None when it timed out."""
+    timed_out: bool
+    duration_ms: int
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0 and not self.timed_out
+
+
+def kill_group(pgid: int) -> None:
+    """SIGKILL a whole process group (a leftover of a run a crash cut off); gone already is fine."""
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def run_command(command: str, *, cwd: Path, env: Mapping[str, str], log: Path, timeout_seconds: float,
+                on_start: Callable[[int], None] | None = None) -> ProcessResult:
+    """Run `command` to its end or its timeout; `on_start(pgid)` is called once it runs (the
+    caller records the group so that a later attempt can kill it after a crash)."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    with open(log, "ab") as out:
+        process = subprocess.Popen(["/bin/sh", "-c", command], cwd=cwd, env=dict(env), stdin=subprocess.DEVNULL,
+                                   stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            if on_start is not None:
+                on_start(process.pid)
+            try:
+                code: int | None = process.wait(timeout=timeout_seconds)
+                timed_out = False
+            except subprocess.TimeoutExpired:
+                code, timed_out = None, True
+                kill_group(process.pid)
+        finally:
+            if process.poll() is None:
+                # Only on an error of our own here; a command that ended normally keeps what it
+                # started on purpose (a `start` hook leaves its service running).
+                kill_group(process.pid)
+                process.wait()
+    if timed_out:
+        with open(log, "a", encoding="utf-8") as out:
+            out.write(f"\n[pipewarden] killed after the timeout of {timeout_seconds:g}s\n")
+    return ProcessResult(code, timed_out, int((time.monotonic() - started) * 1000))
