@@ -4,107 +4,12 @@ builds and hook scripts that record what they do into a file."""
 from __future__ import annotations
 
 import asyncio
-import subprocess
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import AsyncExitStack
 from pathlib import Path
-from typing import Any
 
-from temporalio.client import Client
+from workflow_helpers import git, make_repo, release, write
 
-from pipewarden.engine.activities.engine import EngineActivities
-from pipewarden.engine.client import start_execution
-from pipewarden.engine.contract import ExecutionOutcome
 from pipewarden.engine.devserver import DevServer
 from pipewarden.engine.store import EngineStore
-from pipewarden.engine.worker import workers
-
-RESULT_TIMEOUT = 60
-
-STAGE = """  - name: {name}
-    type: {type}
-    targets: [{{name: {target}, hosts: ["{h1}", "{h2}"]}}]
-    deploy:
-      hooks: {{stop: ./hooks/hook.sh, install: ./hooks/hook.sh, start: ./hooks/hook.sh, validate: ./hooks/validate.sh}}
-      min_healthy: 50%
-{tests}    bake: {{duration: 1s}}
-    rollback: automatic
-"""
-TESTS = """    tests:
-      - {name: smoke, type: integration, command: ./hooks/test.sh}
-"""
-
-
-def pipeline_yaml(stages: int) -> str:
-    text = """apiVersion: pipewarden/v1
-kind: Pipeline
-metadata:
-  name: demo-app
-  team: demo
-build:
-  commands: ["mkdir -p dist && cp app.txt dist/"]
-  artifact: dist/
-  tests:
-    - {name: unit, type: unit, command: "test -f dist/app.txt"}
-stages:
-"""
-    text += STAGE.format(name="beta", type="preprod", target="beta-cell", h1="127.0.0.1:9301", h2="127.0.0.1:9302",
-                         tests=TESTS)
-    if stages > 1:
-        text += STAGE.format(name="prod", type="prod", target="cell-1", h1="127.0.0.1:9401", h2="127.0.0.1:9402",
-                             tests="")
-    return text
-
-
-def git(repo: Path, *args: str) -> str:
-    return subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True, text=True).stdout.strip()
-
-
-def write(path: Path, text: str, *, executable: bool = False) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    if executable:
-        path.chmod(0o755)
-
-
-def make_repo(tmp_path: Path, record: Path, stages: int) -> Path:
-    repo = tmp_path / "repo"
-    repo.mkdir()
-    git(repo, "init", "-q", "-b", "main")
-    git(repo, "config", "user.name", "Test Dev")
-    git(repo, "config", "user.email", "dev@example.com")
-    write(repo / "pipeline.yaml", pipeline_yaml(stages))
-    write(repo / "app.txt", "v1\n")
-    line = ('echo "$PIPEWARDEN_STAGE $PIPEWARDEN_TARGET $PIPEWARDEN_HOST $PIPEWARDEN_HOOK $PIPEWARDEN_ARTIFACT '
-            f'rollback=$PIPEWARDEN_ROLLBACK" >> {record}\n')
-    write(repo / "hooks" / "hook.sh", "#!/bin/sh\n" + line, executable=True)
-    write(repo / "hooks" / "validate.sh", "#!/bin/sh\n" + line + 'test "$(cat "$PIPEWARDEN_ARTIFACT_DIR/app.txt")" '
-          '= "$(cat app.txt)"\n', executable=True)
-    write(repo / "hooks" / "test.sh", "#!/bin/sh\n"
-          f'echo "$PIPEWARDEN_STAGE test $PIPEWARDEN_TEST $PIPEWARDEN_ARTIFACT hosts=$PIPEWARDEN_HOSTS" >> {record}\n',
-          executable=True)
-    git(repo, "add", "-A")
-    git(repo, "commit", "-q", "-m", "v1")
-    return repo
-
-
-async def release(server: DevServer, store: EngineStore, state: Path, repo: Path, commits: list[str],
-                  between: Callable[[], None] | None = None) -> list[ExecutionOutcome]:
-    """Run a worker and release `commits` one after the other; their outcomes."""
-    client = await Client.connect(server.address)
-    prefix = f"test-{state.parent.name}-"
-    outcomes: list[ExecutionOutcome] = []
-    with ThreadPoolExecutor(max_workers=16) as executor:
-        async with AsyncExitStack() as stack:
-            for worker in workers(client, EngineActivities(store, state), executor=executor, task_queue_prefix=prefix):
-                await stack.enter_async_context(worker)
-            for commit in commits:
-                _, handle = await start_execution(client, store, "demo-app", str(repo), commit, queue_prefix=prefix,
-                                                  poll_gates_seconds=1)
-                result: Any = await asyncio.wait_for(handle.result(), RESULT_TIMEOUT)
-                outcomes.append(ExecutionOutcome(**result) if isinstance(result, dict) else result)
-    return outcomes
 
 
 def hook_lines(stage: str, target: str, hosts: list[str], artifact: str, rollback: int = 0) -> list[str]:

@@ -32,6 +32,7 @@ A_BAKE_GATE = "bake_gate"
 A_BAKE_PASSED = "record_bake_passed"
 A_ROLLBACK_PLAN = "plan_rollback"
 A_ROLLED_BACK = "record_rolled_back"
+A_APPEND = "append_events"
 
 
 @dataclass
@@ -275,3 +276,14 @@ class PromoteSignal:
     stage: str
     actor: str
     reason: str | None = None
+
+
+@dataclass
+class AppendEventsRequest:
+    """Events of an execution to append (each keyed by the workflow and activity ids and its suffix)."""
+
+    execution: str
+    pipeline: str
+    now: str
+    stage: str | None
+    events: list[EventSpec]

@@ -29,7 +29,7 @@ def workers(client: Client, activities: EngineActivities, *, executor: ThreadPoo
     are synchronous (processes, SQLite) and run on `executor`, which the caller owns and shuts
     down. `task_queue_prefix` separates engines sharing one Temporal (tests)."""
     control: Sequence[Any] = [activities.policy_check, activities.start_stage_run, activities.entry_gates,
-                              activities.set_stage_status, activities.set_execution_status, activities.bake_gate,
+                              activities.set_stage_status, activities.append_events, activities.set_execution_status, activities.bake_gate,
                               activities.record_bake_passed, activities.plan_rollback, activities.record_rolled_back]
     return [
         Worker(client, task_queue=task_queue_prefix + TASK_QUEUE_CONTROL, workflows=[ExecutionWorkflow],

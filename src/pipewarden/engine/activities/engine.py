@@ -27,6 +27,7 @@ from temporalio.exceptions import ApplicationError
 from pipewarden.engine.activities.artifacts import ArtifactError, ArtifactStore, git, read_at_commit
 from pipewarden.engine.activities.process import kill_group, run_command
 from pipewarden.engine.contract import (
+    A_APPEND,
     A_BAKE_GATE,
     A_BAKE_PASSED,
     A_BUILD,
@@ -39,6 +40,7 @@ from pipewarden.engine.contract import (
     A_STAGE_STATUS,
     A_START_STAGE,
     A_TESTS,
+    AppendEventsRequest,
     BakeGateRequest,
     BakePassedRequest,
     BuildAnswer,
@@ -329,6 +331,14 @@ class EngineActivities:
         self.store.set_stage_run_status(request.run_id, StageRunStatus(request.status), now=now,
                                         reason=request.reason, artifact=request.artifact, events=events)
 
+    @activity.defn(name=A_APPEND)
+    def append_events(self, request: AppendEventsRequest) -> None:
+        now = parse_time(request.now)
+        for spec in request.events:
+            self.store.append_event(draft(spec.type, time=now, pipeline=request.pipeline, execution=request.execution,
+                                          stage=request.stage, target=spec.target, host=spec.host, actor=spec.actor,
+                                          data=spec.data), key=self._key(spec.suffix))
+
     @activity.defn(name=A_EXECUTION_STATUS)
     def set_execution_status(self, request: ExecutionStatusRequest) -> None:
         self.store.set_execution_status(request.execution, ExecutionStatus(request.status),
@@ -383,5 +393,5 @@ class EngineActivities:
     def all(self) -> list[Any]:
         """Every activity, for a worker that serves them all."""
         return [self.policy_check, self.build, self.run_hook, self.run_stage_tests, self.start_stage_run,
-                self.entry_gates, self.set_stage_status, self.set_execution_status, self.bake_gate,
+                self.entry_gates, self.set_stage_status, self.append_events, self.set_execution_status, self.bake_gate,
                 self.record_bake_passed, self.plan_rollback, self.record_rolled_back]

@@ -25,6 +25,7 @@ from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
     from pipewarden.engine.contract import (
+        A_APPEND,
         A_BAKE_GATE,
         A_BAKE_PASSED,
         A_BUILD,
@@ -41,6 +42,7 @@ with workflow.unsafe.imports_passed_through():
         TASK_QUEUE_CONTROL,
         TASK_QUEUE_DEPLOY,
         WORKFLOW_EXECUTION,
+        AppendEventsRequest,
         ApproveSignal,
         BakeGateRequest,
         BakePassedRequest,
@@ -97,6 +99,7 @@ class _Deploy:
 class ExecutionWorkflow:
     def __init__(self) -> None:
         self._approvals: dict[str, set[str]] = {}
+        self._unrecorded: list[ApproveSignal] = []
         self._promoted: set[str] = set()
         self._promotions: dict[str, PromoteSignal] = {}
         self._wake = False
@@ -107,7 +110,11 @@ class ExecutionWorkflow:
 
     @workflow.signal
     def approve(self, signal: ApproveSignal) -> None:
-        self._approvals.setdefault(signal.stage, set()).add(signal.approval)
+        given = self._approvals.setdefault(signal.stage, set())
+        if signal.approval in given:
+            return  # the client refuses a second approval (a `refused` event); a replayed signal changes nothing
+        given.add(signal.approval)
+        self._unrecorded.append(signal)
         self._wake = True
 
     @workflow.signal
@@ -173,6 +180,7 @@ class ExecutionWorkflow:
                      last: bool) -> tuple[str, str | None]:
         run_id = await self._control(A_START_STAGE, StageStartRequest(run.execution, stage.name, self._now()), int)
         while True:
+            await self._record_approvals(run)
             gates = await self._control(A_ENTRY_GATES, EntryGatesRequest(
                 run_id, run.execution, run.pipeline, run.repo, run.commit, run.pipeline_path, stage.name,
                 list(stage.approvals), sorted(self._approvals.get(stage.name, set())), self._now()), list[GateAnswer])
@@ -229,6 +237,14 @@ class ExecutionWorkflow:
         else:
             await self._stage_status(run_id, "succeeded", events=[baked])
         return "succeeded", None
+
+    async def _record_approvals(self, run: ExecutionInput) -> None:
+        """The `approved` events of approvals signalled since the last call."""
+        while self._unrecorded:
+            signal = self._unrecorded.pop(0)
+            await self._control(A_APPEND, AppendEventsRequest(run.execution, run.pipeline, self._now(), signal.stage, [
+                EventSpec("approved", {"reason": signal.reason, "approval": signal.approval}, "approved",
+                          actor=signal.actor)]))
 
     def _wait_seconds(self, waiting: list[GateAnswer], poll: int) -> float:
         """Until the latest `until` when every waiting gate knows one (nothing passes before), else

@@ -1,0 +1,45 @@
+"""Running build, hook and test commands: the timeout kills the whole process group; stdin is
+closed; the output goes to the log."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from pipewarden.engine.activities.process import run_command
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie waiting for its parent's wait counts as gone.
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split()[2] != "Z"
+    except OSError:
+        return False
+
+
+def test_timeout_kills_the_whole_process_group(tmp_path: Path) -> None:
+    pidfile = tmp_path / "child.pid"
+    started = time.monotonic()
+    result = run_command(f"sleep 60 & echo $! > {pidfile}; sleep 60", cwd=tmp_path, env=dict(os.environ),
+                         log=tmp_path / "logs" / "hook.log", timeout_seconds=1)
+    assert result.timed_out and result.exit_code is None and not result.ok
+    assert time.monotonic() - started < 10
+    child = int(pidfile.read_text())
+    deadline = time.monotonic() + 5
+    while _alive(child) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(child)
+    assert "killed after the timeout of 1s" in (tmp_path / "logs" / "hook.log").read_text()
+
+
+def test_stdin_is_closed_and_output_logged(tmp_path: Path) -> None:
+    result = run_command("cat; echo done; echo err >&2; exit 4", cwd=tmp_path, env=dict(os.environ),
+                         log=tmp_path / "out.log", timeout_seconds=10)
+    assert (result.exit_code, result.timed_out) == (4, False)
+    assert (tmp_path / "out.log").read_text() == "done\nerr\n"
