@@ -1,0 +1,70 @@
+"""Automatic rollback triggered by a failed stage test, and a failed first release with no last
+good artifact to return to (real dev server, real git, recording hooks)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from workflow_helpers import git, make_repo, release, write
+
+from pipewarden.engine.devserver import DevServer
+from pipewarden.engine.store import EngineStore
+
+HOSTS = ["127.0.0.1:9301", "127.0.0.1:9302"]
+
+
+def lines(stage: str, target: str, hosts: list[str], artifact: str, rollback: int = 0) -> list[str]:
+    return [f"{stage} {target} {host} {hook} {artifact} rollback={rollback}"
+            for host in hosts for hook in ("stop", "install", "start", "validate")]
+
+
+def test_a_failed_stage_test_rolls_every_touched_host_back(temporal_server: DevServer, tmp_path: Path) -> None:
+    record = tmp_path / "record.txt"
+    repo = make_repo(tmp_path, record, stages=1)
+    v1 = git(repo, "rev-parse", "HEAD")
+    write(repo / "app.txt", "v2\n")
+    write(repo / "hooks" / "test.sh", (repo / "hooks" / "test.sh").read_text() + "exit 1\n", executable=True)
+    git(repo, "commit", "-q", "-am", "v2: the smoke test fails")
+    v2 = git(repo, "rev-parse", "HEAD")
+    state = tmp_path / "state"
+    with EngineStore.for_state_dir(state) as store:
+        first, second = asyncio.run(release(temporal_server, store, state, repo, [v1, v2]))
+        assert (first.status, second.status) == ("succeeded", "rolled_back"), (first, second)
+        assert record.read_text().splitlines() == [
+            *lines("beta", "beta-cell", HOSTS, v1[:12]),
+            f"beta test smoke {v1[:12]} hosts={' '.join(HOSTS)}",
+            *lines("beta", "beta-cell", HOSTS, v2[:12]),
+            f"beta test smoke {v2[:12]} hosts={' '.join(HOSTS)}",
+            *lines("beta", "beta-cell", HOSTS, v1[:12], rollback=1),
+        ]
+        events = store.events(execution="demo-app-2")
+        tests = next(e for e in events if e.type == "tests_finished")
+        assert tests.data == {"result": "failed", "failed": ["smoke"]}
+        started = next(e for e in events if e.type == "rollback_started")
+        assert started.data == {"trigger": "tests", "to": {"beta-cell": v1[:12]}}
+        assert {h.host: (h.artifact, h.state) for h in store.hosts("demo-app").values()} == {
+            host: (v1[:12], "ok") for host in HOSTS}
+        assert store.verify() is None
+
+
+def test_a_first_release_that_fails_has_nothing_to_roll_back_to(temporal_server: DevServer, tmp_path: Path) -> None:
+    record = tmp_path / "record.txt"
+    repo = make_repo(tmp_path, record, stages=1)
+    write(repo / "hooks" / "validate.sh", (repo / "hooks" / "validate.sh").read_text() + "exit 1\n", executable=True)
+    git(repo, "commit", "-q", "-am", "validate fails from the start")
+    commit = git(repo, "rev-parse", "HEAD")
+    state = tmp_path / "state"
+    with EngineStore.for_state_dir(state) as store:
+        (outcome,) = asyncio.run(release(temporal_server, store, state, repo, [commit]))
+        assert outcome.status == "failed", outcome
+        assert record.read_text().splitlines() == lines("beta", "beta-cell", HOSTS[:1], commit[:12])
+        events = store.events(execution="demo-app-1")
+        started = next(e for e in events if e.type == "rollback_started")
+        assert started.data == {"trigger": "hook", "to": {"beta-cell": None}}
+        finished = next(e for e in events if e.type == "rollback_finished")
+        assert finished.data["result"] == "failed"
+        assert [r.status for r in store.stage_runs(execution="demo-app-1")] == ["failed"]
+        host = store.hosts("demo-app")
+        assert {h.host: (h.artifact, h.state) for h in host.values()} == {HOSTS[0]: (None, "failed")}
+        assert store.verify() is None
