@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -76,6 +77,9 @@ from pipewarden.errors import ConfigError, PolicyError
 from pipewarden.evaluation.gate import check_document
 from pipewarden.load.pipeline import load_pipeline_bytes
 from pipewarden.model.view import pipeline_view
+
+LEASE_MARGIN_SECONDS = 30
+LEASE_POLL_SECONDS = 0.2
 
 
 def _answer(gate: str, result: GateResult) -> GateAnswer:
@@ -219,7 +223,24 @@ class EngineActivities:
 
     @activity.defn(name=A_HOOK)
     def run_hook(self, request: HookRequest) -> HookAnswer:
+        """One hook on one host, holding the host's lease (one hook per host across workers)."""
         key = self._key("hook")
+        self._lease(request.host, key, request.timeout_seconds)
+        try:
+            return self._run_hook(request, key)
+        finally:
+            self.store.release_host_lease(request.host, key)
+
+    def _lease(self, host: str, key: str, timeout_seconds: int) -> None:
+        """Wait for the host's lease. It lasts the hook's timeout plus a margin: a hook never runs
+        longer, so a lease left by a dead worker frees itself."""
+        attempt = activity.info().attempt
+        while not self.store.acquire_host_lease(host, key, attempt, now=self._now(),
+                                                seconds=timeout_seconds + LEASE_MARGIN_SECONDS):
+            activity.heartbeat(f"waiting for the lease of {host}")
+            time.sleep(LEASE_POLL_SECONDS)
+
+    def _run_hook(self, request: HookRequest, key: str) -> HookAnswer:
         now = self._now()
         log = self._log(request.execution, request.stage, f"{request.host}-{request.hook}"
                         f"{'-rollback' if request.rollback else ''}-a{activity.info().attempt}.log")

@@ -27,7 +27,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Self
 
@@ -641,6 +641,39 @@ class EngineStore:
 
     def _hook_run_by_id(self, conn: Connection, run_id: Any) -> HookRunRecord:
         return _hook_run(conn.execute(select(t.hook_runs).where(t.hook_runs.c.id == run_id)).one())
+
+    # ------------------------------------------------------------ host leases
+
+    def acquire_host_lease(self, host: str, holder: str, attempt: int, *, now: datetime, seconds: float) -> bool:
+        """Take the lease of `host` for `seconds` (one hook per host across workers). Granted when
+        no lease is held, when the held one has expired, or when `holder` already holds it (a later
+        attempt of the same hook run: Temporal retries an activity only once the earlier attempt
+        timed out or its worker is gone, and the caller kills that attempt's process group).
+        False while another hook run holds it."""
+        key = host_key(host)
+        expires = format_time(now + timedelta(seconds=seconds))
+        with self._write() as conn:
+            row = conn.execute(select(t.host_leases).where(t.host_leases.c.host_key == key)).first()
+            if row is not None and row.holder != holder and row.expires > format_time(now):
+                return False
+            values = {"holder": holder, "attempt": attempt, "acquired": format_time(now), "expires": expires}
+            if row is None:
+                conn.execute(insert(t.host_leases).values(host_key=key, **values))
+            else:
+                conn.execute(update(t.host_leases).where(t.host_leases.c.host_key == key).values(**values))
+            return True
+
+    def release_host_lease(self, host: str, holder: str) -> None:
+        """Give the lease back (only the holder's own lease is removed)."""
+        with self._write() as conn:
+            conn.execute(delete(t.host_leases).where(t.host_leases.c.host_key == host_key(host),
+                                                     t.host_leases.c.holder == holder))
+
+    def host_lease(self, host: str) -> tuple[str, int, datetime] | None:
+        """The holder, attempt and expiry of the lease of `host`, if any is recorded."""
+        with self._read() as conn:
+            row = conn.execute(select(t.host_leases).where(t.host_leases.c.host_key == host_key(host))).first()
+        return None if row is None else (row.holder, row.attempt, _time(row.expires))
 
     # ------------------------------------------------------------ overrides
 

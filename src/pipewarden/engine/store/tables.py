@@ -156,6 +156,16 @@ hook_runs = Table(
 )
 Index("ix_hook_runs_artifact", hook_runs.c.pipeline, hook_runs.c.stage, hook_runs.c.artifact)
 
+host_leases = Table(
+    # One hook per host at a time, across all workers and pipelines (engine.md, "One hook per host").
+    "host_leases", metadata,
+    Column("host_key", String(300), primary_key=True),   # model.hosts.host_key(host)
+    Column("holder", String(400), nullable=False),       # the hook run's key (workflow id / activity id)
+    Column("attempt", Integer, nullable=False),
+    Column("acquired", String(TIME), nullable=False),
+    Column("expires", String(TIME), nullable=False),
+)
+
 overrides = Table(
     "overrides", metadata,
     Column("pipeline", String(63), primary_key=True),
