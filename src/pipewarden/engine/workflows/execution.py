@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from pipewarden.engine.contract import (
@@ -105,6 +106,7 @@ class ExecutionWorkflow:
         self._wake = False
         self._stop = False
         self._prefix = ""
+        self._open_run: int | None = None
 
     # ------------------------------------------------------------ signals
 
@@ -148,6 +150,18 @@ class ExecutionWorkflow:
     @workflow.run
     async def run(self, run: ExecutionInput) -> ExecutionOutcome:
         self._prefix = run.queue_prefix
+        try:
+            return await self._execute(run)
+        except ActivityError as error:
+            # An activity gave up (its retries spent, or a non-retryable error): the execution
+            # fails with that reason, and a stage run it left open is closed `failed`, rather
+            # than the workflow failing and leaving the store saying `running`.
+            reason = f"{error.cause or error}"
+            if self._open_run is not None:
+                await self._stage_status(self._open_run, "failed", reason=reason)
+            return await self._finish(run.execution, "failed", reason)
+
+    async def _execute(self, run: ExecutionInput) -> ExecutionOutcome:
         policy = await self._control(A_POLICY, PolicyRequest(run.execution, run.pipeline, run.repo, run.commit,
                                                              run.pipeline_path, self._now()), PolicyAnswer)
         while policy.gate.result == "wait":  # the org config or policies are being fixed
@@ -170,6 +184,7 @@ class ExecutionWorkflow:
         for index, stage in enumerate(view.stages):
             last = index == len(view.stages) - 1
             status, reason = await self._stage(run, view, stage, built.artifact, last)
+            self._open_run = None
             if status != "succeeded":
                 return await self._finish(run.execution, status, reason)
         return await self._finish(run.execution, "succeeded", None)
@@ -179,6 +194,7 @@ class ExecutionWorkflow:
     async def _stage(self, run: ExecutionInput, view: PipelineView, stage: StageView, artifact: str,
                      last: bool) -> tuple[str, str | None]:
         run_id = await self._control(A_START_STAGE, StageStartRequest(run.execution, stage.name, self._now()), int)
+        self._open_run = run_id
         while True:
             await self._record_approvals(run)
             gates = await self._control(A_ENTRY_GATES, EntryGatesRequest(
@@ -274,14 +290,21 @@ class ExecutionWorkflow:
             for number, hook in enumerate(deploy.hooks):
                 if self._stop:
                     return False
-                answer = await workflow.execute_activity(
-                    A_HOOK, HookRequest(run.execution, run.pipeline, run.repo, deploy.artifact, deploy.commit,
-                                        deploy.stage.name, deploy.plan.target, name, hosts, hook.phase, hook.command,
-                                        deploy.stage.deploy_timeout_seconds, _production(deploy.stage), rollback,
-                                        number == 0, number == len(deploy.hooks) - 1),
-                    task_queue=self._prefix + TASK_QUEUE_DEPLOY, result_type=HookAnswer, retry_policy=RETRY,
-                    start_to_close_timeout=timedelta(seconds=deploy.stage.deploy_timeout_seconds
-                                                     + ACTIVITY_MARGIN_SECONDS))
+                try:
+                    answer = await workflow.execute_activity(
+                        A_HOOK, HookRequest(run.execution, run.pipeline, run.repo, deploy.artifact, deploy.commit,
+                                            deploy.stage.name, deploy.plan.target, name, hosts, hook.phase,
+                                            hook.command, deploy.stage.deploy_timeout_seconds,
+                                            _production(deploy.stage), rollback, number == 0,
+                                            number == len(deploy.hooks) - 1),
+                        task_queue=self._prefix + TASK_QUEUE_DEPLOY, result_type=HookAnswer, retry_policy=RETRY,
+                        start_to_close_timeout=timedelta(seconds=deploy.stage.deploy_timeout_seconds
+                                                         + ACTIVITY_MARGIN_SECONDS))
+                except ActivityError:
+                    # The hook could not be run at all (its artifact unreadable, retries spent):
+                    # the host fails like a failing hook, so the stage can roll back.
+                    self._stop = True
+                    return False
                 if not answer.ok:
                     self._stop = True
                     return False
