@@ -12,9 +12,11 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from temporalio.testing import ActivityEnvironment
 from workflow_helpers import git, make_repo
 
+from pipewarden.engine.activities import engine as engine_activities
 from pipewarden.engine.activities.artifacts import ArtifactStore
 from pipewarden.engine.activities.engine import EngineActivities
 from pipewarden.engine.contract import HookRequest
@@ -89,3 +91,16 @@ def test_an_attempt_cut_off_is_recorded_interrupted_and_its_group_killed(tmp_pat
         assert hooks == [(1, True, None), (2, False, 0)]
         assert len(record.read_text().splitlines()) == 1
         assert store.verify() is None
+
+
+def test_a_long_hook_heartbeats_from_the_helper_thread(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    repo, state, commit, _ = _prepare(tmp_path)
+    monkeypatch.setattr(engine_activities, "HEARTBEAT_SECONDS", 0.1)
+    with EngineStore.for_state_dir(state) as store:
+        store.create_execution("demo-app", commit, trigger="release", now=datetime.now(UTC))
+        env = _environment("9", 1)
+        beats: list[tuple[object, ...]] = []
+        env.on_heartbeat = lambda *details: beats.append(details)
+        request = dataclasses.replace(_request(repo, commit, "demo-app-1"), command="sleep 1; ./hooks/hook.sh")
+        assert env.run(EngineActivities(store, state).run_hook, request).ok
+        assert len(beats) >= 5

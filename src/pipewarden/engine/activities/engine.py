@@ -14,10 +14,13 @@ a clock read here; durations of processes are measured here (they are observatio
 
 from __future__ import annotations
 
+import contextvars
 import os
 import re
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -80,6 +83,29 @@ from pipewarden.model.view import pipeline_view
 
 LEASE_MARGIN_SECONDS = 30
 LEASE_POLL_SECONDS = 0.2
+HEARTBEAT_SECONDS = 5.0
+"""How often a long activity (build, hook, tests) heartbeats; the workflow's heartbeat timeout is
+a few times this, so a dead worker is noticed in seconds, not at the start-to-close timeout."""
+
+
+@contextmanager
+def heartbeating() -> Iterator[None]:
+    """Heartbeat the current activity every HEARTBEAT_SECONDS from a helper thread while the block
+    runs (git clones and unpacking included, not only the commands)."""
+    done = threading.Event()
+    context = contextvars.copy_context()  # the activity's context, for activity.heartbeat
+
+    def beat() -> None:
+        while not done.wait(HEARTBEAT_SECONDS):
+            activity.heartbeat()
+
+    thread = threading.Thread(target=context.run, args=(beat,), name="heartbeat", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
 
 
 def _answer(gate: str, result: GateResult) -> GateAnswer:
@@ -163,6 +189,10 @@ class EngineActivities:
 
     @activity.defn(name=A_BUILD)
     def build(self, request: BuildRequest) -> BuildAnswer:
+        with heartbeating():
+            return self._build(request)
+
+    def _build(self, request: BuildRequest) -> BuildAnswer:
         artifact = artifact_id(request.commit)
         now = self._now()
         attempt = activity.info().attempt
@@ -225,11 +255,12 @@ class EngineActivities:
     def run_hook(self, request: HookRequest) -> HookAnswer:
         """One hook on one host, holding the host's lease (one hook per host across workers)."""
         key = self._key("hook")
-        self._lease(request.host, key, request.timeout_seconds)
-        try:
-            return self._run_hook(request, key)
-        finally:
-            self.store.release_host_lease(request.host, key)
+        with heartbeating():
+            self._lease(request.host, key, request.timeout_seconds)
+            try:
+                return self._run_hook(request, key)
+            finally:
+                self.store.release_host_lease(request.host, key)
 
     def _lease(self, host: str, key: str, timeout_seconds: int) -> None:
         """Wait for the host's lease. It lasts the hook's timeout plus a margin: a hook never runs
@@ -237,7 +268,6 @@ class EngineActivities:
         attempt = activity.info().attempt
         while not self.store.acquire_host_lease(host, key, attempt, now=self._now(),
                                                 seconds=timeout_seconds + LEASE_MARGIN_SECONDS):
-            activity.heartbeat(f"waiting for the lease of {host}")
             time.sleep(LEASE_POLL_SECONDS)
 
     def _run_hook(self, request: HookRequest, key: str) -> HookAnswer:
@@ -289,6 +319,10 @@ class EngineActivities:
 
     @activity.defn(name=A_TESTS)
     def run_stage_tests(self, request: TestsRequest) -> TestsAnswer:
+        with heartbeating():
+            return self._run_stage_tests(request)
+
+    def _run_stage_tests(self, request: TestsRequest) -> TestsAnswer:
         checkout = self.artifacts.ensure_checkout(request.repo, request.commit, request.artifact)
         unpacked = self.artifacts.unpack(request.artifact)
         failed: list[str] = []

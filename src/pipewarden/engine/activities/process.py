@@ -34,10 +34,15 @@ def kill_group(pgid: int) -> None:
         pass
 
 
+TICK_SECONDS = 1.0
+
+
 def run_command(command: str, *, cwd: Path, env: Mapping[str, str], log: Path, timeout_seconds: float,
-                on_start: Callable[[int], None] | None = None) -> ProcessResult:
+                on_start: Callable[[int], None] | None = None,
+                on_tick: Callable[[], None] | None = None) -> ProcessResult:
     """Run `command` to its end or its timeout; `on_start(pgid)` is called once it runs (the
-    caller records the group so that a later attempt can kill it after a crash)."""
+    caller records the group so that a later attempt can kill it after a crash), `on_tick()`
+    about every second while it runs (the activity's heartbeat)."""
     log.parent.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     with open(log, "ab") as out:
@@ -46,11 +51,8 @@ def run_command(command: str, *, cwd: Path, env: Mapping[str, str], log: Path, t
         try:
             if on_start is not None:
                 on_start(process.pid)
-            try:
-                code: int | None = process.wait(timeout=timeout_seconds)
-                timed_out = False
-            except subprocess.TimeoutExpired:
-                code, timed_out = None, True
+            code, timed_out = _wait(process, started + timeout_seconds, on_tick)
+            if timed_out:
                 kill_group(process.pid)
         finally:
             if process.poll() is None:
@@ -62,3 +64,17 @@ def run_command(command: str, *, cwd: Path, env: Mapping[str, str], log: Path, t
         with open(log, "a", encoding="utf-8") as out:
             out.write(f"\n[pipewarden] killed after the timeout of {timeout_seconds:g}s\n")
     return ProcessResult(code, timed_out, int((time.monotonic() - started) * 1000))
+
+
+def _wait(process: subprocess.Popen[bytes], deadline: float,
+          on_tick: Callable[[], None] | None) -> tuple[int | None, bool]:
+    """The exit code, or (None, True) once the monotonic `deadline` passes."""
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return None, True
+        try:
+            return process.wait(timeout=min(TICK_SECONDS, remaining)), False
+        except subprocess.TimeoutExpired:
+            if on_tick is not None:
+                on_tick()

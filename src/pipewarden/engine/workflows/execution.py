@@ -83,6 +83,9 @@ CONTROL_TIMEOUT = timedelta(seconds=60)
 RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=10),
                     maximum_attempts=5)
 ACTIVITY_MARGIN_SECONDS = 60
+HEARTBEAT_TIMEOUT = timedelta(seconds=30)
+"""Builds, hooks and tests heartbeat every few seconds (activities/engine.py): a worker that dies
+mid-hook is noticed within this, and the hook's next attempt takes over its lease."""
 
 
 @dataclass
@@ -178,6 +181,7 @@ class ExecutionWorkflow:
             A_BUILD, BuildRequest(run.execution, run.pipeline, run.repo, run.commit, run.pipeline_path,
                                   list(build.commands), tests, build.artifact, build.timeout_seconds),
             task_queue=self._prefix + TASK_QUEUE_BUILD, result_type=BuildAnswer, retry_policy=RETRY,
+            heartbeat_timeout=HEARTBEAT_TIMEOUT,
             start_to_close_timeout=timedelta(seconds=build.timeout_seconds * max(1, steps) + ACTIVITY_MARGIN_SECONDS))
         if not built.ok or built.artifact is None:
             return await self._finish(run.execution, "failed", f"build: {built.reason}")
@@ -223,6 +227,7 @@ class ExecutionWorkflow:
                 A_TESTS, TestsRequest(run.execution, run.pipeline, run.repo, artifact, run.commit, stage.name, hosts,
                                       tests, _production(stage)),
                 task_queue=self._prefix + TASK_QUEUE_DEPLOY, result_type=TestsAnswer, retry_policy=RETRY,
+                heartbeat_timeout=HEARTBEAT_TIMEOUT,
                 start_to_close_timeout=timedelta(seconds=sum(t.timeout_seconds for t in tests)
                                                  + ACTIVITY_MARGIN_SECONDS))
             if not answer.ok:
@@ -298,6 +303,7 @@ class ExecutionWorkflow:
                                             _production(deploy.stage), rollback, number == 0,
                                             number == len(deploy.hooks) - 1),
                         task_queue=self._prefix + TASK_QUEUE_DEPLOY, result_type=HookAnswer, retry_policy=RETRY,
+                        heartbeat_timeout=HEARTBEAT_TIMEOUT,
                         start_to_close_timeout=timedelta(seconds=deploy.stage.deploy_timeout_seconds
                                                          + ACTIVITY_MARGIN_SECONDS))
                 except ActivityError:
