@@ -19,7 +19,7 @@ from workflow_helpers import git, make_repo
 from pipewarden.engine.activities import engine as engine_activities
 from pipewarden.engine.activities.artifacts import ArtifactStore
 from pipewarden.engine.activities.engine import EngineActivities
-from pipewarden.engine.contract import HookRequest
+from pipewarden.engine.contract import HookRequest, RolledBackRequest
 from pipewarden.engine.store import EngineStore
 
 HOST = "127.0.0.1:9301"
@@ -104,3 +104,12 @@ def test_a_long_hook_heartbeats_from_the_helper_thread(tmp_path: Path, monkeypat
         request = dataclasses.replace(_request(repo, commit, "demo-app-1"), command="sleep 1; ./hooks/hook.sh")
         assert env.run(EngineActivities(store, state).run_hook, request).ok
         assert len(beats) >= 5
+
+
+def test_recording_a_rollback_twice_writes_it_once(tmp_path: Path) -> None:
+    with EngineStore.for_state_dir(tmp_path) as store:
+        activities = EngineActivities(store, tmp_path)
+        request = RolledBackRequest("demo-app", "beta", "beta-cell", "0123456789ab", "2026-12-01T15:00:00.000Z")
+        _environment("4", 1).run(activities.record_rolled_back, request)
+        _environment("4", 2).run(activities.record_rolled_back, request)
+        assert len(store.target_history("demo-app", "beta")) == 1

@@ -73,7 +73,7 @@ from pipewarden.engine.domain.gates import policy as policy_gate
 from pipewarden.engine.domain.gates import stage_busy as stage_busy_gate
 from pipewarden.engine.domain.gates.base import FAIL, GateResult
 from pipewarden.engine.domain.ids import artifact_id, format_time, parse_time
-from pipewarden.engine.domain.rollback import plan_rollback
+from pipewarden.engine.domain.rollback import RolledBackFrom, plan_rollback
 from pipewarden.engine.domain.status import ExecutionStatus, StageRunStatus
 from pipewarden.engine.store import EngineStore
 from pipewarden.errors import ConfigError, PolicyError
@@ -442,6 +442,15 @@ class EngineActivities:
 
     @activity.defn(name=A_ROLLED_BACK)
     def record_rolled_back(self, request: RolledBackRequest) -> None:
+        """`artifact` was rolled back from the target. Idempotent for a retried activity: nothing
+        is written when that rollback is already recorded after the artifact's last bake pass
+        there (a second record would state the same fact)."""
+        latest: tuple[str, datetime] | None = None
+        for event in self.store.target_history(request.pipeline, request.stage):
+            if event.target == request.target and event.artifact == request.artifact:
+                latest = ("rolled_back" if isinstance(event, RolledBackFrom) else "bake_passed", event.at)
+        if latest is not None and latest[0] == "rolled_back":
+            return
         self.store.record_rolled_back(request.pipeline, request.stage, request.target, request.artifact,
                                       now=parse_time(request.now))
 
