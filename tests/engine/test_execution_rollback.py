@@ -68,3 +68,28 @@ def test_a_first_release_that_fails_has_nothing_to_roll_back_to(temporal_server:
         host = store.hosts("demo-app")
         assert {h.host: (h.artifact, h.state) for h in host.values()} == {HOSTS[0]: (None, "failed")}
         assert store.verify() is None
+
+
+def test_with_rollback_manual_a_failed_hook_fails_the_stage_and_nothing_is_rolled_back(
+        temporal_server: DevServer, tmp_path: Path) -> None:
+    record = tmp_path / "record.txt"
+    repo = make_repo(tmp_path, record, stages=1)
+    v1 = git(repo, "rev-parse", "HEAD")
+    text = (repo / "pipeline.yaml").read_text().replace("rollback: automatic", "rollback: manual")
+    write(repo / "pipeline.yaml", text)
+    write(repo / "hooks" / "validate.sh", (repo / "hooks" / "validate.sh").read_text() + "exit 1\n", executable=True)
+    git(repo, "commit", "-q", "-am", "v2: validate fails, rollback manual")
+    v2 = git(repo, "rev-parse", "HEAD")
+    state = tmp_path / "state"
+    with EngineStore.for_state_dir(state) as store:
+        first, second = asyncio.run(release(temporal_server, store, state, repo, [v1, v2]))
+        assert (first.status, second.status) == ("succeeded", "failed"), (first, second)
+        assert second.reason == "beta: a hook failed"
+        assert record.read_text().splitlines()[9:] == lines("beta", "beta-cell", HOSTS[:1], v2[:12])
+        types = [e.type for e in store.events(execution="demo-app-2")]
+        assert "rollback_started" not in types and types[-1] == "execution_finished"
+        run = store.stage_runs(execution="demo-app-2")[0]
+        assert (run.status, run.reason) == ("failed", "a hook failed")
+        hosts = {h.host: (h.artifact, h.state) for h in store.hosts("demo-app").values()}
+        assert hosts == {HOSTS[0]: (v1[:12], "failed"), HOSTS[1]: (v1[:12], "ok")}
+        assert store.verify() is None
