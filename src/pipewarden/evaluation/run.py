@@ -27,7 +27,6 @@ from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
-from pipewarden.evaluation.cache import cached_evaluate
 from pipewarden.evaluation.context import EvalContext
 from pipewarden.evaluation.document import evaluate_loaded
 from pipewarden.evaluation.levels import to_findings
@@ -56,6 +55,9 @@ def evaluate(
     files already `loaded` (from git). `progress` is called with the number of files done from
     `paths`; `notes` receives the run's notes."""
     if cache_dir is not None:
+        # Imported here: a run without the cache (a single-file `--no-cache` check) skips it.
+        from pipewarden.evaluation.cache import cached_evaluate
+
         evaluated = cached_evaluate(list(paths), context, cache_dir, progress, notes=notes)
     else:
         evaluated = evaluate_paths(paths, context, progress, notes=notes)
