@@ -36,7 +36,8 @@ def fleet_violations(evaluated: list[Evaluated], context: EvalContext) -> dict[s
         clashes_only = rule.id == "single-release-process" and not rule.custom
         if clashes_only not in inputs:
             inputs[clashes_only] = [
-                {"file": s.file, "name": s.name, "hosts": [{"host": h, "key": host_key(h), "path": p} for h, p, _ in s.host_paths]}
+                {"file": s.file, "name": s.name,
+                 "hosts": [{"host": h, "key": host_key(h), "path": p} for h, p, _ in s.host_paths]}
                 for s in (_possible_clashes(valid) if clashes_only else valid)
             ]
         items, failures = _run_fleet_rule(engine, rule, inputs[clashes_only])
@@ -90,20 +91,21 @@ def _possible_clashes(valid: list[PipelineSummary]) -> list[PipelineSummary]:
     """The pipelines that share a name or a host with another one.
 
     Only these can take part in a fleet-rule finding, so only these are sent to the engine:
-    an exact pre-filter (hosts compared by `host_key`, as the rule compares them) that keeps the Rego rule's work proportional to the clashes, not to the
-    fleet (regorus needs seconds for 10,000 pipelines, microseconds for a few hundred).
+    an exact pre-filter (hosts compared by `host_key`, as the rule compares them) that keeps
+    the Rego rule's work proportional to the clashes, not to the fleet (regorus needs seconds
+    for 10,000 pipelines, microseconds for a few hundred).
     """
     names: dict[str | None, int] = {}
     first_owner: dict[str, str] = {}
     shared: set[str] = set()
-    for summary in valid:
+    # Each pipeline's host keys, computed once for both passes.
+    keys = [[host_key(host) for host, _, _ in summary.host_paths] for summary in valid]
+    for summary, summary_keys in zip(valid, keys):
         names[summary.name] = names.get(summary.name, 0) + 1
-        file = summary.file
-        for host, _, _ in summary.host_paths:
-            key = host_key(host)
-            if first_owner.setdefault(key, file) != file:
+        for key in summary_keys:
+            if first_owner.setdefault(key, summary.file) != summary.file:
                 shared.add(key)
     return [
-        s for s in valid
-        if names[s.name] > 1 or (shared and any(host_key(host) in shared for host, _, _ in s.host_paths))
+        s for s, summary_keys in zip(valid, keys)
+        if names[s.name] > 1 or (shared and any(key in shared for key in summary_keys))
     ]
