@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from pipewarden.engine.domain.status import ExecutionStatus, StageRunStatus
 
@@ -15,6 +16,14 @@ class PipelineRecord:
     paused: bool
     paused_by: str | None
     paused_reason: str | None
+    repo: str | None = None
+    branch: str | None = None
+    path: str | None = None
+    definition: dict[str, Any] | None = None
+    """The newest valid definition the poller read (the loader's dict), with its commit."""
+    definition_commit: str | None = None
+    team: str | None = None
+    org: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -273,6 +273,24 @@ class EngineStore:
             conn.execute(update(t.pipelines).where(t.pipelines.c.name == name)
                          .values(last_commit=commit, updated=format_time(now)))
 
+    def set_pipeline_source(self, name: str, *, repo: str, branch: str, path: str, now: datetime) -> None:
+        """Where the poller reads the pipeline (its EngineConfig entry, resolved)."""
+        with self._write() as conn:
+            self._ensure_pipeline(conn, name, now)
+            conn.execute(update(t.pipelines).where(t.pipelines.c.name == name)
+                         .values(repo=repo, branch=branch, path=path, updated=format_time(now)))
+
+    def set_definition(self, name: str, definition: Mapping[str, Any], *, commit: str, team: str | None,
+                       org: str | None, now: datetime) -> None:
+        """The newest valid definition the poller read (status shows its stages and hosts), with
+        the pipeline's team and the org node that team belongs to."""
+        check_commit(commit)
+        with self._write() as conn:
+            self._ensure_pipeline(conn, name, now)
+            conn.execute(update(t.pipelines).where(t.pipelines.c.name == name).values(
+                definition=json.dumps(definition, sort_keys=True, default=str), definition_commit=commit,
+                team=team, org=org, updated=format_time(now)))
+
     def set_paused(self, name: str, paused: bool, *, actor: str, now: datetime, reason: str | None = None,
                    key: str | None = None) -> Event:
         """`pause` / `resume` with its event, in one transaction. Refused when the pipeline already
@@ -767,7 +785,9 @@ def _event(row: Row[Any]) -> Event:
 
 
 def _pipeline(row: Row[Any]) -> PipelineRecord:
-    return PipelineRecord(row.name, row.last_commit, bool(row.paused), row.paused_by, row.paused_reason)
+    definition = json.loads(row.definition) if row.definition else None
+    return PipelineRecord(row.name, row.last_commit, bool(row.paused), row.paused_by, row.paused_reason,
+                          row.repo, row.branch, row.path, definition, row.definition_commit, row.team, row.org)
 
 
 def _execution(row: Row[Any]) -> ExecutionRecord:

@@ -53,6 +53,13 @@ pipelines = Table(
     "pipelines", metadata,
     Column("name", String(63), primary_key=True),
     Column("last_commit", String(40), nullable=True),   # the last commit the poller released
+    Column("repo", Text, nullable=True),                # where the poller reads it (EngineConfig)
+    Column("branch", String(255), nullable=True),
+    Column("path", Text, nullable=True),                # the pipeline file inside the repository
+    Column("definition", Text, nullable=True),          # JSON: the newest valid definition read
+    Column("definition_commit", String(40), nullable=True),
+    Column("team", String(200), nullable=True),
+    Column("org", String(200), nullable=True),
     Column("paused", Boolean, nullable=False, default=False),
     Column("paused_by", String(200), nullable=True),
     Column("paused_reason", Text, nullable=True),
