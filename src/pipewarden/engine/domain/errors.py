@@ -38,3 +38,7 @@ class Refused(EngineError):
         super().__init__(f"{action} refused: {reason}")
         self.action = action
         self.reason = reason
+
+
+class NotFound(EngineError):
+    """An execution, pipeline, stage or artifact that does not exist (the API answers 404)."""
