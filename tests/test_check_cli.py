@@ -201,10 +201,10 @@ def test_duplicate_key_finding_names_the_key(write: Callable[[str, str], Path], 
     assert (finding["rule"], finding["path"], finding["line"]) == ("valid-definition", "stages[2].type", 57)
 
 
-def test_unparseable_yaml_is_reported_at_line_1(write: Callable[[str, str], Path], tmp_path: Path) -> None:
+def test_unparseable_yaml_is_reported_where_the_parser_noticed_it(write: Callable[[str, str], Path], tmp_path: Path) -> None:
     write("p/pipeline.yaml", "apiVersion: pipewarden/v1\nkind: Pipeline\nstages: [\n  - a\n")
     [finding] = run_cli("check", str(tmp_path), "--format", "json").json()["findings"]
-    assert (finding["rule"], finding["line"], finding["path"]) == ("valid-definition", 1, "")
+    assert (finding["rule"], finding["line"], finding["path"]) == ("valid-definition", 4, "")
     assert "invalid YAML" in finding["message"]
 
 

@@ -27,9 +27,11 @@ class LoadError(PipewardenError):
     """A YAML document could not be read safely (size, depth, aliases, tags, syntax, encoding).
 
     `path` names the field at fault when one is known (a duplicate key, a disallowed tag).
-    `unparseable` marks text that is not YAML (or not text) at all: pipeline findings put
-    those at line 1, as pipeline.md asks, while config errors keep the line where the parser
-    noticed the problem.
+    `unparseable` marks bytes that are not text at all (not UTF-8 or UTF-16, a NUL byte):
+    pipeline findings put those at line 1, as pipeline.md asks ("line 1 when the file cannot be
+    read or decoded at all"), while config errors keep the line of the offending byte. A YAML
+    syntax error is not unparseable in this sense: it stays at the line where the parser
+    noticed it, in pipeline findings too.
     """
 
     def __init__(

@@ -39,7 +39,8 @@ def load_pipeline_bytes(display: str, data: bytes) -> PipelineFile:
 
 
 def _invalid(error: LoadError) -> Invalid:
-    """pipeline.md: "line 1 when the file cannot be read or parsed at all"."""
+    """pipeline.md: a YAML syntax error at the line where the parser noticed it, a limit at
+    the line that breaks it, "line 1 when the file cannot be read or decoded at all"."""
     return Invalid(error.message, error.path, 1 if error.unparseable else (error.line or 1))
 
 

@@ -250,9 +250,9 @@ def parse_yaml(text: str) -> ParsedYaml:
             raise LoadError(
                 "the file holds more than one YAML document; keep exactly one", line=line
             ) from None
-        raise _syntax_error(exc) from None
+        raise _syntax_error(exc, text) from None
     except yaml.MarkedYAMLError as exc:
-        raise _syntax_error(exc) from None
+        raise _syntax_error(exc, text) from None
     except yaml.YAMLError as exc:
         raise LoadError(f"invalid YAML: {exc}", line=1) from None
     if node is None:
@@ -261,14 +261,23 @@ def parse_yaml(text: str) -> ParsedYaml:
     return _NodeWalker().build(node, may_alias="&" in text)
 
 
-def _syntax_error(exc: yaml.MarkedYAMLError) -> LoadError:
-    """Text YAML cannot parse: the line is where libyaml noticed the problem (a pipeline
-    finding reports such a file at line 1, see LoadError.unparseable)."""
+def _syntax_error(exc: yaml.MarkedYAMLError, text: str) -> LoadError:
+    """Text YAML cannot parse: the line is where libyaml noticed the problem (pipeline.md).
+
+    A problem noticed at the end of the stream (an unclosed bracket or quote) has its mark
+    just past the final newline, a line the file does not have: editors and CI annotations
+    cannot point there, so it is reported at the file's last line and the message says so.
+    """
     mark = exc.problem_mark or exc.context_mark
-    line = mark.line + 1 if mark is not None else 1
     problem = exc.problem or exc.context or "invalid YAML"
-    where = f" (noticed at line {line}, column {mark.column + 1})" if mark is not None else ""
-    return LoadError(f"invalid YAML: {problem}{where}", line=line, unparseable=True)
+    if mark is None:
+        return LoadError(f"invalid YAML: {problem}", line=1)
+    line = mark.line + 1
+    last = max(1, text.count("\n") + (0 if text.endswith("\n") else 1))
+    if line > last:
+        return LoadError(f"invalid YAML: {problem} (noticed at the end of the file, after line {last})",
+                         line=last)
+    return LoadError(f"invalid YAML: {problem} (noticed at line {line}, column {mark.column + 1})", line=line)
 
 
 class _NodeWalker:
@@ -559,7 +568,7 @@ def parse_yaml_events(text: str) -> ParsedYaml:
                         lines[path] = stack[-1].key_line if stack[-1].is_map else line
                 add_value(value, size, line, None)
     except yaml.MarkedYAMLError as exc:
-        raise _syntax_error(exc) from None
+        raise _syntax_error(exc, text) from None
     except yaml.YAMLError as exc:
         raise LoadError(f"invalid YAML: {exc}", line=1) from None
     except RecursionError:
