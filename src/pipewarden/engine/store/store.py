@@ -383,6 +383,36 @@ class EngineStore:
                                          execution=ident, data={"status": str(status), "reason": reason}), key)
             return _execution(conn.execute(select(t.executions).where(t.executions.c.id == ident)).one())
 
+    # ------------------------------------------------------------ poller and recovery
+
+    def released(self, pipeline: str, commit: str) -> bool:
+        """Whether `commit` was ever released for `pipeline`: an execution of it exists (any
+        trigger, any status), or it is the pipeline's recorded last released commit. The poller
+        never starts such a commit again (a force-push back to it releases nothing)."""
+        with self._read() as conn:
+            found = conn.execute(select(t.executions.c.id).where(
+                t.executions.c.pipeline == pipeline, t.executions.c.commit == commit).limit(1)).first()
+            if found is not None:
+                return True
+            last = conn.execute(select(t.pipelines.c.last_commit).where(t.pipelines.c.name == pipeline)).scalar()
+            return bool(last == commit)
+
+    def running_executions(self) -> list[ExecutionRecord]:
+        """Every execution whose status is `running`, oldest first (by start time, then N): what
+        recovery compares with the workflows Temporal knows."""
+        query = (select(t.executions).where(t.executions.c.status == str(ExecutionStatus.RUNNING))
+                 .order_by(t.executions.c.started, t.executions.c.pipeline, t.executions.c.number))
+        with self._read() as conn:
+            return [_execution(row) for row in conn.execute(query)]
+
+    def latest_event(self, *, pipeline: str, types: Sequence[str]) -> Event | None:
+        """The pipeline's newest event (highest `seq`) whose type is one of `types`, or None."""
+        query = (select(t.events).where(t.events.c.pipeline == pipeline, t.events.c.type.in_(list(types)))
+                 .order_by(t.events.c.seq.desc()).limit(1))
+        with self._read() as conn:
+            row = conn.execute(query).first()
+            return None if row is None else _event(row)
+
     # ------------------------------------------------------------ stage runs
 
     def start_stage_run(self, execution: str, stage: str, *, now: datetime) -> StageRunRecord:
