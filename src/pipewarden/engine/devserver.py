@@ -9,6 +9,7 @@ environment pipewarden runs in (`.venv/bin/temporal`), which may not be on PATH.
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import os
 import shutil
 import signal
@@ -17,6 +18,7 @@ import subprocess
 import sys
 import sysconfig
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -64,6 +66,9 @@ class DevServer:
     port: int = 0
     namespace: str = DEFAULT_NAMESPACE
     sqlite_pragmas: tuple[str, ...] = ()
+    die_with_parent: bool = False
+    """Linux: the server gets SIGTERM when the process that started it dies, however it dies
+    (PR_SET_PDEATHSIG), so a killed `pipewarden server` leaves no Temporal behind."""
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     @property
@@ -85,7 +90,8 @@ class DevServer:
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_file, "ab") as log:
             self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                            start_new_session=True)
+                                            start_new_session=True,
+                                            preexec_fn=_parent_death_signal() if self.die_with_parent else None)
         try:
             asyncio.run(self._wait_healthy(timeout))
         except BaseException:
@@ -133,6 +139,55 @@ class DevServer:
         _signal_group(process.pid, signal.SIGKILL)
         process.wait()
         self.process = None
+
+
+def _parent_death_signal() -> Callable[[], None] | None:
+    """A preexec function asking Linux to send SIGTERM to the child when its parent dies; None
+    where prctl is not available (the restart's cleanup of leftovers still applies)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        prctl = libc.prctl
+    except (OSError, AttributeError):
+        return None
+    pr_set_pdeathsig = 1
+
+    def preexec() -> None:
+        prctl(pr_set_pdeathsig, int(signal.SIGTERM), 0, 0, 0)
+
+    return preexec
+
+
+def kill_leftover(pid: int, marker: str, *, timeout: float = 10.0) -> bool:
+    """Stop the process group of `pid` when that process is still running and its command line
+    contains `marker` (such as the path of a state dir's temporal.db), so that a reused PID is
+    never hit. True when something was stopped."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return False
+    if marker not in cmdline:
+        return False
+    try:
+        pgid = os.getpgid(pid)
+    except ProcessLookupError:
+        return False
+    _signal_group(pgid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and _alive(pid):
+        time.sleep(0.05)
+    _signal_group(pgid, signal.SIGKILL)
+    return True
+
+
+def _alive(pid: int) -> bool:
+    """Running, and not a zombie waiting for a parent (in a container, PID 1 may never reap it)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[:1] != ["Z"]
 
 
 def _signal_group(pgid: int, sig: signal.Signals) -> None:
