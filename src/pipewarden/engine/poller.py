@@ -1,0 +1,337 @@
+"""The git poller: each new head of a pipeline's branch starts one execution (engine.md, "New
+commits").
+
+Each round (`Poller.poll_once`) reads, for every pipeline, the head of its branch and decides:
+
+- **first sight** (nothing of the pipeline released yet): release the head;
+- **a new head**: release it, once. Commits pushed together are one new head (only the newest is
+  released); a force-push releases the new head only when no execution of the pipeline ever had
+  that commit, so a force-push back to an older released commit releases nothing;
+- **no change**: nothing.
+
+"Released" is read from the store (`EngineStore.released`: an execution of that commit exists, or
+it is the pipeline's last released commit), never from memory, so a restarted poller (a new
+`Poller` on the same store) never releases a commit twice. The `start` callback creates the
+execution with trigger `poll`, which marks the commit released in the same transaction
+(`EngineClient.start_polled`); when it fails before that, the next round tries again.
+
+Beside the decision, a round records the pipeline's source once (`set_pipeline_source`) and, when
+the head's pipeline file is valid, the newest valid definition with its team and org node
+(`set_definition`: what status shows). An invalid file at the head is still released (its policy
+gate fails it, with the findings) but never replaces the stored valid definition. A branch that
+disappears writes one `branch_missing` event per disappearance; when it comes back, polling goes
+on as before. One pipeline that fails (its repository deleted, git failing) is logged and the
+others are polled all the same.
+
+Git and the store block, so that work runs in threads (`asyncio.to_thread`), one thread per
+repository at a time (pipelines of one repository share its mirror and are read in turn).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from pipewarden.engine.domain.events import draft
+from pipewarden.engine.store import EngineStore
+from pipewarden.errors import ConfigError, PolicyError
+from pipewarden.load.gitrepo import CLONE_TIMEOUT, GitError, mirror_dir, run_git, update_mirror
+from pipewarden.load.pipeline import load_pipeline_bytes
+from pipewarden.load.yamlsafe import MAX_BYTES
+from pipewarden.orgs.tree import load_org_tree_cached
+from pipewarden.policy.catalog import load_catalog
+
+log = logging.getLogger(__name__)
+
+StartFn = Callable[[str, str], Awaitable[object]]
+"""`start(pipeline, commit)`: start an execution of `commit` with trigger `poll` (the server passes
+`EngineClient.start_polled`). It must mark the commit released when it creates the execution."""
+
+Clock = Callable[[], datetime]
+
+MAX_PARALLEL_REPOSITORIES = 4
+"""Repositories read at once in a round: a slow fetch of one mirror does not hold up the others,
+and a round never takes more threads than this from the default executor."""
+
+
+class PolledPipeline(Protocol):
+    """What the poller reads of a pipeline: `engine.setup.ResolvedPipeline` has these (`repo` a
+    local path git can read: the top level of a checkout, or a bare mirror of a URL). A pipeline
+    value with a `url` attribute (a string) is a mirror of that URL: it is fetched before each
+    read."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def repo(self) -> str: ...
+    @property
+    def branch(self) -> str: ...
+    @property
+    def path(self) -> str: ...
+
+
+@dataclass
+class _Seen:
+    """What this poller remembers of one pipeline between rounds (only to save work and to keep
+    events single: every release decision reads the store)."""
+
+    source_recorded: bool = False
+    read_at: str | None = None
+    """The head whose pipeline file was last read (a file is read once per head)."""
+    missing: bool | None = None
+    """Whether the branch is missing now; None until this poller has looked once."""
+
+
+class Poller:
+    """Polls the branch heads of `pipelines` (see the module docstring).
+
+    `org_config` (the org tree's directory) and `policies` (extra rule folders, whose rule ids the
+    org tree may name) give the org node of each pipeline's team for `set_definition`; without an
+    org config the org is None.
+    """
+
+    def __init__(self, store: EngineStore, pipelines: Sequence[PolledPipeline], start: StartFn, *,
+                 org_config: Path | None = None, policies: Sequence[Path] = ()) -> None:
+        self.store = store
+        self.pipelines = tuple(pipelines)
+        self.start = start
+        self.org_config = org_config
+        self.policies = tuple(policies)
+        self._seen: dict[str, _Seen] = {p.name: _Seen() for p in self.pipelines}
+        # Rounds never overlap (run() and a caller's poll_once() could otherwise race on _seen).
+        self._round = asyncio.Lock()
+
+    # ------------------------------------------------------------ rounds
+
+    async def poll_once(self, now: datetime) -> list[tuple[str, str]]:
+        """One round at `now` (the time of its store writes and events). Returns the (pipeline,
+        commit) pairs whose execution `start` was called for and returned, in the order of
+        `pipelines`. Never raises for one pipeline's failure: it is logged and the round goes
+        on."""
+        async with self._round:
+            by_repo: dict[str, list[PolledPipeline]] = {}
+            for pipeline in self.pipelines:
+                by_repo.setdefault(pipeline.repo, []).append(pipeline)
+            limit = asyncio.Semaphore(MAX_PARALLEL_REPOSITORIES)
+            started: dict[str, str] = {}
+
+            async def poll_repo(group: list[PolledPipeline]) -> None:
+                async with limit:
+                    try:
+                        await asyncio.to_thread(self._refresh_mirror, group)
+                    except Exception:  # the cached copy (if any) is read all the same
+                        log.exception("refreshing the mirror %s failed", group[0].repo)
+                    for pipeline in group:
+                        commit = await self._poll_pipeline(pipeline, now)
+                        if commit is not None:
+                            started[pipeline.name] = commit
+
+            await asyncio.gather(*(poll_repo(group) for group in by_repo.values()))
+            return [(p.name, started[p.name]) for p in self.pipelines if p.name in started]
+
+    async def run(self, stop: asyncio.Event, interval_s: float, clock: Clock) -> None:
+        """Poll every `interval_s` seconds (from the start of one round to the start of the next,
+        or right after a round that took longer) until `stop` is set; a round that fails as a
+        whole is logged and the next one comes all the same."""
+        loop = asyncio.get_running_loop()
+        while not stop.is_set():
+            began = loop.time()
+            try:
+                await self.poll_once(clock())
+            except Exception:
+                log.exception("git poll round failed; polling goes on")
+            remaining = max(0.0, interval_s - (loop.time() - began))
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=remaining)
+            except TimeoutError:
+                pass
+
+    async def _poll_pipeline(self, pipeline: PolledPipeline, now: datetime) -> str | None:
+        """The commit started for `pipeline` in this round, or None (nothing new, or a failure,
+        which is logged)."""
+        try:
+            commit = await asyncio.to_thread(self._observe, pipeline, now)
+        except Exception:
+            log.exception("polling pipeline %s (repository %s, branch %s) failed",
+                          pipeline.name, pipeline.repo, pipeline.branch)
+            return None
+        if commit is None:
+            return None
+        try:
+            await self.start(pipeline.name, commit)
+        except Exception:
+            # Nothing marked it released (or the store has it and recovery starts its workflow):
+            # the next round decides again.
+            log.exception("starting an execution of %s at %s failed", pipeline.name, commit)
+            return None
+        log.info("released %s at %s (new head of %s)", pipeline.name, commit, pipeline.branch)
+        return commit
+
+    # ------------------------------------------------------------ one pipeline (in a thread)
+
+    def _observe(self, pipeline: PolledPipeline, now: datetime) -> str | None:
+        """Read the pipeline's head, record what there is to record, and give the head when it is
+        to be released. GitError when the repository cannot be read."""
+        seen = self._seen[pipeline.name]
+        if not seen.source_recorded:
+            self.store.set_pipeline_source(pipeline.name, repo=pipeline.repo, branch=pipeline.branch,
+                                           path=pipeline.path, now=now)
+            seen.source_recorded = True
+        git_dir = repository_git_dir(pipeline.repo)
+        head = branch_head(git_dir, pipeline.branch)
+        if head is None:
+            self._branch_missing(pipeline, seen, now)
+            return None
+        if seen.missing:
+            log.info("branch %s of %s is back at %s", pipeline.branch, pipeline.name, head)
+        seen.missing = False
+        if seen.read_at != head:
+            self._read_definition(pipeline, git_dir, head, now)
+            seen.read_at = head
+        if self.store.released(pipeline.name, head):
+            return None
+        return head
+
+    def _branch_missing(self, pipeline: PolledPipeline, seen: _Seen, now: datetime) -> None:
+        if seen.missing:
+            return  # reported when it disappeared
+        if seen.missing is None:
+            # This poller's first look. A poller restarted while the branch was gone must not
+            # report the same disappearance again: it was reported when the pipeline's latest
+            # branch_missing is newer than its latest execution start. (A branch that came back
+            # at a released commit and vanished again across a restart is taken as reported.)
+            latest = self.store.latest_event(pipeline=pipeline.name, types=["branch_missing", "execution_started"])
+            if latest is not None and latest.type == "branch_missing" and latest.data.get("branch") == pipeline.branch:
+                seen.missing = True
+                return
+        self.store.append_event(draft("branch_missing", time=now, pipeline=pipeline.name,
+                                      data={"branch": pipeline.branch}))
+        seen.missing = True
+        log.warning("branch %s of pipeline %s is missing in %s; polling goes on",
+                    pipeline.branch, pipeline.name, pipeline.repo)
+
+    def _read_definition(self, pipeline: PolledPipeline, git_dir: str, head: str, now: datetime) -> None:
+        """Record the head's pipeline file as the newest valid definition when it is valid (the
+        checker's loader) and still names this pipeline; anything else keeps the stored one."""
+        record = self.store.pipeline(pipeline.name)
+        if record is not None and record.definition_commit == head:
+            return  # recorded before a restart
+        document = read_definition(git_dir, head, pipeline.path)
+        if document is None:
+            log.warning("%s at %s of %s is missing, too large or invalid; the stored definition stays",
+                        pipeline.path, head[:12], pipeline.name)
+            return
+        metadata = document.get("metadata")
+        metadata = metadata if isinstance(metadata, dict) else {}
+        if metadata.get("name") != pipeline.name:
+            # The policy gate fails such a commit (name_changed): it is not this pipeline's definition.
+            log.warning("%s at %s names the pipeline %r, not %r; the stored definition stays",
+                        pipeline.path, head[:12], metadata.get("name"), pipeline.name)
+            return
+        team = metadata.get("team") if isinstance(metadata.get("team"), str) else None
+        self.store.set_definition(pipeline.name, document, commit=head, team=team, org=self._org_of(team, now),
+                                  now=now)
+
+    def _org_of(self, team: str | None, now: datetime) -> str | None:
+        """The org node `team` belongs to in the org tree (None without an org config, for a team in
+        no node, or while the org config cannot be read: that is logged)."""
+        if self.org_config is None or team is None:
+            return None
+        try:
+            catalog = load_catalog(tuple(str(p) for p in self.policies))
+            tree = load_org_tree_cached(str(self.org_config), catalog, now.astimezone(UTC).date())
+        except (ConfigError, PolicyError) as error:
+            log.warning("org config %s cannot be read (%s); org of team %s unknown", self.org_config, error, team)
+            return None
+        return tree.node_for_team(team)
+
+    def _refresh_mirror(self, group: Sequence[PolledPipeline]) -> None:
+        """Fetch the mirror the pipelines of one repository share, when it is one (a `url`)."""
+        url = next((u for u in (getattr(p, "url", None) for p in group) if isinstance(u, str) and u), None)
+        if url is None:
+            return
+        try:
+            note = refresh_mirror(url, group[0].repo)
+        except GitError as error:
+            log.warning("mirror of %s at %s cannot be made (%s)", url, group[0].repo, error)
+            return
+        if note is not None:
+            log.warning("%s", note)
+
+
+# ---------------------------------------------------------------- git (blocking)
+
+
+def repository_git_dir(repo: str) -> str:
+    """The git dir of the repository whose top level (or bare directory) is `repo`.
+
+    GitError when `repo` is gone or is not such a top level: with its `.git` deleted, git run in
+    it would find an enclosing repository (a checkout the state dir lives in, say) and the poller
+    would read that one's branches.
+    """
+    out = run_git(["-C", repo, "rev-parse", "--absolute-git-dir", "--is-bare-repository", "--show-cdup"])
+    # Bare: git dir and "true" (no work tree, so no cdup line); a checkout's top level: git dir,
+    # "false" and an empty cdup line; anywhere below it, the cdup line is "../...".
+    lines = out.decode("utf-8", "surrogateescape").splitlines()
+    if len(lines) == 2 and lines[1] == "true" and os.path.samefile(lines[0], repo):
+        return lines[0]
+    if len(lines) == 3 and lines[1] == "false" and lines[2] == "":
+        return lines[0]
+    raise GitError(f"{repo} is not the top level of a git repository")
+
+
+def branch_head(git_dir: str, branch: str) -> str | None:
+    """The commit `refs/heads/BRANCH` points at, or None when the branch does not exist.
+
+    `for-each-ref` rather than `rev-parse --verify`: it answers a missing branch with no output and
+    fails only when the repository cannot be read, so a broken repository is never taken for a
+    deleted branch. Its pattern also matches refs below `refs/heads/BRANCH/`, hence the exact
+    comparison.
+    """
+    ref = f"refs/heads/{branch}"
+    out = run_git(["--git-dir", git_dir, "for-each-ref", "--format=%(objectname) %(refname)", ref])
+    for line in out.decode("utf-8", "surrogateescape").splitlines():
+        commit, _, name = line.partition(" ")
+        if name == ref:
+            return commit
+    return None
+
+
+def read_definition(git_dir: str, commit: str, path: str) -> dict[str, Any] | None:
+    """The loader's dict of `path` at `commit` when the file is there and valid (the checker's
+    loader: safe YAML, the schema, the semantic checks), else None. A blob over the loader's
+    size limit is not read at all."""
+    spec = f"{commit}:{path}"
+    try:
+        size = int(run_git(["--git-dir", git_dir, "cat-file", "-s", spec]).decode("ascii").strip())
+        if size > MAX_BYTES:
+            return None
+        source = run_git(["--git-dir", git_dir, "show", spec])
+    except GitError:
+        return None  # no such file at that commit
+    loaded = load_pipeline_bytes(path, source)
+    if not loaded.valid or not isinstance(loaded.document, dict):
+        return None
+    return loaded.document
+
+
+def refresh_mirror(url: str, repo: str) -> str | None:
+    """Bring the bare mirror `repo` of `url` up to date; a note when the fetch failed and the
+    cached copy is read (as `update_mirror` says). A mirror laid out as `update_mirror` lays them
+    (CACHE/repos/NAME) goes through it, which also clones one that has vanished; any other is
+    fetched in place."""
+    real = os.path.realpath(repo)
+    cache_dir = os.path.dirname(os.path.dirname(real))
+    if os.path.realpath(mirror_dir(url, cache_dir)) == real:
+        return update_mirror(url, cache_dir)[1]
+    try:
+        run_git(["--git-dir", repo, "fetch", "--prune", "--quiet", "origin"], CLONE_TIMEOUT)
+    except GitError as error:
+        return f"could not fetch {url} ({error}); using the cached copy"
+    return None

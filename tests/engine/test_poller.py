@@ -1,0 +1,331 @@
+"""The git poller (engine/poller.py) on real git repositories and a real SQLite store.
+
+The `start` function given to the poller does what `EngineClient.start_polled` does to the store
+(an execution with trigger `poll`, which marks the commit released) without Temporal: what the
+poller decides is what these tests check.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from engine_helpers import T0, at
+from workflow_helpers import git, pipeline_yaml, write
+
+from pipewarden.engine.poller import Poller, branch_head, repository_git_dir
+from pipewarden.engine.store import EngineStore
+from pipewarden.load.gitrepo import GitError, update_mirror
+
+ROOT = Path(__file__).resolve().parents[2]
+ORG_CONFIG = ROOT / "org-configs" / "example"
+
+
+@dataclass(frozen=True)
+class ResolvedPipeline:
+    """The shape of `engine.setup.ResolvedPipeline` (another engineer's part, not landed yet)."""
+
+    name: str
+    repo: str
+    branch: str
+    path: str
+    line: int = 1
+
+
+@dataclass(frozen=True)
+class MirroredPipeline(ResolvedPipeline):
+    """A pipeline whose `repo` is the bare mirror of `url`."""
+
+    url: str = ""
+
+
+class Starts:
+    """The `start` callback: records each call and creates the execution as start_polled would."""
+
+    def __init__(self, store: EngineStore, *, fail: bool = False) -> None:
+        self.store = store
+        self.calls: list[tuple[str, str]] = []
+        self.fail = fail
+
+    async def __call__(self, pipeline: str, commit: str) -> object:
+        self.calls.append((pipeline, commit))
+        if self.fail:
+            raise RuntimeError("Temporal is down")
+        return self.store.create_execution(pipeline, commit, trigger="poll", now=T0)
+
+
+def make_repo(tmp_path: Path, folder: str, name: str = "demo-app", team: str = "demo") -> Path:
+    repo = tmp_path / folder
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "config", "user.name", "Test Dev")
+    git(repo, "config", "user.email", "dev@example.com")
+    write(repo / "pipeline.yaml", definition(name, team))
+    write(repo / "app.txt", "v1\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "v1")
+    return repo
+
+
+def definition(name: str = "demo-app", team: str = "demo") -> str:
+    return pipeline_yaml(1).replace("name: demo-app", f"name: {name}").replace("team: demo", f"team: {team}")
+
+
+def commit(repo: Path, text: str, file: str = "app.txt") -> str:
+    write(repo / file, text)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", text.strip()[:20] or "change")
+    return git(repo, "rev-parse", "HEAD")
+
+
+def head(repo: Path) -> str:
+    return git(repo, "rev-parse", "HEAD")
+
+
+def poll(poller: Poller, seconds: float) -> list[tuple[str, str]]:
+    return asyncio.run(poller.poll_once(at(seconds)))
+
+
+def pipeline_of(repo: Path, name: str = "demo-app", branch: str = "main") -> ResolvedPipeline:
+    return ResolvedPipeline(name, str(repo), branch, "pipeline.yaml")
+
+
+def commits_released(store: EngineStore, pipeline: str = "demo-app") -> list[str]:
+    return [e.commit for e in reversed(store.executions(pipeline=pipeline, limit=1000))]
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[EngineStore]:
+    with EngineStore.for_state_dir(tmp_path / "state") as s:
+        yield s
+
+
+def test_first_sight_releases_the_head_and_records_source_and_definition(tmp_path: Path, store: EngineStore) -> None:
+    repo = make_repo(tmp_path, "repo", team="checkout")
+    first = head(repo)
+    starts = Starts(store)
+    poller = Poller(store, [pipeline_of(repo)], starts, org_config=ORG_CONFIG,
+                    policies=[ORG_CONFIG / "policies"])
+    assert poll(poller, 0) == [("demo-app", first)]
+    assert starts.calls == [("demo-app", first)]
+    record = store.pipeline("demo-app")
+    assert record is not None
+    assert (record.repo, record.branch, record.path) == (str(repo), "main", "pipeline.yaml")
+    assert record.last_commit == first and record.definition_commit == first
+    assert record.definition is not None and record.definition["metadata"]["name"] == "demo-app"
+    assert (record.team, record.org) == ("checkout", "retail")
+    # no change: nothing, however often
+    assert poll(poller, 30) == [] and poll(poller, 60) == []
+    assert starts.calls == [("demo-app", first)]
+
+
+def test_team_in_no_org_node_or_no_org_config_has_no_org(tmp_path: Path, store: EngineStore) -> None:
+    repo = make_repo(tmp_path, "repo", team="nobody-knows")
+    other = make_repo(tmp_path, "other", name="other-app", team="checkout")
+    poll(Poller(store, [pipeline_of(repo)], Starts(store), org_config=ORG_CONFIG,
+                policies=[ORG_CONFIG / "policies"]), 0)
+    poll(Poller(store, [pipeline_of(other, "other-app")], Starts(store)), 0)
+    unknown, without = store.pipeline("demo-app"), store.pipeline("other-app")
+    assert unknown is not None and (unknown.team, unknown.org) == ("nobody-knows", None)
+    assert without is not None and (without.team, without.org) == ("checkout", None)
+
+
+def test_commits_pushed_together_give_one_execution_for_the_newest(tmp_path: Path, store: EngineStore) -> None:
+    repo = make_repo(tmp_path, "repo")
+    starts = Starts(store)
+    poller = Poller(store, [pipeline_of(repo)], starts)
+    poll(poller, 0)
+    commit(repo, "v2\n")
+    commit(repo, "v3\n")
+    newest = commit(repo, "v4\n")
+    assert poll(poller, 30) == [("demo-app", newest)]
+    assert poll(poller, 60) == []
+    assert len(commits_released(store)) == 2 and commits_released(store)[-1] == newest
+    record = store.pipeline("demo-app")
+    assert record is not None and record.definition_commit == newest
+
+
+def test_a_restarted_poller_never_releases_a_commit_twice(tmp_path: Path, store: EngineStore) -> None:
+    repo = make_repo(tmp_path, "repo")
+    poll(Poller(store, [pipeline_of(repo)], Starts(store)), 0)
+    again = Starts(store)
+    assert poll(Poller(store, [pipeline_of(repo)], again), 30) == []
+    assert again.calls == []
+    newer = commit(repo, "v2\n")
+    third = Starts(store)
+    assert poll(Poller(store, [pipeline_of(repo)], third), 60) == [("demo-app", newer)]
+    assert poll(Poller(store, [pipeline_of(repo)], Starts(store)), 90) == []
+    assert commits_released(store) == [git(repo, "rev-parse", "HEAD~1"), newer]
+
+
+def test_force_push_releases_only_a_commit_never_released(tmp_path: Path, store: EngineStore) -> None:
+    repo = make_repo(tmp_path, "repo")
+    a = head(repo)
+    poller = Poller(store, [pipeline_of(repo)], Starts(store))
+    poll(poller, 0)
+    b = commit(repo, "v2\n")
+    assert poll(poller, 30) == [("demo-app", b)]
+    git(repo, "reset", "-q", "--hard", a)  # force-push back to a released commit
+    assert poll(poller, 60) == []
+    assert poll(poller, 90) == []
+    c = commit(repo, "v3 on top of v1\n")  # rewritten history: a commit never released
+    assert poll(poller, 120) == [("demo-app", c)]
+    git(repo, "reset", "-q", "--hard", b)  # and back to b, released before
+    assert poll(poller, 150) == []
+    assert commits_released(store) == [a, b, c]
+    record = store.pipeline("demo-app")
+    assert record is not None and record.definition_commit == b  # the branch's file, as the head has it
+
+
+def test_a_commit_released_by_hand_is_not_released_again(tmp_path: Path, store: EngineStore) -> None:
+    repo = make_repo(tmp_path, "repo")
+    poller = Poller(store, [pipeline_of(repo)], Starts(store))
+    poll(poller, 0)
+    b = commit(repo, "v2\n")
+    store.create_execution("demo-app", b, trigger="release", now=at(10), actor="dana")
+    assert poll(poller, 30) == []
+
+
+def test_branch_missing_is_one_event_per_disappearance(tmp_path: Path, store: EngineStore) -> None:
+    repo = make_repo(tmp_path, "repo")
+    starts = Starts(store)
+    poller = Poller(store, [pipeline_of(repo)], starts)
+    poll(poller, 0)
+    git(repo, "checkout", "-q", "--detach")
+    git(repo, "branch", "-q", "-D", "main")
+    for i in range(1, 4):
+        assert poll(poller, 30 * i) == []
+    missing = store.events(pipeline="demo-app", types=["branch_missing"])
+    assert [(e.data, e.time) for e in missing] == [({"branch": "main"}, "2026-12-01T15:00:30.000Z")]
+    assert missing[0].actor == "engine" and store.verify() is None
+    # a poller restarted while the branch is gone does not report it again
+    assert poll(Poller(store, [pipeline_of(repo)], Starts(store)), 120) == []
+    assert len(store.events(pipeline="demo-app", types=["branch_missing"])) == 1
+    # the branch comes back with a new commit: released; gone again: a second event
+    back = commit(repo, "v2\n")
+    git(repo, "branch", "-q", "main", back)
+    assert poll(poller, 150) == [("demo-app", back)]
+    git(repo, "branch", "-q", "-D", "main")
+    assert poll(poller, 180) == [] and poll(poller, 210) == []
+    assert len(store.events(pipeline="demo-app", types=["branch_missing"])) == 2
+
+
+def test_a_branch_missing_at_first_sight_is_reported_and_then_released(tmp_path: Path, store: EngineStore) -> None:
+    repo = make_repo(tmp_path, "repo")
+    poller = Poller(store, [pipeline_of(repo, branch="release")], Starts(store))
+    assert poll(poller, 0) == [] and poll(poller, 30) == []
+    assert [e.data for e in store.events(types=["branch_missing"])] == [{"branch": "release"}]
+    git(repo, "branch", "-q", "release/next")  # below refs/heads/release/: not the branch
+    assert poll(poller, 45) == []
+    git(repo, "branch", "-q", "-D", "release/next")
+    git(repo, "branch", "-q", "release")
+    assert poll(poller, 60) == [("demo-app", head(repo))]
+
+
+def test_an_invalid_file_at_the_head_is_released_but_keeps_the_stored_definition(tmp_path: Path,
+                                                                                  store: EngineStore) -> None:
+    repo = make_repo(tmp_path, "repo")
+    first = head(repo)
+    poller = Poller(store, [pipeline_of(repo)], Starts(store))
+    poll(poller, 0)
+    broken = commit(repo, definition().replace("kind: Pipeline", "kind: Pipeline\nunknown_key: 1"), "pipeline.yaml")
+    assert poll(poller, 30) == [("demo-app", broken)]  # its policy gate fails it later
+    renamed = commit(repo, definition(name="new-name"), "pipeline.yaml")
+    assert poll(poller, 60) == [("demo-app", renamed)]
+    (repo / "pipeline.yaml").unlink()
+    git(repo, "commit", "-q", "-a", "-m", "no pipeline file")
+    gone = head(repo)
+    assert poll(poller, 90) == [("demo-app", gone)]
+    record = store.pipeline("demo-app")
+    assert record is not None and record.definition_commit == first
+    assert record.definition is not None and record.definition["metadata"]["name"] == "demo-app"
+    fixed = commit(repo, definition(team="cart"), "pipeline.yaml")
+    assert poll(poller, 120) == [("demo-app", fixed)]
+    record = store.pipeline("demo-app")
+    assert record is not None and (record.definition_commit, record.team) == (fixed, "cart")
+
+
+def test_one_broken_repository_does_not_stop_the_others(tmp_path: Path, store: EngineStore,
+                                                        caplog: pytest.LogCaptureFixture) -> None:
+    broken = make_repo(tmp_path, "broken", name="broken-app")
+    healthy = make_repo(tmp_path, "healthy", name="healthy-app")
+    pipelines = [pipeline_of(broken, "broken-app"), pipeline_of(healthy, "healthy-app")]
+    poller = Poller(store, pipelines, Starts(store))
+    assert [p for p, _ in poll(poller, 0)] == ["broken-app", "healthy-app"]
+    shutil.rmtree(broken)
+    newer = commit(healthy, "v2\n")
+    with caplog.at_level(logging.ERROR, logger="pipewarden.engine.poller"):
+        assert poll(poller, 30) == [("healthy-app", newer)]
+    assert any("broken-app" in r.getMessage() for r in caplog.records)
+    # a folder left without its .git inside another repository is not read as that repository
+    broken.mkdir()
+    outer = tmp_path / "outer"
+    shutil.copytree(healthy, outer)
+    inner = outer / "inner"
+    inner.mkdir()
+    with pytest.raises(GitError, match="not the top level"):
+        repository_git_dir(str(inner))
+    assert poll(poller, 60) == []
+
+
+def test_a_start_that_fails_is_tried_again_next_round(tmp_path: Path, store: EngineStore) -> None:
+    repo = make_repo(tmp_path, "repo")
+    failing = Starts(store, fail=True)
+    poller = Poller(store, [pipeline_of(repo)], failing)
+    assert poll(poller, 0) == []
+    assert failing.calls == [("demo-app", head(repo))]
+    failing.fail = False
+    assert poll(poller, 30) == [("demo-app", head(repo))]
+
+
+def test_a_mirror_is_fetched_before_each_read(tmp_path: Path, store: EngineStore) -> None:
+    origin = make_repo(tmp_path, "origin")
+    url = origin.as_uri()
+    mirror, note = update_mirror(url, str(tmp_path / "mirrors"))
+    assert note is None
+    pipeline = MirroredPipeline("demo-app", mirror, "main", "pipeline.yaml", url=url)
+    poller = Poller(store, [pipeline], Starts(store))
+    assert poll(poller, 0) == [("demo-app", head(origin))]
+    pushed = commit(origin, "v2\n")
+    assert poll(poller, 30) == [("demo-app", pushed)]
+    assert branch_head(repository_git_dir(mirror), "main") == pushed
+    shutil.rmtree(mirror)  # the cache wiped: cloned again
+    newer = commit(origin, "v3\n")
+    assert poll(poller, 60) == [("demo-app", newer)]
+
+
+def test_run_polls_until_stopped(tmp_path: Path, store: EngineStore) -> None:
+    repo = make_repo(tmp_path, "repo")
+
+    class Flaky(Poller):
+        """A round that fails as a whole (a bug, say) must not end the loop."""
+
+        rounds = 0
+
+        async def poll_once(self, now: datetime) -> list[tuple[str, str]]:
+            self.rounds += 1
+            if self.rounds == 1:
+                raise RuntimeError("a bad round")
+            return await super().poll_once(now)
+
+    async def scenario() -> tuple[int, int]:
+        starts = Starts(store)
+        poller = Flaky(store, [pipeline_of(repo)], starts)
+        stop = asyncio.Event()
+        runner = asyncio.create_task(poller.run(stop, 0.05, lambda: T0))
+        for _ in range(200):
+            if poller.rounds >= 4:
+                break
+            await asyncio.sleep(0.02)
+        stop.set()
+        await asyncio.wait_for(runner, 5)
+        return poller.rounds, len(starts.calls)
+
+    rounds, calls = asyncio.run(scenario())
+    assert rounds >= 4 and calls == 1
