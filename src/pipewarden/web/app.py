@@ -1,0 +1,44 @@
+"""`create_app(services)`: the ASGI app `pipewarden server` serves (today the JSON API of
+server.md; the dashboard's pages join it here).
+
+Every error leaves as JSON `{"error": MESSAGE}`, also those Starlette raises itself (an unknown
+path, a wrong method, a body over the size limit) and an unexpected exception (500, its type and
+message only: no traceback reaches a client).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from pipewarden.web.api import routes
+from pipewarden.web.services import WebServices
+
+MAX_BODY_BYTES = 64 * 1024
+"""No request of the API needs more; larger bodies are refused before they are read whole."""
+
+log = logging.getLogger("pipewarden.web")
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    message = exc.detail if exc.status_code != 404 else f"no such path: {request.url.path}"
+    return JSONResponse({"error": message}, status_code=exc.status_code, headers=exc.headers)
+
+
+async def _internal_error(request: Request, exc: Exception) -> Response:
+    log.exception("internal error answering %s %s", request.method, request.url.path, exc_info=exc)
+    return JSONResponse({"error": f"internal error: {type(exc).__name__}: {exc}"}, status_code=500)
+
+
+def create_app(services: WebServices) -> Starlette:
+    """The web app over a running server's services."""
+    return Starlette(
+        routes=routes(services),
+        exception_handlers={HTTPException: _http_error, Exception: _internal_error},
+        max_body_size=MAX_BODY_BYTES,
+    )

@@ -1,0 +1,1 @@
+"""The web front's tests (a package, like tests/engine)."""
