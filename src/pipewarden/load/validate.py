@@ -17,7 +17,8 @@ from typing import Any
 
 import fastjsonschema
 
-from pipewarden.load.yamlsafe import ParsedYaml
+from pipewarden.errors import ConfigError, LoadError
+from pipewarden.load.yamlsafe import MAX_BYTES, ParsedYaml, load_yaml_file
 from pipewarden.model.paths import join_index, join_key
 from pipewarden.schemas import load_schema
 
@@ -154,6 +155,8 @@ _FORMS = {
     "^[0-9]+[smhd]$": "a duration such as 90s, 30m, 1h or 2d",
     "^([01][0-9]|2[0-3]):[0-5][0-9]$": "a time HH:MM from 00:00 to 23:59",
     "^[a-z0-9][a-z0-9-]{0,62}$": "lowercase letters, digits and '-', at most 63 characters",
+    "^(sqlite|postgresql(\\+psycopg)?://\\S+)$": "sqlite, or a PostgreSQL URL such as postgresql://user@host/db",
+    "^https?://\\S+$": "an http:// or https:// URL",
 }
 
 
@@ -186,3 +189,22 @@ def first_issue(parsed: ParsedYaml, issues: list[Issue]) -> tuple[Issue, int]:
     """The issue on the lowest line (ties keep the first found), and that line."""
     best = min(issues, key=lambda issue: parsed.line_of(issue.path))
     return best, parsed.line_of(best.path)
+
+
+def load_config_file(file: str, schema: str, limit: int = MAX_BYTES) -> ParsedYaml:
+    """Read a configuration file (an org node, an engine config) with the defended YAML reader
+    and check it against the bundled schema `schema` (and for non-finite numbers).
+
+    Returns the parsed document with its line map. Raises ConfigError naming `file` and the line
+    of the problem: where the reader stopped (size, syntax, duplicate key...), else the schema
+    error on the lowest line. Checks a schema cannot express are the caller's.
+    """
+    try:
+        parsed = load_yaml_file(file, limit)
+    except LoadError as error:
+        raise ConfigError(error.message, file, error.line) from None
+    issues = schema_issues(schema, parsed.value) + finite_issues(parsed.value)
+    if issues:
+        issue, line = first_issue(parsed, issues)
+        raise ConfigError(issue.message, file, line)
+    return parsed

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pipewarden.errors import ConfigError, LoadError
-from pipewarden.load.validate import finite_issues, first_issue, schema_issues
-from pipewarden.load.yamlsafe import ParsedYaml, load_yaml_file, read_limited
+from pipewarden.load.validate import load_config_file
+from pipewarden.load.yamlsafe import ParsedYaml, read_limited
 from pipewarden.model.paths import join_key
 from pipewarden.policy.builtin import ALWAYS_ENFORCED, fix_instead
 from pipewarden.policy.catalog import Catalog
@@ -236,14 +236,7 @@ def load_org_tree_cached(directory: str, catalog: Catalog, today: dt.date) -> Or
 
 
 def _load_node(file: str, catalog: Catalog) -> OrgNode:
-    try:
-        parsed = load_yaml_file(file)
-    except LoadError as error:
-        raise ConfigError(error.message, file, error.line) from None
-    issues = schema_issues(SCHEMA, parsed.value) + finite_issues(parsed.value)
-    if issues:
-        issue, line = first_issue(parsed, issues)
-        raise ConfigError(issue.message, file, line)
+    parsed = load_config_file(file, SCHEMA)
     doc = parsed.value
     name = doc["metadata"]["name"]
     rules: dict[str, RuleEntry] = {}
