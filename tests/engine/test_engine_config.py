@@ -13,6 +13,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from pipewarden.engine.setup import ConfigWatcher, ResolvedPipeline, check_org_config, resolve_pipelines
 from pipewarden.errors import ConfigError
@@ -453,3 +455,28 @@ def test_config_watcher_does_not_block_on_a_fifo(tmp_path: Path) -> None:
     watcher.changed()
     os.mkfifo(org / "pipe.yaml")
     assert watcher.changed() == [str(org / "pipe.yaml")]
+
+
+# ---------------------------------------------------------------- property: only ConfigError
+
+PIECES = [
+    "apiVersion: pipewarden/v1\n", "kind: EngineConfig\n", "pipelines:\n", "pipelines: []\n", "  - repo: .\n",
+    "  - repo: ../nowhere\n", "  - {repo: 'file:///x.git', name: a}\n", "  - {repo: 'https://h/x', name: A}\n",
+    "    branch: -x\n", "    pipeline: ../p.yaml\n", "    name: a\n", "org_config: .\n", "org_config: 5\n",
+    "policies: [.]\n", "store: sqlite\n", "store: postgresql://h/d\n", "store: x\n", "poll: {git: 0s}\n",
+    "poll: {gates: 5m, git: .inf}\n", "prometheus: {url: 'http://p'}\n", "[", "{", "&a ", "*a\n",
+    "!!python/name:os.system\n", "\t", ": ", "- ", "\n",
+]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(text=st.lists(st.sampled_from(PIECES), max_size=20).map("".join), noise=st.text(max_size=40))
+def test_any_config_file_loads_or_raises_config_error(tmp_path: Path, text: str, noise: str) -> None:
+    file = tmp_path / "engine.yaml"
+    file.write_text(text + noise, encoding="utf-8", errors="surrogatepass")
+    try:
+        config = load_engine_config(file)
+    except ConfigError as error:
+        assert error.file == str(file)
+    else:
+        assert config.path == file
