@@ -133,8 +133,14 @@ def rule_from_file(path: Path, custom: bool, text: str | None = None, top: Path 
         raise ConfigError(f"METADATA custom.params_schema is not a valid JSON Schema: {exc.message}", str(path), 1) from None
     except jsonschema.ValidationError as exc:
         raise ConfigError(f"METADATA custom.params do not match params_schema: {exc.message}", str(path), 1) from None
-    return _rule(rule_id, metadata, custom_meta, level, params, schema, kind, package, path, custom, heads,
+    rule = _rule(rule_id, metadata, custom_meta, level, params, schema, kind, package, path, custom, heads,
                  deny_line)
+    # A read of a parameter the METADATA does not declare is undefined in Rego: the rule would
+    # silently find nothing. (tests/test_rule_params.py holds the built-in rules to this too.)
+    from pipewarden.policy.paramcheck import check_param_reads
+
+    check_param_reads(rule, text)
+    return rule
 
 
 def _check_names(path: Path, top: Path | None, rule_id: str, id_line: int, package: str, package_line: int) -> None:

@@ -82,6 +82,16 @@ class RuleEngine(Protocol):
         ...
 
 
+class Undefined:
+    """The value of a rule that is undefined (a test whose body does not hold)."""
+
+    def __repr__(self) -> str:
+        return "undefined"
+
+
+UNDEFINED = Undefined()
+
+
 class PolicyTestEngine(Protocol):
     """What `pipewarden policy test` asks of an engine: load Rego files, read a rule's value."""
 
@@ -89,8 +99,17 @@ class PolicyTestEngine(Protocol):
         """Compile one Rego file (rules, libraries or tests); PolicyError when it does not."""
         ...
 
+    def add_module(self, name: str, text: str) -> None:
+        """Compile Rego text under a name (the probes that explain a failing test)."""
+        ...
+
+    def copy(self) -> PolicyTestEngine:
+        """An engine with the same modules, to which modules can be added without changing this one."""
+        ...
+
     def value_of(self, ref: str) -> Any:
-        """The JSON value of a rule (`data.pkg.test_x`); EvaluationError when it fails."""
+        """The JSON value of a rule (`data.pkg.test_x`), `UNDEFINED` when it has none;
+        EvaluationError when it fails, its text `FILE:LINE: WHAT` when the engine says where."""
         ...
 
 
@@ -106,6 +125,14 @@ def policy_test_engine() -> PolicyTestEngine:
     from pipewarden.policy.regorus import RegorusTestEngine
 
     return RegorusTestEngine()
+
+
+def rego_syntax_tree(name: str, text: str) -> dict[str, Any] | None:
+    """The syntax tree of one Rego module (see regoast.py), None when it does not parse. Only
+    the embedded engine's parser: what is read from the tree holds whichever engine evaluates."""
+    from pipewarden.policy.regorus import syntax_tree
+
+    return syntax_tree(name, text)
 
 
 _PER_THREAD = 4  # catalogs a thread keeps an engine for (a long-running thread sees edits)

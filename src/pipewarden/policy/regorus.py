@@ -21,7 +21,7 @@ from pipewarden.errors import LoadError, PolicyError
 from pipewarden.load.yamlsafe import read_text_file
 from pipewarden.policy.builtin import POLICY_ERROR
 from pipewarden.policy.catalog import Catalog
-from pipewarden.policy.engine import EvaluationError, RuleFailed, RuleFailure
+from pipewarden.policy.engine import UNDEFINED, EvaluationError, RuleFailed, RuleFailure
 from pipewarden.policy.rule import Rule
 
 # One query per document for all its enabled rules: an object of each rule package's `deny`
@@ -228,14 +228,50 @@ def _query_values(answer: Any) -> Any:
 class RegorusTestEngine:
     """The embedded engine for `pipewarden policy test` (a `PolicyTestEngine`)."""
 
-    def __init__(self) -> None:
-        self._engine = regorus.Engine()
+    def __init__(self, engine: Any = None) -> None:
+        self._engine: Any = engine if engine is not None else regorus.Engine()
 
     def add_file(self, path: str) -> None:
         _add_policy(self._engine, path)
 
+    def add_module(self, name: str, text: str) -> None:
+        try:
+            self._engine.add_policy(name, text)
+        except RuntimeError as exc:
+            raise PolicyError(*_compile_error(str(exc), name)) from None
+
+    def copy(self) -> RegorusTestEngine:
+        return RegorusTestEngine(self._engine.clone())
+
     def value_of(self, ref: str) -> Any:
         try:
-            return json.loads(self._engine.eval_rule_as_json(ref))
+            value = json.loads(self._engine.eval_rule_as_json(ref))
         except RuntimeError as exc:
-            raise EvaluationError(str(exc)) from None
+            raise EvaluationError(error_text(str(exc))) from None
+        return UNDEFINED if value == _UNDEFINED else value
+
+
+def syntax_tree(name: str, text: str) -> dict[str, Any] | None:
+    """regorus's AST of one module (`package`, `imports`, `rules`), None when it does not parse.
+    Nodes are one-key objects (`{"Var": {...}}`); spans are 1-based lines and UTF-8 byte offsets."""
+    engine = regorus.Engine()
+    try:
+        engine.add_policy(name, text)
+        modules = json.loads(engine.get_ast_as_json())
+    except (RuntimeError, ValueError):
+        return None
+    if not isinstance(modules, list) or not modules or not isinstance(modules[0], dict):
+        return None
+    ast = modules[0].get("ast")
+    return ast if isinstance(ast, dict) else None
+
+
+def error_text(text: str) -> str:
+    """`FILE:LINE: WHAT` from regorus's `--> FILE:LINE:COL`, excerpt, `error: WHAT` (no
+    backtrace); the text as it is when it has another shape."""
+    lines = [line.strip() for line in text.split("Stack backtrace:")[0].strip().splitlines()]
+    place = next((m for line in lines if (m := _LOCATION.match(line))), None)
+    what = next((line[len("error:"):].strip() for line in lines if line.startswith("error:")), None)
+    if what is None:
+        return " ".join(line for line in lines if line) or "the engine gave no reason"
+    return f"{place.group(1)}:{place.group(2)}: {what}" if place else what
