@@ -17,14 +17,16 @@ def config() -> None:
 @policies_option
 @now_option
 def config_validate(directory: str, policies: tuple[str, ...], now: str | None) -> None:
-    """Check an org-config tree on its own (exit 2 with file and line on the first error)."""
-    from pipewarden.evaluation.context import build_context
+    """Check an org-config tree on its own (exit 2 with file and line on the first error; warnings
+    on stderr for what is valid but leaves a gap, such as a root that does not enforce unknown-team)."""
+    from pipewarden.lint.config_check import validate_config
 
-    context = build_context(directory, policies, parse_now(now))
-    assert context.tree is not None
-    tree = context.tree
+    checked = validate_config(directory, policies, parse_now(now))
+    tree = checked.tree
     exceptions = sum(len(n.exceptions) for n in tree.nodes.values())
     click.echo(
         f"{directory}: valid org tree: root {tree.root!r}, {len(tree.nodes)} node(s), "
         f"{len(tree.team_nodes)} team(s), {exceptions} exception(s)"
     )
+    for warning in checked.warnings:
+        click.echo(f"pipewarden: warning: {warning}", err=True)

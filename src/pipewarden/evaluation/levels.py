@@ -8,6 +8,7 @@ rest (cached files, the fleet rules) and makes the run's `Result`.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterable, Sequence
 from operator import attrgetter
 
@@ -52,12 +53,28 @@ def _unknown_team(evaluated: Evaluated, context: EvalContext) -> Violation | Non
         return None
     if context.tree.node_for_team(summary.team) is not None:
         return None
-    return Violation(
-        "unknown-team",
-        "metadata.team",
-        f"team {summary.team!r} is in no org node; add it to an org's 'teams' or fix metadata.team",
-        0,
-    )
+    nearest = nearest_teams(summary.team, context.tree.team_nodes)
+    if nearest:
+        guess = " or ".join(repr(team) for team in nearest)
+        advice = f"did you mean {guess}? Fix metadata.team, or add the team to an org's 'teams'"
+    else:
+        advice = "add it to an org's 'teams' or fix metadata.team"
+    return Violation("unknown-team", "metadata.team", f"team {summary.team!r} is in no org node; {advice}", 0)
+
+
+def nearest_teams(team: str, declared: Iterable[str]) -> list[str]:
+    """The declared teams a mistyped `team` most likely means: those equal to it but for case
+    (`Cart` for `cart`), else up to three close spellings (`chekout` for `checkout`)."""
+    teams = sorted(declared)
+    folded = team.casefold()
+    same_but_case = [t for t in teams if t.casefold() == folded]
+    if same_but_case:
+        return same_but_case
+    by_fold: dict[str, list[str]] = {}
+    for t in teams:
+        by_fold.setdefault(t.casefold(), []).append(t)
+    close = difflib.get_close_matches(folded, list(by_fold), n=3, cutoff=0.75)
+    return [t for fold in close for t in by_fold[fold]][:3]
 
 
 def document_findings(item: Evaluated, context: EvalContext) -> list[Finding]:

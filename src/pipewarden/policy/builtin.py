@@ -40,7 +40,10 @@ UNKNOWN_TEAM = Rule(
     ),
     remediation=(
         "Set metadata.team to the team's name exactly as an org node lists it (names are "
-        "case-sensitive), or add the team to the 'teams' of its org node.\n\n"
+        "case-sensitive; the finding names the declared teams closest to what is written, "
+        "such as \"did you mean 'cart'?\" for `Cart`), or add the team to the 'teams' of its org "
+        "node. Since such a pipeline gets the root's settings, set this rule to `enforce` and lock "
+        "it in the root (`config validate` warns until then).\n\n"
         "```yaml\nmetadata:\n  name: checkout-service\n  team: checkout\n```"
     ),
     level="warn",
