@@ -39,7 +39,7 @@ from pipewarden.evaluation.pool import evaluate_paths
 from pipewarden.load.yamlsafe import MAX_BYTES
 from pipewarden.model.evaluated import Evaluated, from_record, is_record, to_record
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4  # 4: records carry `foreign`
 # How long a batch waits for another process's write to the cache (the two workers of a run
 # take turns; their writes take milliseconds).
 WRITE_WAIT_SECONDS = 5.0

@@ -55,7 +55,7 @@ def _place(pipeline: PipelineFile, context: EvalContext) -> tuple[str | None, st
 
 def _invalid(pipeline: PipelineFile, org: str | None) -> Evaluated:
     summary = PipelineSummary(pipeline.file, pipeline.name, pipeline.team, org, "none", False)
-    return Evaluated(summary, pipeline.invalid, (), content_hash=pipeline.content_hash)
+    return Evaluated(summary, pipeline.invalid, (), content_hash=pipeline.content_hash, foreign=pipeline.foreign)
 
 
 def _valid_summary(pipeline: PipelineFile, org: str | None) -> PipelineSummary:

@@ -23,7 +23,7 @@ becomes a note on the result, which the front shows.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
@@ -49,11 +49,16 @@ def evaluate(
     cache_dir: Path | None = None,
     progress: Callable[[int], None] | None = None,
     notes: list[str] | None = None,
+    discovered: Collection[str] = (),
 ) -> list[Evaluated]:
     """Every file of a run evaluated, levels not yet applied: the files at `paths` (through the
     incremental cache in `cache_dir` when given; in worker processes for large fleets), then the
     files already `loaded` (from git). `progress` is called with the number of files done from
-    `paths`; `notes` receives the run's notes."""
+    `paths`; `notes` receives the run's notes.
+
+    Files in `discovered` (found by walking a directory, not named) that belong to another tool
+    are left out, and counted in a note (cli.md). Whether a file is another tool's is known from
+    the parse its evaluation makes anyway (and is kept in the cache with its result)."""
     if cache_dir is not None:
         # Imported here: a run without the cache (a single-file `--no-cache` check) skips it.
         from pipewarden.evaluation.cache import cached_evaluate
@@ -61,7 +66,22 @@ def evaluate(
         evaluated = cached_evaluate(list(paths), context, cache_dir, progress, notes=notes)
     else:
         evaluated = evaluate_paths(paths, context, progress, notes=notes)
-    return evaluated + evaluate_loaded(loaded, context)
+    evaluated += evaluate_loaded(loaded, context)
+    if discovered:
+        skipped = [e.summary.file for e in evaluated if e.foreign and e.summary.file in discovered]
+        if skipped:
+            gone = set(skipped)
+            evaluated = [e for e in evaluated if e.summary.file not in gone]
+            if notes is not None:
+                notes.append(foreign_note(skipped))
+    return evaluated
+
+
+def foreign_note(files: Sequence[str]) -> str:
+    """The one-line note on the discovered files that belong to other tools."""
+    shown = ", ".join(files[:3]) + (f" and {len(files) - 3} more" if len(files) > 3 else "")
+    return (f"note: skipped {len(files)} file(s) of other tools (no 'apiVersion: pipewarden/...' or 'kind'): "
+            f"{shown}; --exclude (or a project config's exclude) skips them without this note")
 
 
 def check_files(
@@ -72,13 +92,15 @@ def check_files(
     cache_dir: Path | None = None,
     progress: ProgressDisplay | None = None,
     notes: Sequence[str] = (),
+    discovered: Collection[str] = (),
 ) -> Result:
     """The whole run: `evaluate` (shown by `progress` when given), then levels, schedules,
     exceptions and the fleet rules. `notes` are notes from before the run (finding the files),
-    kept first on the result."""
+    kept first on the result; `discovered` as in `evaluate`."""
     run_notes = list(notes)
     with (progress or _no_progress)(len(paths) + len(loaded)) as advance:
-        evaluated = evaluate(paths, context, loaded=loaded, cache_dir=cache_dir, progress=advance, notes=run_notes)
+        evaluated = evaluate(paths, context, loaded=loaded, cache_dir=cache_dir, progress=advance, notes=run_notes,
+                             discovered=discovered)
     return to_findings(evaluated, context, run_notes)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, replace
 
 from pipewarden.errors import UsageError
@@ -32,11 +32,14 @@ class Comparison:
     fixed: tuple[Finding, ...]
 
 
-def compare_with_base(result: Result, ref: str) -> Comparison:
-    """Evaluate the checked files as they were at `ref` and compare; a bad ref is a UsageError."""
+def compare_with_base(result: Result, ref: str, discovered: Collection[str] = ()) -> Comparison:
+    """Evaluate the checked files as they were at `ref` and compare; a bad ref is a UsageError.
+
+    Files in `discovered` (found by walking, not named) are judged as discovery judges them: one
+    that was another tool's file at `ref` had no findings there."""
     files = [p.file for p in result.pipelines]
     base_files = read_files_at_ref(files, ref)
-    base = check_files((), result.context, loaded=base_files)
+    base = check_files((), result.context, loaded=base_files, discovered=discovered)
     return mark_changes(result, base.findings)
 
 
@@ -85,6 +88,8 @@ def read_files_at_ref(files: Sequence[str], ref: str) -> list[PipelineFile]:
     loaded: dict[str, PipelineFile] = {}
     for top, entries in by_repo.items():
         commit = _resolve_commit(top, ref)
+        if commit is None:
+            continue  # a repository without commits yet: nothing existed at its HEAD
         contents = _read_blobs(top, [f"{commit}:{relative}" for _, relative in entries])
         for (display, _), data in zip(entries, contents):
             if data is not None:
@@ -127,15 +132,32 @@ def _git(top: str, args: list[str], stdin: bytes | None = None) -> bytes:
     return run_git(["-C", top, *args], stdin=stdin)
 
 
-def _resolve_commit(top: str, ref: str) -> str:
+def _resolve_commit(top: str, ref: str) -> str | None:
+    """The commit `ref` names; None for `HEAD` in a repository without commits (a first commit's
+    pre-commit hook compares with it: every finding is new)."""
     try:
         out = _git(top, ["rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"])
     except GitError:
+        if ref == "HEAD" and _unborn_head(top):
+            return None
         raise UsageError(
             f"--base {ref!r} is not a commit in the git repository {top}; check the name, or fetch it "
             f"first (in CI: git fetch origin <branch>, or checkout with fetch-depth: 0)"
         ) from None
     return out.decode().strip()
+
+
+def _unborn_head(top: str) -> bool:
+    """HEAD names a branch that has no commit yet (a fresh `git init`)."""
+    try:
+        _git(top, ["symbolic-ref", "--quiet", "HEAD"])
+    except GitError:
+        return False
+    try:
+        _git(top, ["rev-parse", "--verify", "--quiet", "HEAD"])
+    except GitError:
+        return True
+    return False
 
 
 def _read_blobs(top: str, specs: list[str]) -> list[bytes | None]:

@@ -58,13 +58,16 @@ class Fleet:
 
     `paths` are working-tree files, evaluated from disk (in worker processes for large fleets);
     `loaded` are files already read from git, or rejected before reading. Every file appears
-    once, under the name its repository's `Repo.file` carries.
+    once, under the name its repository's `Repo.file` carries. `discovered` are the files found
+    by walking a directory (not named, not an inventory's): another tool's file among them is
+    skipped (cli.md).
     """
 
     repos: list[Repo] = field(default_factory=list)
     paths: list[str] = field(default_factory=list)
     loaded: list[PipelineFile] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    discovered: frozenset[str] = frozenset()
 
 
 def load_inventory(file: str) -> Inventory:

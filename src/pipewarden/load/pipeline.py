@@ -46,6 +46,11 @@ def _invalid(error: LoadError) -> Invalid:
 
 def validate_pipeline(file: str, parsed: ParsedYaml, content_hash: str | None = None) -> PipelineFile:
     document = parsed.value
+    if is_foreign(document):
+        # Decided on the parse made anyway, before any schema work: discovery skips such a file,
+        # so a fleet with other tools' files pays nothing more for them.
+        return PipelineFile(file, document, parsed.lines, _foreign_invalid(document, parsed),
+                            content_hash=content_hash, foreign=True)
     # The document goes to the Rego engine as JSON anyway: serialising it here, once, is also
     # the fastest check that it holds no .inf/.nan (JSON has none; finding their paths is slower).
     try:
@@ -69,6 +74,30 @@ def validate_pipeline(file: str, parsed: ParsedYaml, content_hash: str | None = 
         return PipelineFile(file, document, parsed.lines, Invalid(issue.message, issue.path, line),
                             content_hash=content_hash)
     return PipelineFile(file, document, parsed.lines, json_text=json_text, content_hash=content_hash)
+
+
+def is_foreign(document: Any) -> bool:
+    """Does this loaded document belong to another tool (cli.md)? A mapping with neither
+    `apiVersion` nor `kind`, or whose `apiVersion` does not start with `pipewarden/`. A mapping
+    with `kind` but no `apiVersion` is a pipewarden file with an error; anything that is not a
+    mapping is pipewarden's to report."""
+    if type(document) is not dict:
+        return False
+    if "apiVersion" not in document:
+        return "kind" not in document
+    version = document["apiVersion"]
+    return not (isinstance(version, str) and version.startswith("pipewarden/"))
+
+
+def _foreign_invalid(document: dict[str, Any], parsed: ParsedYaml) -> Invalid:
+    """Why another tool's file is no pipewarden pipeline: what a file named on the command line
+    reports."""
+    fix = "a pipewarden pipeline starts with 'apiVersion: pipewarden/v1' and 'kind: Pipeline'"
+    if "apiVersion" in document:
+        return Invalid(f"apiVersion {document['apiVersion']!r} is not pipewarden's, so this looks like another "
+                       f"tool's file; {fix}", "apiVersion", parsed.line_of("apiVersion"))
+    return Invalid(f"the file has neither apiVersion nor kind, so it looks like another tool's file "
+                   f"(Buildkite, Concourse ...); {fix}", "", parsed.line_of(""))
 
 
 def _semantic_issues_so_far(document: Any) -> list[Issue]:

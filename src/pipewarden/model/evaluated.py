@@ -30,6 +30,8 @@ class Evaluated:
     findings_context: int | None = None
     # SHA-256 of the bytes evaluated (see PipelineFile.content_hash); None: not cacheable.
     content_hash: str | None = None
+    # Another tool's file (PipelineFile.foreign): the run drops it when discovery found it.
+    foreign: bool = False
 
 
 def to_record(item: Evaluated) -> tuple[Any, ...]:
@@ -38,16 +40,16 @@ def to_record(item: Evaluated) -> tuple[Any, ...]:
     invalid = (item.invalid.message, item.invalid.path, item.invalid.line) if item.invalid else None
     violations = tuple((v.rule, v.path, v.message, v.line, v.failed_rule) for v in item.violations)
     return (s.name, s.team, s.org, s.automation_level, s.valid, s.host_paths, s.name_line, s.team_line,
-            s.root_line, invalid, violations)
+            s.root_line, invalid, violations, item.foreign)
 
 
 def is_record(value: object) -> bool:
     """Whether `value` has exactly the shape `to_record` gives: checked on what is read back
     from disk (the cache), where a damaged entry must be dropped, not fail later in a report.
     Written out flat: it runs for every cache hit."""
-    if type(value) is not tuple or len(value) != 11:
+    if type(value) is not tuple or len(value) != 12:
         return False
-    name, team, org, level, valid, hosts, name_line, team_line, root_line, invalid, violations = value
+    name, team, org, level, valid, hosts, name_line, team_line, root_line, invalid, violations, foreign = value
     if not (
         (name is None or type(name) is str)
         and (team is None or type(team) is str)
@@ -60,6 +62,7 @@ def is_record(value: object) -> bool:
         and type(root_line) is int and root_line >= 0
         and type(hosts) is tuple
         and type(violations) is tuple
+        and type(foreign) is bool and not (foreign and valid)
     ):
         return False
     if invalid is not None:
@@ -90,7 +93,7 @@ def from_record(
 ) -> Evaluated:
     """The result of `to_record`, under the name this run reached the file by; with the
     finding records of a worker's answer when given."""
-    name, team, org, level, valid, hosts, name_line, team_line, root_line, invalid, violations = record
+    name, team, org, level, valid, hosts, name_line, team_line, root_line, invalid, violations, foreign = record
     summary = PipelineSummary(file, name, team, org, level, valid, hosts, name_line, team_line, root_line)
     return Evaluated(
         summary,
@@ -99,6 +102,7 @@ def from_record(
         tuple(finding_from_record(f, summary) for f in findings) if findings is not None else None,
         findings_context,
         content_hash,
+        foreign,
     )
 
 

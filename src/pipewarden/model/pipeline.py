@@ -35,6 +35,10 @@ class PipelineFile:
     # key, taken from the very bytes evaluated so that a file changing meanwhile cannot be
     # cached under the hash of other content.
     content_hash: str | None = None
+    # Another tool's file (cli.md): its top level is a mapping with neither `apiVersion` nor
+    # `kind`, or with an `apiVersion` that is not pipewarden's. Such a file is also invalid;
+    # discovery skips it, a file named on the command line is still checked.
+    foreign: bool = False
 
     @property
     def valid(self) -> bool:

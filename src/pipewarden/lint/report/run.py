@@ -19,6 +19,7 @@ from pipewarden.evaluation.run import ProgressDisplay, check_files
 from pipewarden.lint.formats.registry import render_report, report_formats
 from pipewarden.lint.report.aggregate import OrgReport, apply_previous, build_report, to_run_record
 from pipewarden.lint.report.history import open_store
+from pipewarden.load.discover import Exclude
 from pipewarden.load.gitrepo import default_cache_dir
 from pipewarden.load.inventory import Fleet
 from pipewarden.model.fleet import Repo
@@ -38,6 +39,7 @@ class ReportOptions:
     policies: tuple[str, ...] = ()
     cache_dir: str | None = None
     use_cache: bool = True
+    exclude: Exclude | None = None
 
 
 @dataclass
@@ -66,7 +68,8 @@ def evaluate_fleet(
     only what changed.
     """
     directory = Path(options.cache_dir or default_cache_dir()) if options.use_cache else None
-    return check_files(fleet.paths, context, loaded=fleet.loaded, cache_dir=directory, progress=progress)
+    return check_files(fleet.paths, context, loaded=fleet.loaded, cache_dir=directory, progress=progress,
+                       discovered=fleet.discovered)
 
 
 def run_report(options: ReportOptions, now: dt.datetime, progress: ProgressDisplay | None = None) -> ReportRun:
@@ -78,7 +81,7 @@ def run_report(options: ReportOptions, now: dt.datetime, progress: ProgressDispl
     if options.org is not None and options.org not in tree.nodes:
         raise UsageError(f"--org {options.org!r} is not a node of {options.org_config}; "
                          f"nodes: {', '.join(sorted(tree.nodes))}")
-    fleet = load_fleet(options.paths, options.inventory, options.cache_dir)
+    fleet = load_fleet(options.paths, options.inventory, options.cache_dir, options.exclude)
     result = evaluate_fleet(fleet, context, options, progress)
     # Without an inventory, each file is a repository of its own.
     repos: list[Repo] | None = fleet.repos if options.inventory is not None else None
