@@ -7,10 +7,11 @@ import asyncio
 import time
 from pathlib import Path
 
+from client_helpers import register
 from temporalio.client import Client
 from workflow_helpers import git, make_repo, release, write
 
-from pipewarden.engine.client import approve, promote
+from pipewarden.engine.client import EngineClient
 from pipewarden.engine.devserver import DevServer
 from pipewarden.engine.store import EngineStore
 
@@ -59,6 +60,7 @@ def test_approval_and_manual_promotion_by_signal(temporal_server: DevServer, tmp
     repo = make_repo(tmp_path, record, stages=2, beta_extra=extra)
     state = tmp_path / "state"
     with EngineStore.for_state_dir(state) as store:
+        register(store, repo)  # where EngineClient reads the execution's definition
 
         async def wait_for(condition: str, check: object) -> None:
             deadline = time.monotonic() + 30
@@ -73,14 +75,15 @@ def test_approval_and_manual_promotion_by_signal(temporal_server: DevServer, tmp
 
             await wait_for("the approval gate to wait", waiting_for_approval)
             assert not record.exists()  # nothing deployed before the approval
-            await approve(client, execution, "beta", "qa-lead", actor="dana", reason="looks good")
+            engine = EngineClient(client, store)
+            await engine.approve(execution, "beta", "qa-lead", actor="dana", reason="looks good")
 
             def awaiting_promotion() -> bool:
                 return any(r.status == "awaiting_promotion" for r in store.stage_runs(execution=execution))
 
             await wait_for("awaiting_promotion", awaiting_promotion)
             assert all(line.startswith("beta ") for line in record.read_text().splitlines())
-            await promote(client, execution, "beta", actor="dana")
+            await engine.promote(execution, "beta", actor="dana")
 
         (outcome,) = asyncio.run(release(temporal_server, store, state, repo, [git(repo, "rev-parse", "HEAD")],
                                          interact))

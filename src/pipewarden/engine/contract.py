@@ -18,6 +18,18 @@ TASK_QUEUE_DEPLOY = "pipewarden-deploy"
 """Hooks and stage tests."""
 
 WORKFLOW_EXECUTION = "ExecutionWorkflow"
+WORKFLOW_ROLLBACK = "RollbackWorkflow"
+"""A manual `rollback` (id `PIPELINE-rollback-STAGE-N`, N the number of the execution whose
+artifact it replaces)."""
+
+# Signals of ExecutionWorkflow (the client checks each against the store before sending it).
+SIGNAL_APPROVE = "approve"
+SIGNAL_PROMOTE = "promote"
+SIGNAL_REJECT = "reject"
+SIGNAL_CANCEL = "cancel"
+SIGNAL_WAKE = "wake"
+"""No argument: something its gates or its supersede check read has changed (pause, resume, an
+override, a newer execution at its stage): evaluate them again at once."""
 
 # Activity names (the workflow refers to activities by these names only).
 A_POLICY = "policy_check"
@@ -33,6 +45,11 @@ A_BAKE_PASSED = "record_bake_passed"
 A_ROLLBACK_PLAN = "plan_rollback"
 A_ROLLED_BACK = "record_rolled_back"
 A_APPEND = "append_events"
+A_RIVALS = "stage_rivals"
+A_CLAIM = "claim_stage"
+A_RETRIED = "record_retry"
+A_BLOCKERS = "rollback_blockers"
+A_PAUSE = "pause_pipeline"
 
 
 @dataclass
@@ -47,6 +64,20 @@ class ExecutionInput:
     poll_gates_seconds: int = 10
     queue_prefix: str = ""
     """Prefix of the task queues (engines sharing one Temporal, such as tests, keep apart)."""
+    retry: RetryInput | None = None
+    """Set when this run of the workflow is a `retry` of a failed stage (a new workflow run for
+    the same execution id: the failed one has ended)."""
+
+
+@dataclass
+class RetryInput:
+    """`retry ID --stage S`: start again at `stage` with the artifact already built (the approvals
+    given before still count: the entry gates read the `approved` events of the store)."""
+
+    stage: str
+    artifact: str
+    actor: str
+    reason: str | None = None
 
 
 @dataclass
@@ -233,6 +264,8 @@ class RollbackPlanRequest:
     pipeline: str
     stage: str
     replacing: str
+    to: str | None = None
+    """`rollback --to ARTIFACT` (checked: not the replaced one, intact, not blocklisted)."""
 
 
 @dataclass
@@ -248,6 +281,8 @@ class RollbackTarget:
 @dataclass
 class RollbackPlanAnswer:
     targets: list[RollbackTarget]
+    refused: str | None = None
+    """Why `to` cannot be restored (the plan is empty then)."""
 
 
 @dataclass
@@ -261,7 +296,8 @@ class RolledBackRequest:
 
 @dataclass
 class ApproveSignal:
-    """`approve ID --stage S [--approval NAME]` (the client has checked it: approval_to_give)."""
+    """`approve ID --stage S [--approval NAME]`: the client has checked it (approval_to_give)
+    and written its `approved` event; the workflow only counts it."""
 
     stage: str
     approval: str
@@ -287,3 +323,106 @@ class AppendEventsRequest:
     now: str
     stage: str | None
     events: list[EventSpec]
+
+
+@dataclass
+class RejectSignal:
+    """`reject ID --stage S` (the execution waits at S's entry or awaits promotion there)."""
+
+    stage: str
+    actor: str
+    reason: str | None = None
+
+
+@dataclass
+class CancelSignal:
+    """`cancel ID`, or the cancel a manual rollback sends to the executions it stops."""
+
+    actor: str
+    reason: str | None = None
+
+
+@dataclass
+class RivalsRequest:
+    """Who else is at the stage of this stage run (supersede, engine.md "One stage, one occupant")."""
+
+    run_id: int
+
+
+@dataclass
+class RivalsAnswer:
+    newer: str | None
+    """A newer execution (by N) that deployed this stage or waits at its entry: this one is superseded."""
+    older_waiting: list[str]
+    """Older executions waiting at the entry (superseded by this one: wake them to see it)."""
+    older_awaiting: list[str]
+    """Older executions awaiting promotion at the stage (superseded once this one passes the gates)."""
+
+
+@dataclass
+class ClaimRequest:
+    """Move a waiting stage run to `deploying` if the stage is still free and no newer execution
+    took it or waits for it, all in one store transaction."""
+
+    run_id: int
+    artifact: str
+    now: str
+    events: list[EventSpec] = field(default_factory=list)
+
+
+@dataclass
+class ClaimAnswer:
+    result: str
+    """`claimed`, `busy` (another execution occupies the stage) or `superseded`."""
+    by: str | None
+    older_awaiting: list[str]
+
+
+@dataclass
+class RetryRecordRequest:
+    """The first step of a retry run: the execution `running` again and its `retried` event."""
+
+    execution: str
+    stage: str
+    actor: str
+    reason: str | None
+    now: str
+
+
+@dataclass
+class RollbackInput:
+    """A manual rollback of `stage` away from `replacing` (deployed by stage run `run_id` of
+    `deployer`). `cancel` lists the executions to stop first (the occupant, the deployer)."""
+
+    pipeline: str
+    repo: str
+    stage: str
+    deployer: str
+    run_id: int
+    replacing: str
+    to: str | None
+    pause: bool
+    cancel: list[str]
+    actor: str
+    reason: str | None = None
+    poll_gates_seconds: int = 10
+    queue_prefix: str = ""
+
+
+@dataclass
+class BlockersRequest:
+    """What a manual rollback still waits for: these executions `running`, or a stage run of
+    another execution occupying the stage."""
+
+    pipeline: str
+    stage: str
+    executions: list[str]
+    deployer: str
+
+
+@dataclass
+class PauseRequest:
+    pipeline: str
+    actor: str
+    reason: str | None
+    now: str

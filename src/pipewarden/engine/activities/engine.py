@@ -362,8 +362,14 @@ class EngineActivities:
             policy = FAIL("unreadable", str(error), inputs={"now": request.now})
         results: list[tuple[str, GateResult]] = [(policy_gate.NAME, policy)]
         if request.approvals_required:
+            # The store's `approved` events are the record of approvals (the client writes them
+            # before it signals): they still count after a retry or a restarted workflow run.
+            given = set(request.approvals_given) | {
+                str(event.data["approval"]) for event in self.store.events(execution=request.execution,
+                                                                           types=["approved"])
+                if event.stage == request.stage}
             results.append((approval_gate.NAME, approval_gate.evaluate(
-                request.approvals_required, request.approvals_given, now=now)))
+                request.approvals_required, given, now=now)))
         results.append((stage_busy_gate.NAME, stage_busy_gate.evaluate(
             request.execution, self.store.occupants(request.pipeline, request.stage), now=now)))
         pipeline = self.store.pipeline(request.pipeline)

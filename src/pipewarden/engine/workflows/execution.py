@@ -26,7 +26,6 @@ from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from pipewarden.engine.contract import (
-        A_APPEND,
         A_BAKE_GATE,
         A_BAKE_PASSED,
         A_BUILD,
@@ -39,11 +38,13 @@ with workflow.unsafe.imports_passed_through():
         A_STAGE_STATUS,
         A_START_STAGE,
         A_TESTS,
+        SIGNAL_APPROVE,
+        SIGNAL_PROMOTE,
+        SIGNAL_WAKE,
         TASK_QUEUE_BUILD,
         TASK_QUEUE_CONTROL,
         TASK_QUEUE_DEPLOY,
         WORKFLOW_EXECUTION,
-        AppendEventsRequest,
         ApproveSignal,
         BakeGateRequest,
         BakePassedRequest,
@@ -103,7 +104,6 @@ class _Deploy:
 class ExecutionWorkflow:
     def __init__(self) -> None:
         self._approvals: dict[str, set[str]] = {}
-        self._unrecorded: list[ApproveSignal] = []
         self._promoted: set[str] = set()
         self._promotions: dict[str, PromoteSignal] = {}
         self._wake = False
@@ -113,16 +113,19 @@ class ExecutionWorkflow:
 
     # ------------------------------------------------------------ signals
 
-    @workflow.signal
+    @workflow.signal(name=SIGNAL_APPROVE)
     def approve(self, signal: ApproveSignal) -> None:
-        given = self._approvals.setdefault(signal.stage, set())
-        if signal.approval in given:
-            return  # the client refuses a second approval (a `refused` event); a replayed signal changes nothing
-        given.add(signal.approval)
-        self._unrecorded.append(signal)
+        # The client has written the `approved` event (the entry gates count the store's); the
+        # signal only wakes the gates, and is remembered so the next evaluation sees it at once.
+        self._approvals.setdefault(signal.stage, set()).add(signal.approval)
         self._wake = True
 
-    @workflow.signal
+    @workflow.signal(name=SIGNAL_WAKE)
+    def wake(self) -> None:
+        """Something the gates read changed (pause, resume, an override, a rival execution)."""
+        self._wake = True
+
+    @workflow.signal(name=SIGNAL_PROMOTE)
     def promote(self, signal: PromoteSignal) -> None:
         self._promoted.add(signal.stage)
         self._promotions[signal.stage] = signal
@@ -200,7 +203,6 @@ class ExecutionWorkflow:
         run_id = await self._control(A_START_STAGE, StageStartRequest(run.execution, stage.name, self._now()), int)
         self._open_run = run_id
         while True:
-            await self._record_approvals(run)
             gates = await self._control(A_ENTRY_GATES, EntryGatesRequest(
                 run_id, run.execution, run.pipeline, run.repo, run.commit, run.pipeline_path, stage.name,
                 list(stage.approvals), sorted(self._approvals.get(stage.name, set())), self._now()), list[GateAnswer])
@@ -258,14 +260,6 @@ class ExecutionWorkflow:
         else:
             await self._stage_status(run_id, "succeeded", events=[baked])
         return "succeeded", None
-
-    async def _record_approvals(self, run: ExecutionInput) -> None:
-        """The `approved` events of approvals signalled since the last call."""
-        while self._unrecorded:
-            signal = self._unrecorded.pop(0)
-            await self._control(A_APPEND, AppendEventsRequest(run.execution, run.pipeline, self._now(), signal.stage, [
-                EventSpec("approved", {"reason": signal.reason, "approval": signal.approval}, "approved",
-                          actor=signal.actor)]))
 
     def _wait_seconds(self, waiting: list[GateAnswer], poll: int) -> float:
         """Until the latest `until` when every waiting gate knows one (nothing passes before), else
