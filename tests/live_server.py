@@ -59,8 +59,9 @@ class RecordingClient:
         return self.store.create_execution(pipeline, commit or HEAD, trigger="release", now=self.clock(), actor=actor)
 
     async def approve(self, execution: str, stage: str, approval: str | None = None, *, actor: str,
-                      reason: str | None = None) -> None:
+                      reason: str | None = None) -> str:
         self._record("approve", execution=execution, stage=stage, approval=approval, actor=actor, reason=reason)
+        return approval or "qa"
 
     async def promote(self, execution: str, stage: str, *, actor: str, reason: str | None = None) -> None:
         self._record("promote", execution=execution, stage=stage, actor=actor, reason=reason)
@@ -83,8 +84,9 @@ class RecordingClient:
         self.store.set_paused(pipeline, False, actor=actor, now=self.clock(), reason=reason)
 
     async def rollback(self, pipeline: str, stage: str, to: str | None = None, pause: bool = True, *, actor: str,
-                       reason: str | None = None) -> None:
+                       reason: str | None = None) -> str:
         self._record("rollback", pipeline=pipeline, stage=stage, to=to, pause=pause, actor=actor, reason=reason)
+        return "a1b2c3d4e5f6"
 
     async def override(self, pipeline: str, stage: str, gate: str, ttl_seconds: int = 3600, *, actor: str,
                        reason: str) -> None:

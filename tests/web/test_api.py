@@ -158,6 +158,8 @@ def test_execution_actions(api: tuple[httpx.Client, FakeServices], action: str, 
     answer = client.post(f"/api/v1/executions/shop-1/{action}", json=body)
     assert answer.status_code == 200, answer.text
     assert answer.json()["action"] == action and answer.json()["execution"] == "shop-1"
+    if action == "approve":
+        assert answer.json()["approval"] == "qa"  # the approval the engine recorded
     assert services.client.calls == [(action, expected)]
 
 
@@ -192,6 +194,7 @@ def test_rollback(api: tuple[httpx.Client, FakeServices]) -> None:
     client, services = api
     answer = client.post("/api/v1/pipelines/shop/rollback", json={"stage": "beta", "to": "0123456789ab"})
     assert answer.status_code == 200 and answer.json()["pause"] is True
+    assert answer.json()["artifact"] == "a1b2c3d4e5f6"
     assert client.post("/api/v1/pipelines/shop/rollback",
                        json={"stage": "beta", "pause": False, "reason": "bad deploy"}).status_code == 200
     assert services.client.calls == [

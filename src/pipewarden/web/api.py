@@ -200,8 +200,10 @@ def _done(action: str, **about: Any) -> JSONResponse:
 async def approve(request: Request, services: WebServices, actor: str) -> Response:
     body = await _body(request)
     ident, stage = request.path_params["id"], _required(body, "stage")
-    await services.client.approve(ident, stage, _text(body, "approval"), actor=actor, reason=_text(body, "reason"))
-    return _done("approve", execution=ident, stage=stage)
+    approval = _text(body, "approval")
+    given = await services.client.approve(ident, stage, approval, actor=actor, reason=_text(body, "reason"))
+    # The engine answers with the approval it recorded (the stage's only one when none was named).
+    return _done("approve", execution=ident, stage=stage, approval=given if isinstance(given, str) else approval)
 
 
 async def promote(request: Request, services: WebServices, actor: str) -> Response:
@@ -250,8 +252,10 @@ async def rollback(request: Request, services: WebServices, actor: str) -> Respo
     body = await _body(request)
     name, stage, to = request.path_params["name"], _required(body, "stage"), _text(body, "to")
     paused = _flag(body, "pause", True)
-    await services.client.rollback(name, stage, to, paused, actor=actor, reason=_text(body, "reason"))
-    return _done("rollback", pipeline=name, stage=stage, to=to, pause=paused)
+    replaced = await services.client.rollback(name, stage, to, paused, actor=actor, reason=_text(body, "reason"))
+    # The engine answers with the artifact being rolled back (replaced).
+    return _done("rollback", pipeline=name, stage=stage, to=to, pause=paused,
+                 artifact=replaced if isinstance(replaced, str) else None)
 
 
 async def override(request: Request, services: WebServices, actor: str) -> Response:
