@@ -15,17 +15,25 @@ from pipewarden.model.finding import Finding
 from pipewarden.policy import testing as policy_testing
 
 
+LINT_COMMANDS = ["check", "config", "exceptions", "policy", "report", "rules"]
+ENGINE_CLIENT_COMMANDS = ["approve", "audit", "cancel", "events", "executions", "override", "pause", "promote",
+                          "reject", "release", "resume", "retry", "rollback", "status"]
+
+
 def test_main_registers_every_group() -> None:
-    assert sorted(cli.commands) == ["check", "config", "exceptions", "policy", "report", "rules"]
+    assert sorted(cli.commands) == sorted(LINT_COMMANDS + ENGINE_CLIENT_COMMANDS)
     rules = cli.commands["rules"]
     assert hasattr(rules, "commands") and sorted(rules.commands) == ["list", "promote", "show"]
+    executions, audit = cli.commands["executions"], cli.commands["audit"]
+    assert hasattr(executions, "commands") and sorted(executions.commands) == ["list", "show"]
+    assert hasattr(audit, "commands") and sorted(audit.commands) == ["verify"]
 
 
 def test_importing_main_alone_is_enough() -> None:
     # No command is registered as a side effect of importing another module.
     code = "from pipewarden.cli.main import cli; print(' '.join(sorted(cli.commands)))"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert done.stdout.split() == ["check", "config", "exceptions", "policy", "report", "rules"]
+    assert done.stdout.split() == sorted(LINT_COMMANDS + ENGINE_CLIENT_COMMANDS)
 
 
 def test_format_registries() -> None:

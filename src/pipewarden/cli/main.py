@@ -18,6 +18,22 @@ import click
 from pipewarden import __version__
 from pipewarden.cli.check import check
 from pipewarden.cli.config import config
+from pipewarden.cli.engine import (
+    approve,
+    audit,
+    cancel,
+    events,
+    executions,
+    override,
+    pause,
+    promote,
+    reject,
+    release,
+    resume,
+    retry,
+    rollback,
+    status,
+)
 from pipewarden.cli.exceptions import exceptions_group
 from pipewarden.cli.policy import policy
 from pipewarden.cli.report import report
@@ -74,6 +90,10 @@ cli.add_command(rules)
 cli.add_command(policy)
 cli.add_command(config)
 cli.add_command(exceptions_group)
+# The release engine's client commands (over a server's HTTP API) and audit verify (on the store).
+for _command in (release, status, executions, approve, promote, reject, override, pause, resume, cancel, retry,
+                 rollback, events, audit):
+    cli.add_command(_command)
 
 
 def run() -> None:
