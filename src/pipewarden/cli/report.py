@@ -23,6 +23,7 @@ from pipewarden.cli.options import (
     quiet_option,
     write_output,
 )
+from pipewarden.cli.project import exclude_globs, exclude_option
 from pipewarden.errors import UsageError
 
 
@@ -50,14 +51,16 @@ class ReportGroup(click.Group):
 @cache_dir_option("pipewarden's cache: clones of the inventory's git repositories and, as for check, "
                   "results of unchanged files (default: ~/.cache/pipewarden).")
 @no_cache_option("Evaluate every file again (git repositories are still cloned into the cache).")
+@exclude_option
 @quiet_option
 @policies_option
 @now_option
 @output_option
 @click.pass_context
 def report(ctx: click.Context, paths: tuple[str, ...], org_config: str | None, inventory: str | None, fmt: str,
-           by: str, org: str | None, history: str | None, cache_dir: str | None, no_cache: bool, quiet: bool,
-           policies: tuple[str, ...], now: str | None, output: str | None) -> None:
+           by: str, org: str | None, history: str | None, cache_dir: str | None, no_cache: bool,
+           exclude: tuple[str, ...], quiet: bool, policies: tuple[str, ...], now: str | None,
+           output: str | None) -> None:
     """Org compliance for leaders: team (or org) rows, failing rules, automation levels, exceptions.
 
     pipewarden report --org-config DIR (--inventory FILE | PATH ...)
@@ -70,7 +73,7 @@ def report(ctx: click.Context, paths: tuple[str, ...], org_config: str | None, i
     if org_config is None:
         raise UsageError("report needs --org-config DIR (the org tree the teams belong to)")
     options = ReportOptions(org_config, paths, inventory, fmt, by, org, history, policies, cache_dir,
-                            use_cache=not no_cache)
+                            use_cache=not no_cache, exclude=exclude_globs(exclude))
     run = run_report(options, parse_now(now), progress=lambda total: progress_bar(total, quiet))
     for note in run.notes:
         click.echo(f"pipewarden: {note}", err=True)

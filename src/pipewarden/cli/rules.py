@@ -14,6 +14,7 @@ from pipewarden.cli.options import (
     policies_option,
     write_output,
 )
+from pipewarden.cli.project import exclude_globs, exclude_option
 
 
 @click.group("rules")
@@ -59,11 +60,12 @@ def rules_show(rule_id: str, policies: tuple[str, ...]) -> None:
 @format_choice_option(["text", "json"], "text (default) or json (for automation).")
 @click.option("--inventory", "inventory", metavar="FILE", help="Inventory of the fleet (instead of PATHs).")
 @cache_dir_option("Where git repositories of the inventory are cloned (default: the user cache dir).")
+@exclude_option
 @policies_option
 @now_option
 def rules_promote(rule_id: str, paths: tuple[str, ...], org: str, org_config: str, to: str | None,
                   from_date: str | None, dry_run: bool, fmt: str, inventory: str | None, cache_dir: str | None,
-                  policies: tuple[str, ...], now: str | None) -> None:
+                  exclude: tuple[str, ...], policies: tuple[str, ...], now: str | None) -> None:
     """Set a rule's level in an org node (or schedule enforcement), after showing the impact.
 
     pipewarden rules promote ID --org NAME --org-config DIR [--to LEVEL | --from DATE] [--dry-run]
@@ -73,7 +75,7 @@ def rules_promote(rule_id: str, paths: tuple[str, ...], org: str, org_config: st
     from pipewarden.lint.promote import PromoteOptions, apply_promotion, prepare_promotion
 
     options = PromoteOptions(rule_id, org, org_config, to, parse_date(from_date, "--from"), dry_run, paths,
-                             inventory, policies, cache_dir)
+                             inventory, policies, cache_dir, exclude_globs(exclude))
     promotion = prepare_promotion(options, parse_now(now))
     for note in promotion.notes:
         click.echo(f"pipewarden: {note}", err=True)

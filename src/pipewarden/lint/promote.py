@@ -18,6 +18,7 @@ from pipewarden.evaluation.context import EvalContext, build_context
 from pipewarden.evaluation.fleet_input import load_fleet
 from pipewarden.evaluation.levels import to_findings
 from pipewarden.evaluation.run import evaluate
+from pipewarden.load.discover import Exclude
 from pipewarden.load.inventory import Fleet
 from pipewarden.model.finding import Finding, PipelineSummary
 from pipewarden.orgs.edit import Edit, plan_rule_level, verify_edit, write_edit
@@ -38,6 +39,7 @@ class PromoteOptions:
     inventory: str | None = None
     policies: tuple[str, ...] = ()
     cache_dir: str | None = None
+    exclude: Exclude | None = None
 
 
 @dataclass(frozen=True)
@@ -112,7 +114,7 @@ def preview(
                                 overrides=in_force_settings(tree, context.catalog, org, rule, level))
     # One evaluation serves both: the after-settings run every rule the before-settings run
     # (plus the promoted rule), with the same parameters; levels are applied per context.
-    evaluated = evaluate(fleet.paths, after_context, loaded=fleet.loaded, notes=notes)
+    evaluated = evaluate(fleet.paths, after_context, loaded=fleet.loaded, notes=notes, discovered=fleet.discovered)
     before = to_findings(evaluated, context)
     after = to_findings(evaluated, after_context)
     subtree = set(tree.subtree(org))
@@ -177,7 +179,7 @@ def prepare_promotion(options: PromoteOptions, now: dt.datetime) -> Promotion:
     if edit.changed:
         verify_edit(edit, options.org_config, context.catalog, context.today)
     current = resolve_settings(tree, options.org, context.catalog)[options.rule].level_at(context.today)
-    fleet = load_fleet(options.paths, options.inventory, options.cache_dir)
+    fleet = load_fleet(options.paths, options.inventory, options.cache_dir, options.exclude)
     notes: list[str] = []
     impact = preview(fleet, context, options.org, options.rule, previewed, notes)
     # The evaluation's notes first, as they have always come (they used to be printed as it ran).
