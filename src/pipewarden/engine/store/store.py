@@ -36,6 +36,7 @@ from sqlalchemy.engine import Row, make_url
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from pipewarden.engine.domain import overrides as override_rules
+from pipewarden.engine.domain import supersede
 from pipewarden.engine.domain.errors import Refused
 from pipewarden.engine.domain.events import (
     ENGINE_ACTOR,
@@ -69,6 +70,7 @@ from pipewarden.engine.domain.status import (
     StageRunStatus,
     transition,
 )
+from pipewarden.engine.domain.supersede import Rivals, RunAtStage
 from pipewarden.engine.store import tables as t
 from pipewarden.engine.store.records import (
     ExecutionRecord,
@@ -468,23 +470,72 @@ class EngineStore:
         has writes nothing. Leaving `waiting` for `deploying` marks the run as having deployed."""
         with self._write() as conn:
             row = conn.execute(select(t.stage_runs).where(t.stage_runs.c.id == run_id)).one()
-            current = StageRunStatus(row.status)
-            if current == status:
-                return _stage_run(row)
-            transition(current, status)
-            values: dict[str, Any] = {"status": str(status), "reason": reason if reason is not None else row.reason}
-            if status in TERMINAL_STAGE_RUN:
-                values["finished"] = format_time(now)
-            if status is StageRunStatus.DEPLOYING:
-                values["deployed"] = True
-            if status is StageRunStatus.BAKING:
-                values["bake_started"] = format_time(now)
-            if artifact is not None:
-                values["artifact"] = artifact
-            conn.execute(update(t.stage_runs).where(t.stage_runs.c.id == run_id).values(**values))
-            for event_draft, key in events:
-                self._append(conn, event_draft, key)
-            return _stage_run(conn.execute(select(t.stage_runs).where(t.stage_runs.c.id == run_id)).one())
+            return self._move_stage_run(conn, row, status, now=now, reason=reason, artifact=artifact, events=events)
+
+    def _move_stage_run(self, conn: Connection, row: Row[Any], status: StageRunStatus, *, now: datetime,
+                        reason: str | None, artifact: str | None,
+                        events: Sequence[tuple[EventDraft, str | None]]) -> StageRunRecord:
+        """`set_stage_run_status` inside a write transaction the caller holds."""
+        run_id = row.id
+        current = StageRunStatus(row.status)
+        if current == status:
+            return _stage_run(row)
+        transition(current, status)
+        values: dict[str, Any] = {"status": str(status), "reason": reason if reason is not None else row.reason}
+        if status in TERMINAL_STAGE_RUN:
+            values["finished"] = format_time(now)
+        if status is StageRunStatus.DEPLOYING:
+            values["deployed"] = True
+        if status is StageRunStatus.BAKING:
+            values["bake_started"] = format_time(now)
+        if artifact is not None:
+            values["artifact"] = artifact
+        conn.execute(update(t.stage_runs).where(t.stage_runs.c.id == run_id).values(**values))
+        for event_draft, key in events:
+            self._append(conn, event_draft, key)
+        return _stage_run(conn.execute(select(t.stage_runs).where(t.stage_runs.c.id == run_id)).one())
+
+    # ------------------------------------------------------------ supersede and stage claims (step 4)
+
+    def _runs_at_stage(self, conn: Connection, pipeline: str, stage: str) -> list[RunAtStage]:
+        """The stage's runs in the order started, each with its execution's N and whether it runs."""
+        rows = conn.execute(select(t.stage_runs.c.execution, t.stage_runs.c.status, t.stage_runs.c.deployed,
+                                   t.executions.c.number, t.executions.c.status.label("execution_status"))
+                            .join(t.executions, t.executions.c.id == t.stage_runs.c.execution)
+                            .where(t.stage_runs.c.pipeline == pipeline, t.stage_runs.c.stage == stage)
+                            .order_by(t.stage_runs.c.id))
+        return [RunAtStage(row.execution, row.number, row.execution_status == str(ExecutionStatus.RUNNING),
+                           StageRunStatus(row.status), bool(row.deployed)) for row in rows]
+
+    def stage_rivals(self, run_id: int) -> Rivals:
+        """The other executions at the stage of this stage run, as domain.supersede judges them."""
+        with self._read() as conn:
+            run = conn.execute(select(t.stage_runs).where(t.stage_runs.c.id == run_id)).one()
+            number = conn.execute(select(t.executions.c.number).where(t.executions.c.id == run.execution)).scalar_one()
+            return supersede.rivals(run.execution, number, self._runs_at_stage(conn, run.pipeline, run.stage))
+
+    def claim_stage(self, run_id: int, status: StageRunStatus, *, now: datetime, reason: str | None = None,
+                    artifact: str | None = None, events: Sequence[tuple[EventDraft, str | None]] = ()
+                    ) -> tuple[supersede.ClaimResult, str | None, Rivals]:
+        """Move a stage run to an occupying `status` (`deploying` from `waiting`, or `rolling_back`)
+        only if it may take the stage now, judged and written in one transaction so that two
+        executions never both take it: (CLAIMED, None, rivals) after the move, else (BUSY or
+        SUPERSEDED, the execution that decides it, rivals) and nothing written. A deploy checks
+        supersede too; a rollback only that no other execution occupies the stage. A run already in
+        `status` (a retried activity) is CLAIMED again without a write."""
+        if status not in OCCUPYING:
+            raise ValueError(f"a claim moves a stage run to an occupying status, not {status}")
+        with self._write() as conn:
+            row = conn.execute(select(t.stage_runs).where(t.stage_runs.c.id == run_id)).one()
+            number = conn.execute(select(t.executions.c.number).where(t.executions.c.id == row.execution)).scalar_one()
+            runs = self._runs_at_stage(conn, row.pipeline, row.stage)
+            found = supersede.rivals(row.execution, number, runs)
+            if StageRunStatus(row.status) == status:
+                return supersede.ClaimResult.CLAIMED, None, found
+            result, by = supersede.claim(row.execution, number, runs, deploy=status is StageRunStatus.DEPLOYING)
+            if result is supersede.ClaimResult.CLAIMED:
+                self._move_stage_run(conn, row, status, now=now, reason=reason, artifact=artifact, events=events)
+            return result, by, found
 
     # ------------------------------------------------------------ bake and rollback history
 
