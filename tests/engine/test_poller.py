@@ -11,7 +11,6 @@ import asyncio
 import logging
 import shutil
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -20,29 +19,12 @@ from engine_helpers import T0, at
 from workflow_helpers import git, pipeline_yaml, write
 
 from pipewarden.engine.poller import Poller, branch_head, repository_git_dir
+from pipewarden.engine.setup import ResolvedPipeline
 from pipewarden.engine.store import EngineStore
 from pipewarden.load.gitrepo import GitError, update_mirror
 
 ROOT = Path(__file__).resolve().parents[2]
 ORG_CONFIG = ROOT / "org-configs" / "example"
-
-
-@dataclass(frozen=True)
-class ResolvedPipeline:
-    """The shape of `engine.setup.ResolvedPipeline` (another engineer's part, not landed yet)."""
-
-    name: str
-    repo: str
-    branch: str
-    path: str
-    line: int = 1
-
-
-@dataclass(frozen=True)
-class MirroredPipeline(ResolvedPipeline):
-    """A pipeline whose `repo` is the bare mirror of `url`."""
-
-    url: str = ""
 
 
 class Starts:
@@ -93,7 +75,7 @@ def poll(poller: Poller, seconds: float) -> list[tuple[str, str]]:
 
 
 def pipeline_of(repo: Path, name: str = "demo-app", branch: str = "main") -> ResolvedPipeline:
-    return ResolvedPipeline(name, str(repo), branch, "pipeline.yaml")
+    return ResolvedPipeline(name, str(repo), branch, "pipeline.yaml", 1)
 
 
 def commits_released(store: EngineStore, pipeline: str = "demo-app") -> list[str]:
@@ -289,7 +271,7 @@ def test_a_mirror_is_fetched_before_each_read(tmp_path: Path, store: EngineStore
     url = origin.as_uri()
     mirror, note = update_mirror(url, str(tmp_path / "mirrors"))
     assert note is None
-    pipeline = MirroredPipeline("demo-app", mirror, "main", "pipeline.yaml", url=url)
+    pipeline = ResolvedPipeline("demo-app", mirror, "main", "pipeline.yaml", 1, url=url)
     poller = Poller(store, [pipeline], Starts(store))
     assert poll(poller, 0) == [("demo-app", head(origin))]
     pushed = commit(origin, "v2\n")

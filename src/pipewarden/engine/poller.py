@@ -36,9 +36,10 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from pipewarden.engine.domain.events import draft
+from pipewarden.engine.setup import ResolvedPipeline
 from pipewarden.engine.store import EngineStore
 from pipewarden.errors import ConfigError, PolicyError
 from pipewarden.load.gitrepo import CLONE_TIMEOUT, GitError, mirror_dir, run_git, update_mirror
@@ -58,22 +59,6 @@ Clock = Callable[[], datetime]
 MAX_PARALLEL_REPOSITORIES = 4
 """Repositories read at once in a round: a slow fetch of one mirror does not hold up the others,
 and a round never takes more threads than this from the default executor."""
-
-
-class PolledPipeline(Protocol):
-    """What the poller reads of a pipeline: `engine.setup.ResolvedPipeline` has these (`repo` a
-    local path git can read: the top level of a checkout, or a bare mirror of a URL). A pipeline
-    value with a `url` attribute (a string) is a mirror of that URL: it is fetched before each
-    read."""
-
-    @property
-    def name(self) -> str: ...
-    @property
-    def repo(self) -> str: ...
-    @property
-    def branch(self) -> str: ...
-    @property
-    def path(self) -> str: ...
 
 
 @dataclass
@@ -96,7 +81,7 @@ class Poller:
     org config the org is None.
     """
 
-    def __init__(self, store: EngineStore, pipelines: Sequence[PolledPipeline], start: StartFn, *,
+    def __init__(self, store: EngineStore, pipelines: Sequence[ResolvedPipeline], start: StartFn, *,
                  org_config: Path | None = None, policies: Sequence[Path] = ()) -> None:
         self.store = store
         self.pipelines = tuple(pipelines)
@@ -115,13 +100,13 @@ class Poller:
         `pipelines`. Never raises for one pipeline's failure: it is logged and the round goes
         on."""
         async with self._round:
-            by_repo: dict[str, list[PolledPipeline]] = {}
+            by_repo: dict[str, list[ResolvedPipeline]] = {}
             for pipeline in self.pipelines:
                 by_repo.setdefault(pipeline.repo, []).append(pipeline)
             limit = asyncio.Semaphore(MAX_PARALLEL_REPOSITORIES)
             started: dict[str, str] = {}
 
-            async def poll_repo(group: list[PolledPipeline]) -> None:
+            async def poll_repo(group: list[ResolvedPipeline]) -> None:
                 async with limit:
                     try:
                         await asyncio.to_thread(self._refresh_mirror, group)
@@ -152,7 +137,7 @@ class Poller:
             except TimeoutError:
                 pass
 
-    async def _poll_pipeline(self, pipeline: PolledPipeline, now: datetime) -> str | None:
+    async def _poll_pipeline(self, pipeline: ResolvedPipeline, now: datetime) -> str | None:
         """The commit started for `pipeline` in this round, or None (nothing new, or a failure,
         which is logged)."""
         try:
@@ -175,7 +160,7 @@ class Poller:
 
     # ------------------------------------------------------------ one pipeline (in a thread)
 
-    def _observe(self, pipeline: PolledPipeline, now: datetime) -> str | None:
+    def _observe(self, pipeline: ResolvedPipeline, now: datetime) -> str | None:
         """Read the pipeline's head, record what there is to record, and give the head when it is
         to be released. GitError when the repository cannot be read."""
         seen = self._seen[pipeline.name]
@@ -198,7 +183,7 @@ class Poller:
             return None
         return head
 
-    def _branch_missing(self, pipeline: PolledPipeline, seen: _Seen, now: datetime) -> None:
+    def _branch_missing(self, pipeline: ResolvedPipeline, seen: _Seen, now: datetime) -> None:
         if seen.missing:
             return  # reported when it disappeared
         if seen.missing is None:
@@ -216,7 +201,7 @@ class Poller:
         log.warning("branch %s of pipeline %s is missing in %s; polling goes on",
                     pipeline.branch, pipeline.name, pipeline.repo)
 
-    def _read_definition(self, pipeline: PolledPipeline, git_dir: str, head: str, now: datetime) -> None:
+    def _read_definition(self, pipeline: ResolvedPipeline, git_dir: str, head: str, now: datetime) -> None:
         """Record the head's pipeline file as the newest valid definition when it is valid (the
         checker's loader) and still names this pipeline; anything else keeps the stored one."""
         record = self.store.pipeline(pipeline.name)
@@ -251,9 +236,9 @@ class Poller:
             return None
         return tree.node_for_team(team)
 
-    def _refresh_mirror(self, group: Sequence[PolledPipeline]) -> None:
+    def _refresh_mirror(self, group: Sequence[ResolvedPipeline]) -> None:
         """Fetch the mirror the pipelines of one repository share, when it is one (a `url`)."""
-        url = next((u for u in (getattr(p, "url", None) for p in group) if isinstance(u, str) and u), None)
+        url = next((p.url for p in group if p.url), None)
         if url is None:
             return
         try:
