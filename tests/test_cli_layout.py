@@ -14,7 +14,6 @@ from pipewarden.lint.formats.registry import check_format, check_formats, report
 from pipewarden.model.finding import Finding
 from pipewarden.policy import testing as policy_testing
 
-
 LINT_COMMANDS = ["check", "config", "exceptions", "policy", "report", "rules"]
 ENGINE_CLIENT_COMMANDS = ["approve", "audit", "cancel", "events", "executions", "override", "pause", "promote",
                           "reject", "release", "resume", "retry", "rollback", "status"]
