@@ -32,14 +32,16 @@ def check_paths(
     cache_dir: Path | None = None,
     progress: ProgressDisplay | None = None,
     exclude: Exclude | None = None,
+    as_discovered: bool = False,
 ) -> Result:
     """Discover pipeline files under `paths` (default: the current directory) and check them.
 
     With `cache_dir`, unchanged files under unchanged settings are not evaluated again;
     `progress`, when given, shows the run's progress (the CLI's bar). Finding no file is a note
-    on the result, not an error; so is skipping discovered files of other tools.
+    on the result, not an error; so is skipping discovered files of other tools. `as_discovered`
+    judges files named in `paths` as discovered ones (see `discover_files`).
     """
-    return _check(paths, context, cache_dir, progress, exclude)[0]
+    return _check(paths, context, cache_dir, progress, exclude, as_discovered)[0]
 
 
 def _check(
@@ -48,9 +50,10 @@ def _check(
     cache_dir: Path | None,
     progress: ProgressDisplay | None,
     exclude: Exclude | None,
+    as_discovered: bool,
 ) -> tuple[Result, frozenset[str]]:
     given = list(paths) or ["."]
-    found = discover_files(given, exclude)
+    found = discover_files(given, exclude, as_discovered)
     notes = []
     if not found.files:
         excluded = f" ({found.excluded} excluded)" if found.excluded else ""
@@ -79,13 +82,14 @@ def run_check(
     cache_dir: Path | None = None,
     progress: ProgressDisplay | None = None,
     exclude: Exclude | None = None,
+    as_discovered: bool = False,
     config: str | None = None,
 ) -> CheckRun:
     """The whole `check`: discover, check, and with `base` compare with the files at that ref
     (judged as discovery judged them: a discovered file that was another tool's at the base had
     no findings there). `config` is the project config the options came from (named in the
     outputs)."""
-    result, discovered = _check(paths, context, cache_dir, progress, exclude)
+    result, discovered = _check(paths, context, cache_dir, progress, exclude, as_discovered)
     if config is not None:
         result = replace(result, config=config)
     if base is None:

@@ -22,8 +22,8 @@ USAGE = 2
 def check_exit_code(findings: Iterable[Finding], fail_on: str) -> int:
     """1 when a finding blocks at `fail_on` (not excepted), else 0.
 
-    With `--base`, existing findings count as much as new ones: --base informs, it never lowers
-    the bar.
+    With `--base`, existing findings count as much as new ones (--base informs, it does not lower
+    the bar by itself); only `--fail-on new` asks for new `enforce` findings alone to fail.
     """
     return FAILED if any(finding.blocks(fail_on) for finding in findings) else OK
 

@@ -140,7 +140,7 @@ def discover(paths: list[str]) -> list[str]:
     return discover_files(paths).files
 
 
-def discover_files(paths: Sequence[str], exclude: Exclude | None = None) -> Discovery:
+def discover_files(paths: Sequence[str], exclude: Exclude | None = None, as_discovered: bool = False) -> Discovery:
     """Pipeline files under `paths`, in a stable order, each real file once.
 
     A file named directly is taken whatever its name (and --exclude does not apply to it). In a
@@ -148,6 +148,10 @@ def discover_files(paths: Sequence[str], exclude: Exclude | None = None) -> Disc
     `.pipewarden/`); symlinks are followed only while they stay inside the directory given, so a
     link cannot pull in files from elsewhere on the machine, and a link loop cannot hang the walk.
     Files and folders that `exclude` matches are skipped and counted.
+
+    `as_discovered` treats the files named like discovered ones (excluded when `exclude` matches
+    them, skipped later when they are another tool's): for lists of files that a tool such as
+    pre-commit picked by name, not a person.
     """
     found: list[str] = []
     discovered: set[str] = set()
@@ -160,6 +164,9 @@ def discover_files(paths: Sequence[str], exclude: Exclude | None = None) -> Disc
         if walked:
             excluded = exclude.matcher(given) if exclude else None
             candidates = list(_walk(given, excluded, skipped))
+        elif as_discovered and exclude and exclude.matcher(os.path.dirname(given) or ".")(given):
+            skipped[0] += 1
+            continue
         else:
             candidates = [(given, True)]
         for candidate, linked in candidates:
@@ -168,7 +175,7 @@ def discover_files(paths: Sequence[str], exclude: Exclude | None = None) -> Disc
             if key not in seen:
                 seen.add(key)
                 found.append(candidate)
-                if walked:
+                if walked or as_discovered:
                     discovered.add(candidate)
     return Discovery(found, frozenset(discovered), skipped[0])
 

@@ -72,9 +72,13 @@ class Finding:
         return (self.file, self.line, self.rule, self.path, self.message)
 
     def blocks(self, fail_on: str = "enforce") -> bool:
-        """Does this finding fail a check? Excepted findings never do."""
+        """Does this finding fail a check at `--fail-on` `fail_on`? Excepted findings never do;
+        `enforce` findings do, `warn` ones too with `warn`; with `new` (and `--base`) only the
+        `enforce` findings the change introduced do."""
         if self.excepted:
             return False
+        if fail_on == "new":
+            return self.level == "enforce" and self.change == "new"
         return self.level == "enforce" or (fail_on == "warn" and self.level == "warn")
 
     def to_json(self) -> dict[str, Any]:
