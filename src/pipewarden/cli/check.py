@@ -13,6 +13,7 @@ from pipewarden.cli.options import (
     now_option,
     org_config_option,
     output_option,
+    parse_docs_url,
     parse_now,
     policies_option,
     quiet_option,
@@ -33,12 +34,15 @@ from pipewarden.lint.formats.registry import check_formats, render_check
               help="Lowest level that fails the check (default: enforce).")
 @click.option("--base", "base", metavar="GIT_REF",
               help="Compare with the same files at this git ref: mark findings new or existing, list fixed ones.")
+@click.option("--docs-url", "docs_url", metavar="URL",
+              help="Base URL of the rule docs pages that SARIF and markdown link ({rule} in it is replaced by the "
+                   "rule's id, else <URL>/<id>.md); default: pipewarden's repository.")
 @no_cache_option("Evaluate every file again; do not read or write the cache.")
 @cache_dir_option("Where the incremental cache lives (default: ~/.cache/pipewarden).")
 @quiet_option
 def check(paths: tuple[str, ...], org_config: str | None, policies: tuple[str, ...], fmt: str,
           output: str | None, now: str | None, fail_on: str, base: str | None, no_cache: bool,
-          cache_dir: str | None, quiet: bool) -> None:
+          cache_dir: str | None, quiet: bool, docs_url: str | None) -> None:
     """Lint pipeline definitions (files, or directories searched recursively)."""
     from pathlib import Path
 
@@ -50,6 +54,8 @@ def check(paths: tuple[str, ...], org_config: str | None, policies: tuple[str, .
     if fmt not in check_formats():
         raise UsageError(f"--format {fmt!r} is not one of: {', '.join(check_formats())}")
     moment = parse_now(now)
+    if docs_url is not None:
+        docs_url = parse_docs_url(docs_url)
     context = build_context(org_config, policies, moment)
     cache = None
     if not no_cache:
@@ -66,5 +72,11 @@ def check(paths: tuple[str, ...], org_config: str | None, policies: tuple[str, .
 
         comparison = compare_with_base(result, base)
         result, fixed = comparison.result, comparison.fixed
-    write_output(render_check(fmt, result, now=moment, fixed=fixed, fail_on=fail_on), output)
+    if fmt == "sarif":
+        from pipewarden.lint.formats.check_sarif import limit_note
+
+        sarif_note = limit_note(len(result.findings))
+        if sarif_note:
+            click.echo(f"pipewarden: {sarif_note}", err=True)
+    write_output(render_check(fmt, result, now=moment, fixed=fixed, fail_on=fail_on, docs_url=docs_url), output)
     sys.exit(check_exit_code(result.findings, fail_on))

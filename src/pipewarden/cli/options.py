@@ -66,6 +66,18 @@ def parse_now(value: str | None) -> dt.datetime:
     return moment
 
 
+def parse_docs_url(value: str) -> str:
+    """`--docs-url`: an absolute http(s) URL, as links in SARIF and PR comments need."""
+    from urllib.parse import urlsplit
+
+    text = value.strip()
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.netloc or any(c.isspace() for c in text):
+        raise UsageError(f"--docs-url {value!r} is not an absolute http(s) URL; write e.g. "
+                         "https://docs.example.com/pipewarden/rules")
+    return text
+
+
 def parse_date(value: str | None, option: str) -> dt.date | None:
     """A YYYY-MM-DD option (`--from`, `--expires`); None when absent."""
     if value is None:

@@ -11,9 +11,10 @@ import os
 import re
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from pipewarden.errors import ConfigError, LoadError
 from pipewarden.load.yamlsafe import ParsedYaml, parse_yaml, read_text_file
@@ -28,6 +29,7 @@ _DENY_HEAD = re.compile(r"^deny\b[ \t]*(contains\b)?", re.MULTILINE)
 RULE_PACKAGE_PREFIX = "pipewarden.rules."
 FLEET_PACKAGE_PREFIX = "pipewarden.fleet."
 _ID = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+_HTTP_URL = re.compile(r"^https?://[^\s/?#]+[^\s]*$")
 
 
 def builtin_policies_dir() -> Path:
@@ -140,7 +142,29 @@ def rule_from_file(path: Path, custom: bool, text: str | None = None, top: Path 
     from pipewarden.policy.paramcheck import check_param_reads
 
     check_param_reads(rule, text)
-    return rule
+    link = _docs_link(metadata, str(path), before_block, block)
+    return replace(rule, docs_url=link) if link is not None else rule
+
+
+def _docs_link(metadata: dict[str, Any], source: str, before_block: int, block: ParsedYaml) -> str | None:
+    """The first link of OPA's `related_resources` annotation (`- ref: URL` with an optional
+    `description`, or a bare URL), which SARIF and the PR comment give as the rule's docs; None
+    without one. A link that is not an absolute http(s) URL is an error at load, naming its line."""
+    resources = metadata.get("related_resources")
+    if resources is None:
+        return None
+    line = before_block + block.line_of("related_resources")
+    if not isinstance(resources, list) or not resources:
+        raise ConfigError("METADATA related_resources must be a list of `- ref: URL` entries", source, line)
+    first = resources[0]
+    ref = first.get("ref") if isinstance(first, dict) else first
+    if not isinstance(ref, str) or _HTTP_URL.match(ref.strip()) is None:
+        raise ConfigError(
+            f"METADATA related_resources[0].ref is {ref!r}; write an absolute http(s) URL, the rule's docs page",
+            source, before_block + block.line_of("related_resources[0]"),
+        )
+    # As a URI: what an RFC 3986 URI cannot hold (spaces, quotes, `<>`, non-ASCII) percent-encoded.
+    return quote(ref.strip(), safe="!#$%&'()*+,/:;=?@[]~-._")
 
 
 def _check_names(path: Path, top: Path | None, rule_id: str, id_line: int, package: str, package_line: int) -> None:

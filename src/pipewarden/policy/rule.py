@@ -27,6 +27,9 @@ class Rule:
     package: str | None = None
     source: str | None = None
     custom: bool = False
+    # An organisation's own rule's docs page: the first `related_resources` link of its METADATA
+    # (OPA's annotation); None for built-in rules, whose pages are under the docs base URL.
+    docs_url: str | None = None
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
     # Every `deny` head is `deny contains`: the set is defined, empty at worst (see regorus.py).
     deny_always_defined: bool = True

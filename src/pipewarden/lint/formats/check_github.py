@@ -60,7 +60,8 @@ def schedule_notices(findings: tuple[Finding, ...], today: dt.date) -> list[str]
 
 
 def render(
-    result: Result, *, now: dt.datetime, fixed: Sequence[Finding] | None = None, fail_on: str = "enforce"
+    result: Result, *, now: dt.datetime, fixed: Sequence[Finding] | None = None, fail_on: str = "enforce",
+    docs_url: str | None = None,
 ) -> str:
     today = now.astimezone(dt.UTC).date()
     lines = [annotation(f, today, fail_on) for f in result.findings]

@@ -58,6 +58,7 @@ def as_list(result: Result, now: dt.datetime, fail_on: str = "enforce") -> list[
 
 
 def render(
-    result: Result, *, now: dt.datetime, fixed: Sequence[Finding] | None = None, fail_on: str = "enforce"
+    result: Result, *, now: dt.datetime, fixed: Sequence[Finding] | None = None, fail_on: str = "enforce",
+    docs_url: str | None = None,
 ) -> str:
     return log_safe_json(json.dumps(as_list(result, now, fail_on), indent=2) + "\n")

@@ -32,7 +32,8 @@ INDENT_LIMIT = 2000
 
 
 def render(
-    result: Result, *, now: dt.datetime, fixed: Sequence[Finding] | None = None, fail_on: str = "enforce"
+    result: Result, *, now: dt.datetime, fixed: Sequence[Finding] | None = None, fail_on: str = "enforce",
+    docs_url: str | None = None,
 ) -> str:
     if len(result.findings) <= INDENT_LIMIT:
         return log_safe_json(json.dumps(as_dict(result, now, fixed), indent=2) + "\n")

@@ -108,7 +108,8 @@ def _by_file(findings: Iterable[Finding]) -> dict[str, list[Finding]]:
 
 
 def render(
-    result: Result, *, now: dt.datetime, fixed: Sequence[Finding] | None = None, fail_on: str = "enforce"
+    result: Result, *, now: dt.datetime, fixed: Sequence[Finding] | None = None, fail_on: str = "enforce",
+    docs_url: str | None = None,
 ) -> str:
     root = ET.Element("testsuites", {"name": "pipewarden"})
     grouped = _by_file(result.findings)

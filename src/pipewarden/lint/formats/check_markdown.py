@@ -43,9 +43,12 @@ def code(text: str, limit: int = 120) -> str:
     return "`" + visible(text).replace("|", "\\|") + "`"
 
 
-def rule_link(rule: str, catalog: Catalog) -> str:
-    url = docs_url(rule, catalog)
-    return f"[{code(rule)}]({url})" if url else code(rule)
+def rule_link(rule: str, catalog: Catalog, base: str | None = None) -> str:
+    url = docs_url(rule, catalog, base)
+    if not url:
+        return code(rule)
+    # Parentheses would end the link's destination early: a custom rule's URL comes from its METADATA.
+    return f"[{code(rule)}]({url.replace('(', '%28').replace(')', '%29').replace(' ', '%20')})"
 
 
 def _plural(count: int, noun: str) -> str:
@@ -61,10 +64,14 @@ class _View:
     today: dt.date
     now: dt.datetime
     fail_on: str
+    docs_base: str | None = None
 
     @property
     def catalog(self) -> Catalog:
         return self.result.context.catalog
+
+    def link(self, rule: str) -> str:
+        return rule_link(rule, self.catalog, self.docs_base)
 
     @property
     def open_findings(self) -> list[Finding]:
@@ -125,7 +132,7 @@ def _schedule_notes(view: _View) -> list[str]:
         new = sum(1 for f in group if f.change == "new")
         extra = f", {new} new" if view.fixed is not None and new else ""
         lines.append(
-            f"> - {rule_link(rule, view.catalog)}: {schedule_note(group[0], view.today)} "
+            f"> - {view.link(rule)}: {schedule_note(group[0], view.today)} "
             f"({_plural(len(group), 'finding')} here{extra})"
         )
     return lines
@@ -142,7 +149,7 @@ def _finding_table(view: _View, findings: list[Finding], limit: int) -> list[str
         note = schedule_note(finding, view.today)
         message = cell(finding.message) + (f" ⏰ _{cell(note)}_" if note else "")
         lines.append(
-            f"| {level} | {rule_link(finding.rule, view.catalog)} | {code(f'{finding.file}:{finding.line}')} | {message} |"
+            f"| {level} | {view.link(finding.rule)} | {code(f'{finding.file}:{finding.line}')} | {message} |"
         )
     return lines + [""] + _more(len(findings), limit)
 
@@ -151,7 +158,7 @@ def _excepted_table(view: _View, findings: list[Finding], limit: int) -> list[st
     lines = ["| rule | location | message | exception |", "| --- | --- | --- | --- |"]
     for finding in findings[:limit]:
         lines.append(
-            f"| {rule_link(finding.rule, view.catalog)} | {code(f'{finding.file}:{finding.line}')} "
+            f"| {view.link(finding.rule)} | {code(f'{finding.file}:{finding.line}')} "
             f"| {cell(finding.message)} | {cell(exception_note(finding))} |"
         )
     return lines + [""] + _more(len(findings), limit)
@@ -160,7 +167,7 @@ def _excepted_table(view: _View, findings: list[Finding], limit: int) -> list[st
 def _fixed_table(view: _View, findings: Sequence[Finding], limit: int) -> list[str]:
     lines = ["| rule | file | message |", "| --- | --- | --- |"]
     for finding in findings[:limit]:
-        lines.append(f"| {rule_link(finding.rule, view.catalog)} | {code(finding.file)} | {cell(finding.message)} |")
+        lines.append(f"| {view.link(finding.rule)} | {code(finding.file)} | {cell(finding.message)} |")
     return lines + [""] + _more(len(findings), limit)
 
 
@@ -211,9 +218,11 @@ def _compose(view: _View, limits: dict[str, int]) -> str:
 
 
 def render(
-    result: Result, *, now: dt.datetime, fixed: Sequence[Finding] | None = None, fail_on: str = "enforce"
+    result: Result, *, now: dt.datetime, fixed: Sequence[Finding] | None = None, fail_on: str = "enforce",
+    docs_url: str | None = None,
 ) -> str:
-    view = _View(result, tuple(fixed) if fixed is not None else None, now.astimezone(dt.UTC).date(), now, fail_on)
+    view = _View(result, tuple(fixed) if fixed is not None else None, now.astimezone(dt.UTC).date(), now, fail_on,
+                 docs_url)
     limits = dict(ROW_LIMITS)
     text = _compose(view, limits)
     while len(text) > MAX_CHARS and any(limits.values()):

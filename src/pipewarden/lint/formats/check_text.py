@@ -22,7 +22,8 @@ MAX_TEXT = 1000
 
 
 def render(
-    result: Result, *, now: dt.datetime, fixed: Sequence[Finding] | None = None, fail_on: str = "enforce"
+    result: Result, *, now: dt.datetime, fixed: Sequence[Finding] | None = None, fail_on: str = "enforce",
+    docs_url: str | None = None,
 ) -> str:
     today = now.astimezone(dt.UTC).date()
     lines: list[str] = []

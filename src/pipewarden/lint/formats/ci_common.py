@@ -8,15 +8,27 @@ from pipewarden.model.finding import Finding
 from pipewarden.policy.catalog import Catalog
 
 HOMEPAGE = "https://github.com/pipewarden/pipewarden"
-DOCS_BASE = f"{HOMEPAGE}/blob/main/docs/rules"
+# `check --docs-url URL`'s default: the rule pages of the project's own repository.
+DEFAULT_DOCS_URL = f"{HOMEPAGE}/blob/main/docs/rules"
 
 
-def docs_url(rule_id: str, catalog: Catalog | None) -> str | None:
-    """The rule's docs page; None for an organisation's own rules, whose docs are not ours to link."""
+def rule_docs_url(base: str, rule_id: str) -> str:
+    """A built-in rule's page under a docs base URL: `{rule}` in the base is replaced by the
+    rule's id (for sites that serve `.../rules/<id>/`), else `<base>/<id>.md` as in docs/rules/."""
+    quoted = quote(rule_id, safe="")
+    if "{rule}" in base:
+        return base.replace("{rule}", quoted)
+    return f"{base.rstrip('/')}/{quoted}.md"
+
+
+def docs_url(rule_id: str, catalog: Catalog | None, base: str | None = None) -> str | None:
+    """The rule's docs page: an organisation's own rule links what its METADATA names
+    (`related_resources`), or nothing, since its docs are not ours to place; every other rule
+    has its page under `base` (default `DEFAULT_DOCS_URL`)."""
     rule = catalog.get(rule_id) if catalog is not None else None
     if rule is not None and rule.custom:
-        return None
-    return f"{DOCS_BASE}/{quote(rule_id, safe='')}.md"
+        return rule.docs_url
+    return rule_docs_url(base or DEFAULT_DOCS_URL, rule_id)
 
 
 def exception_note(finding: Finding) -> str:

@@ -17,10 +17,13 @@ if TYPE_CHECKING:
 
 
 class CheckFormat(Protocol):
-    """`check --format NAME`: the findings of a run (with `--base`, the fixed ones too) as text."""
+    """`check --format NAME`: the findings of a run (with `--base`, the fixed ones too) as text.
+    `docs_url` is `--docs-url`, the base of the rule pages that the formats which link rule docs
+    (SARIF, markdown) use; None means the default (ci_common.DEFAULT_DOCS_URL)."""
 
     def __call__(
-        self, result: Result, *, now: dt.datetime, fixed: Sequence[Finding] | None = None, fail_on: str = "enforce"
+        self, result: Result, *, now: dt.datetime, fixed: Sequence[Finding] | None = None, fail_on: str = "enforce",
+        docs_url: str | None = None,
     ) -> str: ...
 
 
@@ -142,9 +145,10 @@ def report_format(name: str) -> ReportFormat:
 
 
 def render_check(
-    fmt: str, result: Result, *, now: dt.datetime, fixed: Sequence[Finding] | None = None, fail_on: str = "enforce"
+    fmt: str, result: Result, *, now: dt.datetime, fixed: Sequence[Finding] | None = None, fail_on: str = "enforce",
+    docs_url: str | None = None,
 ) -> str:
-    return check_format(fmt)(result, now=now, fixed=fixed, fail_on=fail_on)
+    return check_format(fmt)(result, now=now, fixed=fixed, fail_on=fail_on, docs_url=docs_url)
 
 
 def render_report(fmt: str, report: OrgReport, *, by: str = "team") -> str:
