@@ -18,7 +18,8 @@ from pipewarden.evaluation.fleet import fleet_violations
 from pipewarden.evaluation.result import Result
 from pipewarden.model.evaluated import Evaluated, FindingRecord, finding_from_record
 from pipewarden.model.finding import Finding, Violation
-from pipewarden.orgs.resolve import RuleSetting, find_exception
+from pipewarden.model.fingerprint import expired_note
+from pipewarden.orgs.resolve import RuleSetting, find_exception, recently_expired_exception
 from pipewarden.policy.builtin import POLICY_ERROR
 
 
@@ -121,6 +122,7 @@ def _level_records(item: Evaluated, violations: Iterable[Violation], context: Ev
         if level == "off":
             continue
         exception = None
+        message = violation.message
         if context.tree is not None and node is not None and violation.rule in context.excepted_rules():
             granted = find_exception(context.tree, node, violation.rule, summary.name, summary.team, context.today)
             if granted is not None:
@@ -128,7 +130,14 @@ def _level_records(item: Evaluated, violations: Iterable[Violation], context: Ev
                     granted.org, granted.reason, granted.approved_by,
                     granted.expires.isoformat() if granted.expires else None, granted.permanent,
                 )
-        findings.append((violation.rule, level, violation.line, violation.path, violation.message,
+            else:
+                # A finding back because its exception ran out says so for a month, in every format
+                # (finding_key leaves the note out: the finding keeps its identity).
+                lapsed = recently_expired_exception(context.tree, node, violation.rule, summary.name,
+                                                    summary.team, context.today)
+                if lapsed is not None and lapsed.expires is not None:
+                    message = f"{message}{expired_note(lapsed.expires.isoformat())}"
+        findings.append((violation.rule, level, violation.line, violation.path, message,
                          exception is not None, enforce_from, exception, None))
     return findings
 

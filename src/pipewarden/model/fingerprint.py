@@ -20,11 +20,20 @@ FindingKey = tuple[str, str, str, str]
 
 
 _POSITION = re.compile(r"\[\d+\]")
+# The note a finding carries for a month after the exception that covered it expired: not part
+# of its identity, so the finding is the same one before, during and after the note.
+_EXPIRED_NOTE = re.compile(r" \(exception expired on \d{4}-\d{2}-\d{2}\)$")
+
+
+def expired_note(date: str) -> str:
+    """What a finding's message ends with when its exception expired on `date` (YYYY-MM-DD)."""
+    return f" (exception expired on {date})"
 
 
 def finding_key(finding: Finding) -> FindingKey:
     """What makes two findings "the same" across revisions of a file."""
-    return (finding.rule, finding.pipeline or finding.file, _POSITION.sub("[]", finding.path), finding.message)
+    message = _EXPIRED_NOTE.sub("", finding.message)
+    return (finding.rule, finding.pipeline or finding.file, _POSITION.sub("[]", finding.path), message)
 
 
 def fingerprints(findings: Iterable[Finding]) -> list[str]:

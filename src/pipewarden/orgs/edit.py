@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -19,7 +20,8 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.scalarstring import ScalarString
 
 from pipewarden.errors import ConfigError, UsageError
-from pipewarden.model.paths import join_key
+from pipewarden.load.yamlsafe import parse_yaml
+from pipewarden.model.paths import join_index, join_key
 from pipewarden.orgs.tree import OrgNode, OrgTree, load_org_tree
 from pipewarden.orgs.tree import _config_files as config_files
 from pipewarden.orgs.yamledit import (
@@ -356,6 +358,173 @@ def _expected_exception(before: Any, exception: NewException) -> Any:
     existing = data.get("exceptions")
     data["exceptions"] = [*(existing if isinstance(existing, list) else []), entry]
     return data
+
+
+# --- removing and renewing an exception ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ExceptionEntry:
+    """One entry of a node's `exceptions`, as the file loads: its index, line and values."""
+
+    index: int
+    line: int
+    rule: str
+    pipelines: tuple[str, ...]
+    teams: tuple[str, ...]
+    expires: str | None
+    permanent: bool
+
+    def covers(self) -> str:
+        return ", ".join([*self.pipelines, *(f"team {t}" for t in self.teams)]) or "nothing"
+
+    def describe(self) -> str:
+        until = "permanent" if self.permanent else f"until {self.expires}"
+        return f"exception to {self.rule} for {self.covers()}, {until}"
+
+
+def exception_entries(doc: RoundTripDocument) -> list[ExceptionEntry]:
+    """The node file's exceptions, in file order."""
+    parsed = parse_yaml(doc.original)
+    items = parsed.value.get("exceptions") if isinstance(parsed.value, dict) else None
+    entries = []
+    for index, item in enumerate(items if isinstance(items, list) else []):
+        if not isinstance(item, dict):
+            continue
+        expires = item.get("expires")
+        entries.append(ExceptionEntry(
+            index, parsed.line_of(join_index("exceptions", index)), str(item.get("rule")),
+            tuple(str(p) for p in item.get("pipelines") or ()), tuple(str(t) for t in item.get("teams") or ()),
+            expires.isoformat() if isinstance(expires, dt.date) else (str(expires) if expires is not None else None),
+            item.get("permanent") is True,
+        ))
+    return entries
+
+
+def select_exception(
+    doc: RoundTripDocument, node: OrgNode, rule: str, pipelines: tuple[str, ...], teams: tuple[str, ...], command: str
+) -> ExceptionEntry:
+    """The one entry of `node` for `rule` that covers every given pipeline and team; a UsageError
+    naming the candidates when none or several do."""
+    candidates = [e for e in exception_entries(doc) if e.rule == rule]
+    matching = [e for e in candidates if set(pipelines) <= set(e.pipelines) and set(teams) <= set(e.teams)]
+    if len(matching) == 1:
+        return matching[0]
+    asked = ", ".join([*pipelines, *(f"team {t}" for t in teams)])
+    listed = "; ".join(f"line {e.line}: {e.describe()}" for e in (matching or candidates))
+    if not matching:
+        what = f" covering {asked}" if asked else ""
+        others = f"; its exceptions to {rule}: {listed}" if candidates else (
+            f"; `pipewarden exceptions list --org {node.name}` shows its exceptions")
+        raise UsageError(f"org {node.name!r} ({node.file}) has no exception to {rule}{what}{others}")
+    raise UsageError(f"{len(matching)} exceptions to {rule} of org {node.name!r} ({node.file}) match: {listed}; "
+                     f"add --pipeline or --team to name the one to {command}")
+
+
+def _expected_without(before: Any, index: int) -> Any:
+    data = dict(before) if isinstance(before, dict) else {}
+    items = list(data.get("exceptions") or [])
+    del items[index]
+    data["exceptions"] = items
+    return data
+
+
+_EMPTY_KEY = re.compile(r"^(?P<key>exceptions:)[ \t]*(?P<comment>#.*)?$")
+
+
+def _remove_lines(doc: RoundTripDocument, index: int) -> str | None:
+    """The text without the lines of `exceptions[index]` (and the comment lines after it that are
+    indented deeper than its dash, which belong to it); None when the item does not have lines
+    of its own (a flow list) or holds an anchor used elsewhere: the caller edits through ruamel."""
+    path = join_index("exceptions", index)
+    written = doc.written_at(path)
+    items = doc.data.get("exceptions")
+    if written is None or not isinstance(items, CommentedSeq) or items.fa.flow_style() or doc.anchors_used_outside(path):
+        return None
+    lines = doc.lines
+    start, end = written.start, written.end
+    dash = lines[start]
+    if not dash.lstrip(" ").startswith("-"):
+        return None
+    column = len(dash) - len(dash.lstrip(" "))
+    for other in (index - 1, index + 1):
+        neighbour = doc.written_at(join_index("exceptions", other))
+        if neighbour is not None and neighbour.start < end and neighbour.end > start:
+            return None
+    while end < len(lines) and lines[end].lstrip().startswith("#") and len(lines[end]) - len(lines[end].lstrip(" ")) > column:
+        end += 1
+    kept = lines[:start] + lines[end:]
+    if len(items) == 1:
+        # The list becomes empty: `exceptions: []`, its comment kept.
+        position = key_position(doc.data, "exceptions")
+        if position is None:
+            return None
+        key_line = kept[position[0]]
+        match = _EMPTY_KEY.match(key_line.rstrip("\n"))
+        if match is None:
+            return None
+        comment = f"  {match.group('comment')}" if match.group("comment") else ""
+        kept[position[0]] = f"exceptions: []{comment}\n"
+    return "".join(kept)
+
+
+def plan_remove_exception(
+    tree: OrgTree, org_config: str, org: str, rule: str, pipelines: tuple[str, ...], teams: tuple[str, ...]
+) -> Edit:
+    """The edit that deletes the one exception of `org` to `rule` covering the given pipelines
+    and teams: its lines go, every other line stays as it was."""
+    node = require_node(tree, org, org_config)
+    before = _read(node.file)
+    doc = RoundTripDocument(before, node.file)
+    entry = select_exception(doc, node, rule, pipelines, teams, "remove")
+    path = join_index("exceptions", entry.index)
+    text = _remove_lines(doc, entry.index)
+    if text is not None:
+        after = text.replace("\n", "\r\n") if doc.crlf else text
+    else:
+        # A flow list, or an entry holding an anchor used elsewhere: through ruamel.
+        items = doc.private("exceptions")
+        doc.touch(*doc.key_region(doc.data, "exceptions", sequence_at_column=True))
+        doc.release_anchors(path)
+        del items[entry.index]
+        after = doc.render()
+    doc.verify(after, _expected_without(doc.loaded(), entry.index), path)
+    return Edit(org, node.file, before, after, (f"removed the {entry.describe()} (line {entry.line})", *doc.notes),
+                tuple(doc.notes))
+
+
+def plan_renew_exception(
+    tree: OrgTree, org_config: str, org: str, rule: str, pipelines: tuple[str, ...], teams: tuple[str, ...],
+    expires: dt.date,
+) -> Edit:
+    """The edit that sets the `expires` of the one exception of `org` to `rule` covering the given
+    pipelines and teams; only that line changes."""
+    node = require_node(tree, org, org_config)
+    before = _read(node.file)
+    doc = RoundTripDocument(before, node.file)
+    found = select_exception(doc, node, rule, pipelines, teams, "renew")
+    path = join_index("exceptions", found.index)
+    if found.permanent:
+        raise UsageError(f"the {found.describe()} ({node.file}:{found.line}) never expires; to give it an end, "
+                         "remove it and add it again with --expires")
+    if found.expires == expires.isoformat():
+        return Edit(org, node.file, before, before, ())
+    entry = doc.private("exceptions", found.index)
+    written = doc.written_at(path)
+    doc.touch(*((written.start, written.end) if written is not None else doc.region_of(entry)))
+    if "expires" in entry:
+        old = entry["expires"]
+        doc.replacing(entry, "expires")
+        entry["expires"] = _like(old, expires)
+    else:
+        entry["expires"] = expires
+    after = doc.render()
+    expected = doc.loaded()
+    expected["exceptions"][found.index]["expires"] = expires.isoformat()
+    doc.verify(after, expected, join_key(path, "expires"))
+    what = (f"exception to {found.rule} for {found.covers()} (line {found.line}): expires "
+            f"{found.expires} -> {expires.isoformat()}")
+    return Edit(org, node.file, before, after, (what, *doc.notes), tuple(doc.notes))
 
 
 # --- writing ---------------------------------------------------------------------------------

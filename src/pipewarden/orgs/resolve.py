@@ -76,6 +76,27 @@ def find_exception(
     return None
 
 
+# How long after its end an exception is still named in the findings it used to cover.
+RECENTLY_EXPIRED_DAYS = 30
+
+
+def recently_expired_exception(
+    tree: OrgTree, node: str, rule: str, pipeline: str | None, team: str | None, today: dt.date,
+    days: int = RECENTLY_EXPIRED_DAYS,
+) -> OrgException | None:
+    """The exception granted on the chain that covered this finding until it expired in the last
+    `days` days (the latest to expire), for findings that say why they are back."""
+    latest: OrgException | None = None
+    for org in tree.chain(node):
+        for exception in org.exceptions:
+            if (exception.rule != rule or exception.expires is None or exception.permanent
+                    or not 0 < (today - exception.expires).days <= days or not exception.matches(pipeline, team)):
+                continue
+            if latest is None or latest.expires is None or exception.expires > latest.expires:
+                latest = exception
+    return latest
+
+
 def exception_status(exception: OrgException, today: dt.date, soon_days: int = 30) -> str:
     """`active`, `expiring` (active, ends within `soon_days`) or `expired`."""
     if not exception.active(today):

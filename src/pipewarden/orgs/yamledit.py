@@ -289,6 +289,42 @@ class RoundTripDocument:
                              if kept else ""))
         self._sites = collect_sites(self.data)
 
+    def written_at(self, path: str) -> Written | None:
+        """The lines (and anchor or alias) of what the text writes at `path`, None when unknown."""
+        return self._written.get(path)
+
+    def anchors_used_outside(self, path: str) -> list[str]:
+        """Anchors written inside `path` that are used (by an alias or a merge key) elsewhere:
+        deleting the lines of `path` would leave those uses without their anchor."""
+        found = []
+        for places in self._sites.values():
+            if len(places) < 2:
+                continue
+            inside = [p for p in places if _within(p.path, path)]
+            outside = [p for p in places if not _within(p.path, path)]
+            anchored = [p for p in inside if (w := self._written.get(p.path)) is not None and w.anchor]
+            if anchored and outside:
+                written = self._written[anchored[0].path]
+                found.append(f"&{written.anchor} (used at {', '.join(describe_site(p) for p in outside)})")
+        return found
+
+    def release_anchors(self, path: str) -> None:
+        """Call before deleting the node at `path`: the places elsewhere that use an anchor
+        written inside it may change (the node is written out at the first of them)."""
+        for places in self._sites.values():
+            inside = [p for p in places if _within(p.path, path)]
+            outside = [p for p in places if not _within(p.path, path)]
+            anchored = [p for p in inside if (w := self._written.get(p.path)) is not None and w.anchor]
+            if not (anchored and outside):
+                continue
+            for place in outside:
+                self.touch(*self.site_region(place))
+                if '["<<"]' in place.path:
+                    self.touch(*self.region_of(place.container))
+            name = self._written[anchored[0].path].anchor
+            self.notes.append(f"{path} held the anchor &{name}: {describe_site(outside[0])} now writes "
+                              "its values out")
+
     # --- the check after the edit -------------------------------------------------------------
 
     def loaded(self) -> Any:
