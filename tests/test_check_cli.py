@@ -21,7 +21,8 @@ def test_clean_pipeline_passes(write: Callable[[str, str], Path], tmp_path: Path
     result = run_cli("check", str(tmp_path), "--format", "json", "--now", NOW)
     assert result.exit_code == 0, result.stderr
     data = result.json()
-    assert set(data) == {"version", "generated_at", "pipelines", "findings", "summary"}
+    assert set(data) == {"version", "generated_at", "config", "pipelines", "findings", "summary"}
+    assert data["config"] is None  # no .pipewarden.yaml here or above
     assert data["version"] == 1
     assert data["generated_at"] == "2026-11-26T10:00:00Z"
     assert data["findings"] == []

@@ -345,14 +345,16 @@ ROOT = Path(__file__).parent.parent
 
 
 def test_pre_commit_hook_definition() -> None:
-    [hook] = yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text())
+    hook, new_only = yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text())
     assert hook["id"] == "pipewarden" and hook["language"] == "python"
-    assert hook["entry"] == "pipewarden check"
-    files = re.compile(hook["files"])
-    for name in ("pipeline.yaml", "svc/pipeline.yml", ".pipewarden/pipeline.yaml"):
-        assert files.search(name), name
-    for name in ("my-pipeline.yaml", "pipeline.yaml.bak", "pipelines.yaml"):
-        assert not files.search(name), name
+    assert hook["entry"] == "pipewarden check --as-discovered"
+    assert new_only["id"] == "pipewarden-new"  # tests/test_fail_on.py runs both
+    for definition in (hook, new_only):
+        files = re.compile(definition["files"])
+        for name in ("pipeline.yaml", "svc/pipeline.yml", ".pipewarden/pipeline.yaml"):
+            assert files.search(name), name
+        for name in ("my-pipeline.yaml", "pipeline.yaml.bak", "pipelines.yaml"):
+            assert not files.search(name), name
 
 
 def test_github_action_definition() -> None:

@@ -19,6 +19,7 @@ from pipewarden.cli.options import (
     quiet_option,
     write_output,
 )
+from pipewarden.cli.project import exclude_globs, exclude_option, option_source, project_config
 from pipewarden.errors import UsageError
 from pipewarden.lint.formats.registry import check_formats, render_check
 
@@ -30,8 +31,13 @@ from pipewarden.lint.formats.registry import check_formats, render_check
 @format_option("text", "text, json, sarif, github, markdown, junit, gitlab.")
 @output_option
 @now_option
-@click.option("--fail-on", "fail_on", type=click.Choice(["warn", "enforce"]), default="enforce",
-              help="Lowest level that fails the check (default: enforce).")
+@click.option("--fail-on", "fail_on", type=click.Choice(["enforce", "warn", "new"]), default="enforce",
+              help="What fails the check: enforce findings (default), warn (warnings too), or new (with --base: "
+                   "only enforce findings the change introduced).")
+@exclude_option
+@click.option("--as-discovered", "as_discovered", is_flag=True,
+              help="Judge the files named like discovered ones: skip other tools' files, apply --exclude "
+                   "(for file lists a tool picks, such as pre-commit's).")
 @click.option("--base", "base", metavar="GIT_REF",
               help="Compare with the same files at this git ref: mark findings new or existing, list fixed ones.")
 @click.option("--docs-url", "docs_url", metavar="URL",
@@ -40,19 +46,21 @@ from pipewarden.lint.formats.registry import check_formats, render_check
 @no_cache_option("Evaluate every file again; do not read or write the cache.")
 @cache_dir_option("Where the incremental cache lives (default: ~/.cache/pipewarden).")
 @quiet_option
-def check(paths: tuple[str, ...], org_config: str | None, policies: tuple[str, ...], fmt: str,
-          output: str | None, now: str | None, fail_on: str, base: str | None, no_cache: bool,
-          cache_dir: str | None, quiet: bool, docs_url: str | None) -> None:
+@click.pass_context
+def check(ctx: click.Context, paths: tuple[str, ...], org_config: str | None, policies: tuple[str, ...], fmt: str,
+          output: str | None, now: str | None, fail_on: str, exclude: tuple[str, ...], as_discovered: bool,
+          base: str | None, no_cache: bool, cache_dir: str | None, quiet: bool, docs_url: str | None) -> None:
     """Lint pipeline definitions (files, or directories searched recursively)."""
     from pathlib import Path
 
     from pipewarden.cli.progress import progress_bar
     from pipewarden.evaluation.context import build_context
-    from pipewarden.lint.check import check_paths
+    from pipewarden.lint.check import check_fail_on, run_check
     from pipewarden.lint.exit_codes import check_exit_code
 
     if fmt not in check_formats():
         raise UsageError(f"--format {fmt!r} is not one of: {', '.join(check_formats())}")
+    check_fail_on(fail_on, base, option_source(ctx, "fail_on", "--fail-on"))
     moment = parse_now(now)
     if docs_url is not None:
         docs_url = parse_docs_url(docs_url)
@@ -63,15 +71,13 @@ def check(paths: tuple[str, ...], org_config: str | None, policies: tuple[str, .
         from pipewarden.load.gitrepo import default_cache_dir
 
         cache = Path(cache_dir or default_cache_dir())
-    result = check_paths(paths, context, cache_dir=cache, progress=lambda total: progress_bar(total, quiet))
+    config = project_config(ctx)
+    run = run_check(paths, context, base=base, cache_dir=cache, progress=lambda total: progress_bar(total, quiet),
+                    exclude=exclude_globs(exclude), as_discovered=as_discovered,
+                    config=config.file if config is not None else None)
+    result, fixed = run.result, run.fixed
     for note in result.notes:
         click.echo(f"pipewarden: {note}", err=True)
-    fixed = None
-    if base is not None:
-        from pipewarden.lint.baseline import compare_with_base
-
-        comparison = compare_with_base(result, base)
-        result, fixed = comparison.result, comparison.fixed
     if fmt == "sarif":
         from pipewarden.lint.formats.check_sarif import limit_note
 

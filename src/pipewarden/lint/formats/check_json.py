@@ -17,6 +17,7 @@ def as_dict(result: Result, now: dt.datetime, fixed: Sequence[Finding] | None = 
     data: dict[str, Any] = {
         "version": 1,
         "generated_at": iso_utc(now),
+        "config": result.config,
         "pipelines": [p.to_json() for p in result.pipelines],
         "findings": [f.to_json() for f in result.findings],
         "summary": summary_counts(result.pipelines, result.findings),
@@ -42,7 +43,7 @@ def render(
     encode = json.JSONEncoder().encode
     memo: dict[str | None, str] = {}
     parts = [
-        '{"version": 1, "generated_at": ', encode(iso_utc(now)),
+        '{"version": 1, "generated_at": ', encode(iso_utc(now)), ', "config": ', encode(result.config),
         ', "pipelines": [', ", ".join(encode(p.to_json()) for p in result.pipelines),
         '], "findings": [', ", ".join(_finding_json(f, encode, memo) for f in result.findings),
         '], "summary": ', encode(summary_counts(result.pipelines, result.findings)),

@@ -82,9 +82,13 @@ class _View:
         return sorted(findings, key=lambda f: (not f.blocks(self.fail_on), f.enforce_from is None, f.sort_key()))
 
 
+# What fails the check, per --fail-on, as the comment's footer says it.
+_FAILS_ON = {"enforce": "enforce", "warn": "warn or enforce", "new": "new enforce findings"}
+
+
 def _verdict(view: _View) -> str:
     blocking = [f for f in view.result.findings if f.blocks(view.fail_on)]
-    levels = "enforce" if view.fail_on == "enforce" else "warn or enforce"
+    levels = {"enforce": "enforce", "new": "enforce, new"}.get(view.fail_on, "warn or enforce")
     if blocking:
         detail = ""
         if view.fixed is not None:
@@ -95,6 +99,10 @@ def _verdict(view: _View) -> str:
             ]
             detail = f" ({', '.join(p for p in parts if p)})"
         return f"### ❌ Blocks merge: {_plural(len(blocking), 'finding')} at {levels}{detail}"
+    existing = [f for f in view.open_findings if f.level == "enforce"]
+    if existing:  # --fail-on new: enforce findings the change did not introduce
+        return (f"### ✅ Does not block merge: no new enforce finding "
+                f"({_plural(len(existing), 'enforce finding')} already on the base branch)")
     warnings = [f for f in view.open_findings if f.level == "warn"]
     if warnings:
         return f"### ✅ Does not block merge: {_plural(len(warnings), 'warning')} to look at"
@@ -212,7 +220,7 @@ def _compose(view: _View, limits: dict[str, int]) -> str:
         ]
     lines.append(
         f"<sub>[pipewarden]({HOMEPAGE}) · evaluated {iso_utc(view.now)} · "
-        f"fails on {view.fail_on}{' or enforce' if view.fail_on == 'warn' else ''} · rule names link to their docs</sub>"
+        f"fails on {_FAILS_ON.get(view.fail_on, view.fail_on)} · rule names link to their docs</sub>"
     )
     return "\n".join(lines) + "\n"
 

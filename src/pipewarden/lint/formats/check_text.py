@@ -26,7 +26,8 @@ def render(
     docs_url: str | None = None,
 ) -> str:
     today = now.astimezone(dt.UTC).date()
-    lines: list[str] = []
+    # The project config the options came from, so that a log says which settings applied.
+    lines: list[str] = [log_line(visible(f"config: {result.config}"))] if result.config is not None else []
     for file, group in groupby(result.findings, key=lambda f: f.file):
         lines.append(log_line(visible(file)))
         for finding in group:
