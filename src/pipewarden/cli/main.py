@@ -36,8 +36,10 @@ from pipewarden.cli.engine import (
 )
 from pipewarden.cli.exceptions import exceptions_group
 from pipewarden.cli.policy import policy
+from pipewarden.cli.project import project_defaults
 from pipewarden.cli.report import report
 from pipewarden.cli.rules import rules
+from pipewarden.cli.server import server, worker
 from pipewarden.errors import PipewardenError
 from pipewarden.lint.exit_codes import USAGE
 
@@ -60,6 +62,15 @@ class Group(click.Group):
         except click.ClickException as error:
             click.echo(f"pipewarden: error: {error.format_message()}", err=True)
             sys.exit(USAGE)
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        name, command, rest = super().resolve_command(ctx, args)
+        if name is not None and command is not None:
+            # The project config's values become the command's option defaults (cli/project.py).
+            project_defaults(ctx, name, command, rest)
+        return name, command, rest
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -94,6 +105,8 @@ cli.add_command(exceptions_group)
 for _command in (release, status, executions, approve, promote, reject, override, pause, resume, cancel, retry,
                  rollback, events, audit):
     cli.add_command(_command)
+cli.add_command(server)
+cli.add_command(worker)
 
 
 def run() -> None:
