@@ -17,10 +17,12 @@ from pipewarden.policy import testing as policy_testing
 LINT_COMMANDS = ["check", "config", "exceptions", "policy", "report", "rules"]
 ENGINE_CLIENT_COMMANDS = ["approve", "audit", "cancel", "events", "executions", "override", "pause", "promote",
                           "reject", "release", "resume", "retry", "rollback", "status"]
+ENGINE_SERVER_COMMANDS = ["server", "worker"]
+ALL_COMMANDS = sorted(LINT_COMMANDS + ENGINE_CLIENT_COMMANDS + ENGINE_SERVER_COMMANDS)
 
 
 def test_main_registers_every_group() -> None:
-    assert sorted(cli.commands) == sorted(LINT_COMMANDS + ENGINE_CLIENT_COMMANDS)
+    assert sorted(cli.commands) == ALL_COMMANDS
     rules = cli.commands["rules"]
     assert hasattr(rules, "commands") and sorted(rules.commands) == ["list", "promote", "show"]
     executions, audit = cli.commands["executions"], cli.commands["audit"]
@@ -32,7 +34,7 @@ def test_importing_main_alone_is_enough() -> None:
     # No command is registered as a side effect of importing another module.
     code = "from pipewarden.cli.main import cli; print(' '.join(sorted(cli.commands)))"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert done.stdout.split() == sorted(LINT_COMMANDS + ENGINE_CLIENT_COMMANDS)
+    assert done.stdout.split() == ALL_COMMANDS
 
 
 def test_format_registries() -> None:
