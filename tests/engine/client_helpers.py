@@ -9,7 +9,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AsyncExitStack, asynccontextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ from pipewarden.engine.contract import ExecutionOutcome
 from pipewarden.engine.devserver import DevServer
 from pipewarden.engine.domain.events import Event
 from pipewarden.engine.store import EngineStore
-from pipewarden.engine.worker import workers
+from pipewarden.engine.worker import HEARTBEAT_THROTTLE, workers
 
 PIPELINE = "demo-app"
 
@@ -37,14 +37,15 @@ def register(store: EngineStore, repo: Path) -> None:
 
 
 @asynccontextmanager
-async def running_engine(server: DevServer, store: EngineStore, state: Path, *,
-                         poll_gates_seconds: int = 1) -> AsyncIterator[EngineClient]:
+async def running_engine(server: DevServer, store: EngineStore, state: Path, *, poll_gates_seconds: int = 1,
+                         heartbeat_throttle: timedelta = HEARTBEAT_THROTTLE) -> AsyncIterator[EngineClient]:
     """Workers of one engine on the dev server (task queues of their own) and its client."""
     client = await Client.connect(server.address)
     prefix = f"test-{state.parent.name}-"
     with ThreadPoolExecutor(max_workers=16) as executor:
         async with AsyncExitStack() as stack:
-            for worker in workers(client, EngineActivities(store, state), executor=executor, task_queue_prefix=prefix):
+            for worker in workers(client, EngineActivities(store, state), executor=executor, task_queue_prefix=prefix,
+                                  heartbeat_throttle=heartbeat_throttle):
                 await stack.enter_async_context(worker)
             yield EngineClient(client, store, queue_prefix=prefix, poll_gates_seconds=poll_gates_seconds)
 
@@ -83,3 +84,18 @@ def refusals(store: EngineStore) -> list[tuple[str, str | None, str]]:
 
 def types(events: list[Event]) -> list[str]:
     return [event.type for event in events]
+
+
+def blocking_validate(repo: Path, record: Path, block: Path, go: Path) -> None:
+    """Make `validate` wait for the file `go` while the file `block` exists (and it is not a
+    rollback), so a test can act while a hook runs."""
+    line = ('echo "$PIPEWARDEN_STAGE $PIPEWARDEN_TARGET $PIPEWARDEN_HOST $PIPEWARDEN_HOOK $PIPEWARDEN_ARTIFACT '
+            f'rollback=$PIPEWARDEN_ROLLBACK" >> {record}\n')
+    (repo / "hooks" / "validate.sh").write_text(
+        "#!/bin/sh\n" + line
+        + f'if [ -f {block} ] && [ "$PIPEWARDEN_ROLLBACK" = 0 ]; then while [ ! -f {go} ]; do sleep 0.05; done; fi\n'
+        + 'test "$(cat "$PIPEWARDEN_ARTIFACT_DIR/app.txt")" = "$(cat app.txt)"\n')
+
+
+def lines_of(record: Path) -> list[str]:
+    return record.read_text().splitlines() if record.exists() else []

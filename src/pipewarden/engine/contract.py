@@ -283,6 +283,8 @@ class RollbackPlanAnswer:
     targets: list[RollbackTarget]
     refused: str | None = None
     """Why `to` cannot be restored (the plan is empty then)."""
+    stage_hosts: list[str] = field(default_factory=list)
+    """Every host of the stage in the replaced artifact's definition (`PIPEWARDEN_HOSTS`)."""
 
 
 @dataclass
@@ -351,22 +353,26 @@ class RivalsRequest:
 
 @dataclass
 class RivalsAnswer:
-    newer: str | None
-    """A newer execution (by N) that deployed this stage or waits at its entry: this one is superseded."""
+    newer_deployed: str | None
+    """A newer execution (by N) that has deployed this stage: this one must never deploy it."""
+    newer_waiting: str | None
+    """A newer execution waiting at the entry: this one, if waiting there, is superseded."""
     older_waiting: list[str]
     """Older executions waiting at the entry (superseded by this one: wake them to see it)."""
     older_awaiting: list[str]
-    """Older executions awaiting promotion at the stage (superseded once this one passes the gates)."""
+    """Older executions awaiting promotion at the stage (superseded once this one deploys it)."""
 
 
 @dataclass
 class ClaimRequest:
-    """Move a waiting stage run to `deploying` if the stage is still free and no newer execution
-    took it or waits for it, all in one store transaction."""
+    """Move stage run `run_id` to `status` (`deploying` from `waiting`, or `rolling_back`) if it
+    may take the stage now, in one store transaction (EngineStore.claim_stage), with `events`."""
 
     run_id: int
-    artifact: str
+    status: str
     now: str
+    artifact: str | None = None
+    reason: str | None = None
     events: list[EventSpec] = field(default_factory=list)
 
 
@@ -418,6 +424,15 @@ class BlockersRequest:
     stage: str
     executions: list[str]
     deployer: str
+    run_id: int
+
+
+@dataclass
+class BlockersAnswer:
+    executions: list[str]
+    """Executions still running (to cancel, then wait for) or occupying the stage."""
+    run_status: str
+    """The status of the deployer's stage run now (an automatic rollback may have taken it)."""
 
 
 @dataclass

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from typing import Any
 
 from temporalio.client import Client
@@ -20,22 +21,33 @@ from temporalio.worker import Worker
 
 from pipewarden.engine.activities.engine import EngineActivities
 from pipewarden.engine.contract import TASK_QUEUE_BUILD, TASK_QUEUE_CONTROL, TASK_QUEUE_DEPLOY
-from pipewarden.engine.workflows.execution import ExecutionWorkflow
+from pipewarden.engine.workflows.execution import ExecutionWorkflow, RollbackWorkflow
+
+HEARTBEAT_THROTTLE = timedelta(seconds=5)
+"""How long the SDK may hold back an activity's heartbeats (its default is 0.8 of the heartbeat
+timeout, 24 s here). A `cancel` reaches a running build or stage test only with the answer to a
+heartbeat, so this bounds how late a cancelled build is stopped (with the 5 s heartbeat period)."""
 
 
 def workers(client: Client, activities: EngineActivities, *, executor: ThreadPoolExecutor,
-            task_queue_prefix: str = "") -> list[Worker]:
+            task_queue_prefix: str = "", heartbeat_throttle: timedelta = HEARTBEAT_THROTTLE) -> list[Worker]:
     """The workers of one engine process (run them together, e.g. `async with` each). Activities
     are synchronous (processes, SQLite) and run on `executor`, which the caller owns and shuts
     down. `task_queue_prefix` separates engines sharing one Temporal (tests)."""
-    control: Sequence[Any] = [activities.policy_check, activities.start_stage_run, activities.entry_gates,
-                              activities.set_stage_status, activities.append_events, activities.set_execution_status, activities.bake_gate,
-                              activities.record_bake_passed, activities.plan_rollback, activities.record_rolled_back]
+    control: Sequence[Any] = [
+        activities.policy_check, activities.start_stage_run, activities.entry_gates, activities.set_stage_status,
+        activities.append_events, activities.set_execution_status, activities.bake_gate,
+        activities.record_bake_passed, activities.plan_rollback, activities.record_rolled_back,
+        activities.stage_rivals, activities.claim_stage, activities.record_retry, activities.rollback_blockers,
+        activities.pause_pipeline]
     return [
-        Worker(client, task_queue=task_queue_prefix + TASK_QUEUE_CONTROL, workflows=[ExecutionWorkflow],
-               activities=control, activity_executor=executor, workflow_failure_exception_types=[Exception]),
+        Worker(client, task_queue=task_queue_prefix + TASK_QUEUE_CONTROL,
+               workflows=[ExecutionWorkflow, RollbackWorkflow], activities=control, activity_executor=executor,
+               workflow_failure_exception_types=[Exception]),
         Worker(client, task_queue=task_queue_prefix + TASK_QUEUE_BUILD, activities=[activities.build],
-               activity_executor=executor),
+               activity_executor=executor, max_heartbeat_throttle_interval=heartbeat_throttle,
+               default_heartbeat_throttle_interval=heartbeat_throttle),
         Worker(client, task_queue=task_queue_prefix + TASK_QUEUE_DEPLOY,
-               activities=[activities.run_hook, activities.run_stage_tests], activity_executor=executor),
+               activities=[activities.run_hook, activities.run_stage_tests], activity_executor=executor,
+               max_heartbeat_throttle_interval=heartbeat_throttle, default_heartbeat_throttle_interval=heartbeat_throttle),
     ]

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, CancelledError
 
 from pipewarden.engine.activities.artifacts import ArtifactError, ArtifactStore, git, read_at_commit
 from pipewarden.engine.activities.process import kill_group, run_command
@@ -34,11 +34,16 @@ from pipewarden.engine.contract import (
     A_APPEND,
     A_BAKE_GATE,
     A_BAKE_PASSED,
+    A_BLOCKERS,
     A_BUILD,
+    A_CLAIM,
     A_ENTRY_GATES,
     A_EXECUTION_STATUS,
     A_HOOK,
+    A_PAUSE,
     A_POLICY,
+    A_RETRIED,
+    A_RIVALS,
     A_ROLLBACK_PLAN,
     A_ROLLED_BACK,
     A_STAGE_STATUS,
@@ -47,15 +52,23 @@ from pipewarden.engine.contract import (
     AppendEventsRequest,
     BakeGateRequest,
     BakePassedRequest,
+    BlockersAnswer,
+    BlockersRequest,
     BuildAnswer,
     BuildRequest,
+    ClaimAnswer,
+    ClaimRequest,
     EntryGatesRequest,
     ExecutionStatusRequest,
     GateAnswer,
     HookAnswer,
     HookRequest,
+    PauseRequest,
     PolicyAnswer,
     PolicyRequest,
+    RetryRecordRequest,
+    RivalsAnswer,
+    RivalsRequest,
     RollbackPlanAnswer,
     RollbackPlanRequest,
     RollbackTarget,
@@ -65,6 +78,7 @@ from pipewarden.engine.contract import (
     TestsAnswer,
     TestsRequest,
 )
+from pipewarden.engine.domain.errors import IllegalTransition, Refused
 from pipewarden.engine.domain.events import draft
 from pipewarden.engine.domain.gates import approval as approval_gate
 from pipewarden.engine.domain.gates import bake_time as bake_time_gate
@@ -189,8 +203,16 @@ class EngineActivities:
 
     @activity.defn(name=A_BUILD)
     def build(self, request: BuildRequest) -> BuildAnswer:
+        started = self._now()
         with heartbeating():
-            return self._build(request)
+            try:
+                return self._build(request)
+            except CancelledError:
+                # `cancel` of the execution: the SDK raised this in our thread (delivered with a
+                # heartbeat's answer); run_command has killed the command's process group on
+                # its way out. The build ends `interrupted`, as a build a crash cut off does.
+                self._built(request, None, "interrupted", started, "cancelled")
+                raise
 
     def _build(self, request: BuildRequest) -> BuildAnswer:
         artifact = artifact_id(request.commit)
@@ -320,7 +342,15 @@ class EngineActivities:
     @activity.defn(name=A_TESTS)
     def run_stage_tests(self, request: TestsRequest) -> TestsAnswer:
         with heartbeating():
-            return self._run_stage_tests(request)
+            try:
+                return self._run_stage_tests(request)
+            except CancelledError:
+                # `cancel` of the execution (see `build`): the running test's group is killed.
+                self.store.append_event(draft("tests_finished", time=self._now(), pipeline=request.pipeline,
+                                              execution=request.execution, stage=request.stage,
+                                              data={"result": "cancelled", "failed": []}),
+                                        key=self._key("tests_finished"))
+                raise
 
     def _run_stage_tests(self, request: TestsRequest) -> TestsAnswer:
         checkout = self.artifacts.ensure_checkout(request.repo, request.commit, request.artifact)
@@ -434,17 +464,21 @@ class EngineActivities:
         if stage is None:
             return RollbackPlanAnswer([])
         history = self.store.target_history(request.pipeline, request.stage)
-        candidates = {event.artifact for event in history}
+        candidates = {event.artifact for event in history} | ({request.to} if request.to else set())
         intact = {artifact for artifact in candidates if self.artifacts.intact(artifact)}
         touched = self.store.hosts_with_hooks(request.pipeline, request.stage, request.replacing)
-        plan = plan_rollback(stage, request.replacing, touched, history, blocklisted=set(), intact=intact)
+        try:
+            plan = plan_rollback(stage, request.replacing, touched, history, blocklisted=set(), intact=intact,
+                                 to=request.to)
+        except Refused as refused:  # `--to` names an artifact that cannot be restored
+            return RollbackPlanAnswer([], refused.reason, list(stage.hosts))
         targets: list[RollbackTarget] = []
         for target in plan.targets:
             record = None if target.artifact is None else self.artifacts.record(target.artifact)
             targets.append(RollbackTarget(target.target, list(target.hosts), target.artifact,
                                           None if record is None else record.commit,
                                           None if record is None else record.document))
-        return RollbackPlanAnswer(targets)
+        return RollbackPlanAnswer(targets, None, list(stage.hosts))
 
     @activity.defn(name=A_ROLLED_BACK)
     def record_rolled_back(self, request: RolledBackRequest) -> None:
@@ -460,8 +494,70 @@ class EngineActivities:
         self.store.record_rolled_back(request.pipeline, request.stage, request.target, request.artifact,
                                       now=parse_time(request.now))
 
+    # ------------------------------------------------------------ supersede, retry, manual rollback (step 4)
+
+    @activity.defn(name=A_RIVALS)
+    def stage_rivals(self, request: RivalsRequest) -> RivalsAnswer:
+        found = self.store.stage_rivals(request.run_id)
+        return RivalsAnswer(found.newer_deployed, found.newer_waiting, list(found.older_waiting),
+                            list(found.older_awaiting))
+
+    @activity.defn(name=A_CLAIM)
+    def claim_stage(self, request: ClaimRequest) -> ClaimAnswer:
+        """Take the stage for a deploy or a rollback (EngineStore.claim_stage: one transaction)."""
+        now = parse_time(request.now)
+        run = self.store.stage_run(request.run_id)
+        events = [(draft(spec.type, time=now, pipeline=run.pipeline, execution=run.execution, stage=run.stage,
+                         target=spec.target, host=spec.host, actor=spec.actor, data=spec.data),
+                   self._key(spec.suffix))
+                  for spec in request.events]
+        try:
+            result, by, found = self.store.claim_stage(request.run_id, StageRunStatus(request.status), now=now,
+                                                       reason=request.reason, artifact=request.artifact,
+                                                       events=events)
+        except IllegalTransition as error:
+            # The run moved on meanwhile (say, an automatic rollback ended it rolled_back): the
+            # caller decides; retrying the activity would only fail again.
+            return ClaimAnswer("illegal", str(error), [])
+        return ClaimAnswer(str(result), by, list(found.older_awaiting))
+
+    @activity.defn(name=A_RETRIED)
+    def record_retry(self, request: RetryRecordRequest) -> None:
+        """A retry run's first step: the execution `running` again and its `retried` event (a
+        retried activity writes neither twice: the status compares, the event has a key)."""
+        now = parse_time(request.now)
+        execution = self.store.set_execution_status(request.execution, ExecutionStatus.RUNNING, now=now)
+        self.store.append_event(draft("retried", time=now, actor=request.actor, pipeline=execution.pipeline,
+                                      execution=request.execution, stage=request.stage,
+                                      data={"reason": request.reason}), key=self._key("retried"))
+
+    @activity.defn(name=A_BLOCKERS)
+    def rollback_blockers(self, request: BlockersRequest) -> BlockersAnswer:
+        """What a manual rollback still waits for: executions of `request.executions` still
+        `running`, and other executions occupying the stage (the rollback cancels each); and the
+        status of the stage run it will move."""
+        waiting: list[str] = []
+        for ident in request.executions:
+            execution = self.store.execution(ident)
+            if execution is not None and execution.status is ExecutionStatus.RUNNING:
+                waiting.append(ident)
+        for occupant in self.store.occupants(request.pipeline, request.stage):
+            if occupant.execution != request.deployer and occupant.execution not in waiting:
+                waiting.append(occupant.execution)
+        return BlockersAnswer(waiting, str(self.store.stage_run(request.run_id).status))
+
+    @activity.defn(name=A_PAUSE)
+    def pause_pipeline(self, request: PauseRequest) -> None:
+        """A manual rollback pauses the pipeline (already paused is fine)."""
+        try:
+            self.store.set_paused(request.pipeline, True, actor=request.actor, now=parse_time(request.now),
+                                  reason=request.reason, key=self._key("paused"))
+        except Refused:
+            pass
+
     def all(self) -> list[Any]:
         """Every activity, for a worker that serves them all."""
         return [self.policy_check, self.build, self.run_hook, self.run_stage_tests, self.start_stage_run,
                 self.entry_gates, self.set_stage_status, self.append_events, self.set_execution_status, self.bake_gate,
-                self.record_bake_passed, self.plan_rollback, self.record_rolled_back]
+                self.record_bake_passed, self.plan_rollback, self.record_rolled_back, self.stage_rivals,
+                self.claim_stage, self.record_retry, self.rollback_blockers, self.pause_pipeline]

@@ -1,16 +1,35 @@
-"""`ExecutionWorkflow`: one execution of one artifact (engine.md, "Executions", "A stage run").
+"""`ExecutionWorkflow`: one execution of one artifact (engine.md, "Executions", "A stage run",
+"Failure", "Human actions"), and `RollbackWorkflow`: a manual `rollback` ("Rollback").
 
-policy gate -> build -> for each stage: entry gates (policy, approval, stage_busy, paused) ->
-deploy (targets in parallel, batches in order under min_healthy, hooks stop/install/start/validate
-in order on each host; after the first failed host no new batch and no new hook starts anywhere)
--> stage tests -> bake (a durable timer, then the bake_time gate) -> promotion (automatic, or
-manual by signal) ; a failed hook or test with `rollback: automatic` rolls the stage back to each
-target's last good artifact, with the hooks of that artifact's own definition.
+ExecutionWorkflow: policy gate -> build -> for each stage: entry gates (policy, approval,
+stage_busy, paused; supersede judged with them) -> deploy (targets in parallel, batches in order
+under min_healthy, hooks stop/install/start/validate in order on each host; after the first failed
+host no new batch and no new hook starts anywhere) -> stage tests -> bake (a durable timer, then the
+bake_time gate) -> promotion (automatic, or manual by signal); a failed hook or test with
+`rollback: automatic` rolls the stage back to each target's last good artifact, with the hooks of
+that artifact's own definition.
+
+Human actions arrive as signals, each checked by the client against the store first: `approve`
+and `wake` (pause, resume, overrides, a rival execution) only make the gates be judged again;
+`promote`, `reject` and `cancel` change where the execution goes; a signal that arrives too late
+for what it asked is answered with a `refused` event. `retry` is a new run of this workflow for
+the same execution id (the failed run has ended), with `ExecutionInput.retry` set: it skips the
+build and the stages before the retried one.
+
+Supersede: at its arrival at a stage entry and at every evaluation of its gates, an execution asks
+the store who else is at the stage (`stage_rivals`); it takes the stage only through
+`claim_stage`, one store transaction that also judges supersede, so two executions never both
+deploy and an older one never deploys over a newer one. Executions it supersedes are woken (an
+external `wake` signal) to see it at once.
 
 Deterministic: the clock is `workflow.now()`, waits are timers and conditions, and everything
 that touches the world (git, processes, the store) is an activity named in `contract.py`. The
 definition followed is the `pipeline.yaml` of the execution's own commit, read by the policy
 activity and turned into the typed view here (a pure function).
+
+Versioning: no workflow history of an earlier version exists in production (this is the first
+release). From now on, a change that alters the order of the commands of a running workflow must
+be guarded with `workflow.patched(...)`.
 """
 
 from __future__ import annotations
@@ -22,34 +41,50 @@ from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError
+from temporalio.exceptions import ActivityError, CancelledError
+from temporalio.workflow import ActivityCancellationType, ActivityHandle
 
 with workflow.unsafe.imports_passed_through():
     from pipewarden.engine.contract import (
+        A_APPEND,
         A_BAKE_GATE,
         A_BAKE_PASSED,
+        A_BLOCKERS,
         A_BUILD,
+        A_CLAIM,
         A_ENTRY_GATES,
         A_EXECUTION_STATUS,
         A_HOOK,
+        A_PAUSE,
         A_POLICY,
+        A_RETRIED,
+        A_RIVALS,
         A_ROLLBACK_PLAN,
         A_ROLLED_BACK,
         A_STAGE_STATUS,
         A_START_STAGE,
         A_TESTS,
         SIGNAL_APPROVE,
+        SIGNAL_CANCEL,
         SIGNAL_PROMOTE,
+        SIGNAL_REJECT,
         SIGNAL_WAKE,
         TASK_QUEUE_BUILD,
         TASK_QUEUE_CONTROL,
         TASK_QUEUE_DEPLOY,
         WORKFLOW_EXECUTION,
+        WORKFLOW_ROLLBACK,
+        AppendEventsRequest,
         ApproveSignal,
         BakeGateRequest,
         BakePassedRequest,
+        BlockersAnswer,
+        BlockersRequest,
         BuildAnswer,
         BuildRequest,
+        CancelSignal,
+        ClaimAnswer,
+        ClaimRequest,
         EntryGatesRequest,
         EventSpec,
         ExecutionInput,
@@ -58,9 +93,15 @@ with workflow.unsafe.imports_passed_through():
         GateAnswer,
         HookAnswer,
         HookRequest,
+        PauseRequest,
         PolicyAnswer,
         PolicyRequest,
         PromoteSignal,
+        RejectSignal,
+        RetryRecordRequest,
+        RivalsAnswer,
+        RivalsRequest,
+        RollbackInput,
         RollbackPlanAnswer,
         RollbackPlanRequest,
         RolledBackRequest,
@@ -87,6 +128,12 @@ ACTIVITY_MARGIN_SECONDS = 60
 HEARTBEAT_TIMEOUT = timedelta(seconds=30)
 """Builds, hooks and tests heartbeat every few seconds (activities/engine.py): a worker that dies
 mid-hook is noticed within this, and the hook's next attempt takes over its lease."""
+PROMOTION_RECHECK_SECONDS = 600
+"""An execution awaiting promotion is woken by the newer execution that supersedes it; it also
+asks the store itself this often, in case a wake-up was lost (a worker restart)."""
+
+Ended = tuple[str, str | None]
+"""How a stage run ended for the execution: (execution status, reason); `succeeded` goes on."""
 
 
 @dataclass
@@ -100,38 +147,18 @@ class _Deploy:
     commit: str
 
 
-@workflow.defn(name=WORKFLOW_EXECUTION)
-class ExecutionWorkflow:
+class _Releaser:
+    """What both workflows share: control activities, stage run statuses, the deploy of batches
+    of hooks, and the rollback code path (automatic in ExecutionWorkflow, manual in
+    RollbackWorkflow)."""
+
     def __init__(self) -> None:
-        self._approvals: dict[str, set[str]] = {}
-        self._promoted: set[str] = set()
-        self._promotions: dict[str, PromoteSignal] = {}
-        self._wake = False
-        self._stop = False
         self._prefix = ""
-        self._open_run: int | None = None
+        self._stop = False
 
-    # ------------------------------------------------------------ signals
-
-    @workflow.signal(name=SIGNAL_APPROVE)
-    def approve(self, signal: ApproveSignal) -> None:
-        # The client has written the `approved` event (the entry gates count the store's); the
-        # signal only wakes the gates, and is remembered so the next evaluation sees it at once.
-        self._approvals.setdefault(signal.stage, set()).add(signal.approval)
-        self._wake = True
-
-    @workflow.signal(name=SIGNAL_WAKE)
-    def wake(self) -> None:
-        """Something the gates read changed (pause, resume, an override, a rival execution)."""
-        self._wake = True
-
-    @workflow.signal(name=SIGNAL_PROMOTE)
-    def promote(self, signal: PromoteSignal) -> None:
-        self._promoted.add(signal.stage)
-        self._promotions[signal.stage] = signal
-        self._wake = True
-
-    # ------------------------------------------------------------ helpers
+    def _halted(self, rollback: bool) -> bool:
+        """No new hook or batch may start: a host failed (ExecutionWorkflow adds `cancel`)."""
+        return self._stop
 
     def _now(self) -> str:
         return format_time(workflow.now())
@@ -151,132 +178,8 @@ class ExecutionWorkflow:
         await self._control(A_EXECUTION_STATUS, ExecutionStatusRequest(execution, status, self._now(), reason))
         return ExecutionOutcome(status, reason)
 
-    # ------------------------------------------------------------ the execution
-
-    @workflow.run
-    async def run(self, run: ExecutionInput) -> ExecutionOutcome:
-        self._prefix = run.queue_prefix
-        try:
-            return await self._execute(run)
-        except ActivityError as error:
-            # An activity gave up (its retries spent, or a non-retryable error): the execution
-            # fails with that reason, and a stage run it left open is closed `failed`, rather
-            # than the workflow failing and leaving the store saying `running`.
-            reason = f"{error.cause or error}"
-            if self._open_run is not None:
-                await self._stage_status(self._open_run, "failed", reason=reason)
-            return await self._finish(run.execution, "failed", reason)
-
-    async def _execute(self, run: ExecutionInput) -> ExecutionOutcome:
-        policy = await self._control(A_POLICY, PolicyRequest(run.execution, run.pipeline, run.repo, run.commit,
-                                                             run.pipeline_path, self._now()), PolicyAnswer)
-        while policy.gate.result == "wait":  # the org config or policies are being fixed
-            await workflow.sleep(run.poll_gates_seconds)
-            policy = await self._control(A_POLICY, PolicyRequest(run.execution, run.pipeline, run.repo, run.commit,
-                                                                 run.pipeline_path, self._now()), PolicyAnswer)
-        if policy.gate.result != "pass" or policy.document is None:
-            return await self._finish(run.execution, "failed", f"policy: {policy.gate.reason}")
-        view = pipeline_view(policy.document)
-        build = view.build
-        tests = [TestSpec(t.name, t.command, t.timeout_seconds) for t in build.tests]
-        steps = len(build.commands) + len(tests)
-        built = await workflow.execute_activity(
-            A_BUILD, BuildRequest(run.execution, run.pipeline, run.repo, run.commit, run.pipeline_path,
-                                  list(build.commands), tests, build.artifact, build.timeout_seconds),
-            task_queue=self._prefix + TASK_QUEUE_BUILD, result_type=BuildAnswer, retry_policy=RETRY,
-            heartbeat_timeout=HEARTBEAT_TIMEOUT,
-            start_to_close_timeout=timedelta(seconds=build.timeout_seconds * max(1, steps) + ACTIVITY_MARGIN_SECONDS))
-        if not built.ok or built.artifact is None:
-            return await self._finish(run.execution, "failed", f"build: {built.reason}")
-        for index, stage in enumerate(view.stages):
-            last = index == len(view.stages) - 1
-            status, reason = await self._stage(run, view, stage, built.artifact, last)
-            self._open_run = None
-            if status != "succeeded":
-                return await self._finish(run.execution, status, reason)
-        return await self._finish(run.execution, "succeeded", None)
-
-    # ------------------------------------------------------------ a stage run
-
-    async def _stage(self, run: ExecutionInput, view: PipelineView, stage: StageView, artifact: str,
-                     last: bool) -> tuple[str, str | None]:
-        run_id = await self._control(A_START_STAGE, StageStartRequest(run.execution, stage.name, self._now()), int)
-        self._open_run = run_id
-        while True:
-            gates = await self._control(A_ENTRY_GATES, EntryGatesRequest(
-                run_id, run.execution, run.pipeline, run.repo, run.commit, run.pipeline_path, stage.name,
-                list(stage.approvals), sorted(self._approvals.get(stage.name, set())), self._now()), list[GateAnswer])
-            failed = [gate for gate in gates if gate.result == "fail"]
-            if failed:
-                reason = f"{failed[0].gate}: {failed[0].reason}"
-                await self._stage_status(run_id, "failed", reason=reason)
-                return "failed", reason
-            waiting = [gate for gate in gates if gate.result == "wait"]
-            if not waiting:
-                break
-            await self._wait(self._wait_seconds(waiting, run.poll_gates_seconds))
-        hosts = [host for target in stage.targets for host in target.hosts]
-        await self._stage_status(run_id, "deploying", artifact=artifact,
-                                 events=[EventSpec("stage_started", {"artifact": artifact}, "stage_started")])
-        plan = stage_plan(stage)
-        deploys = [_Deploy(target, stage, plan.hooks, artifact, run.commit) for target in plan.targets]
-        if not await self._deploy(run, deploys, hosts, rollback=False):
-            return await self._stage_failed(run, stage, run_id, artifact, "hook", "a hook failed")
-        if stage.tests:
-            await self._stage_status(run_id, "testing")
-            tests = [TestSpec(t.name, t.command, t.timeout_seconds) for t in stage.tests]
-            answer = await workflow.execute_activity(
-                A_TESTS, TestsRequest(run.execution, run.pipeline, run.repo, artifact, run.commit, stage.name, hosts,
-                                      tests, _production(stage)),
-                task_queue=self._prefix + TASK_QUEUE_DEPLOY, result_type=TestsAnswer, retry_policy=RETRY,
-                heartbeat_timeout=HEARTBEAT_TIMEOUT,
-                start_to_close_timeout=timedelta(seconds=sum(t.timeout_seconds for t in tests)
-                                                 + ACTIVITY_MARGIN_SECONDS))
-            if not answer.ok:
-                return await self._stage_failed(run, stage, run_id, artifact, "tests",
-                                                f"tests failed: {', '.join(answer.failed)}")
-        await self._stage_status(run_id, "baking",
-                                 events=[EventSpec("bake_started", {"duration_s": stage.bake_seconds}, "bake_started")])
-        if stage.bake_seconds > 0:
-            await workflow.sleep(stage.bake_seconds)
-        while True:
-            bake = await self._control(A_BAKE_GATE, BakeGateRequest(run_id, stage.bake_seconds,
-                                                                     stage.bake_deadline_seconds, self._now()),
-                                       GateAnswer)
-            if bake.result == "pass":
-                break
-            if bake.result == "fail":
-                return await self._stage_failed(run, stage, run_id, artifact, "deadline", bake.reason,
-                                                bake_failed=True)
-            await workflow.sleep(self._wait_seconds([bake], run.poll_gates_seconds))
-        await self._control(A_BAKE_PASSED, BakePassedRequest(run_id, [t.name for t in stage.targets], self._now()))
-        baked = EventSpec("bake_finished", {"result": "succeeded", "reason": bake.reason}, "bake_finished")
-        if stage.promotion == "manual" and not last:
-            await self._stage_status(run_id, "awaiting_promotion", events=[baked])
-            await workflow.wait_condition(lambda: stage.name in self._promoted)
-            signal = self._promotions[stage.name]
-            await self._stage_status(run_id, "succeeded", events=[EventSpec(
-                "promoted", {"reason": signal.reason, "approval": None}, "promoted", actor=signal.actor)])
-        else:
-            await self._stage_status(run_id, "succeeded", events=[baked])
-        return "succeeded", None
-
-    def _wait_seconds(self, waiting: list[GateAnswer], poll: int) -> float:
-        """Until the latest `until` when every waiting gate knows one (nothing passes before), else
-        one poll interval; at least one second."""
-        untils = [gate.until for gate in waiting]
-        if any(until is None for until in untils):
-            return float(poll)
-        latest = max(parse_time(until) for until in untils if until is not None)
-        return max(1.0, (latest - workflow.now()).total_seconds())
-
-    async def _wait(self, seconds: float) -> None:
-        """Sleep `seconds`, woken early by a signal (an approval, a promotion)."""
-        self._wake = False
-        try:
-            await workflow.wait_condition(lambda: self._wake, timeout=timedelta(seconds=seconds))
-        except TimeoutError:
-            pass
+    async def _append(self, execution: str, pipeline: str, stage: str | None, events: list[EventSpec]) -> None:
+        await self._control(A_APPEND, AppendEventsRequest(execution, pipeline, self._now(), stage, events))
 
     # ------------------------------------------------------------ deploy
 
@@ -287,7 +190,7 @@ class ExecutionWorkflow:
 
         async def host(deploy: _Deploy, name: str) -> bool:
             for number, hook in enumerate(deploy.hooks):
-                if self._stop:
+                if self._halted(rollback):
                     return False
                 try:
                     answer = await workflow.execute_activity(
@@ -312,17 +215,389 @@ class ExecutionWorkflow:
 
         async def target(deploy: _Deploy) -> None:
             for batch in deploy.plan.batches:
-                if self._stop:
+                if self._halted(rollback):
                     return
                 await asyncio.gather(*(host(deploy, name) for name in batch))
 
         await asyncio.gather(*(target(deploy) for deploy in deploys))
-        return not self._stop
+        return not self._halted(rollback)
 
-    # ------------------------------------------------------------ failure and rollback
+    # ------------------------------------------------------------ rollback
+
+    @staticmethod
+    def _rollback_started(plan: RollbackPlanAnswer, trigger: str, actor: str) -> EventSpec:
+        to = {target.target: target.artifact for target in plan.targets}
+        return EventSpec("rollback_started", {"trigger": trigger, "to": to}, "rollback_started", actor=actor)
+
+    async def _rollback(self, run: ExecutionInput, stage: str, run_id: int, replacing: str,
+                        plan: RollbackPlanAnswer) -> tuple[str, str]:
+        """Redeploy the hosts of `plan` (the run is `rolling_back` already, `rollback_started`
+        written) with each restored artifact's own hooks and batching, record it per target,
+        write `rollback_finished` and end the run `rolled_back` or `failed`. The execution's
+        outcome and what was restored."""
+        started = workflow.now()
+        deploys: list[_Deploy] = []
+        for target in plan.targets:
+            if target.artifact is None or target.document is None or target.commit is None:
+                continue
+            restored = next((s for s in pipeline_view(target.document).stages if s.name == stage), None)
+            if restored is None:
+                continue  # the restored artifact's definition lacks the stage: left as it is
+            batches = rollback_batches(restored, TargetRollback(target.target, tuple(target.hosts), target.artifact))
+            deploys.append(_Deploy(batches, restored, hook_order(restored), target.artifact, target.commit))
+        ok = await self._deploy(run, deploys, plan.stage_hosts, rollback=True) if deploys else True
+        if ok:
+            for deploy in deploys:
+                await self._control(A_ROLLED_BACK, RolledBackRequest(run.pipeline, stage, deploy.plan.target,
+                                                                     replacing, self._now()))
+        outcome = rollback_outcome(len(deploys) if ok else 0, not ok)
+        duration = max(0, int((workflow.now() - started).total_seconds() * 1000))
+        result = "succeeded" if outcome is ExecutionStatus.ROLLED_BACK else "failed"
+        await self._stage_status(run_id, "rolled_back" if result == "succeeded" else "failed", events=[
+            EventSpec("rollback_finished", {"result": result, "duration_ms": duration}, "rollback_finished")])
+        restored_to = ", ".join(f"{d.plan.target} -> {d.artifact}" for d in deploys) or "nothing restored"
+        return str(outcome), restored_to
+
+
+@workflow.defn(name=WORKFLOW_EXECUTION)
+class ExecutionWorkflow(_Releaser):
+    def __init__(self) -> None:
+        super().__init__()
+        self._approvals: dict[str, set[str]] = {}
+        self._promotions: dict[str, PromoteSignal] = {}
+        self._rejects: dict[str, RejectSignal] = {}
+        self._cancel: CancelSignal | None = None
+        self._wake = False
+        self._open_run: int | None = None
+        self._woken: set[tuple[str, str]] = set()
+
+    # ------------------------------------------------------------ signals
+
+    @workflow.signal(name=SIGNAL_APPROVE)
+    def approve(self, signal: ApproveSignal) -> None:
+        # The client has written the `approved` event (the entry gates count the store's); the
+        # signal only wakes the gates, and is remembered so the next evaluation sees it at once.
+        self._approvals.setdefault(signal.stage, set()).add(signal.approval)
+        self._wake = True
+
+    @workflow.signal(name=SIGNAL_PROMOTE)
+    def promote(self, signal: PromoteSignal) -> None:
+        self._promotions.setdefault(signal.stage, signal)
+        self._wake = True
+
+    @workflow.signal(name=SIGNAL_REJECT)
+    def reject(self, signal: RejectSignal) -> None:
+        self._rejects.setdefault(signal.stage, signal)
+        self._wake = True
+
+    @workflow.signal(name=SIGNAL_CANCEL)
+    def cancel(self, signal: CancelSignal) -> None:
+        if self._cancel is None:
+            self._cancel = signal
+        self._wake = True
+
+    @workflow.signal(name=SIGNAL_WAKE)
+    def wake(self) -> None:
+        """Something the gates or the supersede check read changed (pause, resume, an override,
+        a rival execution at the stage)."""
+        self._wake = True
+
+    def _halted(self, rollback: bool) -> bool:
+        # `cancel` starts nothing new in a deploy; a rollback under way is finished (stopping it
+        # half-way would leave the stage worse than either artifact).
+        return self._stop or (self._cancel is not None and not rollback)
+
+    # ------------------------------------------------------------ the execution
+
+    @workflow.run
+    async def run(self, run: ExecutionInput) -> ExecutionOutcome:
+        self._prefix = run.queue_prefix
+        try:
+            return await self._execute(run)
+        except ActivityError as error:
+            # An activity gave up (its retries spent, or a non-retryable error): the execution
+            # fails with that reason, and a stage run it left open is closed `failed`, rather
+            # than the workflow failing and leaving the store saying `running`.
+            reason = f"{error.cause or error}"
+            if self._open_run is not None:
+                await self._stage_status(self._open_run, "failed", reason=reason)
+            return await self._finish(run.execution, "failed", reason)
+
+    async def _policy(self, run: ExecutionInput) -> PolicyAnswer:
+        return await self._control(A_POLICY, PolicyRequest(run.execution, run.pipeline, run.repo, run.commit,
+                                                           run.pipeline_path, self._now()), PolicyAnswer)
+
+    async def _execute(self, run: ExecutionInput) -> ExecutionOutcome:
+        if run.retry is not None:
+            await self._control(A_RETRIED, RetryRecordRequest(run.execution, run.retry.stage, run.retry.actor,
+                                                              run.retry.reason, self._now()))
+        policy = await self._policy(run)
+        while policy.gate.result == "wait":  # the org config or policies are being fixed
+            await self._wait(run.poll_gates_seconds)
+            if self._cancel is not None:
+                return await self._cancelled_outside_stages(run)
+            policy = await self._policy(run)
+        if policy.gate.result != "pass" or policy.document is None:
+            return await self._finish(run.execution, "failed", f"policy: {policy.gate.reason}")
+        view = pipeline_view(policy.document)
+        names = [stage.name for stage in view.stages]
+        if run.retry is not None:
+            if run.retry.stage not in names:
+                return await self._finish(run.execution, "failed", f"retry: no stage {run.retry.stage}")
+            artifact, first = run.retry.artifact, names.index(run.retry.stage)
+        else:
+            built = await self._build(run, view) if self._cancel is None else None
+            if built is None:
+                return await self._cancelled_outside_stages(run)
+            if not built.ok or built.artifact is None:
+                return await self._finish(run.execution, "failed", f"build: {built.reason}")
+            artifact, first = built.artifact, 0
+        for index in range(first, len(view.stages)):
+            last = index == len(view.stages) - 1
+            status, reason = await self._stage(run, view.stages[index], artifact, last)
+            self._open_run = None
+            if status != "succeeded":
+                return await self._finish(run.execution, status, reason)
+        return await self._finish(run.execution, "succeeded", None)
+
+    async def _build(self, run: ExecutionInput, view: PipelineView) -> BuildAnswer | None:
+        """The build, cancelled (its process group killed by the activity) when `cancel` comes;
+        None then."""
+        build = view.build
+        tests = [TestSpec(t.name, t.command, t.timeout_seconds) for t in build.tests]
+        steps = len(build.commands) + len(tests)
+        handle: ActivityHandle[BuildAnswer] = workflow.start_activity(
+            A_BUILD, BuildRequest(run.execution, run.pipeline, run.repo, run.commit, run.pipeline_path,
+                                  list(build.commands), tests, build.artifact, build.timeout_seconds),
+            task_queue=self._prefix + TASK_QUEUE_BUILD, result_type=BuildAnswer, retry_policy=RETRY,
+            heartbeat_timeout=HEARTBEAT_TIMEOUT, cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+            start_to_close_timeout=timedelta(seconds=build.timeout_seconds * max(1, steps) + ACTIVITY_MARGIN_SECONDS))
+        return await self._cancellable(handle)
+
+    async def _cancellable(self, handle: ActivityHandle[T]) -> T | None:
+        """The activity's answer, or None when `cancel` came first (the activity is cancelled
+        and waited for: its process group is gone when this returns)."""
+        await workflow.wait_condition(lambda: handle.done() or self._cancel is not None)
+        if not handle.done():
+            handle.cancel()
+        try:
+            answer = await handle
+        except ActivityError as error:
+            if self._cancel is not None and isinstance(error.cause, CancelledError):
+                return None
+            raise
+        except asyncio.CancelledError:
+            return None
+        return None if self._cancel is not None else answer
+
+    async def _cancelled_outside_stages(self, run: ExecutionInput) -> ExecutionOutcome:
+        """`cancel` before the first stage (at the policy gate or during the build)."""
+        assert self._cancel is not None
+        await self._append(run.execution, run.pipeline, None, [
+            EventSpec("cancelled", {"reason": self._cancel.reason}, "cancelled", actor=self._cancel.actor)])
+        return await self._finish(run.execution, "cancelled", _cancel_reason(self._cancel))
+
+    # ------------------------------------------------------------ a stage run
+
+    async def _stage(self, run: ExecutionInput, stage: StageView, artifact: str, last: bool) -> Ended:
+        run_id = await self._control(A_START_STAGE, StageStartRequest(run.execution, stage.name, self._now()), int)
+        self._open_run = run_id
+        ended = await self._enter(run, stage, run_id, artifact)
+        if ended is not None:
+            return ended
+        hosts = list(stage.hosts)
+        plan = stage_plan(stage)
+        deploys = [_Deploy(target, stage, plan.hooks, artifact, run.commit) for target in plan.targets]
+        ok = await self._deploy(run, deploys, hosts, rollback=False)
+        if self._cancel is not None:
+            return await self._cancel_run(run_id)  # running hooks have finished; no rollback
+        if not ok:
+            return await self._stage_failed(run, stage, run_id, artifact, "hook", "a hook failed")
+        if stage.tests:
+            await self._stage_status(run_id, "testing")
+            answer = await self._tests(run, stage, artifact, hosts)
+            if answer is None:
+                return await self._cancel_run(run_id)
+            if not answer.ok:
+                return await self._stage_failed(run, stage, run_id, artifact, "tests",
+                                                f"tests failed: {', '.join(answer.failed)}")
+        await self._stage_status(run_id, "baking",
+                                 events=[EventSpec("bake_started", {"duration_s": stage.bake_seconds}, "bake_started")])
+        if stage.bake_seconds > 0:
+            await self._sleep_unless_cancelled(stage.bake_seconds)
+        while True:
+            if self._cancel is not None:
+                return await self._cancel_run(run_id, [EventSpec(
+                    "bake_finished", {"result": "cancelled", "reason": _cancel_reason(self._cancel)}, "bake_finished")])
+            bake = await self._control(A_BAKE_GATE, BakeGateRequest(run_id, stage.bake_seconds,
+                                                                     stage.bake_deadline_seconds, self._now()),
+                                       GateAnswer)
+            if bake.result == "pass":
+                break
+            if bake.result == "fail":
+                return await self._stage_failed(run, stage, run_id, artifact, "deadline", bake.reason,
+                                                bake_failed=True)
+            await self._sleep_unless_cancelled(self._wait_seconds([bake], run.poll_gates_seconds))
+        await self._control(A_BAKE_PASSED, BakePassedRequest(run_id, [t.name for t in stage.targets], self._now()))
+        baked = EventSpec("bake_finished", {"result": "succeeded", "reason": bake.reason}, "bake_finished")
+        if stage.promotion == "manual" and not last:
+            await self._stage_status(run_id, "awaiting_promotion", events=[baked])
+            ended = await self._await_promotion(run, stage, run_id)
+            if ended is not None:
+                return ended
+            signal = self._promotions[stage.name]
+            await self._stage_status(run_id, "succeeded", events=[EventSpec(
+                "promoted", {"reason": signal.reason, "approval": None}, "promoted", actor=signal.actor)])
+            await self._refuse_late_reject(run, stage.name)
+        else:
+            await self._stage_status(run_id, "succeeded", events=[baked])
+        return "succeeded", None
+
+    async def _enter(self, run: ExecutionInput, stage: StageView, run_id: int, artifact: str) -> Ended | None:
+        """Wait at the entry until every gate passes and the stage is claimed (None), or end the
+        run there: a gate `fail`, `reject`, `cancel`, or superseded."""
+        while True:
+            ended = await self._ended_at_entry(stage, run_id)
+            if ended is not None:
+                return ended
+            rivals = await self._control(A_RIVALS, RivalsRequest(run_id), RivalsAnswer)
+            if rivals.newer_deployed is not None:
+                return await self._superseded(run_id, stage, rivals.newer_deployed, "it has deployed the stage")
+            if rivals.newer_waiting is not None:
+                return await self._superseded(run_id, stage, rivals.newer_waiting, "it waits at the stage's entry")
+            await self._wake_all(stage.name, rivals.older_waiting)
+            gates = await self._control(A_ENTRY_GATES, EntryGatesRequest(
+                run_id, run.execution, run.pipeline, run.repo, run.commit, run.pipeline_path, stage.name,
+                list(stage.approvals), sorted(self._approvals.get(stage.name, set())), self._now()), list[GateAnswer])
+            failed = [gate for gate in gates if gate.result == "fail"]
+            if failed:
+                reason = f"{failed[0].gate}: {failed[0].reason}"
+                await self._stage_status(run_id, "failed", reason=reason)
+                return "failed", f"{stage.name}: {reason}"
+            waiting = [gate for gate in gates if gate.result == "wait"]
+            if waiting:
+                await self._wait(self._wait_seconds(waiting, run.poll_gates_seconds))
+                continue
+            ended = await self._ended_at_entry(stage, run_id)
+            if ended is not None:
+                return ended
+            claim = await self._control(A_CLAIM, ClaimRequest(
+                run_id, "deploying", self._now(), artifact=artifact,
+                events=[EventSpec("stage_started", {"artifact": artifact}, "stage_started")]), ClaimAnswer)
+            if claim.result == "superseded" and claim.by is not None:
+                return await self._superseded(run_id, stage, claim.by, "it came first to the stage")
+            if claim.result != "claimed":  # another execution took the stage since the gates
+                await self._wait(run.poll_gates_seconds)
+                continue
+            await self._wake_all(stage.name, claim.older_awaiting)
+            await self._refuse_late_reject(run, stage.name)
+            return None
+
+    async def _ended_at_entry(self, stage: StageView, run_id: int) -> Ended | None:
+        if self._cancel is not None:
+            return await self._cancel_run(run_id)
+        reject = self._rejects.pop(stage.name, None)
+        if reject is not None:
+            return await self._reject_run(run_id, stage, reject)
+        return None
+
+    async def _await_promotion(self, run: ExecutionInput, stage: StageView, run_id: int) -> Ended | None:
+        """Until `promote` names this stage (None), or `cancel`, `reject`, or a newer execution
+        passes this stage's entry gates (superseded)."""
+        while stage.name not in self._promotions:
+            if self._cancel is not None:
+                return await self._cancel_run(run_id)
+            reject = self._rejects.pop(stage.name, None)
+            if reject is not None:
+                return await self._reject_run(run_id, stage, reject)
+            rivals = await self._control(A_RIVALS, RivalsRequest(run_id), RivalsAnswer)
+            if rivals.newer_deployed is not None:
+                return await self._superseded(run_id, stage, rivals.newer_deployed, "it passed the stage's entry")
+            await self._wait(PROMOTION_RECHECK_SECONDS)
+        return None
+
+    async def _tests(self, run: ExecutionInput, stage: StageView, artifact: str, hosts: list[str]) -> TestsAnswer | None:
+        tests = [TestSpec(t.name, t.command, t.timeout_seconds) for t in stage.tests]
+        handle: ActivityHandle[TestsAnswer] = workflow.start_activity(
+            A_TESTS, TestsRequest(run.execution, run.pipeline, run.repo, artifact, run.commit, stage.name, hosts,
+                                  tests, _production(stage)),
+            task_queue=self._prefix + TASK_QUEUE_DEPLOY, result_type=TestsAnswer, retry_policy=RETRY,
+            heartbeat_timeout=HEARTBEAT_TIMEOUT, cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+            start_to_close_timeout=timedelta(seconds=sum(t.timeout_seconds for t in tests) + ACTIVITY_MARGIN_SECONDS))
+        return await self._cancellable(handle)
+
+    # ------------------------------------------------------------ how a stage run ends early
+
+    async def _cancel_run(self, run_id: int, events: list[EventSpec] | None = None) -> Ended:
+        assert self._cancel is not None
+        reason = _cancel_reason(self._cancel)
+        await self._stage_status(run_id, "cancelled", reason=reason, events=[
+            *(events or []), EventSpec("cancelled", {"reason": self._cancel.reason}, "cancelled",
+                                       actor=self._cancel.actor)])
+        return "cancelled", reason
+
+    async def _reject_run(self, run_id: int, stage: StageView, signal: RejectSignal) -> Ended:
+        reason = f"rejected by {signal.actor}" + (f": {signal.reason}" if signal.reason else "")
+        await self._stage_status(run_id, "failed", reason=reason, events=[
+            EventSpec("rejected", {"reason": signal.reason, "approval": None}, "rejected", actor=signal.actor)])
+        return "failed", f"{stage.name}: {reason}"
+
+    async def _superseded(self, run_id: int, stage: StageView, by: str, why: str) -> Ended:
+        reason = f"superseded by {by}: {why}"
+        await self._stage_status(run_id, "cancelled", reason=reason, events=[
+            EventSpec("superseded", {"reason": why, "by": by}, "superseded")])
+        return "superseded", f"{stage.name}: {reason}"
+
+    async def _refuse_late_reject(self, run: ExecutionInput, stage: str) -> None:
+        """A `reject` of this stage that came after its run left the entry (the client saw it
+        waiting): answered with a `refused` event, as the client would have."""
+        signal = self._rejects.pop(stage, None)
+        if signal is not None:
+            await self._append(run.execution, run.pipeline, stage, [EventSpec(
+                "refused", {"action": "reject", "reason": f"execution {run.execution} left the entry of {stage} "
+                            "before the reject arrived"}, "refused-reject", actor=signal.actor)])
+
+    async def _wake_all(self, stage: str, executions: list[str]) -> None:
+        """Wake executions this one supersedes at `stage` (once each), so they see it at once."""
+        for execution in executions:
+            if (stage, execution) in self._woken:
+                continue
+            self._woken.add((stage, execution))
+            try:
+                await workflow.get_external_workflow_handle(execution).signal(SIGNAL_WAKE)
+            except Exception as error:  # noqa: BLE001 - it has ended meanwhile: nothing to wake
+                workflow.logger.info("no wake-up for %s: %s", execution, error)
+
+    # ------------------------------------------------------------ waiting
+
+    def _wait_seconds(self, waiting: list[GateAnswer], poll: int) -> float:
+        """Until the latest `until` when every waiting gate knows one (nothing passes before), else
+        one poll interval; at least one second."""
+        untils = [gate.until for gate in waiting]
+        if any(until is None for until in untils):
+            return float(poll)
+        latest = max(parse_time(until) for until in untils if until is not None)
+        return max(1.0, (latest - workflow.now()).total_seconds())
+
+    async def _wait(self, seconds: float) -> None:
+        """Sleep `seconds`, woken early by a signal. A signal that came while the workflow was
+        busy (in an activity) ends the next wait at once: the flag is cleared after waiting."""
+        try:
+            await workflow.wait_condition(lambda: self._wake, timeout=timedelta(seconds=seconds))
+        except TimeoutError:
+            pass
+        self._wake = False
+
+    async def _sleep_unless_cancelled(self, seconds: float) -> None:
+        try:
+            await workflow.wait_condition(lambda: self._cancel is not None, timeout=timedelta(seconds=seconds))
+        except TimeoutError:
+            pass
+
+    # ------------------------------------------------------------ failure and automatic rollback
 
     async def _stage_failed(self, run: ExecutionInput, stage: StageView, run_id: int, artifact: str, trigger: str,
-                            reason: str, *, bake_failed: bool = False) -> tuple[str, str | None]:
+                            reason: str, *, bake_failed: bool = False) -> Ended:
         events = [EventSpec("bake_finished", {"result": "failed", "reason": reason}, "bake_finished")] \
             if bake_failed else []
         if stage.rollback != "automatic":
@@ -330,33 +605,76 @@ class ExecutionWorkflow:
             return "failed", f"{stage.name}: {reason}"
         plan = await self._control(A_ROLLBACK_PLAN, RollbackPlanRequest(run.pipeline, stage.name, artifact),
                                    RollbackPlanAnswer)
-        started = workflow.now()
-        to = {target.target: target.artifact for target in plan.targets}
-        await self._stage_status(run_id, "rolling_back", reason=reason, events=[
-            *events, EventSpec("rollback_started", {"trigger": trigger, "to": to}, "rollback_started")])
-        deploys: list[_Deploy] = []
-        for target in plan.targets:
-            if target.artifact is None or target.document is None or target.commit is None:
-                continue
-            restored = next((s for s in pipeline_view(target.document).stages if s.name == stage.name), None)
-            if restored is None:
-                continue  # the restored artifact's definition lacks the stage: left as it is
-            batches = rollback_batches(restored, TargetRollback(target.target, tuple(target.hosts), target.artifact))
-            deploys.append(_Deploy(batches, restored, hook_order(restored), target.artifact, target.commit))
-        hosts = [host for target in stage.targets for host in target.hosts]
-        ok = await self._deploy(run, deploys, hosts, rollback=True) if deploys else True
-        if ok:
-            for deploy in deploys:
-                await self._control(A_ROLLED_BACK, RolledBackRequest(run.pipeline, stage.name, deploy.plan.target,
-                                                                     artifact, self._now()))
-        outcome = rollback_outcome(len(deploys) if ok else 0, not ok)
-        duration = max(0, int((workflow.now() - started).total_seconds() * 1000))
-        result = "succeeded" if outcome is ExecutionStatus.ROLLED_BACK else "failed"
-        await self._stage_status(run_id, "rolled_back" if result == "succeeded" else "failed", events=[
-            EventSpec("rollback_finished", {"result": result, "duration_ms": duration}, "rollback_finished")])
-        restored_to = ", ".join(f"{d.plan.target} -> {d.artifact}" for d in deploys) or "nothing restored"
-        return str(outcome), f"{stage.name}: {reason}; rolled back ({restored_to})"
+        await self._stage_status(run_id, "rolling_back", reason=reason,
+                                 events=[*events, self._rollback_started(plan, trigger, "engine")])
+        outcome, restored_to = await self._rollback(run, stage.name, run_id, artifact, plan)
+        return outcome, f"{stage.name}: {reason}; rolled back ({restored_to})"
+
+
+@workflow.defn(name=WORKFLOW_ROLLBACK)
+class RollbackWorkflow(_Releaser):
+    """A manual `rollback PIPELINE --stage S [--to A] [--no-pause]` (engine.md, "Rollback"):
+    check `to`; pause the pipeline; cancel the execution occupying S and the one that deployed the
+    artifact being replaced (they start nothing new; their running hooks finish); once neither
+    runs and S is free, take S (the deployer's stage run goes `rolling_back`) and redeploy each
+    touched host to its target's last good artifact (or `to`) with that artifact's own hooks and
+    batching; the deployer's execution ends `rolled_back` or `failed`, whatever it was."""
+
+    @workflow.run
+    async def run(self, request: RollbackInput) -> ExecutionOutcome:
+        self._prefix = request.queue_prefix
+        context = ExecutionInput(request.deployer, request.pipeline, request.repo, "", "",
+                                 request.poll_gates_seconds, request.queue_prefix)
+        ask = RollbackPlanRequest(request.pipeline, request.stage, request.replacing, request.to)
+        plan = await self._control(A_ROLLBACK_PLAN, ask, RollbackPlanAnswer)
+        if plan.refused is not None:
+            return await self._refuse(request, plan.refused)
+        if request.pause:
+            await self._control(A_PAUSE, PauseRequest(request.pipeline, request.actor, request.reason, self._now()))
+        cancel = CancelSignal(request.actor, f"rollback of {request.stage}" + (
+            f": {request.reason}" if request.reason else ""))
+        targets = list(request.cancel)
+        signalled: set[str] = set()
+        while True:
+            blockers = await self._control(A_BLOCKERS, BlockersRequest(
+                request.pipeline, request.stage, targets, request.deployer, request.run_id), BlockersAnswer)
+            if blockers.run_status == "rolled_back":
+                return await self._refuse(request, f"{request.replacing} was rolled back from {request.stage} "
+                                          "meanwhile (an automatic rollback)")
+            waiting = list(blockers.executions)
+            if not waiting:
+                plan = await self._control(A_ROLLBACK_PLAN, ask, RollbackPlanAnswer)
+                claim = await self._control(A_CLAIM, ClaimRequest(
+                    request.run_id, "rolling_back", self._now(), reason=cancel.reason,
+                    events=[self._rollback_started(plan, "manual", request.actor)]), ClaimAnswer)
+                if claim.result == "claimed":
+                    break
+                if claim.result == "illegal":
+                    return await self._refuse(request, claim.by or "the stage run cannot be rolled back now")
+                waiting = [claim.by] if claim.by else []
+            for execution in waiting:
+                if execution not in targets:
+                    targets.append(execution)
+                if execution not in signalled:
+                    signalled.add(execution)
+                    try:
+                        await workflow.get_external_workflow_handle(execution).signal(SIGNAL_CANCEL, cancel)
+                    except Exception as error:  # noqa: BLE001 - it ended meanwhile: nothing to cancel
+                        workflow.logger.info("no cancel for %s: %s", execution, error)
+            await workflow.sleep(request.poll_gates_seconds)
+        outcome, restored_to = await self._rollback(context, request.stage, request.run_id, request.replacing, plan)
+        reason = f"{request.stage}: rolled back by {request.actor} ({restored_to})"
+        return await self._finish(request.deployer, outcome, reason)
+
+    async def _refuse(self, request: RollbackInput, reason: str) -> ExecutionOutcome:
+        await self._append(request.deployer, request.pipeline, request.stage, [EventSpec(
+            "refused", {"action": "rollback", "reason": reason}, "refused", actor=request.actor)])
+        return ExecutionOutcome("refused", reason)
 
 
 def _production(stage: StageView) -> bool:
     return stage.type == "prod" or stage.production_config
+
+
+def _cancel_reason(signal: CancelSignal) -> str:
+    return f"cancelled by {signal.actor}" + (f": {signal.reason}" if signal.reason else "")
