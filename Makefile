@@ -16,8 +16,10 @@ $(STAMP): $(BIN)/python pyproject.toml
 
 install: $(STAMP)
 
-# Checks the bundled example fleet with the example org tree. The fleet has enforce findings on
-# purpose, so `check` exits 1; the demo succeeds when the check ran (exit 0 or 1), not otherwise.
+# Part 1 checks the bundled example fleet with the example org tree. The fleet has enforce findings
+# on purpose, so `check` exits 1; the demo succeeds when the check ran (exit 0 or 1), not otherwise.
+# Part 2 is the release engine's demo (examples/release-demo/run_demo.py, about 1.5 minutes): a real
+# release through five stages and an automatic rollback at the canary; it exits 0 when it ran so.
 demo: install
 	@echo "== pipewarden check examples/ --org-config org-configs/example"
 	@$(BIN)/pipewarden check examples --org-config org-configs/example --policies org-configs/example/policies; \
@@ -32,7 +34,10 @@ demo: install
 	  --inventory examples/inventory.yaml
 	@$(BIN)/pipewarden report --org-config org-configs/example --policies org-configs/example/policies \
 	  --inventory examples/inventory.yaml --format html --output demo-report.html
-	@echo "demo done: findings above; JSON in demo-check.json, the leaders' HTML report in demo-report.html"
+	@echo "checker demo done: findings above; JSON in demo-check.json, the leaders' HTML report in demo-report.html"
+	@echo
+	@echo "== the release engine: examples/release-demo/run_demo.py"
+	@$(BIN)/python examples/release-demo/run_demo.py
 
 test: install
 	$(BIN)/pipewarden policy test org-configs/example/policies

@@ -21,6 +21,7 @@ the demo ran as described, 1 otherwise (the work dir is then kept, with the serv
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import os
 import re
@@ -67,6 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _raise_stopped)
+    # Ctrl-C stops the demo even when a shell started it with SIGINT ignored (a background job).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     demo = Demo(args)
     ok = False
     try:
@@ -238,11 +241,8 @@ class Demo:
                     "commit", "result", "artifact", "status", "reason", "trigger", "to", "duration_ms",
                     "duration_s", "failed") and v not in (None, [], ""))
                 print(f"  {event['time']}  {where}  {kind}  {detail}")
-            if kind == "stage_started":
-                runs = hooks.get((event["execution"], event["stage"]), [])
-                if runs:
-                    hosts = {h["host"] for h in runs}
-                    print(f"  {'':24}  {len(runs)} hook run(s) on {len(hosts)} host(s)")
+            if kind == "stage_started" and hooks.get((event["execution"], event["stage"])):
+                print(f"  {'':24}  {hook_summary(hooks[(event['execution'], event['stage'])])}")
         print(f"  ({len(events)} events in all: pipewarden events --state-dir {self.state} --format text)")
 
     def expect_versions(self, wanted: dict[str, str]) -> None:
@@ -372,6 +372,28 @@ class Demo:
             if alive(pid):
                 kill_pid(pid)
         return len(stopped)
+
+
+def hook_summary(runs: list[dict[str, Any]]) -> str:
+    """`12 hook runs on 3 hosts, at most 1 host at a time`: how many hosts a stage's deploy had
+    in hand at once (min_healthy batching), from each host's first hook start to its last end."""
+    spans: dict[str, list[float]] = {}
+    rollback = 0
+    for run in runs:
+        end = parse_time(run["time"])
+        start = end - (run["data"].get("duration_ms") or 0) / 1000
+        if "-rollback" in str(run["data"].get("log")):
+            rollback += 1
+            continue  # a rollback redeploys in its own batches; counted apart
+        span = spans.setdefault(run["host"], [start, end])
+        span[0], span[1] = min(span[0], start), max(span[1], end)
+    at_once = max((sum(1 for a, b in spans.values() if a <= t < b) for t, _ in spans.values()), default=0)
+    text = f"{len(runs)} hook runs on {len(spans)} host(s), at most {at_once} host(s) at a time"
+    return text + (f"; {rollback} of them rolling back" if rollback else "")
+
+
+def parse_time(text: str) -> float:
+    return dt.datetime.fromisoformat(text).timestamp()
 
 
 # ---------------------------------------------------------------------- processes and ports
