@@ -254,7 +254,7 @@ def test_locked_rule_via_cli_is_exit_2_and_writes_nothing(tmp_path: Path) -> Non
     fleet = tmp_path / "fleet"
     fleet.mkdir()
     result = run_cli("rules", "promote", "requires-preprod", "--org", "retail", "--org-config", str(directory),
-                     "--to", "warn", "--now", NOW, str(fleet))
+                     "--to", "warn", "--now", NOW, "--yes", str(fleet))
     assert result.exit_code == 2
     assert result.stderr.count("\n") == 1 and "locked by org 'acme'" in result.stderr
     assert (directory / "retail.yaml").read_text() == RETAIL

@@ -48,7 +48,7 @@ def write_org(tmp_path: Path, text: str) -> Path:
 
 def promote(tmp_path: Path, rule: str, *extra: str) -> CliResult:
     return run_cli("rules", "promote", rule, "--org", "acme", "--org-config", str(tmp_path / "orgs"),
-                   "--now", NOW, *extra, str(tmp_path / "fleet"))
+                   "--now", NOW, "--yes", *extra, str(tmp_path / "fleet"))
 
 
 def add_exception(tmp_path: Path, rule: str, *extra: str) -> CliResult:

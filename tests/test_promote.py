@@ -101,7 +101,7 @@ def setup(tmp_path: Path) -> tuple[Path, Path]:
 
 def promote(orgs: Path, fleet: Path, *extra: str) -> Any:
     result = run_cli("rules", "promote", RULE, "--org", "retail", "--org-config", str(orgs), "--now", NOW,
-                     "--format", "json", *extra, str(fleet))
+                     "--format", "json", "--yes", *extra, str(fleet))
     assert result.exit_code == 0, result.stderr
     return result.json()
 
@@ -132,8 +132,11 @@ def test_preview_equals_check_at_the_new_level(tmp_path: Path) -> None:
     assert failing == {"checkout-service", "cart-worker"}
     assert {f["pipeline"] for f in expected if f["excepted"]} == {"billing-batch"}
     assert {f["pipeline"] for f in expected if f["level"] == "warn"} == {"payments-api"}
-    assert preview["totals"] == {"pipelines": 5, "failing": 2, "warning": 1, "excepted": 1, "teams": 4,
-                                 "teams_failing": 2, "newly_blocked": 1}
+    # checkout-service fails because of the promotion; cart-worker fails today already (manual
+    # rollback); payments sets its own level: not affected; cart-service has no finding.
+    assert preview["totals"] == {"pipelines": 5, "newly_failing": 1, "already_failing": 1, "excepted": 1,
+                                 "warning": 0, "not_affected": 1, "no_finding": 1, "teams": 4,
+                                 "teams_newly_failing": 1, "newly_blocked": 1}
 
 
 def test_preview_per_team_and_newly_blocked(tmp_path: Path) -> None:
@@ -141,12 +144,17 @@ def test_preview_per_team_and_newly_blocked(tmp_path: Path) -> None:
     preview = promote(orgs, fleet, "--dry-run")
     teams = {t["team"]: t for t in preview["teams"]}
     assert sorted(teams) == ["billing", "cart", "checkout", "payments"]  # search is outside retail
-    assert names(teams["checkout"]["failing"]) == ["checkout-service"]
+    assert names(teams["checkout"]["newly_failing"]) == ["checkout-service"]
     assert teams["checkout"]["blocked_before"] is False and teams["checkout"]["newly_blocked"] is True
-    assert names(teams["cart"]["failing"]) == ["cart-worker"]
+    assert names(teams["cart"]["already_failing"]) == ["cart-worker"] and teams["cart"]["newly_failing"] == []
+    assert names(teams["cart"]["no_finding"]) == ["cart-service"]
     assert teams["cart"]["blocked_before"] is True and teams["cart"]["newly_blocked"] is False
-    assert names(teams["billing"]["excepted"]) == ["billing-batch"] and teams["billing"]["failing"] == []
-    assert names(teams["payments"]["warning"]) == ["payments-api"] and teams["payments"]["org"] == "payments"
+    assert names(teams["billing"]["excepted"]) == ["billing-batch"] and teams["billing"]["newly_failing"] == []
+    assert names(teams["payments"]["not_affected"]) == ["payments-api"] and teams["payments"]["org"] == "payments"
+    assert teams["payments"]["warning"] == []
+    for team in preview["teams"]:  # each pipeline in exactly one group
+        groups = ("newly_failing", "already_failing", "excepted", "warning", "not_affected", "no_finding")
+        assert sum(len(team[g]) for g in groups) == team["pipelines"]
     assert preview["newly_blocked"] == ["checkout"]
     assert preview["unaffected"] == [{"org": "payments", "level": "warn"}]
     assert preview["current"] == {"level": "warn", "enforce_from": "2027-01-15"}
@@ -200,7 +208,9 @@ def test_text_output_says_when_enforcement_starts(tmp_path: Path) -> None:
     out = result.stdout
     assert "now:  warn, enforced from 2027-01-15, in 50 days" in out
     assert "new:  warn, enforced from 2027-03-01, in 95 days" in out
-    assert "Newly blocked teams: checkout" in out
+    assert "newly blocked: checkout." in out
+    assert ("Totals: 5 pipelines: 1 newly failing, 1 already failing, 1 covered by exceptions, 0 would warn, "
+            "1 not affected, 1 without a finding.") in out
     assert "Not affected: org payments sets its own level for canary-bake-time (warn)." in out
     assert "checkout/checkout-service" in out and "excepted by retail until 2027-06-30" in out
     # The impact comes before the outcome line.
@@ -220,7 +230,7 @@ def test_promotion_with_an_inventory(tmp_path: Path) -> None:
                      "--format", "json", "--dry-run", "--inventory", str(inventory))
     assert result.exit_code == 0, result.stderr
     data = result.json()
-    assert [(t["team"], names(t["failing"])) for t in data["teams"]] == [("checkout", ["checkout-service"])]
+    assert [(t["team"], names(t["newly_failing"])) for t in data["teams"]] == [("checkout", ["checkout-service"])]
 
 
 @pytest.mark.parametrize(
@@ -253,10 +263,10 @@ def test_turning_a_rule_on_previews_its_findings(tmp_path: Path) -> None:
     orgs, fleet = setup(tmp_path)
     (orgs / "platform.yaml").write_text(PLATFORM + "rules:\n  canary-bake-time: {level: off}\n")
     result = run_cli("rules", "promote", RULE, "--org", "platform", "--org-config", str(orgs), "--now", NOW,
-                     "--format", "json", str(fleet))
+                     "--format", "json", "--yes", str(fleet))
     assert result.exit_code == 0, result.stderr
     data = result.json()
-    assert [(t["team"], names(t["failing"]), t["newly_blocked"]) for t in data["teams"]] == [
+    assert [(t["team"], names(t["newly_failing"]), t["newly_blocked"]) for t in data["teams"]] == [
         ("search", ["search-api"], True)
     ]
     assert (orgs / "platform.yaml").read_text().endswith("rules:\n  canary-bake-time: {level: enforce}\n")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from pipewarden.cli.options import (
@@ -15,6 +17,7 @@ from pipewarden.cli.options import (
     write_output,
 )
 from pipewarden.cli.project import exclude_globs, exclude_option
+from pipewarden.errors import UsageError
 
 
 @click.group("rules")
@@ -57,6 +60,8 @@ def rules_show(rule_id: str, policies: tuple[str, ...]) -> None:
 @click.option("--from", "from_date", metavar="DATE",
               help="Schedule enforcement from DATE instead: writes level: warn and enforce_from: DATE.")
 @click.option("--dry-run", "dry_run", is_flag=True, help="Print the impact and write nothing.")
+@click.option("-y", "--yes", "yes", is_flag=True,
+              help="Write without asking (needed when stdin is not a terminal, as in CI).")
 @format_choice_option(["text", "json"], "text (default) or json (for automation).")
 @click.option("--inventory", "inventory", metavar="FILE", help="Inventory of the fleet (instead of PATHs).")
 @cache_dir_option("Where git repositories of the inventory are cloned (default: the user cache dir).")
@@ -64,12 +69,16 @@ def rules_show(rule_id: str, policies: tuple[str, ...]) -> None:
 @policies_option
 @now_option
 def rules_promote(rule_id: str, paths: tuple[str, ...], org: str, org_config: str, to: str | None,
-                  from_date: str | None, dry_run: bool, fmt: str, inventory: str | None, cache_dir: str | None,
-                  exclude: tuple[str, ...], policies: tuple[str, ...], now: str | None) -> None:
+                  from_date: str | None, dry_run: bool, yes: bool, fmt: str, inventory: str | None,
+                  cache_dir: str | None, exclude: tuple[str, ...], policies: tuple[str, ...], now: str | None) -> None:
     """Set a rule's level in an org node (or schedule enforcement), after showing the impact.
 
     pipewarden rules promote ID --org NAME --org-config DIR [--to LEVEL | --from DATE] [--dry-run]
-    (--inventory FILE | PATH ...)
+    [--yes] (--inventory FILE | PATH ...)
+
+    Without --dry-run it asks before writing; --yes writes without asking. When stdin is not a
+    terminal (CI, a script) nobody can answer: without --yes or --dry-run it refuses (exit 2,
+    nothing written) when there is something to write.
     """
     from pipewarden.lint.formats import promote_preview
     from pipewarden.lint.promote import PromoteOptions, apply_promotion, prepare_promotion
@@ -79,11 +88,29 @@ def rules_promote(rule_id: str, paths: tuple[str, ...], org: str, org_config: st
     promotion = prepare_promotion(options, parse_now(now))
     for note in promotion.notes:
         click.echo(f"pipewarden: {note}", err=True)
+    ask = not dry_run and not yes and promotion.edit.changed
+    if ask and (sys.stdin is None or not sys.stdin.isatty()):
+        raise UsageError(f"rules promote writes {promotion.edit.file} only when confirmed, and stdin is not a "
+                         "terminal: add --yes to write without asking (CI), or --dry-run to print the impact only")
     if fmt == "json":
-        apply_promotion(promotion)
+        # The document says whether the file was written, so it comes after the question.
+        declined = ask and not _confirm(
+            promotion.edit.file, promote_preview.totals_line(promotion))
+        if not declined:
+            apply_promotion(promotion)
         write_output(promote_preview.render_json(promotion), None)
         return
     # The impact is on screen before the file changes.
     write_output(promote_preview.render_text(promotion), None)
+    if ask and not _confirm(promotion.edit.file, None):
+        click.echo(f"Nothing written to {promotion.edit.file}.")
+        return
     apply_promotion(promotion)
     write_output(promote_preview.outcome_line(promotion), None)
+
+
+def _confirm(file: str, summary: str | None) -> bool:
+    """Ask on the terminal (the question on stderr, so stdout stays the report); no by default."""
+    if summary:
+        click.echo(summary, err=True)
+    return click.confirm(f"Write {file}?", default=False, err=True)

@@ -24,6 +24,7 @@ from pipewarden.model.finding import Finding, PipelineSummary
 from pipewarden.orgs.edit import Edit, plan_rule_level, verify_edit, write_edit
 from pipewarden.orgs.resolve import RuleSetting, resolve_settings
 from pipewarden.orgs.tree import OrgTree, RuleEntry
+from pipewarden.policy.builtin import POLICY_ERROR
 from pipewarden.policy.catalog import Catalog
 
 
@@ -44,12 +45,28 @@ class PromoteOptions:
 
 @dataclass(frozen=True)
 class TeamImpact:
+    """One team's pipelines in the node's subtree, each in exactly one group (`pipelines` is their
+    sum): what the promotion changes for it, and what it does not."""
+
     team: str | None
     org: str | None
     pipelines: int
-    failing: tuple[PipelineSummary, ...]
-    warning: tuple[PipelineSummary, ...]
+    # The promotion makes them fail the check: a finding of the rule at enforce, no exception,
+    # and no other finding that fails them today.
+    newly_failing: tuple[PipelineSummary, ...]
+    # A finding of the rule at enforce, no exception, but they fail the check today already
+    # (another rule's finding): the promotion changes nothing for them.
+    already_failing: tuple[PipelineSummary, ...]
+    # Every finding of the rule is covered by an active exception: they never fail for it.
     excepted: tuple[PipelineSummary, ...]
+    # Their findings of the rule are at warn after the promotion (a schedule of their node, or
+    # a promotion to warn).
+    warning: tuple[PipelineSummary, ...]
+    # Their node's setting for the rule is the same after the promotion (a descendant that sets
+    # its own level): whatever they show, the promotion does not cause it.
+    not_affected: tuple[PipelineSummary, ...]
+    # Affected, and no finding of the rule.
+    no_finding: tuple[PipelineSummary, ...]
     blocked_before: bool
     blocked_after: bool
 
@@ -60,7 +77,10 @@ class TeamImpact:
 
 @dataclass(frozen=True)
 class Impact:
-    """What the fleet would show for the rule in the node's subtree with the new level in force."""
+    """What the fleet would show for the rule in the node's subtree with the new level in force.
+
+    `findings` are the rule's findings in the subtree after the promotion, as `check` would
+    report them (also those of pipelines the promotion does not affect)."""
 
     level: str
     teams: tuple[TeamImpact, ...]
@@ -70,6 +90,17 @@ class Impact:
     @property
     def newly_blocked(self) -> list[str]:
         return [t.team or "(no team)" for t in self.teams if t.newly_blocked]
+
+    def totals(self) -> dict[str, int]:
+        """Pipelines per group, which add up to `pipelines`, and the teams."""
+        groups = ("newly_failing", "already_failing", "excepted", "warning", "not_affected", "no_finding")
+        totals = {"pipelines": sum(t.pipelines for t in self.teams)}
+        for group in groups:
+            totals[group] = sum(len(getattr(t, group)) for t in self.teams)
+        totals["teams"] = len(self.teams)
+        totals["teams_newly_failing"] = sum(1 for t in self.teams if t.newly_failing)
+        totals["newly_blocked"] = sum(1 for t in self.teams if t.newly_blocked)
+        return totals
 
 
 @dataclass
@@ -120,7 +151,10 @@ def preview(
     subtree = set(tree.subtree(org))
     in_scope = [p for p in after.pipelines if context.node_of(p.team) in subtree]
     files = {p.file for p in in_scope}
-    rule_findings = tuple(f for f in after.findings if f.rule == rule and f.file in files)
+    # The rule's findings, and the `policy-error` findings of the rule failing while it ran (they
+    # fail the pipeline in its place).
+    rule_findings = tuple(f for f in after.findings if f.file in files and (
+        f.rule == rule or (f.rule == POLICY_ERROR.id and f.failed_rule == rule)))
 
     def blocked(findings: Sequence[Finding]) -> set[str]:
         return {f.file for f in findings if f.blocks() and f.file in files}
@@ -128,20 +162,40 @@ def preview(
     blocked_before, blocked_after = blocked(before.findings), blocked(after.findings)
     failing = {f.file for f in rule_findings if f.level == "enforce" and not f.excepted}
     warning = {f.file for f in rule_findings if f.level == "warn" and not f.excepted} - failing
-    excepted = {f.file for f in rule_findings if f.excepted}
+    excepted = {f.file for f in rule_findings if f.excepted} - failing - warning
+    # A node whose setting for the rule is the same before and after is not affected (it sets
+    # its own level, or already has this one): the promotion changes nothing there.
+    changed: dict[str, bool] = {}
+    for name in subtree:
+        now = context.settings(name)[rule].level_at(context.today)
+        changed[name] = after_context.settings(name)[rule].level_at(context.today) != now
     by_team: dict[str | None, list[PipelineSummary]] = {}
     for pipeline in in_scope:
         by_team.setdefault(pipeline.team, []).append(pipeline)
     teams = []
     for team in sorted(by_team, key=lambda t: (t is None, t or "")):
         pipelines = by_team[team]
+        groups: dict[str, list[PipelineSummary]] = {g: [] for g in (
+            "newly_failing", "already_failing", "excepted", "warning", "not_affected", "no_finding")}
+        for p in pipelines:
+            if not changed.get(context.node_of(p.team) or "", True):
+                group = "not_affected"
+            elif p.file in failing:
+                group = "already_failing" if p.file in blocked_before else "newly_failing"
+            elif p.file in excepted:
+                group = "excepted"
+            elif p.file in warning:
+                group = "warning"
+            else:
+                group = "no_finding"
+            groups[group].append(p)
         teams.append(TeamImpact(
             team, context.node_of(team), len(pipelines),
-            tuple(p for p in pipelines if p.file in failing),
-            tuple(p for p in pipelines if p.file in warning),
-            tuple(p for p in pipelines if p.file in excepted),
-            any(p.file in blocked_before for p in pipelines),
-            any(p.file in blocked_after for p in pipelines),
+            newly_failing=tuple(groups["newly_failing"]), already_failing=tuple(groups["already_failing"]),
+            excepted=tuple(groups["excepted"]), warning=tuple(groups["warning"]),
+            not_affected=tuple(groups["not_affected"]), no_finding=tuple(groups["no_finding"]),
+            blocked_before=any(p.file in blocked_before for p in pipelines),
+            blocked_after=any(p.file in blocked_after for p in pipelines),
         ))
     unaffected = tuple(
         (name, str(tree.nodes[name].rules[rule].level))
