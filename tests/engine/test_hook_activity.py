@@ -71,7 +71,7 @@ def test_an_attempt_cut_off_is_recorded_interrupted_and_its_group_killed(tmp_pat
         # attempt 1 started, left a process group behind, and its worker died
         leftover = subprocess.Popen(["sleep", "60"], start_new_session=True)
         try:
-            key = "demo-app-1/7/hook"
+            key = f"demo-app-1/{_environment('7', 1).info.workflow_run_id}/7/hook"
             started = store.begin_hook_run(key, execution="demo-app-1", pipeline="demo-app", stage="beta",
                                            target="beta-cell", host=HOST, hook="start", artifact=commit[:12],
                                            now=datetime.now(UTC))

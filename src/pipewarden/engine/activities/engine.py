@@ -2,11 +2,11 @@
 holds its clients (the engine store, the artifact store, the state dir, the org config and
 policies the policy gate checks with). `worker.py` makes one and registers its methods.
 
-Idempotency: every event an activity appends carries a key made of the workflow id, the activity
-id and a suffix (`_key`); Temporal gives a retried activity the same ids, so a retry writes
-nothing twice. Hook runs are looked up with `begin_hook_run` before anything runs (a completed run
-is reported, never run again; an attempt a crash cut off is recorded `interrupted`, its process
-group killed, and the hook runs again as the next attempt).
+Idempotency: every event an activity appends carries a key made of the workflow id, the run id,
+the activity id and a suffix (`_key`); Temporal gives a retried activity the same ids, so a retry
+writes nothing twice. Hook runs are looked up with `begin_hook_run` before anything runs (a
+completed run is reported, never run again; an attempt a crash cut off is recorded
+`interrupted`, its process group killed, and the hook runs again as the next attempt).
 
 The clock: activities judge gates at the `now` the workflow passes (`workflow.now()`), never at
 a clock read here; durations of processes are measured here (they are observations).
@@ -144,8 +144,11 @@ class EngineActivities:
 
     @staticmethod
     def _key(suffix: str) -> str:
+        # The run id too: a `retry` is a new run of the same workflow id, whose activity ids
+        # start again from 1; a key without the run would find the failed run's hook results
+        # and events and skip them. A retried activity keeps its run id and activity id.
         info = activity.info()
-        return f"{info.workflow_id}/{info.activity_id}/{suffix}"
+        return f"{info.workflow_id}/{info.workflow_run_id}/{info.activity_id}/{suffix}"
 
     @staticmethod
     def _now() -> datetime:
