@@ -1,7 +1,7 @@
 """The release demo's template (examples/release-demo): its pipeline passes the example org's policy
 gate, its hooks are POSIX sh that really start, validate and stop the service, and the service
 answers /health and 5xx as the demo needs. The demo itself (server, v1 released, v2 rolled back)
-runs in `make demo`: about a minute and a half, too long for the unit tests."""
+runs in `make demo`: about a minute and a half, too long for the unit tests (docs/engine.md, "Demo")."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -206,7 +206,7 @@ def test_start_does_not_hold_the_hooks_output_open(host: dict[str, str], tmp_pat
 
 
 @pytest.fixture
-def serve(tmp_path: Path) -> Iterator[object]:
+def serve(tmp_path: Path) -> Iterator[Callable[..., str]]:
     started: list[subprocess.Popen[bytes]] = []
 
     def _serve(version: str, fault: str | None, stage: str, state_dir: Path | None = None) -> str:
@@ -236,14 +236,14 @@ def serve(tmp_path: Path) -> Iterator[object]:
         process.wait()
 
 
-def test_the_service_answers_health_and_its_version(serve) -> None:  # type: ignore[no-untyped-def]
+def test_the_service_answers_health_and_its_version(serve: Callable[..., str]) -> None:
     url = serve("1.0.0", None, "beta")
     assert get(f"{url}/health") == (200, '{"status": "ok", "version": "1.0.0"}\n')
     assert get(f"{url}/") == (200, "release-demo version 1.0.0\n")
     assert re.search(r'^http_requests_total\{code="200"\} \d+$', get(f"{url}/metrics")[1], re.MULTILINE)
 
 
-def test_the_bad_version_answers_5xx_in_prod_only(serve) -> None:  # type: ignore[no-untyped-def]
+def test_the_bad_version_answers_5xx_in_prod_only(serve: Callable[..., str]) -> None:
     prod = serve("2.0.0", BAD, "prod-canary")
     assert get(f"{prod}/health")[0] == 503
     assert get(f"{prod}/")[0] == 500
@@ -252,7 +252,7 @@ def test_the_bad_version_answers_5xx_in_prod_only(serve) -> None:  # type: ignor
     assert get(f"{gamma}/health")[0] == 200 and get(f"{gamma}/")[0] == 200
 
 
-def test_5xx_on_demand_keeps_health(serve, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_5xx_on_demand_keeps_health(serve: Callable[..., str], tmp_path: Path) -> None:
     """`mode=errors` (or a `fault` file in the host dir, at run time): / answers 500 while /health
     stays 200, the failure only traffic-based checks (datapoints, alarms) can catch."""
     state = tmp_path / "host"
