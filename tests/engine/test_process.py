@@ -43,3 +43,37 @@ def test_stdin_is_closed_and_output_logged(tmp_path: Path) -> None:
                          log=tmp_path / "out.log", timeout_seconds=10)
     assert (result.exit_code, result.timed_out) == (4, False)
     assert (tmp_path / "out.log").read_text() == "done\nerr\n"
+
+
+def test_a_command_dies_with_the_process_that_runs_it(tmp_path: Path) -> None:
+    """The runner is killed with SIGKILL (a crash): the command's whole group stops at once, so
+    nothing it would have done afterwards happens (it is then re-run as attempt 2, not finished
+    unrecorded)."""
+    import signal
+    import subprocess
+    import sys
+
+    pidfile, done = tmp_path / "child.pid", tmp_path / "done"
+    runner = subprocess.Popen([sys.executable, "-c", (
+        "import os, pathlib; from pipewarden.engine.activities.process import run_command; "
+        f"run_command('sleep 60 & echo $! > {pidfile}; sleep 3; touch {done}', cwd=pathlib.Path({str(tmp_path)!r}), "
+        f"env=dict(os.environ), log=pathlib.Path({str(tmp_path / 'log')!r}), timeout_seconds=60)")],
+        start_new_session=True)
+    try:
+        deadline = time.monotonic() + 20
+        while not (pidfile.exists() and pidfile.read_text().strip()):
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        background = int(pidfile.read_text())
+        os.killpg(runner.pid, signal.SIGKILL)  # the runner's own group only: the command has its own
+        runner.wait()
+        deadline = time.monotonic() + 5
+        while _alive(background):
+            assert time.monotonic() < deadline, "the command's group outlived its runner"
+            time.sleep(0.05)
+        time.sleep(3.5)
+        assert not done.exists()
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+            runner.wait()

@@ -1,14 +1,24 @@
 """Running one command of a build, hook or test: `/bin/sh -c COMMAND` in a directory, with an
 environment, stdin closed, stdout and stderr to a log file, in a process group of its own that is
 killed whole (SIGKILL) at the timeout. A command that ends by itself keeps whatever it started in
-the background (a `start` hook leaves its service running)."""
+the background (a `start` hook leaves its service running).
+
+A command dies with the process that runs it (engine.md: when the server is killed outright "its
+children stop too"): the group's leader is a small `sh` that Linux sends SIGTERM when its parent
+dies (`setpriv --pdeathsig`, util-linux, on every Debian), and whose trap then SIGKILLs the whole
+group. Without that, a hook cut off by a crash would go on running and finish its work unrecorded,
+and then run again as attempt 2 beside its own effects.
+"""
 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
+import sys
 import time
+from functools import cache
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +46,22 @@ def kill_group(pgid: int) -> None:
 
 TICK_SECONDS = 1.0
 
+# `$1` is the command; `wait` returns at once when the trapped SIGTERM arrives (POSIX), and
+# `kill -KILL 0` takes the whole group, the leader included.
+_GROUP_GUARD = 'trap "kill -KILL 0" TERM; /bin/sh -c "$1" & wait $!'
+
+
+@cache
+def _setpriv() -> str | None:
+    return shutil.which("setpriv") if sys.platform.startswith("linux") else None
+
+
+def command_argv(command: str) -> list[str]:
+    """The argv that runs `command` under the group guard (see the module docstring)."""
+    guarded = ["/bin/sh", "-c", _GROUP_GUARD, "pipewarden-command", command]
+    setpriv = _setpriv()
+    return [setpriv, "--pdeathsig", "TERM", *guarded] if setpriv else guarded
+
 
 def run_command(command: str, *, cwd: Path, env: Mapping[str, str], log: Path, timeout_seconds: float,
                 on_start: Callable[[int], None] | None = None,
@@ -46,7 +72,7 @@ def run_command(command: str, *, cwd: Path, env: Mapping[str, str], log: Path, t
     log.parent.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     with open(log, "ab") as out:
-        process = subprocess.Popen(["/bin/sh", "-c", command], cwd=cwd, env=dict(env), stdin=subprocess.DEVNULL,
+        process = subprocess.Popen(command_argv(command), cwd=cwd, env=dict(env), stdin=subprocess.DEVNULL,
                                    stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
         try:
             if on_start is not None:
