@@ -82,7 +82,12 @@ def test_read_routes(api: tuple[httpx.Client, FakeServices], store: EngineStore)
     client, _ = api
     listed = client.get("/api/v1/pipelines")
     assert listed.status_code == 200
-    assert listed.json() == queries.all_status(store, now=at(100))
+    assert listed.json() == queries.pipeline_list(store, now=at(100))
+    entry = listed.json()["pipelines"][0]
+    assert entry["name"] == entry["pipeline"] == "shop"
+    assert {"team", "org", "paused"} <= set(entry)
+    assert all({"artifact", "status"} <= set(stage) for stage in entry["stages"])
+    assert entry["stages"][0]["status"] == entry["stages"][0]["execution"]["status"]
     status = client.get("/api/v1/pipelines/shop").json()
     assert status == queries.pipeline_status(store, "shop", now=at(100))
     assert status["stages"][0]["execution"]["gates"][0]["until"] == "2026-12-01T15:10:04.000Z"

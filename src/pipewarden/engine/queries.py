@@ -20,6 +20,8 @@ events keep them).
 
 from __future__ import annotations
 
+from collections import Counter
+
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -55,6 +57,22 @@ def pipeline_status(store: EngineStore, name: str, *, now: datetime) -> dict[str
 def all_status(store: EngineStore, *, now: datetime) -> dict[str, Any]:
     """`status --format json` without a pipeline: every pipeline, by name."""
     return {"pipelines": [_status(store, record, now) for record in store.pipelines()]}
+
+
+def pipeline_list(store: EngineStore, *, now: datetime) -> dict[str, Any]:
+    """`GET /api/v1/pipelines` (server.md: name, team, org, paused, and per stage the artifact and
+    status): each pipeline's status object with `name` beside `pipeline`, and per stage `artifact`
+    (the artifact most of the stage's hosts run; null when none runs one) and `status` (the status
+    of the stage's execution, null when none)."""
+    listed = []
+    for entry in all_status(store, now=now)["pipelines"]:
+        for stage in entry["stages"]:
+            running = Counter(host["artifact"] for target in stage["targets"] for host in target["hosts"]
+                              if host["artifact"] is not None)
+            stage["artifact"] = running.most_common(1)[0][0] if running else None
+            stage["status"] = stage["execution"]["status"] if stage["execution"] else None
+        listed.append({"name": entry["pipeline"], **entry})
+    return {"pipelines": listed}
 
 
 def _status(store: EngineStore, record: PipelineRecord, now: datetime) -> dict[str, Any]:

@@ -150,7 +150,7 @@ def _query_text(request: Request, key: str) -> str | None:
 
 
 async def list_pipelines(request: Request, services: WebServices, actor: str) -> Response:
-    return JSONResponse(await run_in_threadpool(partial(queries.all_status, services.store, now=services.clock())))
+    return JSONResponse(await run_in_threadpool(partial(queries.pipeline_list, services.store, now=services.clock())))
 
 
 async def show_pipeline(request: Request, services: WebServices, actor: str) -> Response:
