@@ -62,7 +62,7 @@ def teams_of(result: object) -> dict[str, dict[str, object]]:
     ("  - {name: a, path: a, pipeline: ../../etc/passwd}\n", 4, "inside the repository"),
     ("  - {name: a, path: a, pipeline: /etc/passwd}\n", 4, "inside the repository"),
     ("  - {name: a, path: a, ref: --upload-pack=evil}\n", 4, "may not start with '-'"),
-    ("  - {name: a, path: a\n", 5, "invalid YAML"),
+    ("  - {name: a, path: a\n", 4, "invalid YAML"),  # noticed at the end of the file: its last line
     ("  - {name: a, path: a, team: [x]}\n", 4, "must be of type string"),
 ])
 def test_bad_inventories_name_file_and_line(tmp_path: Path, body: str, line: int, message: str) -> None:

@@ -100,7 +100,7 @@ def test_scheduled_enforce_level_warns_before_the_date(tmp_path: Path) -> None:
         ({"r.yaml": node("r", body="rules:\n  policy-error: {level: off}\n")}, "policy-error is always enforce", "r.yaml:6"),
         ({"r.yaml": node("r", body="rules:\n  policy-error: {level: warn}\n")}, "policy-error is always enforce", "r.yaml:6"),
         ({"r.yaml": node("r", body="settings: {max_exception_days: 30}\nexceptions:\n  - {rule: alarm-gating, teams: [x], reason: r, approved_by: me, expires: 2027-01-01}\n")}, "caps exceptions at 30 days", "r.yaml:7"),
-        ({"r.yaml": "a: [\n"}, "invalid YAML", "r.yaml:2"),
+        ({"r.yaml": "a: [\n"}, "invalid YAML", "r.yaml:1"),  # noticed at the end: the last line
     ],
 )
 def test_configuration_errors(tmp_path: Path, files: dict[str, str], message: str, where: str) -> None:
