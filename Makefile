@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install docs bench lint clean
+.PHONY: demo test install browser docs bench lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,10 +39,21 @@ demo: install
 	@echo "== the release engine: examples/release-demo/run_demo.py"
 	@$(BIN)/python examples/release-demo/run_demo.py
 
-test: install
+test: install browser
 	$(BIN)/pipewarden policy test org-configs/example/policies
 	$(BIN)/lint-imports --no-cache
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -rs
+
+# Debian's chromium, for the HTML report's screenshot tests (tests/test_report_screens.py):
+# installed with apt-get when missing and this runs as root; otherwise, or when apt cannot get it,
+# those tests skip and say why (-rs above lists the reason).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "== installing Debian's chromium for the screenshot tests"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	      || echo "chromium could not be installed: the screenshot tests will skip"; \
+	  else echo "chromium is missing and cannot be installed here (needs root and apt-get): the screenshot tests will skip"; fi; }
 
 # Times check and report on generated fleets of 1,000 / 10,000 / 50,000 pipelines (see benchmarks/).
 bench: install

@@ -623,7 +623,8 @@ def check_report_formats(text: str) -> None:
     assert not any(k.startswith("on") for _, attrs in html.tags for k in attrs)
     assert {t for t, _ in html.tags} <= {"html", "head", "meta", "title", "style", "body", "h1", "h2", "p", "div",
                                          "svg", "text", "rect", "table", "thead", "tbody", "tr", "th", "td",
-                                         "details", "summary", "strong", "span", "ul", "li", "script", "code"}
+                                         "details", "summary", "strong", "span", "ul", "li", "script", "code",
+                                         "figure", "ol", "label", "select", "option"}
     assert raw_unsafe(outputs["html"], allowed="\t\n\r") == []
     if text.strip():
         assert visible(text, "\t\n\r") in html.cells

@@ -121,11 +121,15 @@ def test_html_is_self_contained_and_well_formed(tmp_path: Path) -> None:
     parser.close()
     assert parser.open == []
     tags = [t for t, _ in parser.tags]
-    assert tags.count("svg") == 2  # compliance per team, automation distribution
+    # Two charts (compliance per team, automation levels), each with a legend; their bars are SVGs
+    # with a viewBox (one per team, one per automation row) that scale to the page.
+    assert tags.count("figure") == 2 and sum(1 for _, a in parser.tags if a.get("class") == "legend") == 2
+    svgs = [attrs for t, attrs in parser.tags if t == "svg"]
+    assert len(svgs) == 5 + 2 and all(re.fullmatch(r"0 0 [0-9.]+ 10", a.get("viewbox") or "") for a in svgs)
     assert tags.count("details") == 5  # one drill-down per team
     assert tags.count("script") == 1
     assert all(not attrs.get("src") for _, attrs in parser.tags)
-    assert any(attrs.get("class") == "sortable" for t, attrs in parser.tags if t == "table")
+    assert any("sortable" in (attrs.get("class") or "") for t, attrs in parser.tags if t == "table")
     text = "".join(parser.text)
     assert "alarms <being> wired" in text  # the reason, escaped in the markup, reads as written
     assert "<being>" not in out
