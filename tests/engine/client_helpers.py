@@ -99,3 +99,11 @@ def blocking_validate(repo: Path, record: Path, block: Path, go: Path) -> None:
 
 def lines_of(record: Path) -> list[str]:
     return record.read_text().splitlines() if record.exists() else []
+
+
+async def signalled(engine: EngineClient, execution: str, name: str) -> bool:
+    """Whether the execution's workflow has received signal `name` (it is in its history)."""
+    history = await engine.temporal.get_workflow_handle(execution).fetch_history()
+    return any(event.HasField("workflow_execution_signaled_event_attributes")
+               and event.workflow_execution_signaled_event_attributes.signal_name == name
+               for event in history.events)

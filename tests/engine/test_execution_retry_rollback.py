@@ -26,6 +26,7 @@ from client_helpers import (
     refusals,
     register,
     running_engine,
+    signalled,
     wait_for,
 )
 from workflow_helpers import git, make_repo, write
@@ -117,6 +118,8 @@ def test_manual_rollback_of_the_occupant_and_of_a_succeeded_execution(temporal_s
             ident = await engine.rollback(PIPELINE, "beta", actor="dana", reason="v2 is slow")
             assert ident == "demo-app-rollback-beta-2"
             await wait_for("the pause", lambda: store.pipeline(PIPELINE).paused)  # type: ignore[union-attr]
+            while not await signalled(engine, second, "cancel"):  # the rollback cancels the occupant
+                await asyncio.sleep(0.05)
             assert store.execution(second).status == "running"  # type: ignore[union-attr]  # its hook still runs
             go.touch()
             assert await rolled_back(engine, ident) == "rolled_back"

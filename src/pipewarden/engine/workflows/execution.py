@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from temporalio import workflow
@@ -230,12 +230,11 @@ class _Releaser:
         return EventSpec("rollback_started", {"trigger": trigger, "to": to}, "rollback_started", actor=actor)
 
     async def _rollback(self, run: ExecutionInput, stage: str, run_id: int, replacing: str,
-                        plan: RollbackPlanAnswer) -> tuple[str, str]:
+                        plan: RollbackPlanAnswer, triggered: datetime) -> tuple[str, str]:
         """Redeploy the hosts of `plan` (the run is `rolling_back` already, `rollback_started`
         written) with each restored artifact's own hooks and batching, record it per target,
-        write `rollback_finished` and end the run `rolled_back` or `failed`. The execution's
-        outcome and what was restored."""
-        started = workflow.now()
+        write `rollback_finished` (its duration from `triggered` to the last host validated) and
+        end the run `rolled_back` or `failed`. The execution's outcome and what was restored."""
         deploys: list[_Deploy] = []
         for target in plan.targets:
             if target.artifact is None or target.document is None or target.commit is None:
@@ -251,7 +250,7 @@ class _Releaser:
                 await self._control(A_ROLLED_BACK, RolledBackRequest(run.pipeline, stage, deploy.plan.target,
                                                                      replacing, self._now()))
         outcome = rollback_outcome(len(deploys) if ok else 0, not ok)
-        duration = max(0, int((workflow.now() - started).total_seconds() * 1000))
+        duration = max(0, int((workflow.now() - triggered).total_seconds() * 1000))
         result = "succeeded" if outcome is ExecutionStatus.ROLLED_BACK else "failed"
         await self._stage_status(run_id, "rolled_back" if result == "succeeded" else "failed", events=[
             EventSpec("rollback_finished", {"result": result, "duration_ms": duration}, "rollback_finished")])
@@ -603,11 +602,12 @@ class ExecutionWorkflow(_Releaser):
         if stage.rollback != "automatic":
             await self._stage_status(run_id, "failed", reason=reason, events=events)
             return "failed", f"{stage.name}: {reason}"
+        triggered = workflow.now()
         plan = await self._control(A_ROLLBACK_PLAN, RollbackPlanRequest(run.pipeline, stage.name, artifact),
                                    RollbackPlanAnswer)
         await self._stage_status(run_id, "rolling_back", reason=reason,
                                  events=[*events, self._rollback_started(plan, trigger, "engine")])
-        outcome, restored_to = await self._rollback(run, stage.name, run_id, artifact, plan)
+        outcome, restored_to = await self._rollback(run, stage.name, run_id, artifact, plan, triggered)
         return outcome, f"{stage.name}: {reason}; rolled back ({restored_to})"
 
 
@@ -623,6 +623,7 @@ class RollbackWorkflow(_Releaser):
     @workflow.run
     async def run(self, request: RollbackInput) -> ExecutionOutcome:
         self._prefix = request.queue_prefix
+        triggered = workflow.now()  # the rollback's time counts from the request, waits included
         context = ExecutionInput(request.deployer, request.pipeline, request.repo, "", "",
                                  request.poll_gates_seconds, request.queue_prefix)
         ask = RollbackPlanRequest(request.pipeline, request.stage, request.replacing, request.to)
@@ -662,7 +663,8 @@ class RollbackWorkflow(_Releaser):
                     except Exception as error:  # noqa: BLE001 - it ended meanwhile: nothing to cancel
                         workflow.logger.info("no cancel for %s: %s", execution, error)
             await workflow.sleep(request.poll_gates_seconds)
-        outcome, restored_to = await self._rollback(context, request.stage, request.run_id, request.replacing, plan)
+        outcome, restored_to = await self._rollback(context, request.stage, request.run_id, request.replacing, plan,
+                                                    triggered)
         reason = f"{request.stage}: rolled back by {request.actor} ({restored_to})"
         return await self._finish(request.deployer, outcome, reason)
 
