@@ -170,24 +170,26 @@ def test_as_discovered_applies_exclude_to_named_files(tmp_path: Path) -> None:
 # --- the GitHub Action and the GitLab template ---------------------------------------------------
 
 
-def _action_script() -> str:
+def _action_step() -> dict[str, Any]:
     action = yaml.safe_load((ROOT / "action.yml").read_text())
     [step] = [s for s in action["runs"]["steps"] if s.get("id") == "check"]
-    script: str = step["run"]
-    return script
+    return dict(step)
 
 
 def _run_action(repo: Path, tmp_path: Path, **inputs: str) -> dict[str, str]:
     """The action's check step, as the runner runs it (bash, inputs in the environment); its
     outputs."""
     output, summary = tmp_path / "output", tmp_path / "summary"
+    step = _action_step()
     env = {
-        **GIT_ENV, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "RUNNER_TEMP": str(tmp_path),
+        **GIT_ENV,
+        **{name: "" for name in step["env"]},  # every input empty unless given below
+        "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "RUNNER_TEMP": str(tmp_path),
         "GITHUB_OUTPUT": str(output), "GITHUB_STEP_SUMMARY": str(summary), "PW_PATHS": ".",
         "PW_ORG_CONFIG": ORG, "PW_POLICIES": "", "PW_FAIL_ON": "enforce", "PW_BASE": "", "PW_ANNOTATIONS": "false",
         "PR_BASE_REF": "", "PUSH_BEFORE": "", **inputs,
     }
-    done = subprocess.run(["bash", "-e", "-c", _action_script()], cwd=repo, env=env, capture_output=True, text=True,
+    done = subprocess.run(["bash", "-e", "-c", step["run"]], cwd=repo, env=env, capture_output=True, text=True,
                           check=False)
     assert done.returncode == 0, done.stdout + done.stderr
     outputs = dict(line.split("=", 1) for line in output.read_text().splitlines())
