@@ -55,10 +55,12 @@ browser:
 	      || echo "chromium could not be installed: the screenshot tests will skip"; \
 	  else echo "chromium is missing and cannot be installed here (needs root and apt-get): the screenshot tests will skip"; fi; }
 
-# Times check and report on generated fleets of 1,000 / 10,000 / 50,000 pipelines (see benchmarks/).
+# Times check and report on generated fleets of 1,000 / 10,000 / 50,000 pipelines (see benchmarks/),
+# then the release engine: overhead against bare Temporal, 100 concurrent executions, peak memory.
 bench: install
 	$(BIN)/python benchmarks/run.py --sizes 1000 10000 --repeat 3
 	$(BIN)/python benchmarks/run.py --sizes 50000
+	$(BIN)/python benchmarks/engine.py
 
 docs: install
 	$(BIN)/python -m pipewarden.policy.docs
