@@ -15,12 +15,14 @@ a clock read here; durations of processes are measured here (they are observatio
 from __future__ import annotations
 
 import contextvars
+import json
 import os
 import re
 import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -131,6 +133,18 @@ def _safe(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text)
 
 
+# Characters YAML does not take as they are inside a quoted scalar (non-printable ones, and the
+# line breaks of YAML 1.1 beyond \n and \r): written as JSON escapes, which YAML reads back.
+_NOT_YAML_PRINTABLE = re.compile("[\x7f-\x9f\u2028\u2029\ud800-\udfff\ufffe\uffff]")
+
+
+def _as_yaml(document: dict[str, Any]) -> bytes:
+    """A stored definition (the loader's dict) as a file the loader reads back as the same
+    document: JSON, which is YAML."""
+    text = json.dumps(document, ensure_ascii=False, default=str)
+    return _NOT_YAML_PRINTABLE.sub(lambda match: f"\\u{ord(match.group()):04x}", text).encode()
+
+
 class EngineActivities:
     def __init__(self, store: EngineStore, state_dir: Path, *, org_config: str | None = None,
                  policies: Sequence[str] = ()) -> None:
@@ -168,16 +182,33 @@ class EngineActivities:
 
     # ------------------------------------------------------------ policy
 
+    def _others(self, pipeline: str, path: str) -> dict[str, bytes]:
+        """What the fleet rules compare a pipeline with (engine.md, `policy`: "the heads of the
+        engine's other pipelines"): the newest valid definition the poller stored for each other
+        pipeline, named `REPO@BRANCH:PATH` (the name a fleet finding gives the other pipeline)."""
+        others: dict[str, bytes] = {}
+        for record in self.store.pipelines():
+            if record.name == pipeline or record.definition is None:
+                continue
+            name = f"{record.repo}@{record.branch}:{record.path}" if record.repo else f"pipeline {record.name}"
+            if name != path:
+                others[name] = _as_yaml(record.definition)
+        return others
+
     def _policy(self, pipeline: str, path: str, source: bytes, now: datetime) -> tuple[GateResult, dict[str, Any] | None]:
         loaded = load_pipeline_bytes(path, source)
         document = loaded.document if loaded.valid and isinstance(loaded.document, dict) else None
+        others = self._others(pipeline, path)
         try:
-            checked = check_document(source, path, org_config=self.org_config, policies=self.policies, now=now)
+            checked = check_document(source, path, org_config=self.org_config, policies=self.policies, now=now,
+                                     others=others)
         except (ConfigError, PolicyError) as error:
             return policy_gate.evaluate([], now=now, config_error=str(error)), None
         findings = [policy_gate.PolicyFinding(f.rule, f.level, f.path or "", f.message, f.excepted)
                     for f in checked.findings]
         result = policy_gate.evaluate(findings, now=now)
+        # Which heads the fleet rules saw, for the gate event's inputs.
+        result = replace(result, inputs={**result.inputs, "others": sorted(others)})
         if result.passed and document is not None:
             name = document.get("metadata", {}).get("name")
             if name != pipeline:
