@@ -242,7 +242,7 @@ def test_one_broken_repository_does_not_stop_the_others(tmp_path: Path, store: E
     assert [p for p, _ in poll(poller, 0)] == ["broken-app", "healthy-app"]
     shutil.rmtree(broken)
     newer = commit(healthy, "v2\n")
-    with caplog.at_level(logging.ERROR, logger="pipewarden.engine.poller"):
+    with caplog.at_level(logging.WARNING, logger="pipewarden.engine.poller"):
         assert poll(poller, 30) == [("healthy-app", newer)]
     assert any("broken-app" in r.getMessage() for r in caplog.records)
     # a folder left without its .git inside another repository is not read as that repository
@@ -254,6 +254,27 @@ def test_one_broken_repository_does_not_stop_the_others(tmp_path: Path, store: E
     with pytest.raises(GitError, match="not the top level"):
         repository_git_dir(str(inner))
     assert poll(poller, 60) == []
+
+
+def test_an_unreadable_repository_is_logged_once_and_polled_again(tmp_path: Path, store: EngineStore,
+                                                                    caplog: pytest.LogCaptureFixture) -> None:
+    repo = make_repo(tmp_path, "repo")
+    poller = Poller(store, [pipeline_of(repo)], Starts(store))
+    assert poll(poller, 0) == [("demo-app", head(repo))]
+    moved = repo.rename(tmp_path / "moved")
+    with caplog.at_level(logging.INFO, logger="pipewarden.engine.poller"):
+        for seconds in (30, 60, 90):
+            assert poll(poller, seconds) == []
+    warned = [r for r in caplog.records if "cannot read the repository" in r.getMessage()]
+    assert len(warned) == 1 and warned[0].levelno == logging.WARNING and warned[0].exc_info is None
+    assert f"{repo} of pipeline demo-app" in warned[0].getMessage()
+    assert not store.events(pipeline="demo-app", types=["branch_missing"])  # not taken for a missing branch
+    caplog.clear()
+    moved.rename(repo)
+    newer = commit(repo, "v2\n")
+    with caplog.at_level(logging.INFO, logger="pipewarden.engine.poller"):
+        assert poll(poller, 120) == [("demo-app", newer)]
+    assert any("can be read again" in r.getMessage() for r in caplog.records)
 
 
 def test_a_start_that_fails_is_tried_again_next_round(tmp_path: Path, store: EngineStore) -> None:
@@ -280,6 +301,26 @@ def test_a_mirror_is_fetched_before_each_read(tmp_path: Path, store: EngineStore
     shutil.rmtree(mirror)  # the cache wiped: cloned again
     newer = commit(origin, "v3\n")
     assert poll(poller, 60) == [("demo-app", newer)]
+
+
+def test_a_mirror_that_cannot_be_fetched_is_logged_once(tmp_path: Path, store: EngineStore,
+                                                        caplog: pytest.LogCaptureFixture) -> None:
+    origin = make_repo(tmp_path, "origin")
+    url = origin.as_uri()
+    mirror, _ = update_mirror(url, str(tmp_path / "mirrors"))
+    poller = Poller(store, [ResolvedPipeline("demo-app", mirror, "main", "pipeline.yaml", 1, url=url)], Starts(store))
+    assert poll(poller, 0) == [("demo-app", head(origin))]
+    away = origin.rename(tmp_path / "away")
+    with caplog.at_level(logging.INFO, logger="pipewarden.engine.poller"):
+        for seconds in (30, 60, 90):
+            assert poll(poller, seconds) == []  # the cached copy is read: nothing new
+    assert len([r for r in caplog.records if "could not fetch" in r.getMessage()]) == 1
+    caplog.clear()
+    away.rename(origin)
+    newer = commit(origin, "v2\n")
+    with caplog.at_level(logging.INFO, logger="pipewarden.engine.poller"):
+        assert poll(poller, 120) == [("demo-app", newer)]
+    assert any("is fetched again" in r.getMessage() for r in caplog.records)
 
 
 def test_run_polls_until_stopped(tmp_path: Path, store: EngineStore) -> None:

@@ -21,7 +21,8 @@ the head's pipeline file is valid, the newest valid definition with its team and
 gate fails it, with the findings) but never replaces the stored valid definition. A branch that
 disappears writes one `branch_missing` event per disappearance; when it comes back, polling goes
 on as before. One pipeline that fails (its repository deleted, git failing) is logged and the
-others are polled all the same.
+others are polled all the same; a repository that cannot be read, or a mirror whose fetch fails, is
+logged once when it starts and once when it ends, not every round.
 
 Git and the store block, so that work runs in threads (`asyncio.to_thread`), one thread per
 repository at a time (pipelines of one repository share its mirror and are read in turn).
@@ -71,6 +72,8 @@ class _Seen:
     """The head whose pipeline file was last read (a file is read once per head)."""
     missing: bool | None = None
     """Whether the branch is missing now; None until this poller has looked once."""
+    unreadable: str | None = None
+    """Why the repository cannot be read, while it cannot (logged once, not every round)."""
 
 
 class Poller:
@@ -89,6 +92,8 @@ class Poller:
         self.org_config = org_config
         self.policies = tuple(policies)
         self._seen: dict[str, _Seen] = {p.name: _Seen() for p in self.pipelines}
+        self._mirror_notes: dict[str, str] = {}
+        """Per mirror, the note of its last failed fetch (logged once, not every round)."""
         # Rounds never overlap (run() and a caller's poll_once() could otherwise race on _seen).
         self._round = asyncio.Lock()
 
@@ -140,12 +145,24 @@ class Poller:
     async def _poll_pipeline(self, pipeline: ResolvedPipeline, now: datetime) -> str | None:
         """The commit started for `pipeline` in this round, or None (nothing new, or a failure,
         which is logged)."""
+        seen = self._seen[pipeline.name]
         try:
             commit = await asyncio.to_thread(self._observe, pipeline, now)
+        except GitError as error:
+            # The repository is gone or cannot be read (moved away, permissions, a broken
+            # repository): said once, not with a traceback every round, until it reads again.
+            if seen.unreadable != str(error):
+                log.warning("cannot read the repository %s of pipeline %s (%s); polling goes on",
+                            pipeline.repo, pipeline.name, error)
+            seen.unreadable = str(error)
+            return None
         except Exception:
             log.exception("polling pipeline %s (repository %s, branch %s) failed",
                           pipeline.name, pipeline.repo, pipeline.branch)
             return None
+        if seen.unreadable is not None:
+            log.warning("the repository %s of pipeline %s can be read again", pipeline.repo, pipeline.name)
+            seen.unreadable = None
         if commit is None:
             return None
         try:
@@ -244,10 +261,15 @@ class Poller:
         try:
             note = refresh_mirror(url, group[0].repo)
         except GitError as error:
-            log.warning("mirror of %s at %s cannot be made (%s)", url, group[0].repo, error)
-            return
+            note = f"mirror of {url} at {group[0].repo} cannot be made ({error})"
+        # A fetch that keeps failing (the server down for an hour) is said once, and its end too.
+        before = self._mirror_notes.pop(group[0].repo, None)
         if note is not None:
-            log.warning("%s", note)
+            self._mirror_notes[group[0].repo] = note
+            if note != before:
+                log.warning("%s", note)
+        elif before is not None:
+            log.warning("the mirror of %s is fetched again", url)
 
 
 # ---------------------------------------------------------------- git (blocking)
