@@ -198,9 +198,11 @@ def test_executions_list(store: EngineStore) -> None:
     assert [e["id"] for e in listed["executions"]] == ["cart-1", "shop-3", "shop-2", "shop-1"]
     assert listed["executions"][1] == {
         "id": "shop-3", "pipeline": "shop", "commit": COMMIT3, "artifact": None, "status": "failed",
-        "stage": "beta", "started": "2026-12-01T15:00:30.000Z", "finished": "2026-12-01T15:00:32.000Z"}
+        "stage": "beta", "started": "2026-12-01T15:00:30.000Z", "finished": "2026-12-01T15:00:32.000Z",
+        "reason": "policy gate failed"}
     # Building: no stage yet, no artifact.
     assert listed["executions"][0]["stage"] is None and listed["executions"][0]["finished"] is None
+    assert listed["executions"][0]["reason"] is None  # running: no reason yet
     assert [e["id"] for e in queries.executions_list(store, pipeline="shop", limit=2)["executions"]] == [
         "shop-3", "shop-2"]
 
@@ -209,7 +211,7 @@ def test_execution_show(store: EngineStore) -> None:
     fill(store)
     shown = queries.execution_show(store, "shop-2")
     assert list(shown) == ["id", "pipeline", "commit", "artifact", "status", "stage", "started", "finished",
-                           "stages", "events"]
+                           "reason", "stages", "events"]
     assert (shown["status"], shown["stage"]) == ("running", "prod-canary")
     beta, canary = shown["stages"]
     assert [beta["name"], canary["name"]] == ["beta", "prod-canary"]

@@ -174,7 +174,9 @@ def _gates(gates: Mapping[str, GateResult]) -> list[dict[str, Any]]:
 
 
 def execution_json(record: ExecutionRecord) -> dict[str, Any]:
-    """One execution as `executions list --format json` writes it."""
+    """One execution as `executions list --format json` writes it: engine.md's keys, and `reason`
+    (why it ended as it did, as its `execution_finished` event says: a failed build, a gate, a
+    hook; null while it runs and when it succeeded)."""
     return {
         "id": record.id,
         "pipeline": record.pipeline,
@@ -184,6 +186,7 @@ def execution_json(record: ExecutionRecord) -> dict[str, Any]:
         "stage": record.stage,
         "started": format_time(record.started),
         "finished": format_optional_time(record.finished),
+        "reason": record.reason,
     }
 
 
