@@ -44,7 +44,8 @@ def test_a_failing_build_command_fails_the_execution(temporal_server: DevServer,
     with EngineStore.for_state_dir(state) as store:
         (outcome,) = asyncio.run(release(temporal_server, store, state, repo, [git(repo, "rev-parse", "HEAD")]))
         assert outcome.status == "failed"
-        assert outcome.reason == "build: build command 1 (echo building; exit 3) exited 3"
+        assert outcome.reason == ("build: build command 1 (echo building; exit 3) exited 3; "
+                                  "output in logs/demo-app-1/build/command_1.log")
         events = store.events(execution="demo-app-1")
         assert [e.type for e in events] == ["execution_started", "gate", "build_started", "build_finished",
                                             "execution_finished"]

@@ -277,11 +277,17 @@ class EngineActivities:
             result = run_command(command, cwd=checkout, log=log, timeout_seconds=request.timeout_seconds,
                                  env={**env, **({"PIPEWARDEN_TEST": test} if test else {})})
             if not result.ok:
-                why = "timed out" if result.timed_out else f"exited {result.exit_code}"
-                return self._built(request, None, "failed", started, f"build {label} ({command}) {why}")
+                why = f"timed out after {request.timeout_seconds}s" if result.timed_out else f"exited {result.exit_code}"
+                # Where its output is (relative to the state dir): the output itself stays in logs/.
+                return self._built(request, None, "failed", started, f"build {label} ({command}) {why}; "
+                                   f"output in {log.relative_to(self.state_dir)}")
         source = (checkout / request.artifact_path).resolve()
         if not source.is_relative_to(checkout.resolve()):
-            return self._built(request, None, "failed", started, "build.artifact is outside the checkout")
+            return self._built(request, None, "failed", started,
+                               f"build.artifact {request.artifact_path!r} is outside the checkout")
+        if not source.exists():
+            return self._built(request, None, "failed", started, f"build.artifact {request.artifact_path!r} does not "
+                               f"exist after the build commands (build.commands must create it in the checkout)")
         try:
             read = read_at_commit(request.repo, request.commit, request.pipeline_path)
             loaded = load_pipeline_bytes(request.pipeline_path, read)
