@@ -393,8 +393,13 @@ class EngineActivities:
                 raise
 
     def _run_stage_tests(self, request: TestsRequest) -> TestsAnswer:
-        checkout = self.artifacts.ensure_checkout(request.repo, request.commit, request.artifact)
-        unpacked = self.artifacts.unpack(request.artifact)
+        try:
+            checkout = self.artifacts.ensure_checkout(request.repo, request.commit, request.artifact)
+            unpacked = self.artifacts.unpack(request.artifact)
+        except ArtifactError as error:
+            # As for a hook: the artifact's content gone or altered, its repository unreadable.
+            # Retrying the same read changes nothing; the workflow ends the execution with this.
+            raise ApplicationError(f"stage tests of {request.stage} cannot run: {error}", non_retryable=True) from error
         failed: list[str] = []
         for test in request.tests:
             env = self._env(pipeline=request.pipeline, execution=request.execution, commit=request.commit,
