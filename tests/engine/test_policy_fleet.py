@@ -73,11 +73,12 @@ def stored(store: EngineStore, name: str, repo: Path, commit: str, text: str) ->
     store.set_definition(name, document, commit=commit, team="demo", org="acme", now=NOW)
 
 
-def check(activities: EngineActivities, name: str, repo: Path, commit: str) -> PolicyAnswer:
+def check(activities: EngineActivities, name: str, repo: Path, commit: str, number: int = 1) -> PolicyAnswer:
+    """The policy gate before the build of execution NAME-NUMBER."""
     env = ActivityEnvironment()
-    env.info = dataclasses.replace(env.info, workflow_id=f"{name}-1", activity_id="1")
+    env.info = dataclasses.replace(env.info, workflow_id=f"{name}-{number}", activity_id="1")
     answer: PolicyAnswer = env.run(activities.policy_check, PolicyRequest(
-        f"{name}-1", name, str(repo), commit, "pipeline.yaml", "2026-12-01T15:00:00.000Z"))
+        f"{name}-{number}", name, str(repo), commit, "pipeline.yaml", "2026-12-01T15:00:00.000Z"))
     return answer
 
 
@@ -109,6 +110,10 @@ def test_a_pipeline_sharing_a_host_with_another_fails_its_policy_gate(tmp_path: 
         data = gate_event(store, "cart-1")
         assert data["inputs"]["others"] == [where]
         assert [f["rule"] for f in data["inputs"]["enforce"]] == ["single-release-process"]
+        # While the clash is at cart's head, shop's next check fails too (the rule names both).
+        store.create_execution("shop", shop_commit, trigger="release", now=NOW)
+        again = check(activities, "shop", shop, shop_commit, 2)
+        assert again.gate.result == "fail" and f"pipeline 'cart' ({cart}@main:pipeline.yaml)" in again.gate.reason
 
 
 def test_a_shared_name_fails_and_a_warn_level_lets_a_shared_host_through(tmp_path: Path) -> None:
