@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import httpx
 
@@ -28,7 +28,7 @@ class ServerProcess:
         self.process: subprocess.Popen[bytes] | None = None
         self.log = state_dir.parent / f"{state_dir.name}-server.log"
 
-    def start(self, *, wait: bool = True) -> ServerProcess:
+    def start(self, *, wait: bool = True) -> Self:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         (self.state_dir / "server.json").unlink(missing_ok=True)
         with open(self.log, "ab") as log:
@@ -102,7 +102,7 @@ class ServerProcess:
         process.wait()
         self.process = None
 
-    def __enter__(self) -> ServerProcess:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

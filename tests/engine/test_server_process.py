@@ -53,7 +53,7 @@ def test_second_server_on_one_state_dir_is_refused(tmp_path: Path) -> None:
     state = tmp_path / "state"
     with ServerProcess(state):
         second = subprocess.run([sys.executable, "-m", "pipewarden", "server", "--state-dir", str(state),
-                                 "--listen", "127.0.0.1:0"], capture_output=True, text=True, timeout=60)
+                                 "--listen", "127.0.0.1:0"], capture_output=True, text=True, timeout=60, check=False)
         assert second.returncode == 2
         assert "another pipewarden server is running on this state dir" in second.stderr
         assert "Traceback" not in second.stderr
@@ -74,7 +74,7 @@ def test_killed_server_leaves_no_temporal_and_restarts(tmp_path: Path) -> None:
 
 def test_bad_listen_is_one_line_exit_2(tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, "-m", "pipewarden", "server", "--state-dir", str(tmp_path / "s"),
-                             "--listen", "nonsense"], capture_output=True, text=True, timeout=60,
+                             "--listen", "nonsense"], capture_output=True, text=True, timeout=60, check=False,
                             env={**os.environ})
     assert result.returncode == 2
     assert "--listen" in result.stderr and "Traceback" not in result.stderr

@@ -49,6 +49,7 @@ from pipewarden.engine.statedir import (
     write_server_info,
 )
 from pipewarden.engine.store import EngineStore
+from pipewarden.engine.versioning import cannot_continue
 from pipewarden.engine.worker import workers
 from pipewarden.errors import ConfigError, UsageError
 from pipewarden.model.engine_config import EngineConfig
@@ -186,6 +187,16 @@ def start_embedded_temporal(state_dir: Path, namespace: str) -> DevServer:
     return server
 
 
+async def refuse_unreplayable(temporal: Client, queue_prefix: str) -> None:
+    """ConfigError naming the executions in flight that this version's workflow code cannot
+    continue (engine.md "Upgrades"); nothing when all can."""
+    problems = await cannot_continue(temporal, queue_prefix=queue_prefix)
+    if problems:
+        named = "; ".join(f"{problem.workflow_id} ({problem.error.splitlines()[0][:200]})" for problem in problems)
+        raise ConfigError(f"this version of pipewarden cannot continue {len(problems)} execution(s) in flight: {named}. "
+                          "Run the previous version until they finish, or cancel them, then upgrade")
+
+
 async def _housekeeping(store: EngineStore, config: EngineConfig, stop: asyncio.Event,
                         clock: Callable[[], datetime]) -> None:
     """Every `poll.gates`: expire overrides (their `override_expired` events) and notice changed
@@ -260,6 +271,7 @@ class EngineServer:
             temporal = await Client.connect(address, namespace=self.namespace)
         except Exception as error:
             raise ConfigError(f"cannot reach Temporal at {address}: {error}") from error
+        await refuse_unreplayable(temporal, self.queue_prefix)
         store = open_store(self.config, self.state_dir)
         try:
             await self._run_parts(app_factory, token, pipelines, address, sock, temporal, store, stop)
@@ -361,6 +373,7 @@ class EngineWorker:
             temporal = await Client.connect(self.temporal_address, namespace=self.namespace)
         except Exception as error:
             raise ConfigError(f"cannot reach Temporal at {self.temporal_address}: {error}") from error
+        await refuse_unreplayable(temporal, self.queue_prefix)
         store = open_store(self.config, self.state_dir)
         try:
             with _executor() as executor:

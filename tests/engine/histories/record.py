@@ -1,0 +1,117 @@
+"""Record the workflow histories that `test_replay.py` replays (run by hand, not by pytest):
+
+    .venv/bin/python tests/engine/histories/record.py
+
+Runs representative executions on a fresh dev server with the current workflow code and writes
+each workflow's history as JSON beside this file. Re-record only when a release deliberately
+starts a new baseline; a change of workflow code must otherwise replay the old histories
+unchanged (guard it with `workflow.patched`, docs/engine.md "Changing workflow code"). Adding a
+new scenario here is always fine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import tempfile
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+HERE = Path(__file__).parent
+sys.path.insert(0, str(HERE.parent))
+
+from client_helpers import register, run_status, running_engine, wait_for
+from workflow_helpers import git, make_repo, write
+
+from pipewarden.engine.client import EngineClient
+from pipewarden.engine.devserver import DevServer
+from pipewarden.engine.store import EngineStore
+
+APPROVAL = "    approvals: [{name: qa-lead, type: manual}]\n    promotion: manual\n"
+
+Scenario = Callable[[EngineClient, EngineStore, Path, Path], Awaitable[list[str]]]
+
+
+async def approved_and_promoted(engine: EngineClient, store: EngineStore, repo: Path, record: Path) -> list[str]:
+    execution = (await engine.release("demo-app", actor="dana")).id
+    await wait_for("approval wait", run_status(store, execution, "waiting", "beta"))
+    await engine.approve(execution, "beta", actor="dana", reason="qa done")
+    await wait_for("awaiting promotion", run_status(store, execution, "awaiting_promotion", "beta"))
+    await engine.promote(execution, "beta", actor="dana")
+    await engine.temporal.get_workflow_handle(execution).result()
+    return [execution]
+
+
+async def automatic_rollback(engine: EngineClient, store: EngineStore, repo: Path, record: Path) -> list[str]:
+    first = (await engine.release("demo-app", actor="dana")).id
+    await engine.temporal.get_workflow_handle(first).result()
+    write(repo / "app.txt", "v2\n")
+    write(repo / "hooks" / "validate.sh", "#!/bin/sh\nexit 3\n", executable=True)
+    git(repo, "commit", "-qam", "v2 breaks validate")
+    second = (await engine.release("demo-app", actor="dana")).id
+    await engine.temporal.get_workflow_handle(second).result()
+    return [first, second]
+
+
+async def cancelled_at_approval(engine: EngineClient, store: EngineStore, repo: Path, record: Path) -> list[str]:
+    execution = (await engine.release("demo-app", actor="dana")).id
+    await wait_for("approval wait", run_status(store, execution, "waiting", "beta"))
+    await engine.cancel(execution, actor="dana", reason="not today")
+    await engine.temporal.get_workflow_handle(execution).result()
+    return [execution]
+
+
+async def manual_rollback(engine: EngineClient, store: EngineStore, repo: Path, record: Path) -> list[str]:
+    first = (await engine.release("demo-app", actor="dana")).id
+    await engine.temporal.get_workflow_handle(first).result()
+    write(repo / "app.txt", "v2\n")
+    git(repo, "commit", "-qam", "v2")
+    second = (await engine.release("demo-app", actor="dana")).id
+    await engine.temporal.get_workflow_handle(second).result()
+    rollback = await engine.rollback("demo-app", "beta", actor="dana", reason="v2 is slow")
+    workflows = []  # the two releases' histories are like automatic_rollback-1's: only the rollback's
+    async for entry in engine.temporal.list_workflows("WorkflowType = 'RollbackWorkflow'"):
+        await engine.temporal.get_workflow_handle(entry.id).result()
+        workflows.append(entry.id)
+    assert len(workflows) == 1, (rollback, workflows)
+    return workflows
+
+
+SCENARIOS: dict[str, tuple[dict[str, str], Scenario]] = {
+    "approved_and_promoted": ({"beta_extra": APPROVAL}, approved_and_promoted),
+    "automatic_rollback": ({}, automatic_rollback),
+    "cancelled_at_approval": ({"beta_extra": APPROVAL}, cancelled_at_approval),
+    "manual_rollback": ({}, manual_rollback),
+}
+
+
+async def record_all(server: DevServer, root: Path) -> None:
+    for name, (pipeline, scenario) in SCENARIOS.items():
+        folder = root / name
+        folder.mkdir()
+        record = folder / "record.txt"
+        repo = make_repo(folder, record, stages=2, **pipeline)
+        state = folder / "state"
+        with EngineStore.for_state_dir(state) as store:
+            register(store, repo)
+            async with running_engine(server, store, state) as engine:
+                ids = await scenario(engine, store, repo, record)
+                for number, ident in enumerate(ids, start=1):
+                    history = await engine.temporal.get_workflow_handle(ident).fetch_history()
+                    target = HERE / (f"{name}-{number}.json" if len(ids) > 1 else f"{name}.json")
+                    target.write_text(history.to_json() + "\n")
+                    print(f"{target.name}: {ident}, {len(history.events)} events")
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        root = Path(folder)
+        server = DevServer(db_file=root / "temporal.db", log_file=root / "temporal.log").start()
+        try:
+            asyncio.run(record_all(server, root))
+        finally:
+            server.stop()
+
+
+if __name__ == "__main__":
+    main()
