@@ -116,6 +116,25 @@ def test_a_pipeline_sharing_a_host_with_another_fails_its_policy_gate(tmp_path: 
         assert again.gate.result == "fail" and f"pipeline 'cart' ({cart}@main:pipeline.yaml)" in again.gate.reason
 
 
+def test_a_pipeline_taken_out_of_the_config_is_no_longer_compared(tmp_path: Path) -> None:
+    """The server gives the activities the names its config releases now: a pipeline removed
+    from the config keeps its store record but no longer blocks the one that took its host."""
+    shop_text, cart_text = pipeline("shop", "127.0.0.1:9901"), pipeline("cart", "127.0.0.1:9901")
+    shop, shop_commit = repository(tmp_path / "shop", shop_text)
+    cart, cart_commit = repository(tmp_path / "cart", cart_text)
+    with EngineStore.for_state_dir(tmp_path / "state") as store:
+        stored(store, "shop", shop, shop_commit, shop_text)
+        stored(store, "cart", cart, cart_commit, cart_text)
+        store.create_execution("cart", cart_commit, trigger="poll", now=NOW)
+        both = EngineActivities(store, tmp_path / "state", org_config=org_config(tmp_path), pipelines=["shop", "cart"])
+        assert check(both, "cart", cart, cart_commit).gate.result == "fail"
+        store.create_execution("cart", cart_commit, trigger="release", now=NOW)
+        only_cart = EngineActivities(store, tmp_path / "state", org_config=org_config(tmp_path), pipelines=["cart"])
+        answer = check(only_cart, "cart", cart, cart_commit, 2)
+        assert answer.gate.result == "pass", answer.gate.reason
+        assert gate_event(store, "cart-2")["inputs"]["others"] == []
+
+
 def test_a_shared_name_fails_and_a_warn_level_lets_a_shared_host_through(tmp_path: Path) -> None:
     shop_text = pipeline("shop", "127.0.0.1:9901")
     shop, shop_commit = repository(tmp_path / "shop", shop_text)

@@ -103,10 +103,14 @@ def empty_config(state_dir: Path) -> EngineConfig:
     return EngineConfig(path=state_dir / "(no --config)", pipelines=())
 
 
-def make_activities(config: EngineConfig, store: EngineStore, state_dir: Path) -> EngineActivities:
+def make_activities(config: EngineConfig, store: EngineStore, state_dir: Path,
+                    pipelines: Sequence[ResolvedPipeline]) -> EngineActivities:
+    """The activities of this engine: its org config and policies, and its pipelines (the policy
+    gate's fleet rules compare with those only)."""
     return EngineActivities(store, state_dir,
                             org_config=str(config.org_config) if config.org_config is not None else None,
-                            policies=[str(path) for path in config.policies])
+                            policies=[str(path) for path in config.policies],
+                            pipelines=[pipeline.name for pipeline in pipelines])
 
 
 @contextmanager
@@ -284,7 +288,7 @@ class EngineServer:
         engine_client = EngineClient(temporal, store, queue_prefix=self.queue_prefix,
                                      poll_gates_seconds=self.config.poll_gates_seconds)
         with _executor() as executor:
-            engine_workers = workers(temporal, make_activities(self.config, store, self.state_dir),
+            engine_workers = workers(temporal, make_activities(self.config, store, self.state_dir, pipelines),
                                      executor=executor, task_queue_prefix=self.queue_prefix)
             worker_tasks = [asyncio.create_task(worker.run(), name="worker") for worker in engine_workers]
 
@@ -361,9 +365,10 @@ class EngineWorker:
     def run(self) -> None:
         self.state_dir = prepare_state_dir(self.state_dir)
         check_org_config(self.config)
-        asyncio.run(self._run())
+        pipelines = resolve_pipelines(self.config, mirrors_dir=self.state_dir / "mirrors")
+        asyncio.run(self._run(pipelines))
 
-    async def _run(self) -> None:
+    async def _run(self, pipelines: Sequence[ResolvedPipeline]) -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         if threading.current_thread() is threading.main_thread():
@@ -377,7 +382,7 @@ class EngineWorker:
         store = open_store(self.config, self.state_dir)
         try:
             with _executor() as executor:
-                engine_workers = workers(temporal, make_activities(self.config, store, self.state_dir),
+                engine_workers = workers(temporal, make_activities(self.config, store, self.state_dir, pipelines),
                                          executor=executor, task_queue_prefix=self.queue_prefix)
                 async with AsyncExitStack() as stack:
                     for worker in engine_workers:

@@ -20,7 +20,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -147,12 +147,17 @@ def _as_yaml(document: dict[str, Any]) -> bytes:
 
 class EngineActivities:
     def __init__(self, store: EngineStore, state_dir: Path, *, org_config: str | None = None,
-                 policies: Sequence[str] = ()) -> None:
+                 policies: Sequence[str] = (), pipelines: Collection[str] | None = None) -> None:
+        """`pipelines`: the names of the pipelines the engine's config releases now; the policy
+        gate's fleet rules compare only with those (a pipeline taken out of the config stays in
+        the store but is no longer one of "the engine's other pipelines"). None: every pipeline
+        the store knows (tests that register pipelines by hand)."""
         self.store = store
         self.state_dir = Path(state_dir)
         self.artifacts = ArtifactStore(self.state_dir)
         self.org_config = org_config
         self.policies = tuple(policies)
+        self.pipelines = None if pipelines is None else frozenset(pipelines)
 
     # ------------------------------------------------------------ helpers
 
@@ -189,6 +194,8 @@ class EngineActivities:
         others: dict[str, bytes] = {}
         for record in self.store.pipelines():
             if record.name == pipeline or record.definition is None:
+                continue
+            if self.pipelines is not None and record.name not in self.pipelines:
                 continue
             name = f"{record.repo}@{record.branch}:{record.path}" if record.repo else f"pipeline {record.name}"
             if name != path:
