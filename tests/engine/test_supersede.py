@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from engine_helpers import at
 
-from pipewarden.engine.domain.supersede import ClaimResult, RunAtStage, claim, rivals
 from pipewarden.engine.domain.status import ExecutionStatus as E
 from pipewarden.engine.domain.status import StageRunStatus as S
+from pipewarden.engine.domain.supersede import ClaimResult, RunAtStage, claim, rivals
 from pipewarden.engine.store import EngineStore
 
 W, D, A = S.WAITING, S.DEPLOYING, S.AWAITING_PROMOTION
