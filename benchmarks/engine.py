@@ -16,8 +16,10 @@ API) and, on the same dev server, a second process with a bare Temporal worker (
 `--bare-worker`): a workflow that runs the same hook commands as activities (`/bin/sh -c`), in
 the same order and parallelism (the batches come from engine.domain.plan.stage_plan: targets in
 parallel, batches in order, hooks in order), and nothing else. Each repetition releases a new
-commit through the engine (POST /api/v1/executions, then the workflow's result) and runs the
-bare workflow, alternating which goes first. Also per repetition: 20 no-op activities in a row
+commit through the engine (POST /api/v1/executions, then the workflow's result), runs the bare
+workflow with its hooks on the workflow's own task queue (Temporal's simplest setup) and once more
+with its hooks on a task queue of their own (as the engine puts them on pipewarden-deploy), each
+kind going first in turn. Also per repetition: 20 no-op activities in a row
 and 20 `sh -c true` activities in a row (Temporal's own cost per activity here). Afterwards the
 workflows' histories say where the engine's time goes: activities per type, their durations, and
 the time no activity was pending (workflow tasks); a scratch store times the store writes of one
@@ -32,7 +34,8 @@ releases all 100. Wall time from the branch update to the last `succeeded` (the 
 default's pragmas (journal_mode=wal, synchronous=full), `default` = the dev server's own.
 
 (c) Peak memory during (b): RSS (VmRSS) of the server process (worker included) plus the
-Temporal process, read from /proc every 100 ms; also of every process of the run (hooks, git).
+Temporal process, read from /proc every 100 ms; also the PSS of every process of the run (hooks,
+git included) once a second.
 
 Every process is started in its own process group and stopped by group at the end (or on error
 or Ctrl-C); ports are free ones. Prints Markdown tables and writes JSON (`--json`, default
@@ -45,6 +48,7 @@ import argparse
 import asyncio
 import contextlib
 import ctypes
+import dataclasses
 import json
 import os
 import platform
@@ -69,6 +73,7 @@ from temporalio.exceptions import ApplicationError
 
 HOOKS = ("stop", "install", "start", "validate")
 BARE_QUEUE = "bench-bare"
+HOOK_QUEUE_SUFFIX = "-hooks"
 BARE_THREADS = 32  # engine/server.py ACTIVITY_THREADS
 
 
@@ -89,6 +94,10 @@ class BarePlan:
     stage_names: list[str]
     commands: list[str]
     cwd: str
+    hook_queue: str = ""
+    """Where the hook activities go: "" = the workflow's own task queue (Temporal then starts them
+    eagerly, in the workflow task's answer); else a queue of their own, as the engine's
+    pipewarden-deploy."""
 
 
 @dataclass
@@ -120,6 +129,7 @@ class BareRelease:
             nonlocal ran
             for hook, command in zip(HOOKS, plan.commands, strict=True):
                 code = await workflow.execute_activity(bench_hook, BareCall(command, plan.cwd, name, hook, stage),
+                                                       task_queue=plan.hook_queue or None,
                                                        start_to_close_timeout=timedelta(seconds=120))
                 ran += 1
                 if code != 0:
@@ -162,7 +172,9 @@ def run_bare_worker(address: str, task_queue: str) -> None:
         client = await Client.connect(address)
         with ThreadPoolExecutor(max_workers=BARE_THREADS) as executor:
             async with Worker(client, task_queue=task_queue, workflows=[BareRelease, Chain],
-                              activities=[bench_hook, bench_noop], activity_executor=executor):
+                              activities=[bench_hook, bench_noop], activity_executor=executor), \
+                    Worker(client, task_queue=task_queue + HOOK_QUEUE_SUFFIX, activities=[bench_hook],
+                           activity_executor=executor):
                 print("bare worker ready", flush=True)
                 await stop.wait()
 
@@ -281,6 +293,19 @@ def rss_kib(pid: int) -> int:
     return 0
 
 
+def pss_kib(pid: int) -> int:
+    """Proportional set size: shared pages divided among the processes sharing them (a forked
+    child's pages are not counted twice, as RSS would)."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", encoding="ascii", errors="replace") as rollup:
+            for line in rollup:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
 def cpu_seconds(pid: int) -> float:
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
@@ -311,8 +336,8 @@ def descendants(roots: list[int]) -> set[int]:
 
 
 class Sampler:
-    """RSS of the named processes (and of all their descendants) every `interval` s, and the
-    1-minute load average every 5 s, in a thread."""
+    """RSS of the named processes every `interval` s, PSS of them and all their descendants (hooks,
+    git) once a second, and the 1-minute load average every 5 s, in a thread."""
 
     def __init__(self, pids: dict[str, int], interval: float = 0.1) -> None:
         self.pids = pids
@@ -344,7 +369,7 @@ class Sampler:
             for name, value in parts.items():
                 self.peak_each[name] = max(self.peak_each[name], value)
             if self.samples % 10 == 0:  # the whole tree once a second (scanning /proc costs a little)
-                tree = sum(rss_kib(pid) for pid in descendants(list(self.pids.values())))
+                tree = sum(pss_kib(pid) for pid in descendants(list(self.pids.values())))
                 self.peak_tree = max(self.peak_tree, tree)
             if time.monotonic() - last_load >= 5:
                 self.loads.append(os.getloadavg()[0])
@@ -357,7 +382,7 @@ class Sampler:
         return {"peak_server_plus_temporal_mib": round(self.peak_sum / mib, 1),
                 "at_peak_mib": {name: round(value / mib, 1) for name, value in self.peak_parts.items()},
                 "peak_each_mib": {name: round(value / mib, 1) for name, value in self.peak_each.items()},
-                "peak_all_processes_mib": round(self.peak_tree / mib, 1), "samples": self.samples,
+                "peak_pss_all_processes_mib": round(self.peak_tree / mib, 1), "samples": self.samples,
                 "load_1min": [round(load, 2) for load in self.loads]}
 
 
@@ -579,40 +604,52 @@ async def _overhead(run: EngineRun, repo: Path, reps: int, plan: BarePlan) -> di
         tag = f"{os.getpid()}-{int(time.time())}"
         await workflow_once("BenchBareRelease", plan, f"bare-warm-{tag}")
         await workflow_once("BenchChain", ChainPlan(3, None), f"chain-warm-{tag}")
+        separate = dataclasses.replace(plan, hook_queue=BARE_QUEUE + HOOK_QUEUE_SUFFIX)
+        await workflow_once("BenchBareRelease", separate, f"bare-queue-warm-{tag}")
         engine: list[float] = []
         bare: list[float] = []
+        bare_queue: list[float] = []
         noop: list[float] = []
         shell: list[float] = []
         engine_ids: list[str] = []
         bare_ids: list[str] = []
+        bare_queue_ids: list[str] = []
+        sides = ["engine", "bare", "bare_queue"]
         for rep in range(reps):
-            order = ["engine", "bare"] if rep % 2 == 0 else ["bare", "engine"]
-            for side in order:
+            for side in sides[rep % 3:] + sides[:rep % 3]:  # each kind goes first in turn
                 if side == "engine":
                     wall, ident = await engine_once(f"rep-{rep}-{tag}")
                     engine.append(wall)
                     engine_ids.append(ident)
-                else:
+                elif side == "bare":
                     ident = f"bare-{rep}-{tag}"
                     bare.append(await workflow_once("BenchBareRelease", plan, ident))
                     bare_ids.append(ident)
+                else:
+                    ident = f"bare-queue-{rep}-{tag}"
+                    bare_queue.append(await workflow_once("BenchBareRelease", separate, ident))
+                    bare_queue_ids.append(ident)
             noop.append(await workflow_once("BenchChain", ChainPlan(CHAIN, None), f"noop-{rep}-{tag}") / CHAIN)
             shell.append(await workflow_once("BenchChain", ChainPlan(CHAIN, HOOK_COMMAND, str(repo)),
                                              f"shell-{rep}-{tag}") / CHAIN)
             print(f"  rep {rep + 1}/{reps}: engine {engine[-1]:.2f} s, bare {bare[-1]:.2f} s, "
-                  f"ratio {engine[-1] / bare[-1]:.2f}; load {os.getloadavg()[0]:.2f}", flush=True)
+                  f"ratio {engine[-1] / bare[-1]:.2f}; bare with hooks on their own queue {bare_queue[-1]:.2f} s; "
+                  f"load {os.getloadavg()[0]:.2f}", flush=True)
         engine_histories = [await client.get_workflow_handle(i).fetch_history() for i in engine_ids]
         bare_histories = [await client.get_workflow_handle(i).fetch_history() for i in bare_ids]
+        bare_queue_histories = [await client.get_workflow_handle(i).fetch_history() for i in bare_queue_ids]
         phases = []
         for ident in engine_ids:
             shown = (await http.get(f"/api/v1/executions/{ident}")).json()
             phases.append(execution_phases(shown))
     from pipewarden.engine.contract import A_HOOK
 
-    return {"engine_s": engine, "bare_s": bare, "noop_activity_s": noop, "shell_activity_s": shell,
+    return {"engine_s": engine, "bare_s": bare, "bare_hook_queue_s": bare_queue, "noop_activity_s": noop,
+            "shell_activity_s": shell,
             "engine_ids": engine_ids,
             "engine_analysis": [analyse(h.events, A_HOOK) for h in engine_histories],
             "bare_analysis": [analyse(h.events, "bench_hook") for h in bare_histories],
+            "bare_hook_queue_analysis": [analyse(h.events, "bench_hook") for h in bare_queue_histories],
             "engine_phases": phases}
 
 
@@ -696,7 +733,6 @@ def micro_run_hook(workdir: Path, repo: Path, rounds: int) -> dict[str, Any]:
     much of it went to the store's writes, to running the command (run_command, less the
     set_hook_pgid write it makes once the command runs) and to the artifact checks. One hook at a
     time: the contention of parallel hooks for the store's write lock is not in these numbers."""
-    import dataclasses
     import functools
 
     from temporalio.testing import ActivityEnvironment
@@ -950,6 +986,11 @@ def report_a(a: dict[str, Any]) -> None:
     print("|---|---:|---:|---:|")
     print(f"| engine (`pipewarden server`, new commit each) | {spread(engine)} | {spread(ratios)} | {spread(per_hook, 0)} |")
     print(f"| bare Temporal workflow, same hooks | {spread(bare)} | | |")
+    queued = a.get("bare_hook_queue_s", [])
+    if queued:
+        print(f"| bare, hooks on a task queue of their own (as pipewarden-deploy) | {spread(queued)} | "
+              f"{spread([e / q for e, q in zip(engine, queued, strict=True)])} | "
+              f"{spread([(e - q) * 1000 / hooks for e, q in zip(engine, queued, strict=True)], 0)} |")
     print(f"| {CHAIN} no-op activities in a row, per activity | {spread([x * 1000 for x in a['noop_activity_s']], 0)} ms | | |")
     print(f"| {CHAIN} `sh -c true` activities in a row, per activity | "
           f"{spread([x * 1000 for x in a['shell_activity_s']], 0)} ms | | |")
@@ -958,7 +999,9 @@ def report_a(a: dict[str, Any]) -> None:
           "parallel hooks count once), other activities, and no activity pending (workflow tasks, round trips)\n")
     print("| workflow | span | hook activities | other activities | no activity pending | activities | workflow tasks |")
     print("|---|---:|---:|---:|---:|---:|---:|")
-    for label, rows in (("engine", ea), ("bare", ba)):
+    for label, rows in (("engine", ea), ("bare", ba), ("bare, hooks on their own queue", a.get("bare_hook_queue_analysis", []))):
+        if not rows:
+            continue
         print(f"| {label} | {median([r['span_s'] for r in rows]):.2f} | {median([r['hook_s'] for r in rows]):.2f} | "
               f"{median([r['other_activities_s'] for r in rows]):.2f} | {median([r['no_activity_s'] for r in rows]):.2f} | "
               f"{median([r['activities'] for r in rows]):.0f} | {median([r['workflow_tasks'] for r in rows]):.0f} |")
@@ -976,10 +1019,13 @@ def report_a(a: dict[str, Any]) -> None:
         count = len(entry["run_ms"]) / len(ea)
         print(f"| {kind} | {count:g} | {median(entry['queue_ms']):.0f} | {median(entry['run_ms']):.0f} | "
               f"{sum(entry['run_ms']) / len(ea) / 1000:.2f} |")
-    bare_hook = [ms for row in ba for ms in row["by_type"].get("bench_hook", {}).get("run_ms", [])]
-    bare_queue = [ms for row in ba for ms in row["by_type"].get("bench_hook", {}).get("queue_ms", [])]
-    print(f"| (bare) bench_hook | {len(bare_hook) / max(1, len(ba)):g} | {median(bare_queue):.0f} | "
-          f"{median(bare_hook):.0f} | {sum(bare_hook) / max(1, len(ba)) / 1000:.2f} |")
+    for label, rows in (("(bare) bench_hook", ba), ("(bare, own queue) bench_hook", a.get("bare_hook_queue_analysis", []))):
+        if not rows:
+            continue
+        run_ms = [ms for row in rows for ms in row["by_type"].get("bench_hook", {}).get("run_ms", [])]
+        queue_ms = [ms for row in rows for ms in row["by_type"].get("bench_hook", {}).get("queue_ms", [])]
+        print(f"| {label} | {len(run_ms) / len(rows):g} | {median(queue_ms):.0f} | {median(run_ms):.0f} | "
+              f"{sum(run_ms) / len(rows) / 1000:.2f} |")
     store, process = a["store"], a["process"]
     print(f"\nStore writes of one hook run (scratch engine.db, {len(store['per_hook_run_ms'])} hook runs): "
           f"{store['writes_per_hook_run']:.1f} write transactions, {spread(store['per_hook_run_ms'], 1)} ms per hook run")
@@ -1008,7 +1054,7 @@ def report_b(results: list[dict[str, Any]]) -> None:
     count = results[0]["executions"]
     print(f"\n(b) {count} concurrent executions (separate pipelines), and (c) peak memory\n")
     print("| Temporal SQLite | wall s | executions/min | first start after s | one execution s (median, max) "
-          "| CPU s server / Temporal | peak RSS server + Temporal MiB | server / Temporal at peak | all processes MiB | load |")
+          "| CPU s server / Temporal | peak RSS server + Temporal MiB | server / Temporal at peak | PSS all processes MiB | load |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
     for r in results:
         memory = r["memory"]
@@ -1018,7 +1064,7 @@ def report_b(results: list[dict[str, Any]]) -> None:
               f"{r['per_minute']:.1f} | {r['first_started_after_s']:.1f} | {median(r['execution_s']):.1f}, "
               f"{max(r['execution_s']):.1f} | {r['cpu_s'].get('server', 0)} / {r['cpu_s'].get('temporal', 0)} | "
               f"{memory['peak_server_plus_temporal_mib']} | {at_peak.get('server', 0)} / {at_peak.get('temporal', 0)} | "
-              f"{memory['peak_all_processes_mib']} | {min(loads):.1f}-{max(loads):.1f} |")
+              f"{memory.get('peak_pss_all_processes_mib', '-')} | {min(loads):.1f}-{max(loads):.1f} |")
     for r in results:
         if r["statuses"] != {"succeeded": r["executions"]}:
             print(f"WARNING: {r['setting']}: not every execution succeeded: {r['statuses']}")
