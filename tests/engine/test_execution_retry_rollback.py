@@ -31,7 +31,7 @@ from client_helpers import (
 )
 from workflow_helpers import git, make_repo, write
 
-from pipewarden.engine.client import EngineClient
+from pipewarden.engine.client import EngineClient, rollback_workflow_id
 from pipewarden.engine.devserver import DevServer
 from pipewarden.engine.domain.errors import InvalidValue, NotFound, Refused
 from pipewarden.engine.store import EngineStore
@@ -115,7 +115,8 @@ def test_manual_rollback_of_the_occupant_and_of_a_succeeded_execution(temporal_s
             block.touch()
             second = (await engine.release(PIPELINE, a2, actor="dana")).id
             await wait_for("v2's first validate", lambda: any(f"validate {a2}" in line for line in lines_of(record)))
-            ident = await engine.rollback(PIPELINE, "beta", actor="dana", reason="v2 is slow")
+            assert await engine.rollback(PIPELINE, "beta", actor="dana", reason="v2 is slow") == a2
+            ident = rollback_workflow_id(PIPELINE, "beta", second)
             assert ident == "demo-app-rollback-beta-2"
             await wait_for("the pause", lambda: store.pipeline(PIPELINE).paused)  # type: ignore[union-attr]
             while not await signalled(engine, second, "cancel"):  # the rollback cancels the occupant
@@ -134,10 +135,11 @@ def test_manual_rollback_of_the_occupant_and_of_a_succeeded_execution(temporal_s
             await engine.resume(PIPELINE, actor="dana")
             third = (await engine.release(PIPELINE, a3, actor="dana")).id
             assert (await outcome(engine, third)).status == "succeeded"
-            ident = await engine.rollback(PIPELINE, "beta", to="0" * 12, actor="dana")
+            assert await engine.rollback(PIPELINE, "beta", to="0" * 12, actor="dana") == a3
+            ident = rollback_workflow_id(PIPELINE, "beta", third)
             assert await rolled_back(engine, ident) == "refused"
             assert not store.pipeline(PIPELINE).paused  # type: ignore[union-attr]  # refused before the pause
-            ident = await engine.rollback(PIPELINE, "beta", pause=False, actor="erin")
+            await engine.rollback(PIPELINE, "beta", pause=False, actor="erin")
             assert await rolled_back(engine, ident) == "rolled_back"
 
     with EngineStore.for_state_dir(state) as store:

@@ -320,10 +320,11 @@ class EngineClient:
     async def rollback(self, pipeline: str, stage: str, to: str | None = None, pause: bool = True, *, actor: str,
                        reason: str | None = None) -> str:
         """`rollback PIPELINE --stage S [--to ARTIFACT] [--no-pause]`: start the rollback of the
-        artifact last deployed to S (its id returned). The rollback workflow checks `to` (intact,
-        not blocklisted) with the artifact store, pauses the pipeline (unless `pause` is False),
-        cancels the occupant of S and the execution that deployed the replaced artifact, waits for
-        their running hooks, then redeploys (engine.md, "Rollback")."""
+        artifact last deployed to S, and return that artifact (the one replaced). The rollback
+        workflow (`rollback_workflow_id`) checks `to` (intact, not blocklisted) with the artifact
+        store, pauses the pipeline (unless `pause` is False), cancels the occupant of S and the
+        execution that deployed the replaced artifact, waits for their running hooks, then
+        redeploys (engine.md, "Rollback")."""
         record = await self._pipeline(pipeline)
         repo, _ = self._source(record)
         await self._known_stage(record, stage)
@@ -344,7 +345,7 @@ class EngineClient:
             await self._refuse("rollback", f"{to} is the artifact being replaced", **context)
         occupants = [occupant.execution for occupant in await _io(self.store.occupants, pipeline, stage)]
         cancel = list(dict.fromkeys([*occupants, latest.execution]))
-        ident = f"{pipeline}-rollback-{stage}-{_number(latest.execution)}"
+        ident = rollback_workflow_id(pipeline, stage, latest.execution)
         try:
             await self.temporal.start_workflow(
                 WORKFLOW_ROLLBACK,
@@ -354,7 +355,7 @@ class EngineClient:
                 id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE)
         except WorkflowAlreadyStartedError:
             await self._refuse("rollback", f"a rollback of {stage} is already running ({ident})", **context)
-        return ident
+        return latest.artifact
 
     # ------------------------------------------------------------ helpers
 
@@ -426,6 +427,12 @@ class EngineClient:
 
 
 # ---------------------------------------------------------------- helpers
+
+
+def rollback_workflow_id(pipeline: str, stage: str, execution: str) -> str:
+    """The id of the manual rollback of `stage` away from the artifact `execution` deployed there:
+    `PIPELINE-rollback-STAGE-N` (one at a time per replaced artifact)."""
+    return f"{pipeline}-rollback-{stage}-{_number(execution)}"
 
 
 async def _io(function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
