@@ -192,7 +192,11 @@ def _run(command: str, preamble: list[str], cwd: Path) -> subprocess.CompletedPr
 
 
 def _documents_with_examples() -> list[Path]:
-    return [d for d, blocks in BLOCKS.items() if any(b.is_example() and not _skipped(b) for b in blocks)]
+    # At collection: no assertion here (a bad marker is reported by the tests, not as a collection error).
+    def runs(block: Block) -> bool:
+        return block.is_example() and not block.is_engine() and not (block.marker or "").startswith("not run")
+
+    return [d for d, blocks in BLOCKS.items() if any(runs(b) for b in blocks)]
 
 
 def test_examples_are_found() -> None:
