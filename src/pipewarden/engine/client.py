@@ -106,11 +106,15 @@ class EngineClient:
     """
 
     def __init__(self, temporal: Client, store: EngineStore, *, queue_prefix: str = "",
-                 poll_gates_seconds: int = 10, clock: Callable[[], datetime] | None = None) -> None:
+                 poll_gates_seconds: int = 10, clock: Callable[[], datetime] | None = None,
+                 history_limit: int = ExecutionInput.history_limit) -> None:
+        """`history_limit`: the history length at which a waiting execution continues as new
+        (ExecutionInput.history_limit; tests lower it)."""
         self.temporal = temporal
         self.store = store
         self.queue_prefix = queue_prefix
         self.poll_gates_seconds = poll_gates_seconds
+        self.history_limit = history_limit
         self._clock = clock or (lambda: datetime.now(UTC))
         self._views: dict[tuple[str, str, str], PipelineView | None] = {}
 
@@ -158,7 +162,7 @@ class EngineClient:
         repo, _ = self._source(pipeline)
         run = ExecutionInput(execution.id, execution.pipeline, repo, execution.commit,
                              pipeline.path or DEFAULT_PIPELINE_PATH, self.poll_gates_seconds, self.queue_prefix,
-                             retry)
+                             retry, history_limit=self.history_limit)
         # ALLOW_DUPLICATE (Temporal's default): a retry is a new run of an ended execution's
         # workflow. A start never runs an ended execution again: callers check the store first.
         handle: WorkflowHandle[Any, Any] = await self.temporal.start_workflow(

@@ -67,6 +67,12 @@ class ExecutionInput:
     retry: RetryInput | None = None
     """Set when this run of the workflow is a `retry` of a failed stage (a new workflow run for
     the same execution id: the failed one has ended)."""
+    resume: ResumeInput | None = None
+    """Set when this run continues an earlier one as new (its history had grown long): it picks
+    up the stage run waiting at its entry or awaiting promotion."""
+    history_limit: int = 10_000
+    """Continue as new once the run's history holds this many events (or Temporal suggests it),
+    at a wait: far below Temporal's limit of about 51,200, and a short history replays fast."""
 
 
 @dataclass
@@ -78,6 +84,26 @@ class RetryInput:
     artifact: str
     actor: str
     reason: str | None = None
+
+
+@dataclass
+class ResumeInput:
+    """What a run continued as new needs to pick up where the earlier run was: the stage run
+    (`phase` `entry`: waiting at its entry gates; `promotion`: awaiting promotion), the artifact,
+    the definition followed (the loader's dict of the commit's `pipeline.yaml`), and the signals
+    the earlier run had received and not yet acted on."""
+
+    stage: str
+    run_id: int
+    artifact: str
+    phase: str
+    document: dict[str, Any]
+    approvals: dict[str, list[str]] = field(default_factory=dict)
+    promotions: dict[str, PromoteSignal] = field(default_factory=dict)
+    rejects: dict[str, RejectSignal] = field(default_factory=dict)
+    cancel: CancelSignal | None = None
+    woken: list[list[str]] = field(default_factory=list)
+    """(stage, execution) pairs already woken, so they are not woken again."""
 
 
 @dataclass

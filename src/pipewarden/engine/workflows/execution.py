@@ -27,15 +27,18 @@ that touches the world (git, processes, the store) is an activity named in `cont
 definition followed is the `pipeline.yaml` of the execution's own commit, read by the policy
 activity and turned into the typed view here (a pure function).
 
-Versioning: no workflow history of an earlier version exists in production (this is the first
-release). From now on, a change that alters the order of the commands of a running workflow must
-be guarded with `workflow.patched(...)`.
+Versioning: a change that alters the commands of a running workflow must be guarded with
+`workflow.patched(...)`; `tests/engine/test_replay.py` replays recorded histories through this
+code, and the server refuses to start over executions it cannot continue (engine/versioning.py).
+
+Long waits (at an entry gate, awaiting promotion) continue as new once the history is long
+(`_continue_if_long`), carrying the stage run and the signals held (`ResumeInput`).
 """
 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -98,6 +101,7 @@ with workflow.unsafe.imports_passed_through():
         PolicyRequest,
         PromoteSignal,
         RejectSignal,
+        ResumeInput,
         RetryRecordRequest,
         RivalsAnswer,
         RivalsRequest,
@@ -269,6 +273,7 @@ class ExecutionWorkflow(_Releaser):
         self._wake = False
         self._open_run: int | None = None
         self._woken: set[tuple[str, str]] = set()
+        self._document: dict[str, Any] = {}
 
     # ------------------------------------------------------------ signals
 
@@ -327,6 +332,8 @@ class ExecutionWorkflow(_Releaser):
                                                            run.pipeline_path, self._now()), PolicyAnswer)
 
     async def _execute(self, run: ExecutionInput) -> ExecutionOutcome:
+        if run.resume is not None:
+            return await self._resumed(run, run.resume)
         if run.retry is not None:
             await self._control(A_RETRIED, RetryRecordRequest(run.execution, run.retry.stage, run.retry.actor,
                                                               run.retry.reason, self._now()))
@@ -338,6 +345,7 @@ class ExecutionWorkflow(_Releaser):
             policy = await self._policy(run)
         if policy.gate.result != "pass" or policy.document is None:
             return await self._finish(run.execution, "failed", f"policy: {policy.gate.reason}")
+        self._document = policy.document
         view = pipeline_view(policy.document)
         names = [stage.name for stage in view.stages]
         if run.retry is not None:
@@ -351,13 +359,47 @@ class ExecutionWorkflow(_Releaser):
             if not built.ok or built.artifact is None:
                 return await self._finish(run.execution, "failed", f"build: {built.reason}")
             artifact, first = built.artifact, 0
+        return await self._stages(run, view, first, artifact)
+
+    async def _stages(self, run: ExecutionInput, view: PipelineView, first: int, artifact: str,
+                      resume: ResumeInput | None = None) -> ExecutionOutcome:
+        """The stages from index `first` on (the first one picked up at `resume` when given)."""
         for index in range(first, len(view.stages)):
             last = index == len(view.stages) - 1
-            status, reason = await self._stage(run, view.stages[index], artifact, last)
+            status, reason = await self._stage(run, view.stages[index], artifact, last,
+                                               resume if index == first else None)
             self._open_run = None
             if status != "succeeded":
                 return await self._finish(run.execution, status, reason)
         return await self._finish(run.execution, "succeeded", None)
+
+    # ------------------------------------------------------------ continue-as-new
+
+    async def _resumed(self, run: ExecutionInput, resume: ResumeInput) -> ExecutionOutcome:
+        """A run continued as new: restore what the earlier run knew and pick up its stage run."""
+        self._document = resume.document
+        self._approvals = {stage: set(names) for stage, names in resume.approvals.items()}
+        self._promotions = dict(resume.promotions)
+        self._rejects = dict(resume.rejects)
+        self._cancel = self._cancel or resume.cancel
+        self._woken = {(pair[0], pair[1]) for pair in resume.woken}
+        view = pipeline_view(resume.document)
+        names = [stage.name for stage in view.stages]
+        return await self._stages(run, view, names.index(resume.stage), resume.artifact, resume)
+
+    def _continue_if_long(self, run: ExecutionInput, stage: StageView, run_id: int, artifact: str,
+                          phase: str) -> None:
+        """At a wait (nothing in flight), continue as new when the history has grown long, so a
+        wait of days (an approval over a weekend) never reaches Temporal's history limit.
+        Raises Temporal's continue-as-new exception, which ends this run."""
+        info = workflow.info()
+        if not (info.is_continue_as_new_suggested() or info.get_current_history_length() >= run.history_limit):
+            return
+        resume = ResumeInput(stage.name, run_id, artifact, phase, self._document,
+                             {name: sorted(given) for name, given in self._approvals.items()},
+                             dict(self._promotions), dict(self._rejects), self._cancel,
+                             [[pair[0], pair[1]] for pair in sorted(self._woken)])
+        workflow.continue_as_new(replace(run, retry=None, resume=resume))
 
     async def _build(self, run: ExecutionInput, view: PipelineView) -> BuildAnswer | None:
         """The build, cancelled (its process group killed by the activity) when `cancel` comes;
@@ -398,8 +440,16 @@ class ExecutionWorkflow(_Releaser):
 
     # ------------------------------------------------------------ a stage run
 
-    async def _stage(self, run: ExecutionInput, stage: StageView, artifact: str, last: bool) -> Ended:
-        run_id = await self._control(A_START_STAGE, StageStartRequest(run.execution, stage.name, self._now()), int)
+    async def _stage(self, run: ExecutionInput, stage: StageView, artifact: str, last: bool,
+                     resume: ResumeInput | None = None) -> Ended:
+        if resume is not None:
+            self._open_run = resume.run_id
+            if resume.phase == "promotion":
+                return await self._promotion(run, stage, resume.run_id, artifact)
+            run_id = resume.run_id
+        else:
+            run_id = await self._control(A_START_STAGE, StageStartRequest(run.execution, stage.name, self._now()),
+                                         int)
         self._open_run = run_id
         ended = await self._enter(run, stage, run_id, artifact)
         if ended is not None:
@@ -441,15 +491,19 @@ class ExecutionWorkflow(_Releaser):
         baked = EventSpec("bake_finished", {"result": "succeeded", "reason": bake.reason}, "bake_finished")
         if stage.promotion == "manual" and not last:
             await self._stage_status(run_id, "awaiting_promotion", events=[baked])
-            ended = await self._await_promotion(run, stage, run_id)
-            if ended is not None:
-                return ended
-            signal = self._promotions[stage.name]
-            await self._stage_status(run_id, "succeeded", events=[EventSpec(
-                "promoted", {"reason": signal.reason, "approval": None}, "promoted", actor=signal.actor)])
-            await self._refuse_late_reject(run, stage.name)
-        else:
-            await self._stage_status(run_id, "succeeded", events=[baked])
+            return await self._promotion(run, stage, run_id, artifact)
+        await self._stage_status(run_id, "succeeded", events=[baked])
+        return "succeeded", None
+
+    async def _promotion(self, run: ExecutionInput, stage: StageView, run_id: int, artifact: str) -> Ended:
+        """Awaiting promotion at `stage` until `promote` (the run succeeds) or an end."""
+        ended = await self._await_promotion(run, stage, run_id, artifact)
+        if ended is not None:
+            return ended
+        signal = self._promotions[stage.name]
+        await self._stage_status(run_id, "succeeded", events=[EventSpec(
+            "promoted", {"reason": signal.reason, "approval": None}, "promoted", actor=signal.actor)])
+        await self._refuse_late_reject(run, stage.name)
         return "succeeded", None
 
     async def _enter(self, run: ExecutionInput, stage: StageView, run_id: int, artifact: str) -> Ended | None:
@@ -475,6 +529,7 @@ class ExecutionWorkflow(_Releaser):
                 return "failed", f"{stage.name}: {reason}"
             waiting = [gate for gate in gates if gate.result == "wait"]
             if waiting:
+                self._continue_if_long(run, stage, run_id, artifact, "entry")
                 await self._wait(self._wait_seconds(waiting, run.poll_gates_seconds))
                 continue
             ended = await self._ended_at_entry(stage, run_id)
@@ -500,7 +555,8 @@ class ExecutionWorkflow(_Releaser):
             return await self._reject_run(run_id, stage, reject)
         return None
 
-    async def _await_promotion(self, run: ExecutionInput, stage: StageView, run_id: int) -> Ended | None:
+    async def _await_promotion(self, run: ExecutionInput, stage: StageView, run_id: int,
+                               artifact: str) -> Ended | None:
         """Until `promote` names this stage (None), or `cancel`, `reject`, or a newer execution
         passes this stage's entry gates (superseded)."""
         while stage.name not in self._promotions:
@@ -512,6 +568,7 @@ class ExecutionWorkflow(_Releaser):
             rivals = await self._control(A_RIVALS, RivalsRequest(run_id), RivalsAnswer)
             if rivals.newer_deployed is not None:
                 return await self._superseded(run_id, stage, rivals.newer_deployed, "it passed the stage's entry")
+            self._continue_if_long(run, stage, run_id, artifact, "promotion")
             await self._wait(PROMOTION_RECHECK_SECONDS)
         return None
 
