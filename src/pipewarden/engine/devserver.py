@@ -9,7 +9,6 @@ environment pipewarden runs in (`.venv/bin/temporal`), which may not be on PATH.
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import os
 import shutil
 import signal
@@ -18,7 +17,6 @@ import subprocess
 import sys
 import sysconfig
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -89,9 +87,9 @@ class DevServer:
             command += ["--sqlite-pragma", pragma]
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_file, "ab") as log:
-            self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                            start_new_session=True,
-                                            preexec_fn=_parent_death_signal() if self.die_with_parent else None)
+            self.process = subprocess.Popen(_dying_with_parent(command) if self.die_with_parent else command,
+                                            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                            start_new_session=True)
         try:
             asyncio.run(self._wait_healthy(timeout))
         except BaseException:
@@ -141,22 +139,12 @@ class DevServer:
         self.process = None
 
 
-def _parent_death_signal() -> Callable[[], None] | None:
-    """A preexec function asking Linux to send SIGTERM to the child when its parent dies; None
-    where prctl is not available (the restart's cleanup of leftovers still applies)."""
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        prctl = libc.prctl
-    except (OSError, AttributeError):
-        return None
-    pr_set_pdeathsig = 1
-
-    def preexec() -> None:
-        prctl(pr_set_pdeathsig, int(signal.SIGTERM), 0, 0, 0)
-
-    return preexec
+def _dying_with_parent(command: list[str]) -> list[str]:
+    """`command` under util-linux's `setpriv --pdeathsig TERM` (on every Debian): Linux sends it
+    SIGTERM when its parent dies. Not `preexec_fn`, which is unsafe in a process with threads.
+    Unchanged where setpriv is missing (the restart's cleanup of leftovers still applies)."""
+    setpriv = shutil.which("setpriv") if sys.platform.startswith("linux") else None
+    return [setpriv, "--pdeathsig", "TERM", *command] if setpriv else command
 
 
 def kill_leftover(pid: int, marker: str, *, timeout: float = 10.0) -> bool:

@@ -21,7 +21,6 @@ events keep them).
 from __future__ import annotations
 
 from collections import Counter
-
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any

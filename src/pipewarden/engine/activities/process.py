@@ -18,9 +18,9 @@ import signal
 import subprocess
 import sys
 import time
-from functools import cache
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 
