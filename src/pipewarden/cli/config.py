@@ -13,7 +13,7 @@ def config() -> None:
 
 
 @config.command("validate")
-@click.argument("directory")
+@click.argument("directory", metavar="DIR")
 @policies_option
 @now_option
 def config_validate(directory: str, policies: tuple[str, ...], now: str | None) -> None:
