@@ -62,8 +62,10 @@ from pipewarden.engine.domain.events import draft
 from pipewarden.engine.domain.gates.approval import approval_to_give
 from pipewarden.engine.domain.overrides import Override
 from pipewarden.engine.domain.status import ExecutionStatus, StageRunStatus
+from pipewarden.engine.poller import branch_head, repository_git_dir
 from pipewarden.engine.store import EngineStore
 from pipewarden.engine.store.records import ExecutionRecord, PipelineRecord, StageRunRecord
+from pipewarden.load.gitrepo import GitError
 from pipewarden.load.pipeline import load_pipeline_bytes
 from pipewarden.model.view import PipelineView, StageView, pipeline_view
 
@@ -128,7 +130,11 @@ class EngineClient:
         `reason` is accepted like every action's; `execution_started` has no place for it."""
         record = await self._pipeline(pipeline)
         repo, branch = self._source(record)
-        head = await _io(_branch_head, repo, branch)
+        try:
+            head = await _io(_branch_head, repo, branch)
+        except GitError as error:
+            await self._refuse("release", f"repository {repo} cannot be read: {error}", actor=actor,
+                               pipeline=pipeline)
         if commit is None:
             if head is None:
                 await self._refuse("release", f"branch {branch} does not exist in {repo}", actor=actor,
@@ -482,10 +488,9 @@ def _read_view(repo: str, commit: str, path: str) -> PipelineView | None:
 
 
 def _branch_head(repo: str, branch: str) -> str | None:
-    try:
-        return git(["-C", repo, "rev-parse", "--verify", "--quiet", f"refs/heads/{branch}^{{commit}}"]).strip()
-    except ArtifactError:
-        return None
+    """The head of `branch` in `repo`, None when the branch does not exist; GitError when the
+    repository cannot be read (never taken for a missing branch)."""
+    return branch_head(repository_git_dir(repo), branch)
 
 
 def _resolve_commit(repo: str, commit: str) -> str:

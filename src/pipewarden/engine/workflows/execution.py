@@ -159,6 +159,8 @@ class _Releaser:
     def __init__(self) -> None:
         self._prefix = ""
         self._stop = False
+        self._failure: str | None = None
+        """What made the first host fail in the last deploy (for the stage's reason)."""
 
     def _halted(self, rollback: bool) -> bool:
         """No new hook or batch may start: a host failed (ExecutionWorkflow adds `cancel`)."""
@@ -191,6 +193,13 @@ class _Releaser:
         """Targets in parallel, each in its batches; after the first failed host no new batch and
         no new hook starts anywhere (hooks already running finish). True when every host passed."""
         self._stop = False
+        self._failure = None
+
+        def failed(what: str) -> bool:
+            if self._failure is None:
+                self._failure = what
+            self._stop = True
+            return False
 
         async def host(deploy: _Deploy, name: str) -> bool:
             for number, hook in enumerate(deploy.hooks):
@@ -207,14 +216,16 @@ class _Releaser:
                         heartbeat_timeout=HEARTBEAT_TIMEOUT,
                         start_to_close_timeout=timedelta(seconds=deploy.stage.deploy_timeout_seconds
                                                          + ACTIVITY_MARGIN_SECONDS))
-                except ActivityError:
+                except ActivityError as error:
                     # The hook could not be run at all (its artifact unreadable, retries spent):
                     # the host fails like a failing hook, so the stage can roll back.
-                    self._stop = True
-                    return False
+                    return failed(f"hook {hook.phase} on {name} could not run: {error.cause or error}")
                 if not answer.ok:
-                    self._stop = True
-                    return False
+                    if answer.timed_out:
+                        return failed(f"hook {hook.phase} on {name} timed out after "
+                                      f"{deploy.stage.deploy_timeout_seconds}s")
+                    return failed(f"hook {hook.phase} on {name} exited {answer.exit_code}"
+                                  + (f" (output in {answer.log})" if answer.log else ""))
             return True
 
         async def target(deploy: _Deploy) -> None:
@@ -461,10 +472,16 @@ class ExecutionWorkflow(_Releaser):
         if self._cancel is not None:
             return await self._cancel_run(run_id)  # running hooks have finished; no rollback
         if not ok:
-            return await self._stage_failed(run, stage, run_id, artifact, "hook", "a hook failed")
+            return await self._stage_failed(run, stage, run_id, artifact, "hook", self._failure or "a hook failed")
         if stage.tests:
             await self._stage_status(run_id, "testing")
-            answer = await self._tests(run, stage, artifact, hosts)
+            try:
+                answer = await self._tests(run, stage, artifact, hosts)
+            except ActivityError as error:
+                # The tests could not be run at all (retries spent): the stage failed its tests,
+                # so it rolls back like one whose tests failed.
+                return await self._stage_failed(run, stage, run_id, artifact, "tests",
+                                                f"tests could not run: {error.cause or error}")
             if answer is None:
                 return await self._cancel_run(run_id)
             if not answer.ok:
