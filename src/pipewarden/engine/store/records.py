@@ -114,3 +114,22 @@ class HookRunStart:
     run: HookRunRecord
     completed: bool
     interrupted: HookRunRecord | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SyntheticResult:
+    """One synthetic request to one host (engine.md "Synthetics"): sent at `time`; `success` when
+    the response's `status` was the request's `expect_status` within the timeout; `status` None
+    when no response came (`error` says why: a timeout, a refused connection ...)."""
+
+    pipeline: str
+    synthetic: str
+    stage: str
+    host: str
+    method: str
+    path: str
+    time: datetime
+    success: bool
+    status: int | None
+    error: str | None
+    duration_ms: int

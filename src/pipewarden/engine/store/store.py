@@ -79,10 +79,13 @@ from pipewarden.engine.store.records import (
     HostRecord,
     PipelineRecord,
     StageRunRecord,
+    SyntheticResult,
 )
 from pipewarden.model.hosts import host_key
 
 BUSY_TIMEOUT_SECONDS = 30
+PRUNE_BATCH = 10_000
+"""Rows one pruning transaction deletes at most: a large backlog never holds the write lock long."""
 
 
 def default_url(state_dir: Path) -> str:
@@ -831,6 +834,77 @@ class EngineStore:
                     "override_expired", time=now, pipeline=override.pipeline, stage=override.stage,
                     data=override.event_data()), None))
             return written
+
+    # ------------------------------------------------------------ synthetics
+
+    @contextmanager
+    def _write_measurements(self) -> Iterator[Connection]:
+        """A write transaction for measurements (synthetic results): not part of the audit chain,
+        so it does not lock the chain head (on SQLite, BEGIN IMMEDIATE still serialises it with
+        every other write)."""
+        with self.engine.connect() as conn:
+            conn.execution_options(pw_write=True)
+            with conn.begin():
+                yield conn
+
+    def record_synthetic_results(self, rows: Sequence[SyntheticResult]) -> None:
+        """Store synthetic results, all in one transaction (one commit for a batch)."""
+        if not rows:
+            return
+        values = [{
+            "pipeline": row.pipeline, "synthetic": row.synthetic, "stage": row.stage, "host": row.host,
+            "host_key": host_key(row.host), "method": row.method, "path": row.path, "time": format_time(row.time),
+            "success": row.success, "status": row.status, "error": row.error, "duration_ms": row.duration_ms,
+        } for row in rows]
+        with self._write_measurements() as conn:
+            conn.execute(insert(t.synthetic_results), values)
+
+    def synthetic_counts(self, pipeline: str, name: str, hosts: Sequence[str], since: datetime, *,
+                         signal: str) -> int:
+        """How many requests of synthetic `name` of `pipeline` to any of `hosts` (compared by
+        `host_key`), sent at or after `since`, succeeded (`signal="success"`) or failed
+        (`"failure"`)."""
+        if signal not in ("success", "failure"):
+            raise ValueError(f"signal {signal!r}: expected success or failure")
+        keys = sorted({host_key(host) for host in hosts})
+        if not keys:
+            return 0
+        c = t.synthetic_results.c
+        query = select(func.count()).select_from(t.synthetic_results).where(
+            c.pipeline == pipeline, c.synthetic == name, c.host_key.in_(keys), c.success == (signal == "success"),
+            c.time >= format_time(since))
+        with self._read() as conn:
+            return int(conn.execute(query).scalar_one())
+
+    def synthetic_last_seen(self, pipeline: str, name: str, hosts: Sequence[str]) -> datetime | None:
+        """When the newest stored request of synthetic `name` of `pipeline` to any of `hosts` was
+        sent (whatever its outcome); None when there is none."""
+        c = t.synthetic_results.c
+        newest: str | None = None
+        with self._read() as conn:
+            # One index seek per host and outcome (the index's order), whatever the table's size.
+            for key in sorted({host_key(host) for host in hosts}):
+                for success in (True, False):
+                    time = conn.execute(select(c.time).where(
+                        c.pipeline == pipeline, c.synthetic == name, c.host_key == key, c.success == success,
+                    ).order_by(c.time.desc()).limit(1)).scalar()
+                    if time is not None and (newest is None or time > newest):
+                        newest = time
+        return _opt_time(newest)
+
+    def prune_synthetic_results(self, before: datetime) -> int:
+        """Delete the synthetic results sent before `before`, in batches of PRUNE_BATCH rows per
+        transaction; how many were deleted."""
+        c = t.synthetic_results.c
+        cutoff = format_time(before)
+        deleted = 0
+        while True:
+            with self._write_measurements() as conn:
+                batch = select(c.id).where(c.time < cutoff).limit(PRUNE_BATCH)
+                count = conn.execute(delete(t.synthetic_results).where(c.id.in_(batch))).rowcount
+            deleted += count
+            if count < PRUNE_BATCH:
+                return deleted
 
 
 # ---------------------------------------------------------------- SQLite connection set-up

@@ -217,6 +217,30 @@ events = Table(
 Index("ix_events_pipeline", events.c.pipeline, events.c.seq)
 Index("ix_events_execution", events.c.execution, events.c.seq)
 
+synthetic_results = Table(
+    # One row per synthetic request (engine.md "Synthetics"); what `source: synthetic` counts. Kept
+    # for a retention period (7 days by default), pruned by the synthetics runner.
+    "synthetic_results", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("pipeline", String(63), nullable=False),
+    Column("synthetic", String(200), nullable=False),
+    Column("stage", String(200), nullable=False),
+    Column("host", String(300), nullable=False),           # as the pipeline file writes it
+    Column("host_key", String(300), nullable=False),       # model.hosts.host_key(host)
+    Column("method", String(16), nullable=False),
+    Column("path", Text, nullable=False),
+    Column("time", String(TIME), nullable=False),          # when the request was sent
+    Column("success", Boolean, nullable=False),
+    Column("status", Integer, nullable=True),              # null: no response (timeout, refused ...)
+    Column("error", Text, nullable=True),
+    Column("duration_ms", Integer, nullable=False),
+)
+# Counting (`synthetic_counts`: equality on the first four, a range on time) and the newest request
+# to a host (`synthetic_last_seen`) are index-only range scans of this one index.
+Index("ix_synthetic_results_count", synthetic_results.c.pipeline, synthetic_results.c.synthetic,
+      synthetic_results.c.host_key, synthetic_results.c.success, synthetic_results.c.time)
+Index("ix_synthetic_results_time", synthetic_results.c.time)   # pruning
+
 chain_head = Table(
     "chain_head", metadata,
     Column("id", Integer, primary_key=True, autoincrement=False),
