@@ -1,4 +1,5 @@
-"""engine/domain imports only the standard library, pipewarden.model and itself."""
+"""engine/domain imports only the standard library, pipewarden.model, itself and `packaging` (pure
+version arithmetic: PEP 440 specifiers and PEP 503 names for the blocklist gate; no I/O)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 import pipewarden.engine.domain
 
 DOMAIN = Path(pipewarden.engine.domain.__file__).parent
-ALLOWED_PREFIXES = ("pipewarden.model", "pipewarden.engine.domain")
+ALLOWED_PREFIXES = ("pipewarden.model", "pipewarden.engine.domain", "packaging.")
 
 
 def imported(path: Path) -> set[str]:

@@ -17,6 +17,7 @@ from pipewarden.engine.domain.gates import (
     approval,
     bake_gates,
     bake_time,
+    blocklist,
     combine,
     earliest_pass,
     entry_gates,
@@ -33,14 +34,17 @@ from pipewarden.engine.domain.status import StageRunStatus
 def test_registry_order_is_engine_md() -> None:
     assert ENTRY_GATES == ("policy", "blocklist", "approval", "window", "alarms", "stage_busy", "paused")
     assert BAKE_GATES == ("bake_time", "datapoints")
-    assert BUILT == {policy.NAME, approval.NAME, stage_busy.NAME, paused.NAME, bake_time.NAME}
+    # Issue 14 adds its gates one by one: those of issue 13 and the blocklist are built.
+    assert {policy.NAME, blocklist.NAME, approval.NAME, stage_busy.NAME, paused.NAME, bake_time.NAME} <= BUILT
+    assert set(ENTRY_GATES + BAKE_GATES) >= BUILT
 
 
 def test_entry_gates_of_a_stage() -> None:
     plain = stage()
-    assert entry_gates(plain) == ("policy", "stage_busy", "paused")
+    assert entry_gates(plain) == ("policy", "blocklist", "stage_busy", "paused")
     assert entry_gates(plain, built_only=False) == ("policy", "blocklist", "stage_busy", "paused")
-    assert entry_gates(stage(approvals=("release-manager",))) == ("policy", "approval", "stage_busy", "paused")
+    assert entry_gates(stage(approvals=("release-manager",))) == ("policy", "blocklist", "approval", "stage_busy",
+                                                                  "paused")
     assert bake_gates(plain) == ("bake_time",)
 
 

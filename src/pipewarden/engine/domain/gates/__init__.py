@@ -62,8 +62,9 @@ GATE_NAMES: tuple[str, ...] = tuple(spec.name for spec in GATES)
 ENTRY_GATES: tuple[str, ...] = tuple(spec.name for spec in GATES if spec.phase == "entry")
 BAKE_GATES: tuple[str, ...] = tuple(spec.name for spec in GATES if spec.phase == "bake")
 
-BUILT: frozenset[str] = frozenset({"policy", "approval", "stage_busy", "paused", "bake_time"})
-"""Gates with a module (issue 13). The others are registered but not evaluated yet."""
+BUILT: frozenset[str] = frozenset({"policy", "blocklist", "approval", "stage_busy", "paused", "bake_time"})
+"""Gates with a module (issue 13; `blocklist` from issue 14). The others are registered but not
+evaluated yet."""
 
 
 def entry_gates(stage: StageView, *, built_only: bool = True) -> tuple[str, ...]:
