@@ -118,6 +118,9 @@ def test_org_config_accepts_fixed_by_and_ecosystem(tmp_path: Path) -> None:
      "expected one of: pypi, npm"),
     ("blocklist:\n  git_refs:\n    - {ref: abc, reason: r, fixed_by: ''}\n", 7, "'blocklist.git_refs[0].fixed_by'"),
     ("blocklist:\n  git_refs:\n    - {ref: abc, reason: r, fixed: def}\n", 7, "unknown key 'fixed'"),
+    (("blocklist:\n  packages:\n    - {name: x, reason: r}\n    - name: libfoo\n      reason: r\n"
+      "      versions: 'below 1.4'\n"), 10,
+     "blocklist entry 'libfoo': versions 'below 1.4' is not a PEP 440 specifier set"),
 ])
 def test_org_config_rejects_bad_blocklist_fields(tmp_path: Path, body: str, line: int, message: str) -> None:
     with pytest.raises(ConfigError) as caught:

@@ -51,6 +51,8 @@ def test_the_gate_is_built_second_among_the_entry_gates() -> None:
     ("<1.4.2", "", True),
     ("<1.4.2", "1.0.0-beta.1", True),    # npm's semver pre-release, read by PEP 440 as 1.0.0b1
     (None, "99.0", True),                # no versions: every version
+    ("*", "99.0", True),
+    (" * ", "not-a-version", True),
 ])
 def test_package_versions(versions: str | None, version: str, blocked: bool) -> None:
     assert matches(PackageEntry("libfoo", "CVE-2026-1234", versions), pypi("libfoo", version)) is blocked

@@ -246,6 +246,7 @@ def _load_node(file: str, catalog: Catalog) -> OrgNode:
     exceptions = tuple(
         _exception(name, i, entry, parsed, file, catalog) for i, entry in enumerate(doc.get("exceptions") or [])
     )
+    _check_blocklist_versions(doc.get("blocklist") or {}, parsed, file)
     return OrgNode(
         name=name,
         parent=doc["metadata"].get("parent"),
@@ -339,6 +340,29 @@ def _exception(
         file=file,
         line=line,
     )
+
+
+ANY_VERSION = "*"
+"""`versions: "*"` (or no `versions`): every version of the package."""
+
+
+def _check_blocklist_versions(blocklist: dict[str, Any], parsed: ParsedYaml, file: str) -> None:
+    """Each package entry's `versions` is a PEP 440 specifier set (or `*`): the release engine's
+    blocklist gate reads it so (engine.md), and a typo must stop `config validate`, not an artifact."""
+    from packaging.specifiers import InvalidSpecifier, SpecifierSet  # only org files with a blocklist pay
+
+    for index, entry in enumerate(blocklist.get("packages") or []):
+        versions = entry.get("versions")
+        if versions is None or versions.strip() == ANY_VERSION:
+            continue
+        try:
+            SpecifierSet(versions)
+        except InvalidSpecifier:
+            raise ConfigError(
+                f"blocklist entry {entry['name']!r}: versions {versions!r} is not a PEP 440 specifier set; "
+                "write for example '<1.4.2' or '>=2.0,<2.3.1' (or '*' for every version)",
+                file, parsed.line_of(f"blocklist.packages[{index}].versions"),
+            ) from None
 
 
 def _link(nodes: dict[str, OrgNode]) -> OrgTree:

@@ -8,7 +8,7 @@ pipeline's repository says of it (`Ancestry`). This module judges:
 - A package entry `{name, versions, reason, ecosystem?}` matches a manifest package of that name
   (normalised for the package's ecosystem: PEP 503 for pypi, lowercase for npm; any ecosystem when
   the entry gives none) whose version is in the PEP 440 specifier set `versions`, pre-releases
-  included (`contains(..., prereleases=True)`); an entry without `versions` matches every version,
+  included (`contains(..., prereleases=True)`); an entry without `versions` (or with `*`) matches every version,
   and a version that cannot be parsed matches (the safe reading). PEP 440's own rule still holds:
   `<1.4.2` does not hold the pre-releases of 1.4.2 itself (`1.4.2rc1`); `<=1.4.2,!=1.4.2` does.
 - A git entry `{ref, reason, fixed_by?}` matches when the artifact's commit is `ref` or descends
@@ -36,6 +36,8 @@ from pipewarden.engine.domain.gates.base import FAIL, PASS, WAIT, GateResult, cl
 from pipewarden.engine.domain.manifest import Package, normalise_name
 
 NAME = "blocklist"
+ANY_VERSION = "*"
+"""`versions: "*"` matches every version, as no `versions` does (the org config loader allows it)."""
 
 # Matches listed in the reason; all of them are in the event's inputs.
 _REASON_MATCHES = 5
@@ -138,7 +140,8 @@ def evaluate(entries: Sequence[Entry], packages: Sequence[Package], git: Mapping
     specifiers: dict[int, SpecifierSet | None] = {}
     for index, entry in enumerate(package_entries):
         try:
-            specifiers[index] = None if entry.versions is None else SpecifierSet(entry.versions)
+            every = entry.versions is None or entry.versions.strip() == ANY_VERSION
+            specifiers[index] = None if every else SpecifierSet(str(entry.versions))
         except InvalidSpecifier:
             error = (f"blocklist entry {entry.name}{_by(entry)}: versions {entry.versions!r} is not a PEP 440 "
                      "specifier set")
