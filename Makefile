@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install browser docs bench lint clean
+.PHONY: demo test install browser prometheus docs bench lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -42,7 +42,7 @@ demo: install
 	@echo "== the release engine: examples/release-demo/run_demo.py"
 	@$(BIN)/python examples/release-demo/run_demo.py
 
-test: install browser
+test: install browser prometheus
 	$(BIN)/pipewarden policy test org-configs/example/policies
 	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m pytest -rs
@@ -57,6 +57,17 @@ browser:
 	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
 	      || echo "chromium could not be installed: the screenshot tests will skip"; \
 	  else echo "chromium is missing and cannot be installed here (needs root and apt-get): the screenshot tests will skip"; fi; }
+
+# Debian's prometheus (with promtool), for the metric source tests (tests/engine/test_sources.py):
+# installed with apt-get when missing and this runs as root; otherwise, or when apt cannot get it,
+# those tests skip and say why (-rs above lists the reason).
+prometheus:
+	@{ command -v prometheus && command -v promtool; } >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "== installing Debian's prometheus for the metric source tests"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null) \
+	      || echo "prometheus could not be installed: the Prometheus tests will skip"; \
+	  else echo "prometheus is missing and cannot be installed here (needs root and apt-get): the Prometheus tests will skip"; fi; }
 
 # Times check and report on generated fleets of 1,000 / 10,000 / 50,000 pipelines (see benchmarks/),
 # then the release engine: overhead against bare Temporal, 100 concurrent executions, peak memory.

