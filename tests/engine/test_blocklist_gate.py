@@ -165,8 +165,13 @@ def test_without_observations_the_gate_waits() -> None:
     assert (config.result, config.code, config.reason) == ("wait", "config_error",
                                                            "the org config is invalid: org/acme.yaml:12: bad")
     assert config.inputs["config_error"] == "org/acme.yaml:12: bad"
-    no_manifest = evaluate([], [], {}, now=NOW, no_manifest="the record of artifact 9f8e7d6c5b4a is missing")
-    assert (no_manifest.result, no_manifest.code) == ("wait", "no_manifest")
+    gone = "the record of artifact 9f8e7d6c5b4a is missing"
+    no_manifest = evaluate([PackageEntry("libfoo", "x")], [], {}, now=NOW, no_manifest=gone)
+    assert (no_manifest.result, no_manifest.code, no_manifest.reason) == ("wait", "no_manifest", gone)
+    # Without package entries the manifest is not needed.
+    assert evaluate([], [], {}, now=NOW, no_manifest=gone).passed
+    assert evaluate(entries, [], {"bad": Ancestry(True, True), "fix": Ancestry(True, False)}, now=NOW,
+                    no_manifest=gone).code == "blocked_commit"
     bad_spec = evaluate([PackageEntry("libfoo", "x", "about 1.0", org="acme")], [pypi("libfoo", "1.0")], {}, now=NOW)
     assert (bad_spec.result, bad_spec.code) == ("wait", "config_error")
     assert "libfoo (listed by acme): versions 'about 1.0' is not a PEP 440 specifier set" in bad_spec.reason
@@ -183,3 +188,13 @@ def test_entries_come_from_org_config_blocklists() -> None:
                        GitEntry("9f2c1e0", "perf", "4d5e6f7", "acme"), GitEntry("abc", "x", None, "acme")]
     assert refs_of(entries + [GitEntry("abc", "again", "9f2c1e0")]) == ["9f2c1e0", "4d5e6f7", "abc"]
     assert entries_of({}) == []
+
+
+def test_a_package_match_fails_even_when_the_repository_cannot_be_asked() -> None:
+    entries = [GitEntry("bad", "regression"), PackageEntry("libfoo", "CVE-1", "<2")]
+    result = evaluate(entries, [pypi("libfoo", "1.0")], {}, now=NOW, source_error="repository gone")
+    assert (result.result, result.code) == ("fail", "blocked_package")
+    assert result.reason == ("1 blocklist match: package libfoo 1.0 (pypi) is in libfoo <2: CVE-1 "
+                             "(git entries not checked: repository gone)")
+    assert result.inputs["source_error"] == "repository gone"
+    assert evaluate(entries, [pypi("libfoo", "3.0")], {}, now=NOW, source_error="repository gone").waiting

@@ -38,13 +38,14 @@ def test_two_stages_released_end_to_end(temporal_server: DevServer, tmp_path: Pa
         types = [event.type for event in events]
         assert types[:4] == ["execution_started", "gate", "build_started", "build_finished"]
         assert events[3].data["result"] == "succeeded" and events[3].data["artifact"] == artifact
-        per_stage = ["gate", "gate", "gate", "stage_started", *["hook"] * 8]
+        per_stage = ["gate", "gate", "gate", "gate", "stage_started", *["hook"] * 8]
         assert types[4:] == [
             *per_stage, "tests_finished", "bake_started", "gate", "bake_finished",
             *per_stage, "bake_started", "gate", "bake_finished", "execution_finished",
         ]
         assert [e.data["gate"] for e in events if e.type == "gate"] == [
-            "policy", "policy", "stage_busy", "paused", "bake_time", "policy", "stage_busy", "paused", "bake_time"]
+            "policy", "policy", "blocklist", "stage_busy", "paused", "bake_time",
+            "policy", "blocklist", "stage_busy", "paused", "bake_time"]
         assert all(e.data["result"] == "pass" for e in events if e.type == "gate")
         hooks = [e for e in events if e.type == "hook"]
         assert all(e.data["exit_code"] == 0 and e.data["attempt"] == 1 for e in hooks)

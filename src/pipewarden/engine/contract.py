@@ -292,6 +292,9 @@ class RollbackPlanRequest:
     replacing: str
     to: str | None = None
     """`rollback --to ARTIFACT` (checked: not the replaced one, intact, not blocklisted)."""
+    now: str | None = None
+    """The workflow's clock, at which the blocklist (and an override of it) is judged; None: the
+    activity's clock (requests recorded before it existed)."""
 
 
 @dataclass

@@ -4,7 +4,9 @@ under `work/`.
 - `artifacts/sha256/HEX.tar.gz`: an artifact's packed content, named by its sha256 (written to a
   temporary name and renamed, so a crash never leaves a partial file under the final name).
 - `artifacts/by-id/ARTIFACT.json`: its record: artifact id, commit, sha256, author, committer
-  time, packages (empty until the manifest of issue 14), the definition path and document.
+  time, packages (its manifest: `{name, version, ecosystem}` objects, activities/manifest.py; a
+  record written before the manifest existed has none and reads as an empty manifest), the
+  definition path and document.
 - `work/ARTIFACT/checkout`: a clean clone of the repository at the commit (never the user's working
   tree); builds, hooks and tests run there. `work/ARTIFACT/artifact`: the unpacked artifact.
 
@@ -106,8 +108,10 @@ class ArtifactStore:
     # ---------------------------------------------------------------- content
 
     def pack(self, source: Path, artifact: str, commit: str, *, author: str, committer_time: str,
-             pipeline_path: str, document: dict[str, Any] | None) -> ArtifactRecord:
-        """Pack the file or directory `source` and store it under its sha256, with its record."""
+             pipeline_path: str, document: dict[str, Any] | None,
+             packages: list[dict[str, str]] | None = None) -> ArtifactRecord:
+        """Pack the file or directory `source` and store it under its sha256, with its record
+        (`packages`: the manifest, as `Package.to_json` gives each)."""
         if not source.exists():
             raise ArtifactError(f"build.artifact {source.name!r} does not exist after the build")
         data = _tar_gz(source)
@@ -115,7 +119,8 @@ class ArtifactStore:
         path = self.content_path(sha256)
         if not path.exists():
             _write_atomic(path, data)
-        record = ArtifactRecord(artifact, commit, sha256, author, committer_time, pipeline_path, document)
+        record = ArtifactRecord(artifact, commit, sha256, author, committer_time, pipeline_path, document,
+                                list(packages or []))
         _write_atomic(self.record_path(artifact), json.dumps(asdict(record), sort_keys=True).encode())
         return record
 
@@ -124,6 +129,8 @@ class ArtifactStore:
             raw = json.loads(self.record_path(artifact).read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return None
+        if isinstance(raw, dict) and raw.get("packages") is None:
+            raw["packages"] = []  # a record from before the manifest: an empty one
         return ArtifactRecord(**raw)
 
     def intact(self, artifact: str) -> bool:

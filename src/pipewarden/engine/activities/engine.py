@@ -30,7 +30,9 @@ from typing import Any
 from temporalio import activity
 from temporalio.exceptions import ApplicationError, CancelledError
 
+from pipewarden.engine.activities import blocklist as blocklist_observe
 from pipewarden.engine.activities.artifacts import ArtifactError, ArtifactStore, git, read_at_commit
+from pipewarden.engine.activities.manifest import ManifestError, read_manifest
 from pipewarden.engine.activities.process import kill_group, run_command
 from pipewarden.engine.contract import (
     A_APPEND,
@@ -80,10 +82,12 @@ from pipewarden.engine.contract import (
     TestsAnswer,
     TestsRequest,
 )
+from pipewarden.engine.domain import overrides as override_rules
 from pipewarden.engine.domain.errors import IllegalTransition, Refused
 from pipewarden.engine.domain.events import draft
 from pipewarden.engine.domain.gates import approval as approval_gate
 from pipewarden.engine.domain.gates import bake_time as bake_time_gate
+from pipewarden.engine.domain.gates import blocklist as blocklist_gate
 from pipewarden.engine.domain.gates import paused as paused_gate
 from pipewarden.engine.domain.gates import policy as policy_gate
 from pipewarden.engine.domain.gates import stage_busy as stage_busy_gate
@@ -145,6 +149,13 @@ def _as_yaml(document: dict[str, Any]) -> bytes:
     return _NOT_YAML_PRINTABLE.sub(lambda match: f"\\u{ord(match.group()):04x}", text).encode()
 
 
+def _sbom(document: dict[str, Any] | None) -> str | None:
+    """`build.sbom` of a pipeline document, when it sets one."""
+    build = document.get("build") if document is not None else None
+    sbom = build.get("sbom") if isinstance(build, dict) else None
+    return sbom if isinstance(sbom, str) else None
+
+
 class EngineActivities:
     def __init__(self, store: EngineStore, state_dir: Path, *, org_config: str | None = None,
                  policies: Sequence[str] = (), pipelines: Collection[str] | None = None) -> None:
@@ -158,6 +169,7 @@ class EngineActivities:
         self.org_config = org_config
         self.policies = tuple(policies)
         self.pipelines = None if pipelines is None else frozenset(pipelines)
+        self.ancestry = blocklist_observe.GitAncestry()
 
     # ------------------------------------------------------------ helpers
 
@@ -299,10 +311,16 @@ class EngineActivities:
             read = read_at_commit(request.repo, request.commit, request.pipeline_path)
             loaded = load_pipeline_bytes(request.pipeline_path, read)
             document = loaded.document if loaded.valid and isinstance(loaded.document, dict) else None
+            # The manifest (engine.md): from build.sbom of the artifact's own definition, else the
+            # lock files; read after the build commands, which may write either.
+            packages = read_manifest(checkout, _sbom(document))
             self.artifacts.pack(source, artifact, request.commit, author=author, committer_time=committed,
-                                pipeline_path=request.pipeline_path, document=document)
+                                pipeline_path=request.pipeline_path, document=document,
+                                packages=[package.to_json() for package in packages])
         except ArtifactError as error:
             return self._built(request, None, "failed", started, str(error))
+        except ManifestError as error:
+            return self._built(request, None, "failed", started, f"the artifact's manifest cannot be read: {error}")
         self.store.set_execution_artifact(request.execution, artifact)
         return self._built(request, artifact, "succeeded", started, "built")
 
@@ -443,6 +461,8 @@ class EngineActivities:
         except ArtifactError as error:
             policy = FAIL("unreadable", str(error), inputs={"now": request.now})
         results: list[tuple[str, GateResult]] = [(policy_gate.NAME, policy)]
+        results.append((blocklist_gate.NAME, self._blocklist(request.pipeline, request.stage, request.repo,
+                                                             request.commit, now)))
         if request.approvals_required:
             # The store's `approved` events are the record of approvals (the client writes them
             # before it signals): they still count after a retry or a restarted workflow run.
@@ -462,6 +482,32 @@ class EngineActivities:
             self.store.record_gate(request.run_id, name, result, now=now)
             answers.append(_answer(name, result))
         return answers
+
+    def _blocklist(self, pipeline: str, stage: str, repo: str | None, commit: str, now: datetime) -> GateResult:
+        """The `blocklist` gate for the artifact of `commit` at `stage`'s entry: the entries of the
+        artifact's team's org chain as the org config is now, its manifest and the ancestry in
+        `repo` (activities/blocklist.py), with an active override of the gate for the stage."""
+        record = self.artifacts.record(artifact_id(commit))
+        entries = blocklist_observe.chain_entries(self.org_config, self.policies, blocklist_observe.team_of(record),
+                                                  now)
+        result = blocklist_observe.judge(entries, record, repo=repo, commit=commit, now=now, git=self.ancestry)
+        override = override_rules.find(self.store.overrides(pipeline=pipeline), pipeline, stage,
+                                       blocklist_gate.NAME, now)
+        return override_rules.apply(blocklist_gate.NAME, result, override, now)
+
+    def _blocklisted(self, pipeline: str, stage: str, artifacts: Collection[str], now: datetime) -> set[str]:
+        """The artifacts among `artifacts` that the blocklist gate of `stage` fails now (an active
+        override of it counts, as at an entry): a rollback never restores them. One whose gate
+        cannot judge (it waits: the org config invalid, the repository unreadable) is not counted:
+        it passed this stage before, and restoring service comes first."""
+        source = self.store.pipeline(pipeline)
+        repo = source.repo if source is not None and source.repo else None
+        found: set[str] = set()
+        for artifact in sorted(artifacts):
+            record = self.artifacts.record(artifact)
+            if record is not None and self._blocklist(pipeline, stage, repo, record.commit, now).failed:
+                found.add(artifact)
+        return found
 
     @activity.defn(name=A_STAGE_STATUS)
     def set_stage_status(self, request: StageStatusRequest) -> None:
@@ -519,8 +565,10 @@ class EngineActivities:
         candidates = {event.artifact for event in history} | ({request.to} if request.to else set())
         intact = {artifact for artifact in candidates if self.artifacts.intact(artifact)}
         touched = self.store.hosts_with_hooks(request.pipeline, request.stage, request.replacing)
+        now = parse_time(request.now) if request.now is not None else self._now()
+        blocklisted = self._blocklisted(request.pipeline, request.stage, intact - {request.replacing}, now)
         try:
-            plan = plan_rollback(stage, request.replacing, touched, history, blocklisted=set(), intact=intact,
+            plan = plan_rollback(stage, request.replacing, touched, history, blocklisted=blocklisted, intact=intact,
                                  to=request.to)
         except Refused as refused:  # `--to` names an artifact that cannot be restored
             return RollbackPlanAnswer([], refused.reason, list(stage.hosts))

@@ -18,8 +18,9 @@ pipeline's repository says of it (`Ancestry`). This module judges:
 
 Any match is FAIL, `blocked_package` when a package entry matches, else `blocked_commit`, listing
 every match with its reason. Without data the gate waits, never passes: `config_error` while the
-org config cannot be read (file and line), `source_error` while the repository cannot be asked,
-`no_manifest` when the artifact's record is gone.
+org config cannot be read (file and line), `source_error` while the repository cannot be asked
+(unless a package entry matches: that is certain, and fails), `no_manifest` when the artifact's
+record is gone and there are package entries to judge.
 """
 
 from __future__ import annotations
@@ -135,8 +136,8 @@ def evaluate(entries: Sequence[Entry], packages: Sequence[Package], git: Mapping
     if config_error is not None:
         return WAIT("config_error", f"the org config is invalid: {config_error}",
                     inputs={**inputs, "config_error": config_error})
-    if no_manifest is not None:
-        return WAIT("no_manifest", no_manifest, inputs=inputs)
+    if no_manifest is not None and package_entries:  # git entries and no entries need no manifest
+        return WAIT("no_manifest", no_manifest, inputs={**inputs, "no_manifest": no_manifest})
     specifiers: dict[int, SpecifierSet | None] = {}
     for index, entry in enumerate(package_entries):
         try:
@@ -146,12 +147,6 @@ def evaluate(entries: Sequence[Entry], packages: Sequence[Package], git: Mapping
             error = (f"blocklist entry {entry.name}{_by(entry)}: versions {entry.versions!r} is not a PEP 440 "
                      "specifier set")
             return WAIT("config_error", f"the org config is invalid: {error}", inputs={**inputs, "config_error": error})
-    missing = [ref for ref in refs_of(git_entries) if ref not in git]
-    if source_error is not None or missing:
-        error = source_error if source_error is not None else f"no answer for {', '.join(missing)}"
-        return WAIT("source_error", f"cannot tell which blocklisted commits this artifact holds: {error}",
-                    inputs={**inputs, "source_error": error})
-
     matches: list[dict[str, Any]] = []
     lines: list[str] = []
     for index, entry in enumerate(package_entries):
@@ -169,6 +164,17 @@ def evaluate(entries: Sequence[Entry], packages: Sequence[Package], git: Mapping
             lines.append(f"package {package.name} {package.version or '(no version)'} ({package.ecosystem}) is in "
                          f"{entry.name}{within}{_by(entry)}: {entry.reason}")
     package_matched = bool(matches)
+
+    missing = [ref for ref in refs_of(git_entries) if ref not in git]
+    if source_error is not None or missing:
+        error = source_error if source_error is not None else f"no answer for {', '.join(missing)}"
+        inputs["source_error"] = error
+        if not package_matched:
+            return WAIT("source_error", f"cannot tell which blocklisted commits this artifact holds: {error}",
+                        inputs=inputs)
+        # A package match is certain without the repository: it fails now (git entries unchecked).
+        inputs.update({"matches": matches, "unknown_refs": [], "fixed": []})
+        return _fail("blocked_package", lines, f" (git entries not checked: {error})", inputs)
 
     unknown: list[str] = []
     fixed: list[dict[str, str]] = []
@@ -199,8 +205,11 @@ def evaluate(entries: Sequence[Entry], packages: Sequence[Package], git: Mapping
     if not matches:
         checked = len(package_entries) + len(git_entries)
         return PASS(f"no blocklist entry matches ({checked} checked){note}", inputs=inputs)
+    return _fail("blocked_package" if package_matched else "blocked_commit", lines, note, inputs)
+
+
+def _fail(code: str, lines: Sequence[str], note: str, inputs: dict[str, Any]) -> GateResult:
     listed = "; ".join(lines[:_REASON_MATCHES])
     more = f"; and {len(lines) - _REASON_MATCHES} more" if len(lines) > _REASON_MATCHES else ""
     count = f"{len(lines)} blocklist match{'es' if len(lines) != 1 else ''}"
-    code = "blocked_package" if package_matched else "blocked_commit"
     return FAIL(code, f"{count}: {listed}{more}{note}", inputs=inputs)
