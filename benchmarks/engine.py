@@ -34,8 +34,7 @@ releases all 100. Wall time from the branch update to the last `succeeded` (the 
 default's pragmas (journal_mode=wal, synchronous=full), `default` = the dev server's own.
 
 (c) Peak memory during (b): RSS (VmRSS) of the server process (worker included) plus the
-Temporal process, read from /proc every 100 ms; also the PSS of every process of the run (hooks,
-git included) once a second.
+Temporal process, read from /proc every 100 ms.
 
 Every process is started in its own process group and stopped by group at the end (or on error
 or Ctrl-C); ports are free ones. Prints Markdown tables and writes JSON (`--json`, default
@@ -293,19 +292,6 @@ def rss_kib(pid: int) -> int:
     return 0
 
 
-def pss_kib(pid: int) -> int:
-    """Proportional set size: shared pages divided among the processes sharing them (a forked
-    child's pages are not counted twice, as RSS would)."""
-    try:
-        with open(f"/proc/{pid}/smaps_rollup", encoding="ascii", errors="replace") as rollup:
-            for line in rollup:
-                if line.startswith("Pss:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
-
-
 def cpu_seconds(pid: int) -> float:
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
@@ -314,30 +300,10 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def descendants(roots: list[int]) -> set[int]:
-    children: dict[int, list[int]] = {}
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            ppid = int(Path(f"/proc/{entry.name}/stat").read_text().rpartition(")")[2].split()[1])
-        except (OSError, IndexError, ValueError):
-            continue
-        children.setdefault(ppid, []).append(int(entry.name))
-    found: set[int] = set()
-    todo = list(roots)
-    while todo:
-        pid = todo.pop()
-        if pid in found:
-            continue
-        found.add(pid)
-        todo.extend(children.get(pid, []))
-    return found
-
-
 class Sampler:
-    """RSS of the named processes every `interval` s, PSS of them and all their descendants (hooks,
-    git) once a second, and the 1-minute load average every 5 s, in a thread."""
+    """RSS of the named processes every `interval` s and the 1-minute load average every 5 s, in a
+    thread. (Short-lived children, hooks and git, are left out: a child between vfork and exec
+    shows its parent's memory, so summing children's RSS or PSS counts the server again.)"""
 
     def __init__(self, pids: dict[str, int], interval: float = 0.1) -> None:
         self.pids = pids
@@ -345,7 +311,6 @@ class Sampler:
         self.peak_sum = 0
         self.peak_parts: dict[str, int] = {}
         self.peak_each = {name: 0 for name in pids}
-        self.peak_tree = 0
         self.samples = 0
         self.loads: list[float] = []
         self._stop = threading.Event()
@@ -368,9 +333,6 @@ class Sampler:
                 self.peak_sum, self.peak_parts = total, parts
             for name, value in parts.items():
                 self.peak_each[name] = max(self.peak_each[name], value)
-            if self.samples % 10 == 0:  # the whole tree once a second (scanning /proc costs a little)
-                tree = sum(pss_kib(pid) for pid in descendants(list(self.pids.values())))
-                self.peak_tree = max(self.peak_tree, tree)
             if time.monotonic() - last_load >= 5:
                 self.loads.append(os.getloadavg()[0])
                 last_load = time.monotonic()
@@ -382,7 +344,7 @@ class Sampler:
         return {"peak_server_plus_temporal_mib": round(self.peak_sum / mib, 1),
                 "at_peak_mib": {name: round(value / mib, 1) for name, value in self.peak_parts.items()},
                 "peak_each_mib": {name: round(value / mib, 1) for name, value in self.peak_each.items()},
-                "peak_pss_all_processes_mib": round(self.peak_tree / mib, 1), "samples": self.samples,
+                "samples": self.samples,
                 "load_1min": [round(load, 2) for load in self.loads]}
 
 
@@ -1053,18 +1015,19 @@ def report_b(results: list[dict[str, Any]]) -> None:
         return
     count = results[0]["executions"]
     print(f"\n(b) {count} concurrent executions (separate pipelines), and (c) peak memory\n")
-    print("| Temporal SQLite | wall s | executions/min | first start after s | one execution s (median, max) "
-          "| CPU s server / Temporal | peak RSS server + Temporal MiB | server / Temporal at peak | PSS all processes MiB | load |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+    print("| Temporal SQLite | wall s | executions/min | first / last start after s | one execution s (median, max) "
+          "| CPU s server / Temporal | peak RSS server + Temporal MiB | server / Temporal at peak | load |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---|")
     for r in results:
         memory = r["memory"]
         at_peak = memory["at_peak_mib"]
         loads = memory["load_1min"] or [0.0]
         print(f"| {r['setting']} ({', '.join(r['pragmas']) or 'no --sqlite-pragma'}; file: {r['journal_mode']}) | {r['wall_s']:.1f} | "
-              f"{r['per_minute']:.1f} | {r['first_started_after_s']:.1f} | {median(r['execution_s']):.1f}, "
+              f"{r['per_minute']:.1f} | {r['first_started_after_s']:.1f} / {r['last_started_after_s']:.1f} | "
+              f"{median(r['execution_s']):.1f}, "
               f"{max(r['execution_s']):.1f} | {r['cpu_s'].get('server', 0)} / {r['cpu_s'].get('temporal', 0)} | "
               f"{memory['peak_server_plus_temporal_mib']} | {at_peak.get('server', 0)} / {at_peak.get('temporal', 0)} | "
-              f"{memory.get('peak_pss_all_processes_mib', '-')} | {min(loads):.1f}-{max(loads):.1f} |")
+              f"{min(loads):.1f}-{max(loads):.1f} |")
     for r in results:
         if r["statuses"] != {"succeeded": r["executions"]}:
             print(f"WARNING: {r['setting']}: not every execution succeeded: {r['statuses']}")
