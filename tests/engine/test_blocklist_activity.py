@@ -83,11 +83,10 @@ class Engine:
         env.info = dataclasses.replace(env.info, workflow_id=execution, activity_id=activity_id)
         return env
 
-    def build(self, commit: str) -> tuple[str, BuildAnswer]:
+    def build(self, commit: str, command: str = "mkdir -p dist && cp app.txt dist/") -> tuple[str, BuildAnswer]:
         execution = self.store.create_execution(PIPELINE, commit, trigger="release", now=NOW).id
         answer: BuildAnswer = self.env(execution, "build").run(self.activities.build, BuildRequest(
-            execution, PIPELINE, str(self.repo), commit, "pipeline.yaml", ["mkdir -p dist && cp app.txt dist/"], [],
-            "dist/", 60))
+            execution, PIPELINE, str(self.repo), commit, "pipeline.yaml", [command], [], "dist/", 60))
         return execution, answer
 
     def gates(self, execution: str, commit: str, stage: str, at: datetime = NOW) -> dict[str, GateAnswer]:
@@ -138,6 +137,25 @@ def test_a_manifest_that_cannot_be_read_fails_the_build(engine: Engine) -> None:
     assert answer.reason == ("the artifact's manifest cannot be read: build.sbom 'dist/bom.json' does not exist "
                              "after the build commands (they must write it in the checkout)")
     assert engine.activities.artifacts.record(commit[:12]) is None
+
+
+def test_an_sbom_the_build_writes_is_the_manifest(engine: Engine) -> None:
+    text = (engine.repo / "pipeline.yaml").read_text().replace("  artifact: dist/\n",
+                                                               "  artifact: dist/\n  sbom: dist/bom.json\n")
+    write(engine.repo / "pipeline.yaml", text)
+    sbom = {"bomFormat": "CycloneDX", "specVersion": "1.6", "version": 1, "components": [
+        {"type": "library", "name": "left-pad", "version": "1.3.0", "purl": "pkg:npm/left-pad@1.3.0"},
+        {"type": "library", "name": "LibFoo", "version": "1.4.1", "purl": "pkg:pypi/LibFoo@1.4.1"}]}
+    write(engine.repo / "bom.json", json.dumps(sbom))
+    git(engine.repo, "add", "-A")
+    git(engine.repo, "commit", "-q", "-m", "sbom")
+    commit = git(engine.repo, "rev-parse", "HEAD")
+    _, answer = engine.build(commit, "mkdir -p dist && cp app.txt bom.json dist/")
+    assert answer.ok, answer.reason
+    record = engine.activities.artifacts.record(commit[:12])
+    assert record is not None and record.packages == [  # not requirements.txt's libfoo 1.4.0
+        {"name": "left-pad", "version": "1.3.0", "ecosystem": "npm"},
+        {"name": "libfoo", "version": "1.4.1", "ecosystem": "pypi"}]
 
 
 def test_an_entry_added_while_in_flight_stops_the_artifact_at_its_next_stage(engine: Engine) -> None:
