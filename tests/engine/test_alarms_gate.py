@@ -5,6 +5,8 @@ tripwire."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from engine_helpers import at
 from hypothesis import given
@@ -135,6 +137,19 @@ def test_inputs_and_state_round_trip() -> None:
     assert result.inputs["now"] == "2026-12-01T15:00:20.000Z"
     canonical_json(result.event_data("alarms"))
     assert AlarmState.from_json(state.to_json()) == state
+
+
+def test_state_crosses_temporal_as_it_is() -> None:
+    # The integration passes states between the server's alarm loop, activities and workflows.
+    from temporalio.converter import DataConverter
+
+    state = run([value(7, 0), value(8, 10), failure(second=20)])
+
+    async def round_trip() -> list[object]:
+        payloads = await DataConverter.default.encode([state])
+        return await DataConverter.default.decode(payloads, [AlarmState])
+
+    assert asyncio.run(round_trip()) == [state]
 
 
 def test_periods_must_be_positive() -> None:

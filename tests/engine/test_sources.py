@@ -231,6 +231,9 @@ def test_server_down_is_an_error_naming_it() -> None:
     assert reading.value is None and reading.error is not None
     assert f"cannot connect to Prometheus at http://127.0.0.1:{port}" in reading.error
     assert "secret" not in reading.error
+    for url in ("127.0.0.1:9090", "http://[bad", "ftp://127.0.0.1:9090"):  # the config checks URLs; still no crash
+        with PrometheusSource(url) as odd:
+            assert read(odd, "sum(pw_single)").error
 
 
 def test_timeout_is_an_error_and_quick() -> None:

@@ -127,12 +127,15 @@ def expand(query: str, context: ReadContext) -> str:
 
 def _redacted(url: str) -> str:
     """`url` without user and password (they are not for events and reasons)."""
-    parts = urlsplit(url)
-    if parts.username is None and parts.password is None:
-        return url
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
+    try:
+        parts = urlsplit(url)
+        if parts.username is None and parts.password is None:
+            return url
+        host = parts.hostname or ""
+        if parts.port is not None:
+            host = f"{host}:{parts.port}"
+    except ValueError:  # not a URL at all (reads then fail saying so)
+        return url.rpartition("@")[2]
     return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
 
 
@@ -187,7 +190,7 @@ class PrometheusSource:
             return None, f"Prometheus at {self._shown} did not answer within {self.timeout_seconds:g}s"
         except httpx.ConnectError as error:
             return None, f"cannot connect to Prometheus at {self._shown}: {error}"
-        except httpx.HTTPError as error:
+        except (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError) as error:
             return None, f"Prometheus at {self._shown} failed: {type(error).__name__}: {error}"
         return _answer(response, self._shown)
 
