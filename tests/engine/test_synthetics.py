@@ -4,16 +4,24 @@ no data, silent after three intervals), and the runner against real loopback HTT
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+import logging
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from pipewarden.engine.store import EngineStore
 from pipewarden.engine.store import store as store_module
 from pipewarden.engine.store.records import SyntheticResult
-from pipewarden.engine.synthetics import silent_hosts, synthetic_reading
+from pipewarden.engine.synthetics import SyntheticsRunner, silent_hosts, synthetic_reading
+from pipewarden.model.view import PipelineView, pipeline_view
 
 T0 = datetime(2026, 12, 1, 15, 0, tzinfo=UTC)
 
@@ -130,3 +138,270 @@ def test_silent_after_three_intervals_per_host(store: EngineStore) -> None:
     assert silent_hosts(store, "shop", "api", hosts, None, at(71)) == hosts
     # A host of the stage that no request ever reached.
     assert silent_hosts(store, "shop", "api", [*hosts, "127.0.0.1:9303"], 60, at(80)) == ["127.0.0.1:9303"]
+
+
+# ---------------------------------------------------------------- real loopback cells
+
+
+class Cell:
+    """A real HTTP server on a free loopback port, in threads: answers `status` after `delay`
+    seconds, or with `hang` never (until the cell stops). Records each request's arrival (monotonic
+    time, method, path) and the most requests it had in progress at once."""
+
+    def __init__(self, status: int = 200, *, delay: float = 0.0, hang: bool = False) -> None:
+        cell = self
+        self.status, self.delay, self.hang = status, delay, hang
+        self.arrivals: list[tuple[float, str, str]] = []
+        self.in_progress = 0
+        self.max_in_progress = 0
+        self.lock = threading.Lock()
+        self.release = threading.Event()
+
+        class Handler(BaseHTTPRequestHandler):
+            def handle_one(self) -> None:
+                with cell.lock:
+                    cell.arrivals.append((time.monotonic(), self.command, self.path))
+                    cell.in_progress += 1
+                    cell.max_in_progress = max(cell.max_in_progress, cell.in_progress)
+                try:
+                    if cell.hang:
+                        cell.release.wait(30)
+                        return
+                    if cell.delay:
+                        time.sleep(cell.delay)
+                    self.send_response(cell.status)
+                    self.send_header("Content-Length", "2")
+                    self.end_headers()
+                    self.wfile.write(b"ok")
+                finally:
+                    with cell.lock:
+                        cell.in_progress -= 1
+
+            do_GET = do_POST = do_HEAD = handle_one
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.host = f"127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self.thread.start()
+
+    def paths(self) -> list[str]:
+        with self.lock:
+            return [path for _, _, path in self.arrivals]
+
+    def close(self) -> None:
+        self.release.set()
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(5)
+
+
+@pytest.fixture
+def cells() -> Iterator[Callable[..., Cell]]:
+    started: list[Cell] = []
+
+    def make(status: int = 200, **kwargs: Any) -> Cell:
+        started.append(Cell(status, **kwargs))
+        return started[-1]
+
+    try:
+        yield make
+    finally:
+        for cell in started:
+            cell.close()
+
+
+def closed_port() -> str:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return f"127.0.0.1:{probe.getsockname()[1]}"
+
+
+def view(stages: dict[str, list[str]], synthetics: list[dict[str, Any]], name: str = "shop") -> PipelineView:
+    return pipeline_view({
+        "apiVersion": "pipewarden/v1", "kind": "Pipeline", "metadata": {"name": name, "team": "demo"},
+        "build": {"commands": ["true"], "artifact": "dist/"}, "synthetics": synthetics,
+        "stages": [{"name": stage, "type": "prod" if stage.startswith("prod") else "preprod",
+                    "targets": [{"name": f"{stage}-{i}", "hosts": [host]} for i, host in enumerate(hosts)]}
+                   for stage, hosts in stages.items()],
+    })
+
+
+def synthetic(name: str = "api", interval: str = "1s", paths: tuple[str, ...] = ("/health",),
+              expect: int = 200) -> dict[str, Any]:
+    return {"name": name, "interval": interval,
+            "requests": [{"method": "GET", "path": path, "expect_status": expect} for path in paths]}
+
+
+def drive(runner: SyntheticsRunner, seconds: float, during: Callable[[float], None] | None = None, *,
+          until: Callable[[], bool] | None = None) -> None:
+    """Run `runner` for `seconds` of real time, or with `until` until it holds (failing the test
+    after `seconds`); `during(elapsed)` is called every 20 ms."""
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        task = asyncio.create_task(runner.run(stop))
+        began = time.monotonic()
+        while (elapsed := time.monotonic() - began) < seconds:
+            if during is not None:
+                during(elapsed)
+            if until is not None and until():
+                break
+            await asyncio.sleep(0.02)
+        else:
+            assert until is None, f"not reached within {seconds} s"
+        stop.set()
+        await asyncio.wait_for(task, timeout=10)
+
+    asyncio.run(main())
+
+
+def rows(store: EngineStore) -> list[Any]:
+    from sqlalchemy import select
+
+    from pipewarden.engine.store import tables
+
+    with store.engine.connect() as conn:
+        return list(conn.execute(select(tables.synthetic_results).order_by(tables.synthetic_results.c.id)))
+
+
+def test_each_cell_outcome_is_recorded(store: EngineStore, cells: Callable[..., Cell]) -> None:
+    ok, failing, hanging = cells(200), cells(500), cells(hang=True)
+    closed = closed_port()
+    shop = view({"beta": [ok.host, failing.host], "prod": [hanging.host, closed]}, [synthetic(interval="1m")])
+    runner = SyntheticsRunner(store, lambda: [("shop", shop)], timeout_s=0.5)
+    drive(runner, 10, until=lambda: runner.stats.stored == 4)   # one round
+
+    stored = rows(store)
+    by_host: dict[str, list[Any]] = {}
+    for row in stored:
+        by_host.setdefault(row.host, []).append(row)
+    assert set(by_host) == {ok.host, failing.host, hanging.host, closed}
+    assert [(r.stage, r.success, r.status, r.error) for r in by_host[ok.host]] == [("beta", True, 200, None)]
+    assert [(r.stage, r.success, r.status, r.error) for r in by_host[failing.host]] == [
+        ("beta", False, 500, "status 500, expected 200")]
+    assert [(r.stage, r.success, r.status, r.error) for r in by_host[hanging.host]] == [
+        ("prod", False, None, "no response within 0.5 s")]
+    assert 450 <= by_host[hanging.host][0].duration_ms < 3000
+    assert [(r.stage, r.success, r.status, r.error) for r in by_host[closed]] == [
+        ("prod", False, None, "cannot connect: connection refused")]
+    assert all((r.method, r.path, r.synthetic, r.pipeline) == ("GET", "/health", "api", "shop") for r in stored)
+    assert [path for _, _, path in failing.arrivals] == [path for _, _, path in ok.arrivals] == ["/health"]
+
+    since = datetime.now(UTC) - timedelta(days=1)
+    beta, prod = [ok.host, failing.host], [hanging.host, closed]
+    assert store.synthetic_counts("shop", "api", beta, since, signal="success") == 1
+    assert store.synthetic_counts("shop", "api", beta, since, signal="failure") == 1
+    assert store.synthetic_counts("shop", "api", prod, since, signal="success") == 0
+    assert store.synthetic_counts("shop", "api", prod, since, signal="failure") == 2
+    assert store.synthetic_counts("shop", "api", [ok.host], since, signal="failure") == 0
+    now = datetime.now(UTC)
+    assert synthetic_reading(store, "shop", "api", "success", beta, since, 60, now) == (1, False)
+    assert synthetic_reading(store, "shop", "api", "failure", prod, since, 60, now) == (2, False)
+    assert runner.stats.stored == runner.stats.requests == 4
+
+
+def test_interval_kept_without_drift_or_spinning(store: EngineStore, cells: Callable[..., Cell]) -> None:
+    # The hanging cell makes each round last 0.7 s: a runner that slept an interval after each
+    # round would send at 0, 1.7, 3.4 s; this one keeps 0, 1, 2, 3.
+    ok, hanging = cells(200), cells(hang=True)
+    shop = view({"prod": [ok.host, hanging.host]}, [synthetic()])
+    runner = SyntheticsRunner(store, lambda: [("shop", shop)], timeout_s=0.7)
+    drive(runner, 10, until=lambda: len(ok.arrivals) == 4)
+    times = [arrived for arrived, _, _ in ok.arrivals]
+    offsets = [arrived - times[0] for arrived in times]
+    assert all(abs(offset - k) < 0.45 for k, offset in enumerate(offsets)), offsets
+    # One request per interval per host, never more; the loop woke for its rounds only.
+    assert runner.stats.rounds == 4 and runner.stats.requests == 8
+    assert runner.stats.refreshes <= 5
+    assert 3 <= len(hanging.arrivals) <= 4
+
+
+def test_concurrency_is_bounded(store: EngineStore, cells: Callable[..., Cell]) -> None:
+    slow = cells(200, delay=0.3)
+    shop = view({"prod": [slow.host]}, [synthetic(interval="1m", paths=tuple(f"/p{i}" for i in range(9)))])
+    runner = SyntheticsRunner(store, lambda: [("shop", shop)], concurrency=3, timeout_s=5)
+    drive(runner, 10, until=lambda: runner.stats.stored == 9)   # three waves of three requests of 0.3 s each
+    assert slow.max_in_progress == 3 and runner.stats.max_in_flight == 3
+    assert sorted(slow.paths()) == [f"/p{i}" for i in range(9)]
+    assert store.synthetic_counts("shop", "api", [slow.host], datetime.now(UTC) - timedelta(days=1), signal="success") == 9
+
+
+def test_old_results_are_pruned(store: EngineStore) -> None:
+    now = datetime.now(UTC)
+
+    def aged(host: str, age: timedelta) -> SyntheticResult:
+        return SyntheticResult(pipeline="shop", synthetic="api", stage="prod", host=host, method="GET",
+                               path="/health", time=now - age, success=True, status=200, error=None, duration_ms=1)
+
+    store.record_synthetic_results([aged("127.0.0.1:1", timedelta(days=8)), aged("127.0.0.1:2", timedelta(days=6))])
+    added_later: list[bool] = []
+
+    runner = SyntheticsRunner(store, list, prune_every_s=0.5)
+
+    def add_one_more(elapsed: float) -> None:
+        if runner.stats.pruned == 1 and not added_later:   # after the first pruning: the next one takes it
+            store.record_synthetic_results([aged("127.0.0.1:3", timedelta(days=7, seconds=1))])
+            added_later.append(True)
+
+    drive(runner, 10, add_one_more, until=lambda: runner.stats.pruned == 2)
+    assert [row.host for row in rows(store)] == ["127.0.0.1:2"]   # 7 days by default
+    assert runner.stats.pruned == 2
+
+
+def test_definitions_change_between_rounds(store: EngineStore, cells: Callable[..., Cell],
+                                           caplog: pytest.LogCaptureFixture) -> None:
+    first, second, third = cells(200), cells(200), cells(200)
+    current: dict[str, list[tuple[str, PipelineView]]] = {
+        "now": [("shop", view({"prod": [first.host]}, [synthetic(paths=("/v1",))]))]}
+    calls = [0]
+
+    def pipelines() -> list[tuple[str, PipelineView]]:
+        calls[0] += 1
+        if calls[0] == 2:
+            raise RuntimeError("the store is away")
+        return current["now"]
+
+    def change(elapsed: float) -> None:
+        if len(first.arrivals) == 2 and "v2" not in current:   # before the round at 2 s: a host and a path more
+            current["v2"] = []
+            current["now"] = [("shop", view({"prod": [first.host], "prod-2": [second.host]},
+                                            [synthetic(paths=("/v2",))]))]
+        if "/v2" in first.paths() and "gone" not in current:  # the synthetic removed, another pipeline's added
+            current["gone"] = []
+            current["now"] = [("shop", view({"prod": [first.host]}, [])),
+                              ("cart", view({"beta": [third.host]}, [synthetic("cart-api", "2s")], name="cart"))]
+
+    runner = SyntheticsRunner(store, pipelines)
+    with caplog.at_level(logging.ERROR, logger="pipewarden.engine.synthetics"):
+        drive(runner, 10, change, until=lambda: runner.stats.stored == 5)
+    # Round 2 (at 1 s) could not read the definitions: it ran them as last read, and logged why.
+    assert "reading the pipelines' synthetics failed" in caplog.text and "the store is away" in caplog.text
+    assert first.paths() == ["/v1", "/v1", "/v2"]
+    assert second.paths() == ["/v2"]
+    assert third.paths() == ["/health"]   # new at the round of 3 s: sent at once
+    assert store.synthetic_counts("cart", "cart-api", [third.host], datetime.now(UTC) - timedelta(days=1), signal="success") == 1
+
+
+def test_results_that_cannot_be_stored_are_kept_for_the_next_write(
+        store: EngineStore, cells: Callable[..., Cell], monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    ok = cells(200)
+    record = store.record_synthetic_results
+    failures = [RuntimeError("database is locked")]
+
+    def flaky(batch: Sequence[SyntheticResult]) -> None:
+        if failures:
+            raise failures.pop()
+        record(batch)
+
+    monkeypatch.setattr(store, "record_synthetic_results", flaky)
+    shop = view({"prod": [ok.host]}, [synthetic()])
+    runner = SyntheticsRunner(store, lambda: [("shop", shop)])
+    with caplog.at_level(logging.ERROR, logger="pipewarden.engine.synthetics"):
+        drive(runner, 10, until=lambda: runner.stats.stored >= 2)
+    assert "storing 1 synthetic results failed" in caplog.text
+    assert len(rows(store)) == runner.stats.stored == len(ok.arrivals) >= 2

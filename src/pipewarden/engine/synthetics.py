@@ -28,9 +28,10 @@ How it runs, and why:
 - **Failures stay local.** A request's error is its result; an exception in a round (reading the
   definitions, a store write) is logged and the runner goes on; results that could not be stored
   are kept (up to MAX_PENDING) for the next write.
-- **Definitions are re-read each round** (at most once a second, at least every `refresh_s`):
-  the store's newest valid definitions (`StoredPipelines`), so a new commit's synthetics, hosts
-  and paths apply at the next round; a new synthetic (or a changed interval) starts at once.
+- **Definitions are re-read each round** (synthetics due at the same moment share one read) and
+  at least every `refresh_s`: the store's newest valid definitions (`StoredPipelines`), so a new
+  commit's synthetics, hosts and paths apply at the next round; a new synthetic (or a changed
+  interval) starts at once.
 - **Results are written in batches** by one writer task (one transaction for whatever rounds
   finished meanwhile), and pruned every `prune_every_s` (an hour) to `retention` (7 days).
 
@@ -65,8 +66,6 @@ DEFAULT_RETENTION = timedelta(days=7)
 PRUNE_EVERY_S = 3600.0
 REFRESH_S = 10.0
 """Definitions are re-read at least this often, even when no synthetic is due."""
-MIN_REFRESH_S = 1.0
-"""...and at most this often (rounds of many synthetics at different phases share one read)."""
 MIN_INTERVAL_S = 1.0
 SILENT_INTERVALS = 3
 """engine.md: a synthetic that reached none of a stage's hosts for this many intervals is silent."""
@@ -221,7 +220,7 @@ class SyntheticsRunner:
                         await self._round(loop.time(), client, semaphore, wake_writer)
                     except Exception:  # one bad round never stops the runner (nor spins it)
                         log.exception("synthetics round failed; the runner goes on")
-                        delay = MIN_REFRESH_S
+                        delay = MIN_INTERVAL_S
                     delay = max(delay, self._next_wake() - loop.time())
                     with suppress(TimeoutError):
                         await asyncio.wait_for(stop.wait(), timeout=delay)
@@ -237,10 +236,11 @@ class SyntheticsRunner:
     async def _round(self, now: float, client: httpx.AsyncClient, semaphore: asyncio.Semaphore,
                      wake_writer: asyncio.Event) -> None:
         """Re-read the definitions when it is time, then start every synthetic that is due."""
-        due = [schedule for schedule in self._schedules.values() if schedule.due <= now]
-        stale = self._refreshed_at is None or now - self._refreshed_at >= self.refresh_s
-        fresh = self._refreshed_at is not None and now - self._refreshed_at < MIN_REFRESH_S
-        if stale or (due and not fresh):
+        last = self._refreshed_at
+        # Read when it is time to, and for every slot that comes after the last read (synthetics
+        # due at one wake share one read).
+        if last is None or now - last >= self.refresh_s or any(
+                last < schedule.due <= now for schedule in self._schedules.values()):
             self._refreshed_at = now
             try:
                 await self._refresh(now)
@@ -338,7 +338,7 @@ class SyntheticsRunner:
             except (TimeoutError, httpx.TimeoutException):
                 error = f"no response within {self.timeout_s:g} s"
             except httpx.ConnectError as failure:
-                error = f"cannot connect: {failure or type(failure).__name__}"
+                error = f"cannot connect: {_connect_reason(failure)}"
             except Exception as failure:  # noqa: BLE001 - whatever it is, it is this request's failure
                 error = f"{type(failure).__name__}: {failure}" if str(failure) else type(failure).__name__
             finally:
@@ -382,6 +382,22 @@ class SyntheticsRunner:
             except Exception:
                 log.exception("pruning synthetic results failed; the runner goes on")
             await asyncio.sleep(self.prune_every_s)
+
+
+def _connect_reason(failure: BaseException) -> str:
+    """Why a connection failed, from the innermost OS error (httpx says only "All connection
+    attempts failed" for a refused connection)."""
+    reason = str(failure) or type(failure).__name__
+    seen: set[int] = set()
+    cause: BaseException | None = failure
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(cause, OSError) and cause.errno is not None and cause.strerror:
+            reason = cause.strerror
+        cause = cause.__cause__ or cause.__context__
+    return reason
 
 
 # ---------------------------------------------------------------- the counts the datapoints gate reads
