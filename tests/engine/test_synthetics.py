@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -405,3 +406,72 @@ def test_results_that_cannot_be_stored_are_kept_for_the_next_write(
         drive(runner, 10, until=lambda: runner.stats.stored >= 2)
     assert "storing 1 synthetic results failed" in caplog.text
     assert len(rows(store)) == runner.stats.stored == len(ok.arrivals) >= 2
+
+
+# ---------------------------------------------------------------- in the server
+
+
+PIPELINE = """apiVersion: pipewarden/v1
+kind: Pipeline
+metadata: {name: shop, team: demo}
+build:
+  commands: ["mkdir -p dist && echo v1 > dist/app.txt"]
+  artifact: dist/
+synthetics:
+  - name: api
+    interval: 1s
+    requests:
+      - {method: GET, path: /health, expect_status: 200}
+stages:
+  - name: beta
+    type: preprod
+    targets: [{name: beta-1, hosts: ["OK_HOST"]}]
+  - name: prod
+    type: prod
+    targets: [{name: prod-1, hosts: ["FAILING_HOST"]}]
+"""
+
+
+def test_the_server_runs_the_synthetics_of_its_pipelines(tmp_path: Path, cells: Callable[..., Cell]) -> None:
+    from server_helpers import ServerProcess
+    from workflow_helpers import git, write
+
+    from pipewarden.engine.devserver import DevServerError, temporal_binary
+
+    try:
+        temporal_binary()
+    except DevServerError as error:
+        pytest.skip(f"NO TEMPORAL DEV SERVER: {error}")
+    ok, failing = cells(200), cells(503)
+    repo = tmp_path / "shop"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "config", "user.name", "Test Dev")
+    git(repo, "config", "user.email", "dev@example.com")
+    write(repo / "pipeline.yaml", PIPELINE.replace("OK_HOST", ok.host).replace("FAILING_HOST", failing.host))
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "v1")
+    config = tmp_path / "engine.yaml"
+    config.write_text(f"apiVersion: pipewarden/v1\nkind: EngineConfig\npoll: {{git: 1s, gates: 1s}}\n"
+                      f"pipelines:\n  - repo: {repo}\n")
+    state = tmp_path / "state"
+    since = datetime.now(UTC) - timedelta(minutes=1)
+    with ServerProcess(state, "--config", str(config)) as server:
+        with EngineStore.for_state_dir(state) as engine_store:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                good = engine_store.synthetic_counts("shop", "api", [ok.host], since, signal="success")
+                bad = engine_store.synthetic_counts("shop", "api", [failing.host], since, signal="failure")
+                if good >= 3 and bad >= 3:
+                    break
+                time.sleep(0.2)
+            else:
+                raise AssertionError(f"no synthetic results ({good}, {bad}):\n{server.output()[-3000:]}")
+            assert engine_store.synthetic_counts("shop", "api", [ok.host, failing.host], since, signal="success") \
+                == good
+            times = [arrived for arrived, _, _ in ok.arrivals]
+            assert all(0.5 < later - earlier < 1.5 for earlier, later in pairwise(times)), times
+            assert server.stop() == 0
+        sent = len(ok.arrivals)
+        time.sleep(1.5)
+        assert len(ok.arrivals) == sent   # stopped with the server

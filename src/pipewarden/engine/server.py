@@ -4,7 +4,9 @@ they start").
 The server, in one process: the state dir's lock and admin token; Temporal's dev server (unless
 `--temporal` names one) as a child process in its own process group that dies with this process;
 one engine worker (the three task queues of worker.py); the git poller; the housekeeping loop
-(override expiry, org config reloads); and the web app on `--listen`, which the caller hands in as
+(override expiry, org config reloads); the synthetics runner (engine/synthetics.py: the synthetics
+of the config's pipelines, as their newest valid definitions in the store say, results kept 7
+days); and the web app on `--listen`, which the caller hands in as
 an ASGI app factory (the web layer sits above the engine and is never imported here).
 
 Stopping: SIGINT/SIGTERM set one event; the web app, the poller and the worker stop, then
@@ -49,6 +51,7 @@ from pipewarden.engine.statedir import (
     write_server_info,
 )
 from pipewarden.engine.store import EngineStore
+from pipewarden.engine.synthetics import StoredPipelines, SyntheticsRunner
 from pipewarden.engine.versioning import cannot_continue
 from pipewarden.engine.worker import workers
 from pipewarden.errors import ConfigError, UsageError
@@ -315,6 +318,8 @@ class EngineServer:
             background = [
                 asyncio.create_task(poller.run(stop, self.config.poll_git_seconds, self.clock), name="poller"),
                 asyncio.create_task(_housekeeping(store, self.config, stop, self.clock), name="housekeeping"),
+                asyncio.create_task(SyntheticsRunner(store, StoredPipelines(store, [p.name for p in pipelines]),
+                                                     clock=self.clock).run(stop), name="synthetics"),
             ]
             await self._announce_when_healthy(health, sock, address, stop, worker_tasks, web_task)
             await stop.wait()
