@@ -50,6 +50,11 @@ A_CLAIM = "claim_stage"
 A_RETRIED = "record_retry"
 A_BLOCKERS = "rollback_blockers"
 A_PAUSE = "pause_pipeline"
+A_BAKE_GATES = "bake_gates"
+"""The bake's gates in one round (issue 14): bake_time, datapoints, the alarms tripwire, the
+deadline over the bake as a whole. Histories from before it call A_BAKE_GATE (bake_time only)."""
+A_TRIPWIRE = "alarm_tripwire"
+"""The alarms tripwire during a stage's deploy and tests (issue 14)."""
 
 
 @dataclass
@@ -237,6 +242,8 @@ class EntryGatesRequest:
     approvals_required: list[str]
     approvals_given: list[str]
     now: str
+    poll_gates_seconds: int = 10
+    """How old a stored alarm state may be (alarms gate); absent in requests recorded before it."""
 
 
 @dataclass
@@ -470,3 +477,32 @@ class PauseRequest:
     actor: str
     reason: str | None
     now: str
+
+
+@dataclass
+class BakeGatesRequest:
+    """One round of the bake's gates of stage run `run_id` (the definition of `artifact`'s own
+    commit says which): `deploy_finished` starts the datapoints' counting window."""
+
+    run_id: int
+    execution: str
+    pipeline: str
+    repo: str
+    commit: str
+    artifact: str
+    stage: str
+    deploy_finished: str
+    now: str
+    poll_gates_seconds: int = 10
+
+
+@dataclass
+class TripwireRequest:
+    """The stage's alarms as a tripwire (a firing alarm fails the stage), during its deploy."""
+
+    run_id: int
+    pipeline: str
+    commit: str
+    stage: str
+    now: str
+    poll_gates_seconds: int = 10

@@ -4,7 +4,8 @@ they start").
 The server, in one process: the state dir's lock and admin token; Temporal's dev server (unless
 `--temporal` names one) as a child process in its own process group that dies with this process;
 one engine worker (the three task queues of worker.py); the git poller; the housekeeping loop
-(override expiry, org config reloads); the synthetics runner (engine/synthetics.py: the synthetics
+(override expiry, org config reloads); the alarm evaluator (engine/alarms.py: every alarm of every
+stage of the config's pipelines, every poll.gates, states in the store); the synthetics runner (engine/synthetics.py: the synthetics
 of the config's pipelines, as their newest valid definitions in the store say, results kept 7
 days); and the web app on `--listen`, which the caller hands in as
 an ASGI app factory (the web layer sits above the engine and is never imported here).
@@ -35,7 +36,8 @@ from typing import Any
 from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
 from temporalio.client import Client
 
-from pipewarden.engine.activities.engine import EngineActivities
+from pipewarden.engine.activities.engine import EngineActivities, engine_sources
+from pipewarden.engine.alarms import AlarmEvaluator
 from pipewarden.engine.client import EngineClient
 from pipewarden.engine.devserver import DEFAULT_NAMESPACE, DevServer, free_port, kill_leftover
 from pipewarden.engine.domain.events import draft
@@ -113,7 +115,8 @@ def make_activities(config: EngineConfig, store: EngineStore, state_dir: Path,
     return EngineActivities(store, state_dir,
                             org_config=str(config.org_config) if config.org_config is not None else None,
                             policies=[str(path) for path in config.policies],
-                            pipelines=[pipeline.name for pipeline in pipelines])
+                            pipelines=[pipeline.name for pipeline in pipelines],
+                            prometheus_url=config.prometheus_url)
 
 
 @contextmanager
@@ -320,6 +323,10 @@ class EngineServer:
                 asyncio.create_task(_housekeeping(store, self.config, stop, self.clock), name="housekeeping"),
                 asyncio.create_task(SyntheticsRunner(store, StoredPipelines(store, [p.name for p in pipelines]),
                                                      clock=self.clock).run(stop), name="synthetics"),
+                asyncio.create_task(AlarmEvaluator(store, engine_sources(store, self.config.prometheus_url),
+                                                   [p.name for p in pipelines],
+                                                   poll_seconds=self.config.poll_gates_seconds).run(stop, self.clock),
+                                    name="alarms"),
             ]
             await self._announce_when_healthy(health, sock, address, stop, worker_tasks, web_task)
             await stop.wait()

@@ -23,7 +23,8 @@ import time
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -34,9 +35,11 @@ from pipewarden.engine.activities import blocklist as blocklist_observe
 from pipewarden.engine.activities.artifacts import ArtifactError, ArtifactStore, git, read_at_commit
 from pipewarden.engine.activities.manifest import ManifestError, read_manifest
 from pipewarden.engine.activities.process import kill_group, run_command
+from pipewarden.engine.alarms import STALE_PERIODS
 from pipewarden.engine.contract import (
     A_APPEND,
     A_BAKE_GATE,
+    A_BAKE_GATES,
     A_BAKE_PASSED,
     A_BLOCKERS,
     A_BUILD,
@@ -53,8 +56,10 @@ from pipewarden.engine.contract import (
     A_STAGE_STATUS,
     A_START_STAGE,
     A_TESTS,
+    A_TRIPWIRE,
     AppendEventsRequest,
     BakeGateRequest,
+    BakeGatesRequest,
     BakePassedRequest,
     BlockersAnswer,
     BlockersRequest,
@@ -81,25 +86,34 @@ from pipewarden.engine.contract import (
     StageStatusRequest,
     TestsAnswer,
     TestsRequest,
+    TripwireRequest,
 )
 from pipewarden.engine.domain import overrides as override_rules
 from pipewarden.engine.domain.errors import IllegalTransition, Refused
 from pipewarden.engine.domain.events import draft
+from pipewarden.engine.domain.gates import alarms as alarms_gate
 from pipewarden.engine.domain.gates import approval as approval_gate
 from pipewarden.engine.domain.gates import bake_time as bake_time_gate
 from pipewarden.engine.domain.gates import blocklist as blocklist_gate
+from pipewarden.engine.domain.gates import datapoints as datapoints_gate
 from pipewarden.engine.domain.gates import paused as paused_gate
 from pipewarden.engine.domain.gates import policy as policy_gate
 from pipewarden.engine.domain.gates import stage_busy as stage_busy_gate
-from pipewarden.engine.domain.gates.base import FAIL, GateResult
+from pipewarden.engine.domain.gates import window as window_gate
+from pipewarden.engine.domain.gates.base import FAIL, WAIT, GateResult, clock
 from pipewarden.engine.domain.ids import artifact_id, format_time, parse_time
 from pipewarden.engine.domain.rollback import RolledBackFrom, plan_rollback
 from pipewarden.engine.domain.status import ExecutionStatus, StageRunStatus
+from pipewarden.engine.sources.base import MetricSource, MetricSources, ReadContext
+from pipewarden.engine.sources.command import CommandSource
+from pipewarden.engine.sources.prometheus import PrometheusSource
+from pipewarden.engine.sources.synthetic import SyntheticSource
 from pipewarden.engine.store import EngineStore
+from pipewarden.engine.synthetics import synthetic_reading
 from pipewarden.errors import ConfigError, PolicyError
 from pipewarden.evaluation.gate import check_document
 from pipewarden.load.pipeline import load_pipeline_bytes
-from pipewarden.model.view import pipeline_view
+from pipewarden.model.view import PipelineView, StageView, pipeline_view
 
 LEASE_MARGIN_SECONDS = 30
 LEASE_POLL_SECONDS = 0.2
@@ -156,13 +170,22 @@ def _sbom(document: dict[str, Any] | None) -> str | None:
     return sbom if isinstance(sbom, str) else None
 
 
+def engine_sources(store: EngineStore, prometheus_url: str | None) -> MetricSources:
+    """The metric sources of an engine: its Prometheus (when configured), the synthetics store,
+    commands."""
+    return MetricSources(prometheus=None if prometheus_url is None else PrometheusSource(prometheus_url),
+                         synthetic=SyntheticSource(partial(synthetic_reading, store)), command=CommandSource())
+
+
 class EngineActivities:
     def __init__(self, store: EngineStore, state_dir: Path, *, org_config: str | None = None,
-                 policies: Sequence[str] = (), pipelines: Collection[str] | None = None) -> None:
+                 policies: Sequence[str] = (), pipelines: Collection[str] | None = None,
+                 prometheus_url: str | None = None, sources: MetricSource | None = None) -> None:
         """`pipelines`: the names of the pipelines the engine's config releases now; the policy
         gate's fleet rules compare only with those (a pipeline taken out of the config stays in
         the store but is no longer one of "the engine's other pipelines"). None: every pipeline
-        the store knows (tests that register pipelines by hand)."""
+        the store knows (tests that register pipelines by hand). `sources`: what the datapoints
+        gate reads (default: `engine_sources` of the store and `prometheus_url`)."""
         self.store = store
         self.state_dir = Path(state_dir)
         self.artifacts = ArtifactStore(self.state_dir)
@@ -170,6 +193,7 @@ class EngineActivities:
         self.policies = tuple(policies)
         self.pipelines = None if pipelines is None else frozenset(pipelines)
         self.ancestry = blocklist_observe.GitAncestry()
+        self.sources = sources if sources is not None else engine_sources(store, prometheus_url)
 
     # ------------------------------------------------------------ helpers
 
@@ -455,11 +479,14 @@ class EngineActivities:
         at its first evaluation and at each change of result or code)."""
         now = parse_time(request.now)
         answers: list[GateAnswer] = []
+        document: dict[str, Any] | None = None
         try:
             source = read_at_commit(request.repo, request.commit, request.pipeline_path)
-            policy, _ = self._policy(request.pipeline, request.pipeline_path, source, now)
+            policy, document = self._policy(request.pipeline, request.pipeline_path, source, now)
         except ArtifactError as error:
             policy = FAIL("unreadable", str(error), inputs={"now": request.now})
+        view = self._view(request.commit, document)
+        stage = None if view is None else next((s for s in view.stages if s.name == request.stage), None)
         results: list[tuple[str, GateResult]] = [(policy_gate.NAME, policy)]
         results.append((blocklist_gate.NAME, self._blocklist(request.pipeline, request.stage, request.repo,
                                                              request.commit, now)))
@@ -472,6 +499,11 @@ class EngineActivities:
                 if event.stage == request.stage}
             results.append((approval_gate.NAME, approval_gate.evaluate(
                 request.approvals_required, given, now=now)))
+        if view is not None and stage is not None and stage.window is not None:
+            results.append((window_gate.NAME, self._window(request.pipeline, view, stage, now)))
+        if stage is not None and stage.alarms:
+            results.append((alarms_gate.NAME, self._alarms(request.pipeline, stage, now, "entry",
+                                                           request.poll_gates_seconds)))
         results.append((stage_busy_gate.NAME, stage_busy_gate.evaluate(
             request.execution, self.store.occupants(request.pipeline, request.stage), now=now)))
         pipeline = self.store.pipeline(request.pipeline)
@@ -494,6 +526,42 @@ class EngineActivities:
         override = override_rules.find(self.store.overrides(pipeline=pipeline), pipeline, stage,
                                        blocklist_gate.NAME, now)
         return override_rules.apply(blocklist_gate.NAME, result, override, now)
+
+    def _view(self, commit: str, document: dict[str, Any] | None) -> PipelineView | None:
+        """The definition the execution follows: `document` (its commit's `pipeline.yaml`, as the
+        policy gate read it), else the one its artifact record keeps; None when neither is valid."""
+        if document is None:
+            record = self.artifacts.record(artifact_id(commit))
+            document = None if record is None else record.document
+        if document is None:
+            return None
+        try:
+            return pipeline_view(document)
+        except Exception:  # noqa: BLE001 - an invalid definition fails its policy gate, not here
+            return None
+
+    def _overridden(self, pipeline: str, stage: str, gate: str, result: GateResult, now: datetime) -> GateResult:
+        override = override_rules.find(self.store.overrides(pipeline=pipeline), pipeline, stage, gate, now)
+        return override_rules.apply(gate, result, override, now)
+
+    def _window(self, pipeline: str, view: PipelineView, stage: StageView, now: datetime) -> GateResult:
+        """`window`: open now with room for the bake (domain/gates/window.py), or overridden."""
+        window = view.windows.get(stage.window or "")
+        if window is None:  # the schema's references make this unreachable for a valid file
+            result = WAIT("config_error", f"window {stage.window!r} is not defined", inputs=clock(now))
+        else:
+            result = window_gate.evaluate(window, stage.bake_seconds, now=now)
+        return self._overridden(pipeline, stage.name, window_gate.NAME, result, now)
+
+    def _alarms(self, pipeline: str, stage: StageView, now: datetime, phase: alarms_gate.Phase,
+                poll_seconds: int) -> GateResult:
+        """`alarms` at the entry or as the tripwire, from the states the server's evaluator stored
+        (engine/alarms.py); a state older than STALE_PERIODS polls counts as not evaluated."""
+        stale = timedelta(seconds=STALE_PERIODS * max(1, poll_seconds))
+        states = {name: state for name, (state, evaluated) in self.store.alarm_states(pipeline, stage.name).items()
+                  if name in stage.alarms and now - evaluated <= stale}
+        result = alarms_gate.evaluate(states, now=now, phase=phase, expected=stage.alarms)
+        return self._overridden(pipeline, stage.name, alarms_gate.NAME, result, now)
 
     def _blocklisted(self, pipeline: str, stage: str, artifacts: Collection[str], now: datetime) -> set[str]:
         """The artifacts among `artifacts` that the blocklist gate of `stage` fails now (an active
@@ -542,6 +610,85 @@ class EngineActivities:
                                          deadline_seconds=request.deadline_seconds)
         self.store.record_gate(request.run_id, bake_time_gate.NAME, result, now=now)
         return _answer(bake_time_gate.NAME, result)
+
+    @activity.defn(name=A_BAKE_GATES)
+    def bake_gates(self, request: BakeGatesRequest) -> list[GateAnswer]:
+        """One round of the bake: `bake_time` (without its deadline), `datapoints` (when set),
+        the `alarms` tripwire (when the stage lists alarms), each with its active override; then
+        the deadline over the bake as a whole: a bake that has not passed by `bake.deadline` fails
+        its `bake_time` gate with code `deadline`, unless another gate failed first."""
+        now = parse_time(request.now)
+        run = self.store.stage_run(request.run_id)
+        view = self._view(request.commit, None)
+        stage = None if view is None else next((s for s in view.stages if s.name == request.stage), None)
+        if view is None or stage is None:
+            result = WAIT("config_error", f"the definition of {request.artifact} has no stage {request.stage}",
+                          inputs=clock(now))
+            self.store.record_gate(request.run_id, bake_time_gate.NAME, result, now=now)
+            return [_answer(bake_time_gate.NAME, result)]
+        results: list[tuple[str, GateResult]] = [
+            (bake_time_gate.NAME, bake_time_gate.evaluate(run.bake_started, stage.bake_seconds, now=now))]
+        if stage.datapoints is not None:
+            results.append((datapoints_gate.NAME, self._datapoints(request, view, stage, now)))
+        if stage.alarms:
+            results.append((alarms_gate.NAME, self._alarms(request.pipeline, stage, now, "tripwire",
+                                                           request.poll_gates_seconds)))
+        if (run.bake_started is not None and not any(r.failed for _, r in results)
+                and not all(r.passed for _, r in results)
+                and bake_time_gate.deadline_passed(run.bake_started, stage.bake_deadline_seconds, now)):
+            waiting = "; ".join(f"{name}: {r.reason}" for name, r in results if r.waiting)
+            results[0] = (bake_time_gate.NAME, FAIL("deadline", f"the bake still waits at its deadline of "
+                                                    f"{stage.bake_deadline_seconds}s ({waiting})",
+                                                    inputs={**results[0][1].inputs,
+                                                            "deadline_s": stage.bake_deadline_seconds}))
+        answers: list[GateAnswer] = []
+        for name, result in results:
+            self.store.record_gate(request.run_id, name, result, now=now)
+            answers.append(_answer(name, result))
+        return answers
+
+    def _datapoints(self, request: BakeGatesRequest, view: PipelineView, stage: StageView,
+                    now: datetime) -> GateResult:
+        """`datapoints`: both references read through the sources, counted since the deploy's end."""
+        datapoints = stage.datapoints
+        assert datapoints is not None
+        cwd: Path | None = None
+        unpacked: dict[str, str] = {}
+        if any(ref is not None and ref.source == "command" for ref in (datapoints.positive, datapoints.negative)):
+            try:
+                cwd = self.artifacts.ensure_checkout(request.repo, request.commit, request.artifact)
+                unpacked = {"PIPEWARDEN_ARTIFACT_DIR": str(self.artifacts.unpack(request.artifact))}
+            except ArtifactError:
+                cwd = None  # the command runs in the worker's directory; its own error says more
+        env = self._env(pipeline=request.pipeline, execution=request.execution, commit=request.commit,
+                        artifact=request.artifact, extra={
+                            **unpacked, "PIPEWARDEN_STAGE": stage.name, "PIPEWARDEN_HOSTS": " ".join(stage.hosts),
+                            "PIPEWARDEN_PRODUCTION_CONFIG": "1" if stage.is_prod or stage.production_config else "0"})
+        intervals = {s.name: float(s.interval_seconds) for s in view.synthetics if s.interval_seconds is not None}
+        context = ReadContext(stage.name, stage.hosts, now, pipeline=request.pipeline,
+                              deploy_finished=parse_time(request.deploy_finished),
+                              poll_seconds=request.poll_gates_seconds, env=env, cwd=cwd,
+                              synthetic_intervals=intervals)
+        positive = self.sources.read(datapoints.positive, context).observation()
+        negative = None if datapoints.negative is None else self.sources.read(datapoints.negative,
+                                                                                context).observation()
+        result = datapoints_gate.evaluate(positive, negative, datapoints.min_positive, datapoints.max_negative,
+                                          now=now)
+        return self._overridden(request.pipeline, stage.name, datapoints_gate.NAME, result, now)
+
+    @activity.defn(name=A_TRIPWIRE)
+    def alarm_tripwire(self, request: TripwireRequest) -> GateAnswer:
+        """The stage's alarms as a tripwire while it deploys (and runs its tests): FAIL
+        `alarm_firing` when one fires (unless `override alarms`), recorded as a `gate` event."""
+        now = parse_time(request.now)
+        view = self._view(request.commit, None)
+        stage = None if view is None else next((s for s in view.stages if s.name == request.stage), None)
+        if stage is None or not stage.alarms:
+            return GateAnswer(alarms_gate.NAME, "pass", "ok", "no alarms")
+        result = self._alarms(request.pipeline, stage, now, "tripwire", request.poll_gates_seconds)
+        if result.failed:  # a breach or a source error during the deploy only matters at the bake
+            self.store.record_gate(request.run_id, alarms_gate.NAME, result, now=now)
+        return _answer(alarms_gate.NAME, result)
 
     @activity.defn(name=A_BAKE_PASSED)
     def record_bake_passed(self, request: BakePassedRequest) -> None:
@@ -660,4 +807,5 @@ class EngineActivities:
         return [self.policy_check, self.build, self.run_hook, self.run_stage_tests, self.start_stage_run,
                 self.entry_gates, self.set_stage_status, self.append_events, self.set_execution_status, self.bake_gate,
                 self.record_bake_passed, self.plan_rollback, self.record_rolled_back, self.stage_rivals,
-                self.claim_stage, self.record_retry, self.rollback_blockers, self.pause_pipeline]
+                self.claim_stage, self.record_retry, self.rollback_blockers, self.pause_pipeline, self.bake_gates,
+                self.alarm_tripwire]

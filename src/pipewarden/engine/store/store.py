@@ -48,6 +48,7 @@ from pipewarden.engine.domain.events import (
     find_break,
     seal,
 )
+from pipewarden.engine.domain.gates.alarms import AlarmState
 from pipewarden.engine.domain.gates.base import GateOutcome, GateResult, event_needed
 from pipewarden.engine.domain.gates.stage_busy import Occupant
 from pipewarden.engine.domain.ids import (
@@ -906,6 +907,29 @@ class EngineStore:
             if count < PRUNE_BATCH:
                 return deleted
 
+
+    # ------------------------------------------------------------ alarm states
+
+    def put_alarm_states(self, pipeline: str, stage: str, states: Mapping[str, AlarmState], *,
+                         now: datetime) -> None:
+        """The alarm evaluator's states of `stage`'s alarms after one round (replacing the
+        stage's earlier ones: an alarm the stage no longer lists disappears)."""
+        c = t.alarm_states.c
+        with self._write_measurements() as conn:
+            conn.execute(delete(t.alarm_states).where(c.pipeline == pipeline, c.stage == stage))
+            if states:
+                conn.execute(insert(t.alarm_states), [
+                    {"pipeline": pipeline, "stage": stage, "alarm": name, "evaluated": format_time(now),
+                     "state": json.dumps(state.to_json(), sort_keys=True)} for name, state in states.items()])
+
+    def alarm_states(self, pipeline: str, stage: str) -> dict[str, tuple[AlarmState, datetime]]:
+        """The stored states of `stage`'s alarms, by alarm name, with when each was evaluated."""
+        c = t.alarm_states.c
+        with self._read() as conn:
+            rows = conn.execute(select(c.alarm, c.state, c.evaluated).where(
+                c.pipeline == pipeline, c.stage == stage)).all()
+        return {row.alarm: (AlarmState.from_json(json.loads(row.state)), parse_time(row.evaluated))
+                for row in rows}
 
 # ---------------------------------------------------------------- SQLite connection set-up
 

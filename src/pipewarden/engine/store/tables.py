@@ -241,6 +241,17 @@ Index("ix_synthetic_results_count", synthetic_results.c.pipeline, synthetic_resu
       synthetic_results.c.host_key, synthetic_results.c.success, synthetic_results.c.time)
 Index("ix_synthetic_results_time", synthetic_results.c.time)   # pruning
 
+alarm_states = Table(
+    # The alarm evaluator's state of each alarm of each stage (engine.md "Gates", `alarms`): written
+    # by the server every poll.gates, read by the entry gates and the tripwire. Not audit events.
+    "alarm_states", metadata,
+    Column("pipeline", String(63), primary_key=True),
+    Column("stage", String(200), primary_key=True),
+    Column("alarm", String(200), primary_key=True),
+    Column("state", Text, nullable=False),                 # AlarmState.to_json() as JSON text
+    Column("evaluated", String(TIME), nullable=False),
+)
+
 chain_head = Table(
     "chain_head", metadata,
     Column("id", Integer, primary_key=True, autoincrement=False),

@@ -1,13 +1,16 @@
 """`ExecutionWorkflow`: one execution of one artifact (engine.md, "Executions", "A stage run",
 "Failure", "Human actions"), and `RollbackWorkflow`: a manual `rollback` ("Rollback").
 
-ExecutionWorkflow: policy gate -> build -> for each stage: entry gates (policy, approval,
-stage_busy, paused; supersede judged with them) -> deploy (targets in parallel, batches in order
+ExecutionWorkflow: policy gate -> build -> for each stage: entry gates (policy, blocklist,
+approval, window, alarms, stage_busy, paused; supersede judged with them; a wait sleeps until the
+gates' `until` when all know one, else one poll) -> deploy (targets in parallel, batches in order
 under min_healthy, hooks stop/install/start/validate in order on each host; after the first failed
-host no new batch and no new hook starts anywhere) -> stage tests -> bake (a durable timer, then the
-bake_time gate) -> promotion (automatic, or manual by signal); a failed hook or test with
-`rollback: automatic` rolls the stage back to each target's last good artifact, with the hooks of
-that artifact's own definition.
+host no new batch and no new hook starts anywhere) -> stage tests -> bake (rounds of bake_time,
+datapoints and the alarms tripwire every poll.gates, the deadline over the whole bake; bake_time
+alone: a durable timer, then one round) -> promotion (automatic, or manual by signal). The alarms
+tripwire also runs beside the deploy and the tests (every poll.gates). A failed hook, test or bake
+(negative datapoints, a firing alarm, the deadline) with `rollback: automatic` rolls the stage back
+to each target's last good artifact, with the hooks of that artifact's own definition.
 
 Human actions arrive as signals, each checked by the client against the store first: `approve`
 and `wake` (pause, resume, overrides, a rival execution) only make the gates be judged again;
@@ -51,6 +54,7 @@ with workflow.unsafe.imports_passed_through():
     from pipewarden.engine.contract import (
         A_APPEND,
         A_BAKE_GATE,
+        A_BAKE_GATES,
         A_BAKE_PASSED,
         A_BLOCKERS,
         A_BUILD,
@@ -67,6 +71,7 @@ with workflow.unsafe.imports_passed_through():
         A_STAGE_STATUS,
         A_START_STAGE,
         A_TESTS,
+        A_TRIPWIRE,
         SIGNAL_APPROVE,
         SIGNAL_CANCEL,
         SIGNAL_PROMOTE,
@@ -80,6 +85,7 @@ with workflow.unsafe.imports_passed_through():
         AppendEventsRequest,
         ApproveSignal,
         BakeGateRequest,
+        BakeGatesRequest,
         BakePassedRequest,
         BlockersAnswer,
         BlockersRequest,
@@ -114,6 +120,7 @@ with workflow.unsafe.imports_passed_through():
         TestsAnswer,
         TestSpec,
         TestsRequest,
+        TripwireRequest,
     )
     from pipewarden.engine.domain.ids import format_time, parse_time
     from pipewarden.engine.domain.plan import TargetPlan, hook_order, stage_plan
@@ -132,6 +139,15 @@ ACTIVITY_MARGIN_SECONDS = 60
 HEARTBEAT_TIMEOUT = timedelta(seconds=30)
 """Builds, hooks and tests heartbeat every few seconds (activities/engine.py): a worker that dies
 mid-hook is noticed within this, and the hook's next attempt takes over its lease."""
+BAKE_GATES_TIMEOUT = timedelta(seconds=2 * 30 + 60)
+"""A bake round may run two metric commands of 30 s each (engine.md, "Metric references")."""
+PATCH_BAKE_GATES = "bake-gates"
+"""Issue 14's bake: one A_BAKE_GATES round every poll (datapoints, the alarms tripwire, the
+deadline over the bake as a whole) instead of a timer for the whole bake and then A_BAKE_GATE."""
+PATCH_TRIPWIRE = "alarm-tripwire"
+"""Issue 14: the alarms tripwire beside the deploy and the tests of a stage that lists alarms."""
+TRIGGERS = {"datapoints": "datapoints", "alarms": "alarm", "bake_time": "deadline"}
+"""The rollback trigger of a bake gate's `fail`."""
 PROMOTION_RECHECK_SECONDS = 600
 """An execution awaiting promotion is woken by the newer execution that supersedes it; it also
 asks the store itself this often, in case a wake-up was lost (a worker restart)."""
@@ -285,6 +301,11 @@ class ExecutionWorkflow(_Releaser):
         self._open_run: int | None = None
         self._woken: set[tuple[str, str]] = set()
         self._document: dict[str, Any] = {}
+        self._tripped: GateAnswer | None = None
+        """The tripwire's `fail` during the current stage's deploy or tests."""
+        self._tripped_at: datetime | None = None
+        self._deploy_finished = datetime.min
+        """When the current stage's deploy finished (the datapoints count from then)."""
 
     # ------------------------------------------------------------ signals
 
@@ -468,25 +489,25 @@ class ExecutionWorkflow(_Releaser):
         hosts = list(stage.hosts)
         plan = stage_plan(stage)
         deploys = [_Deploy(target, stage, plan.hooks, artifact, run.commit) for target in plan.targets]
-        ok = await self._deploy(run, deploys, hosts, rollback=False)
-        if self._cancel is not None:
-            return await self._cancel_run(run_id)  # running hooks have finished; no rollback
-        if not ok:
-            return await self._stage_failed(run, stage, run_id, artifact, "hook", self._failure or "a hook failed")
-        if stage.tests:
-            await self._stage_status(run_id, "testing")
-            try:
-                answer = await self._tests(run, stage, artifact, hosts)
-            except ActivityError as error:
-                # The tests could not be run at all (retries spent): the stage failed its tests,
-                # so it rolls back like one whose tests failed.
-                return await self._stage_failed(run, stage, run_id, artifact, "tests",
-                                                f"tests could not run: {error.cause or error}")
-            if answer is None:
-                return await self._cancel_run(run_id)
-            if not answer.ok:
-                return await self._stage_failed(run, stage, run_id, artifact, "tests",
-                                                f"tests failed: {', '.join(answer.failed)}")
+        self._tripped = None
+        tripwire_done = [False]
+        tripwire = None
+        if stage.alarms and workflow.patched(PATCH_TRIPWIRE):
+            tripwire = asyncio.create_task(self._tripwire(run, stage, run_id, tripwire_done))
+        try:
+            ended = await self._deploy_and_test(run, stage, run_id, artifact, deploys, hosts)
+        finally:
+            tripwire_done[0] = True
+            if tripwire is not None:
+                await tripwire
+        if ended is None and self._tripped is not None:
+            ended = await self._stage_failed(run, stage, run_id, artifact, "alarm",
+                                             f"alarms: {self._tripped.reason}", triggered=self._tripped_at)
+        if ended is not None:
+            return ended
+        deploy_finished = self._deploy_finished
+        if workflow.patched(PATCH_BAKE_GATES):
+            return await self._bake(run, stage, run_id, artifact, last, deploy_finished)
         await self._stage_status(run_id, "baking",
                                  events=[EventSpec("bake_started", {"duration_s": stage.bake_seconds}, "bake_started")])
         if stage.bake_seconds > 0:
@@ -504,8 +525,92 @@ class ExecutionWorkflow(_Releaser):
                 return await self._stage_failed(run, stage, run_id, artifact, "deadline", bake.reason,
                                                 bake_failed=True)
             await self._sleep_unless_cancelled(self._wait_seconds([bake], run.poll_gates_seconds))
+        return await self._baked(run, stage, run_id, artifact, last, bake.reason)
+
+    async def _tripwire(self, run: ExecutionInput, stage: StageView, run_id: int, done: list[bool]) -> None:
+        """Every poll.gates until `done[0]`: the stage's alarms as a tripwire; on a `fail` (an
+        alarm firing, not overridden) no new hook starts and the stage fails after the hooks
+        running finish (trigger `alarm`)."""
+        while not done[0]:
+            now = self._now()
+            answer = await self._control(A_TRIPWIRE, TripwireRequest(run_id, run.pipeline, run.commit, stage.name,
+                                                                     now, run.poll_gates_seconds), GateAnswer)
+            if answer.result == "fail":
+                self._tripped, self._tripped_at = answer, parse_time(now)
+                self._stop = True
+                return
+            try:
+                await workflow.wait_condition(lambda: done[0], timeout=timedelta(seconds=run.poll_gates_seconds))
+            except TimeoutError:
+                pass
+
+    async def _deploy_and_test(self, run: ExecutionInput, stage: StageView, run_id: int, artifact: str,
+                               deploys: list[_Deploy], hosts: list[str]) -> Ended | None:
+        """The deploy and the stage's tests; None when both passed (`_deploy_finished` set)."""
+        ok = await self._deploy(run, deploys, hosts, rollback=False)
+        self._deploy_finished = workflow.now()
+        if self._cancel is not None:
+            return await self._cancel_run(run_id)  # running hooks have finished; no rollback
+        if self._tripped is not None:
+            return None  # the tripwire fails the stage (the caller)
+        if not ok:
+            return await self._stage_failed(run, stage, run_id, artifact, "hook", self._failure or "a hook failed")
+        if stage.tests:
+            await self._stage_status(run_id, "testing")
+            try:
+                answer = await self._tests(run, stage, artifact, hosts)
+            except ActivityError as error:
+                # The tests could not be run at all (retries spent): the stage failed its tests,
+                # so it rolls back like one whose tests failed.
+                return await self._stage_failed(run, stage, run_id, artifact, "tests",
+                                                f"tests could not run: {error.cause or error}")
+            if answer is None:
+                return await self._cancel_run(run_id)
+            if not answer.ok:
+                return await self._stage_failed(run, stage, run_id, artifact, "tests",
+                                                f"tests failed: {', '.join(answer.failed)}")
+        return None
+
+    async def _bake(self, run: ExecutionInput, stage: StageView, run_id: int, artifact: str, last: bool,
+                    deploy_finished: datetime) -> Ended:
+        """The bake (issue 14): a round of its gates (A_BAKE_GATES: bake_time, datapoints, the
+        alarms tripwire, the deadline over the whole bake) at its start and then every poll.gates
+        (with bake_time alone and no deadline: once bake.duration has passed, as before issue 14),
+        until all pass or one fails (the stage fails: trigger `datapoints`, `alarm` or `deadline`)."""
+        await self._stage_status(run_id, "baking",
+                                 events=[EventSpec("bake_started", {"duration_s": stage.bake_seconds}, "bake_started")])
+        watching = stage.datapoints is not None or bool(stage.alarms) or stage.bake_deadline_seconds is not None
+        if not watching and stage.bake_seconds > 0:
+            # bake_time alone cannot pass before bake.duration: one timer, then one round
+            await self._sleep_unless_cancelled(stage.bake_seconds)
+        while True:
+            if self._cancel is not None:
+                return await self._cancel_run(run_id, [EventSpec(
+                    "bake_finished", {"result": "cancelled", "reason": _cancel_reason(self._cancel)}, "bake_finished")])
+            now = self._now()
+            gates = await workflow.execute_activity(
+                A_BAKE_GATES, BakeGatesRequest(run_id, run.execution, run.pipeline, run.repo, run.commit, artifact,
+                                               stage.name, format_time(deploy_finished), now,
+                                               run.poll_gates_seconds),
+                task_queue=self._prefix + TASK_QUEUE_CONTROL, result_type=list[GateAnswer],
+                start_to_close_timeout=BAKE_GATES_TIMEOUT, retry_policy=RETRY)
+            failed = [gate for gate in gates if gate.result == "fail"]
+            if failed:
+                gate = failed[0]
+                return await self._stage_failed(run, stage, run_id, artifact, TRIGGERS.get(gate.gate, "deadline"),
+                                                f"{gate.gate}: {gate.reason}", bake_failed=True,
+                                                triggered=parse_time(now))
+            waiting = [gate for gate in gates if gate.result == "wait"]
+            if not waiting:
+                break
+            seconds = self._wait_seconds(waiting, run.poll_gates_seconds)
+            await self._sleep_unless_cancelled(min(seconds, run.poll_gates_seconds) if watching else seconds)
+        return await self._baked(run, stage, run_id, artifact, last, "; ".join(gate.reason for gate in gates))
+
+    async def _baked(self, run: ExecutionInput, stage: StageView, run_id: int, artifact: str, last: bool,
+                     reason: str) -> Ended:
         await self._control(A_BAKE_PASSED, BakePassedRequest(run_id, [t.name for t in stage.targets], self._now()))
-        baked = EventSpec("bake_finished", {"result": "succeeded", "reason": bake.reason}, "bake_finished")
+        baked = EventSpec("bake_finished", {"result": "succeeded", "reason": reason}, "bake_finished")
         if stage.promotion == "manual" and not last:
             await self._stage_status(run_id, "awaiting_promotion", events=[baked])
             return await self._promotion(run, stage, run_id, artifact)
@@ -538,7 +643,8 @@ class ExecutionWorkflow(_Releaser):
             await self._wake_all(stage.name, rivals.older_waiting)
             gates = await self._control(A_ENTRY_GATES, EntryGatesRequest(
                 run_id, run.execution, run.pipeline, run.repo, run.commit, run.pipeline_path, stage.name,
-                list(stage.approvals), sorted(self._approvals.get(stage.name, set())), self._now()), list[GateAnswer])
+                list(stage.approvals), sorted(self._approvals.get(stage.name, set())), self._now(),
+                run.poll_gates_seconds), list[GateAnswer])
             failed = [gate for gate in gates if gate.result == "fail"]
             if failed:
                 reason = f"{failed[0].gate}: {failed[0].reason}"
@@ -670,13 +776,16 @@ class ExecutionWorkflow(_Releaser):
     # ------------------------------------------------------------ failure and automatic rollback
 
     async def _stage_failed(self, run: ExecutionInput, stage: StageView, run_id: int, artifact: str, trigger: str,
-                            reason: str, *, bake_failed: bool = False) -> Ended:
+                            reason: str, *, bake_failed: bool = False, triggered: datetime | None = None) -> Ended:
+        """`triggered`: when the trigger was observed (the `now` of the gate round that failed,
+        in its `gate` event's inputs), which `rollback_finished`'s duration_ms counts from; now
+        when not given (a hook or a test just failed)."""
         events = [EventSpec("bake_finished", {"result": "failed", "reason": reason}, "bake_finished")] \
             if bake_failed else []
         if stage.rollback != "automatic":
             await self._stage_status(run_id, "failed", reason=reason, events=events)
             return "failed", f"{stage.name}: {reason}"
-        triggered = workflow.now()
+        triggered = workflow.now() if triggered is None else triggered
         plan = await self._control(A_ROLLBACK_PLAN, RollbackPlanRequest(run.pipeline, stage.name, artifact),
                                    RollbackPlanAnswer)
         await self._stage_status(run_id, "rolling_back", reason=reason,

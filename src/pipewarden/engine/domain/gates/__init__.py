@@ -1,9 +1,8 @@
 """The gates: one module per gate, and the registry of every gate name in engine.md's order.
 
-Each gate module has `NAME` and `evaluate(observations..., now) -> GateResult` (base.py). Adding
-one of the gates still to come (`blocklist`, `window`, `alarms`, `datapoints`: issue 14) is a
-plain addition: write its module and add its name to `BUILT`; its place, its phase and when it
-applies to a stage are already registered below.
+Each gate module has `NAME` and `evaluate(observations..., now) -> GateResult` (base.py). Every
+gate of engine.md is built (`BUILT`); its place, its phase and when it applies to a stage are
+registered below.
 """
 
 from __future__ import annotations
@@ -62,9 +61,10 @@ GATE_NAMES: tuple[str, ...] = tuple(spec.name for spec in GATES)
 ENTRY_GATES: tuple[str, ...] = tuple(spec.name for spec in GATES if spec.phase == "entry")
 BAKE_GATES: tuple[str, ...] = tuple(spec.name for spec in GATES if spec.phase == "bake")
 
-BUILT: frozenset[str] = frozenset({"policy", "blocklist", "approval", "stage_busy", "paused", "bake_time"})
-"""Gates with a module (issue 13; `blocklist` from issue 14). The others are registered but not
-evaluated yet."""
+BUILT: frozenset[str] = frozenset({"policy", "blocklist", "approval", "window", "alarms", "stage_busy", "paused",
+                                   "bake_time", "datapoints"})
+"""Gates with a module that the engine evaluates (issue 13; `blocklist`, `window`, `alarms` and
+`datapoints` from issue 14): every gate of engine.md."""
 
 
 def entry_gates(stage: StageView, *, built_only: bool = True) -> tuple[str, ...]:

@@ -1,0 +1,96 @@
+"""The alarm evaluator of the server (engine.md, "Gates", `alarms`; issue 14).
+
+Every `poll.gates`, for every pipeline the engine releases, it reads every alarm of every stage of
+the pipeline's newest valid definition (the one the poller stored) through the metric sources,
+with that stage's placeholders (`$__stage`, `$__hosts`, `$__since_deploy` = the poll interval),
+steps each alarm's state (domain/gates/alarms.py: `periods` consecutive breaches before firing,
+no data not a breach, a source error keeps the state) and stores the states per (pipeline, stage,
+alarm) (EngineStore.put_alarm_states). The entry gates and the bake's tripwire only read those
+states: one evaluator steps an alarm, so a streak counts evaluations, whatever the number of
+executions waiting or baking.
+
+A stored state older than `STALE_PERIODS` poll intervals means the evaluator is not running (the
+server is down, a `pipewarden worker` without a server): the gates then wait (`source_error`,
+"not evaluated since ..."), since a gate that lacks data never passes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from contextlib import suppress
+from datetime import datetime
+
+from pipewarden.engine.domain.gates import alarms as alarms_gate
+from pipewarden.engine.sources.base import MetricSource, ReadContext
+from pipewarden.engine.store import EngineStore
+from pipewarden.model.view import pipeline_view
+
+log = logging.getLogger("pipewarden.alarms")
+
+STALE_PERIODS = 3
+"""A stored alarm state older than this many poll intervals is not trusted (see the docstring)."""
+
+
+class AlarmEvaluator:
+    """Steps and stores the alarm states of `pipelines` (None: every pipeline the store knows)."""
+
+    def __init__(self, store: EngineStore, sources: MetricSource, pipelines: Sequence[str] | None, *,
+                 poll_seconds: int) -> None:
+        self.store = store
+        self.sources = sources
+        self.pipelines = None if pipelines is None else tuple(pipelines)
+        self.poll_seconds = poll_seconds
+
+    def round(self, now: datetime) -> int:
+        """One evaluation of every alarm of every stage; how many alarm states were stored. A
+        pipeline whose definition cannot be read is skipped (logged): the others go on."""
+        written = 0
+        names = self.pipelines if self.pipelines is not None else [p.name for p in self.store.pipelines()]
+        for name in names:
+            try:
+                written += self._pipeline(name, now)
+            except Exception:
+                log.exception("alarms of pipeline %s could not be evaluated", name)
+        return written
+
+    def _pipeline(self, name: str, now: datetime) -> int:
+        record = self.store.pipeline(name)
+        if record is None or record.definition is None:
+            return 0
+        view = pipeline_view(record.definition)
+        intervals = {s.name: float(s.interval_seconds) for s in view.synthetics if s.interval_seconds is not None}
+        written = 0
+        for stage in view.stages:
+            if not stage.alarms:
+                continue
+            stored = self.store.alarm_states(name, stage.name)
+            context = ReadContext(stage.name, stage.hosts, now, pipeline=name, poll_seconds=self.poll_seconds,
+                                  alarm=True, synthetic_intervals=intervals)
+            states: dict[str, alarms_gate.AlarmState] = {}
+            for alarm_name in stage.alarms:
+                alarm = view.alarms.get(alarm_name)
+                if alarm is None:
+                    continue
+                previous = stored.get(alarm_name)
+                reading = self.sources.read(alarm.metric, context)
+                states[alarm_name] = alarms_gate.step(None if previous is None else previous[0],
+                                                      reading.observation(), alarm)
+            self.store.put_alarm_states(name, stage.name, states, now=now)
+            written += len(states)
+        return written
+
+    async def run(self, stop: asyncio.Event, clock: Callable[[], datetime]) -> None:
+        """A round at once, then every `poll_seconds` (from the start of one round to the next)
+        until `stop`; one failed round never stops the loop."""
+        loop = asyncio.get_running_loop()
+        while not stop.is_set():
+            started = loop.time()
+            try:
+                await asyncio.to_thread(self.round, clock())
+            except Exception:
+                log.exception("alarm round failed")
+            left = self.poll_seconds - (loop.time() - started)
+            with suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=max(0.0, left))

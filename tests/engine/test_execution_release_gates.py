@@ -1,0 +1,221 @@
+"""Issue 14's gates in the workflow, on the real dev server: the window at the entry (waiting with
+the right `until`, then `override window`), alarms at the entry and as the bake's tripwire (the
+server's evaluator over `source: command` alarms), and the bake's datapoints (`insufficient_data`
+until enough good traffic; one negative with `max_negative: 0` rolls back). Metric commands read
+files the test writes: cheap and exact (the Prometheus source has its own tests with the real
+server, test_sources.py)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from client_helpers import PIPELINE, gate_seen, outcome, register, run_status, running_engine, wait_for
+from workflow_helpers import git, make_repo, write
+
+from pipewarden.engine.activities.engine import engine_sources
+from pipewarden.engine.alarms import AlarmEvaluator
+from pipewarden.engine.devserver import DevServer
+from pipewarden.engine.domain.ids import format_time, parse_time
+from pipewarden.engine.store import EngineStore
+
+
+def gated_repo(tmp_path: Path, record: Path, *, top: str = "", bake: str = "{duration: 1s}",
+               stage: str = "") -> Path:
+    """make_repo's one-stage pipeline (beta) with `top` before `stages:`, beta's `bake:` and
+    `stage` lines added to beta."""
+    repo = make_repo(tmp_path, record, stages=1)
+    text = (repo / "pipeline.yaml").read_text()
+    text = text.replace("stages:\n", top + "stages:\n", 1).replace("bake: {duration: 1s}", f"bake: {bake}", 1)
+    write(repo / "pipeline.yaml", text + stage)
+    git(repo, "commit", "-q", "-am", "gates")
+    return repo
+
+
+def commit_v2(repo: Path, *, bake: str | None = None) -> None:
+    write(repo / "app.txt", "v2\n")
+    if bake is not None:
+        text = (repo / "pipeline.yaml").read_text()
+        write(repo / "pipeline.yaml", text.replace("bake: {duration: 1s}", f"bake: {bake}", 1))
+    git(repo, "commit", "-q", "-am", "v2")
+
+
+@asynccontextmanager
+async def alarm_evaluator(store: EngineStore) -> AsyncIterator[None]:
+    """The server's alarm evaluator, every second, as `pipewarden server` runs it."""
+    stop = asyncio.Event()
+    evaluator = AlarmEvaluator(store, engine_sources(store, None), None, poll_seconds=1)
+    task = asyncio.create_task(evaluator.run(stop, lambda: datetime.now(UTC)))
+    try:
+        yield
+    finally:
+        stop.set()
+        await task
+
+
+def gate_events(store: EngineStore, execution: str, gate: str) -> list[tuple[str, str]]:
+    return [(e.data["result"], e.data["code"]) for e in store.events(execution=execution)
+            if e.type == "gate" and e.data["gate"] == gate]
+
+
+def test_a_closed_window_waits_until_it_opens_then_override_window_lets_it_pass(temporal_server: DevServer,
+                                                                                  tmp_path: Path) -> None:
+    record = tmp_path / "record.txt"
+    opens = (datetime.now(UTC) + timedelta(minutes=3)).replace(second=0, microsecond=0)
+    closes = opens + timedelta(minutes=30)
+    top = (f'windows:\n  soon:\n    timezone: UTC\n    days: [mon, tue, wed, thu, fri, sat, sun]\n'
+           f'    start: "{opens:%H:%M}"\n    end: "{closes:%H:%M}"\n')
+    repo = gated_repo(tmp_path, record, top=top, stage="    window: soon\n")
+    state = tmp_path / "state"
+
+    async def scenario(store: EngineStore) -> None:
+        async with running_engine(temporal_server, store, state) as engine:
+            register(store, repo)
+            execution = (await engine.release(PIPELINE, actor="dana")).id
+            await wait_for("the window to wait", gate_seen(store, execution, "window", "window_closed"))
+            waited = next(e for e in store.events(execution=execution) if e.type == "gate"
+                          and e.data["gate"] == "window")
+            assert waited.data["until"] == format_time(opens)
+            assert not record.exists()
+            await engine.override(PIPELINE, "beta", "window", actor="dana", reason="hotfix")
+            assert (await outcome(engine, execution)).status == "succeeded"
+
+    with EngineStore.for_state_dir(state) as store:
+        asyncio.run(scenario(store))
+        assert gate_events(store, "demo-app-1", "window") == [("wait", "window_closed"), ("pass", "ok")]
+        passed = [e for e in store.events(execution="demo-app-1") if e.type == "gate"
+                  and e.data["gate"] == "window"][-1]
+        assert passed.data["inputs"]["overridden"]["code"] == "window_closed"
+        assert parse_time(passed.time) < opens  # it did not wait for the window
+        assert store.verify() is None
+
+
+def test_a_firing_alarm_holds_a_stage_at_its_entry(temporal_server: DevServer, tmp_path: Path) -> None:
+    record = tmp_path / "record.txt"
+    errors = tmp_path / "errors.txt"
+    errors.write_text("7\n")
+    top = f"alarms:\n  errors:\n    metric: {{source: command, command: 'cat {errors}'}}\n    threshold: 0\n" \
+          "    comparison: '>'\n"
+    repo = gated_repo(tmp_path, record, top=top, stage="    alarms: [errors]\n")
+    state = tmp_path / "state"
+
+    async def scenario(store: EngineStore) -> None:
+        async with running_engine(temporal_server, store, state) as engine, alarm_evaluator(store):
+            register(store, repo)
+            execution = (await engine.release(PIPELINE, actor="dana")).id
+            await wait_for("the alarm to hold the entry", gate_seen(store, execution, "alarms", "alarm_firing"))
+            await asyncio.sleep(1.5)
+            assert not record.exists()  # nothing deployed while it fires
+            errors.write_text("0\n")
+            assert (await outcome(engine, execution)).status == "succeeded"
+
+    with EngineStore.for_state_dir(state) as store:
+        asyncio.run(scenario(store))
+        assert gate_events(store, "demo-app-1", "alarms")[-1] == ("pass", "ok")
+        assert ("wait", "alarm_firing") in gate_events(store, "demo-app-1", "alarms")
+        assert store.verify() is None
+
+
+def test_a_canary_waits_for_enough_good_datapoints_then_passes(temporal_server: DevServer, tmp_path: Path) -> None:
+    record = tmp_path / "record.txt"
+    good = tmp_path / "good.txt"
+    good.write_text("2\n")
+    bake = (f"{{duration: 1s, datapoints: {{positive: {{source: command, command: 'cat {good}'}}, "
+            "negative: {source: command, command: 'echo 0'}, min_positive: 5, max_negative: 0}}")
+    repo = gated_repo(tmp_path, record, bake=bake)
+    state = tmp_path / "state"
+
+    async def scenario(store: EngineStore) -> None:
+        async with running_engine(temporal_server, store, state) as engine:
+            register(store, repo)
+            execution = (await engine.release(PIPELINE, actor="dana")).id
+            await wait_for("insufficient data", gate_seen(store, execution, "datapoints", "insufficient_data"))
+            await asyncio.sleep(2)
+            assert run_status(store, execution, "baking", "beta")()  # still baking after bake.duration
+            good.write_text("5\n")
+            assert (await outcome(engine, execution)).status == "succeeded"
+
+    with EngineStore.for_state_dir(state) as store:
+        asyncio.run(scenario(store))
+        events = store.events(execution="demo-app-1")
+        waited = next(e for e in events if e.type == "gate" and e.data["code"] == "insufficient_data")
+        assert waited.data["reason"] == "2 positive of 5, 0 negative of at most 0: 3 more positive needed"
+        assert waited.data["inputs"]["positive"]["query"] == f"cat {good}"
+        assert gate_events(store, "demo-app-1", "datapoints")[-1] == ("pass", "ok")
+        assert store.verify() is None
+
+
+def test_a_single_negative_datapoint_fails_the_bake_and_rolls_back(temporal_server: DevServer,
+                                                                   tmp_path: Path) -> None:
+    record = tmp_path / "record.txt"
+    # v2 counts one bad request (the command runs in the artifact's checkout)
+    bake = ("{duration: 1s, datapoints: {positive: {source: command, command: 'echo 10'}, negative: "
+            "{source: command, command: 'if grep -q v2 app.txt; then echo 1; else echo 0; fi'}, "
+            "min_positive: 1, max_negative: 0}}")
+    repo = gated_repo(tmp_path, record, bake=bake.replace("{duration: 1s,", "{duration: 1s, deadline: 60s,"))
+    state = tmp_path / "state"
+
+    async def scenario(store: EngineStore) -> None:
+        async with running_engine(temporal_server, store, state) as engine:
+            register(store, repo)
+            v1 = (await engine.release(PIPELINE, actor="dana")).id
+            assert (await outcome(engine, v1)).status == "succeeded"
+            commit_v2(repo)
+            v2 = (await engine.release(PIPELINE, actor="dana")).id
+            result = await outcome(engine, v2)
+            assert result.status == "rolled_back", result
+            assert result.reason is not None and "datapoints: 1 negative of at most 0" in result.reason
+
+    with EngineStore.for_state_dir(state) as store:
+        asyncio.run(scenario(store))
+        events = store.events(execution="demo-app-2")
+        assert gate_events(store, "demo-app-2", "datapoints") == [("fail", "negative_datapoints")]
+        started = next(e for e in events if e.type == "rollback_started")
+        assert started.data["trigger"] == "datapoints"
+        assert started.data["to"] == {"beta-cell": git(repo, "rev-parse", "HEAD~1")[:12]}
+        failed = next(e for e in events if e.type == "gate" and e.data["code"] == "negative_datapoints")
+        finished = next(e for e in events if e.type == "rollback_finished")
+        assert finished.data["result"] == "succeeded"
+        # the time to roll back counts from the round that observed the negative
+        observed = parse_time(failed.data["inputs"]["now"])
+        assert finished.data["duration_ms"] >= (parse_time(finished.time) - observed).total_seconds() * 1000 - 1
+        assert store.verify() is None
+
+
+def test_an_alarm_firing_mid_bake_rolls_back(temporal_server: DevServer, tmp_path: Path) -> None:
+    record = tmp_path / "record.txt"
+    errors = tmp_path / "errors.txt"
+    errors.write_text("0\n")
+    top = f"alarms:\n  errors:\n    metric: {{source: command, command: 'cat {errors}'}}\n    threshold: 0\n" \
+          "    comparison: '>'\n    periods: 2\n"
+    repo = gated_repo(tmp_path, record, top=top, stage="    alarms: [errors]\n")
+    state = tmp_path / "state"
+
+    async def scenario(store: EngineStore) -> None:
+        async with running_engine(temporal_server, store, state) as engine, alarm_evaluator(store):
+            register(store, repo)
+            v1 = (await engine.release(PIPELINE, actor="dana")).id
+            assert (await outcome(engine, v1)).status == "succeeded"
+            commit_v2(repo, bake="{duration: 60s}")
+            register(store, repo)
+            v2 = (await engine.release(PIPELINE, actor="dana")).id
+            await wait_for("v2 baking", run_status(store, v2, "baking", "beta"))
+            errors.write_text("3\n")
+            result = await outcome(engine, v2)
+            assert result.status == "rolled_back", result
+            assert result.reason is not None and "alarms: alarm errors is firing" in result.reason
+
+    with EngineStore.for_state_dir(state) as store:
+        asyncio.run(scenario(store))
+        events = store.events(execution="demo-app-2")
+        alarms = gate_events(store, "demo-app-2", "alarms")
+        assert alarms[0] == ("pass", "ok") and alarms[-1] == ("fail", "alarm_firing")
+        assert ("wait", "alarm_breaching") in alarms  # one breach of two periods held the bake
+        started = next(e for e in events if e.type == "rollback_started")
+        assert started.data["trigger"] == "alarm"
+        bake = next(e for e in events if e.type == "bake_finished")
+        assert bake.data["result"] == "failed"
+        assert store.verify() is None
