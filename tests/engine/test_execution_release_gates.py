@@ -13,7 +13,17 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from client_helpers import PIPELINE, gate_seen, outcome, register, run_status, running_engine, wait_for
+from client_helpers import (
+    PIPELINE,
+    blocking_validate,
+    gate_seen,
+    lines_of,
+    outcome,
+    register,
+    run_status,
+    running_engine,
+    wait_for,
+)
 from workflow_helpers import git, make_repo, write
 
 from pipewarden.engine.activities.engine import engine_sources
@@ -218,4 +228,106 @@ def test_an_alarm_firing_mid_bake_rolls_back(temporal_server: DevServer, tmp_pat
         assert started.data["trigger"] == "alarm"
         bake = next(e for e in events if e.type == "bake_finished")
         assert bake.data["result"] == "failed"
+        assert store.verify() is None
+
+
+def test_override_datapoints_passes_a_waiting_bake_and_a_deadline_fails_one(temporal_server: DevServer,
+                                                                             tmp_path: Path) -> None:
+    record = tmp_path / "record.txt"
+    bake = ("{duration: 1s, deadline: 3s, datapoints: {positive: {source: command, command: 'echo 1'}, "
+            "min_positive: 5}}")
+    repo = gated_repo(tmp_path, record, bake=bake)
+    text = (repo / "pipeline.yaml").read_text().replace("rollback: automatic", "rollback: manual")
+    write(repo / "pipeline.yaml", text)
+    git(repo, "commit", "-q", "-am", "manual rollback")
+    state = tmp_path / "state"
+
+    async def scenario(store: EngineStore) -> None:
+        async with running_engine(temporal_server, store, state) as engine:
+            register(store, repo)
+            first = (await engine.release(PIPELINE, actor="dana")).id
+            result = await outcome(engine, first)
+            assert result.status == "failed", result
+            assert result.reason is not None and "bake_time: the bake still waits at its deadline of 3s" in result.reason
+            assert "datapoints: 1 positive of 5" in result.reason
+            await engine.override(PIPELINE, "beta", "datapoints", actor="dana", reason="known low traffic")
+            second = (await engine.release(PIPELINE, actor="dana")).id
+            assert (await outcome(engine, second)).status == "succeeded"
+
+    with EngineStore.for_state_dir(state) as store:
+        asyncio.run(scenario(store))
+        assert gate_events(store, "demo-app-1", "bake_time")[-1] == ("fail", "deadline")
+        assert not store.events(execution="demo-app-1", types=["rollback_started"])  # rollback: manual
+        assert gate_events(store, "demo-app-2", "datapoints") == [("pass", "ok")]
+        passed = next(e for e in store.events(execution="demo-app-2") if e.type == "gate"
+                      and e.data["gate"] == "datapoints")
+        assert passed.data["inputs"]["overridden"]["code"] == "insufficient_data"
+        assert store.verify() is None
+
+
+def test_an_alarm_firing_during_the_deploy_stops_it_and_rolls_back(temporal_server: DevServer,
+                                                                    tmp_path: Path) -> None:
+    record = tmp_path / "record.txt"
+    errors, block, go = tmp_path / "errors.txt", tmp_path / "block", tmp_path / "go"
+    errors.write_text("0\n")
+    top = f"alarms:\n  errors:\n    metric: {{source: command, command: 'cat {errors}'}}\n    threshold: 0\n" \
+          "    comparison: '>'\n"
+    repo = gated_repo(tmp_path, record, top=top, stage="    alarms: [errors]\n")
+    state = tmp_path / "state"
+
+    async def scenario(store: EngineStore) -> None:
+        async with running_engine(temporal_server, store, state) as engine, alarm_evaluator(store):
+            register(store, repo)
+            v1 = (await engine.release(PIPELINE, actor="dana")).id
+            assert (await outcome(engine, v1)).status == "succeeded"
+            blocking_validate(repo, record, block, go)
+            commit_v2(repo)
+            register(store, repo)
+            block.touch()
+            v2 = (await engine.release(PIPELINE, actor="dana")).id
+            artifact = git(repo, "rev-parse", "HEAD")[:12]
+            await wait_for("v2's first validate", lambda: any(f"validate {artifact} rollback=0" in line
+                                                                for line in lines_of(record)))
+            errors.write_text("1\n")
+            await wait_for("the tripwire", lambda: ("fail", "alarm_firing") in gate_events(store, v2, "alarms"))
+            go.touch()
+            result = await outcome(engine, v2)
+            assert result.status == "rolled_back", result
+
+    with EngineStore.for_state_dir(state) as store:
+        asyncio.run(scenario(store))
+        events = store.events(execution="demo-app-2")
+        assert next(e for e in events if e.type == "rollback_started").data["trigger"] == "alarm"
+        # the first batch's host only: no new batch after the tripwire
+        hosts = {e.host for e in events if e.type == "hook" and e.data["hook"] == "stop"}
+        assert len(hosts) == 1
+        assert not [e for e in events if e.type == "bake_started"]
+        assert store.verify() is None
+
+
+def test_override_alarms_silences_the_tripwire(temporal_server: DevServer, tmp_path: Path) -> None:
+    record = tmp_path / "record.txt"
+    errors = tmp_path / "errors.txt"
+    errors.write_text("0\n")
+    top = f"alarms:\n  errors:\n    metric: {{source: command, command: 'cat {errors}'}}\n    threshold: 0\n" \
+          "    comparison: '>'\n"
+    repo = gated_repo(tmp_path, record, top=top, bake="{duration: 3s}", stage="    alarms: [errors]\n")
+    state = tmp_path / "state"
+
+    async def scenario(store: EngineStore) -> None:
+        async with running_engine(temporal_server, store, state) as engine, alarm_evaluator(store):
+            register(store, repo)
+            execution = (await engine.release(PIPELINE, actor="dana")).id
+            await wait_for("baking", run_status(store, execution, "baking", "beta"))
+            await engine.override(PIPELINE, "beta", "alarms", actor="dana", reason="noisy alarm")
+            errors.write_text("5\n")
+            await wait_for("the alarm to fire", lambda: any(
+                state.firing for state, _ in store.alarm_states(PIPELINE, "beta").values()))
+            assert (await outcome(engine, execution)).status == "succeeded"
+
+    with EngineStore.for_state_dir(state) as store:
+        asyncio.run(scenario(store))
+        finished = next(e for e in store.events(execution="demo-app-1") if e.type == "bake_finished")
+        assert finished.data["result"] == "succeeded"
+        assert "overridden by dana" in finished.data["reason"] and "is firing" in finished.data["reason"]
         assert store.verify() is None
