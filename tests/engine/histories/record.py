@@ -1,12 +1,13 @@
 """Record the workflow histories that `test_replay.py` replays (run by hand, not by pytest):
 
-    .venv/bin/python tests/engine/histories/record.py
+    .venv/bin/python tests/engine/histories/record.py [SCENARIO ...]
 
 Runs representative executions on a fresh dev server with the current workflow code and writes
 each workflow's history as JSON beside this file. Re-record only when a release deliberately
 starts a new baseline; a change of workflow code must otherwise replay the old histories
 unchanged (guard it with `workflow.patched`, docs/engine.md "Changing workflow code"). Adding a
-new scenario here is always fine.
+new scenario here is always fine: record it alone by naming it, so the older histories stay as
+they were recorded.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import asyncio
 import sys
 import tempfile
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 HERE = Path(__file__).parent
@@ -23,6 +25,8 @@ sys.path.insert(0, str(HERE.parent))
 from client_helpers import register, run_status, running_engine, wait_for
 from workflow_helpers import git, make_repo, write
 
+from pipewarden.engine.activities.engine import engine_sources
+from pipewarden.engine.alarms import AlarmEvaluator
 from pipewarden.engine.client import EngineClient
 from pipewarden.engine.devserver import DevServer
 from pipewarden.engine.store import EngineStore
@@ -77,16 +81,55 @@ async def manual_rollback(engine: EngineClient, store: EngineStore, repo: Path, 
     return workflows
 
 
+GATED = """    window: always
+    alarms: [errors]
+    bake: {duration: 1s, deadline: 60s, datapoints: {positive: {source: command, command: 'echo 10'},
+           negative: {source: command, command: 'if grep -q v2 app.txt; then echo 1; else echo 0; fi'},
+           min_positive: 1, max_negative: 0}}
+"""
+GATED_TOP = """windows:
+  always: {timezone: UTC, days: [mon, tue, wed, thu, fri, sat, sun], start: "00:00", end: "00:00"}
+alarms:
+  errors: {metric: {source: command, command: 'echo 0'}, threshold: 1, comparison: '>='}
+"""
+
+
+async def release_gates(engine: EngineClient, store: EngineStore, repo: Path, record: Path) -> list[str]:
+    """Issue 14's gates (patches bake-gates and alarm-tripwire): window and alarms at the entry,
+    the tripwire beside the deploy, a bake of datapoints; v2's negative rolls it back."""
+    text = (repo / "pipeline.yaml").read_text().replace("stages:\n", GATED_TOP + "stages:\n", 1)
+    text = text.replace("    bake: {duration: 1s}\n    rollback: automatic\n", "    rollback: automatic\n" + GATED, 1)
+    write(repo / "pipeline.yaml", text)
+    git(repo, "commit", "-qam", "release gates")
+    register(store, repo)
+    stop = asyncio.Event()
+    evaluator = AlarmEvaluator(store, engine_sources(store, None), None, poll_seconds=1)
+    task = asyncio.create_task(evaluator.run(stop, lambda: datetime.now(UTC)))
+    try:
+        first = (await engine.release("demo-app", actor="dana")).id
+        await engine.temporal.get_workflow_handle(first).result()
+        write(repo / "app.txt", "v2\n")
+        git(repo, "commit", "-qam", "v2 counts a bad request")
+        second = (await engine.release("demo-app", actor="dana")).id
+        await engine.temporal.get_workflow_handle(second).result()
+    finally:
+        stop.set()
+        await task
+    return [first, second]
+
+
 SCENARIOS: dict[str, tuple[dict[str, str], Scenario]] = {
     "approved_and_promoted": ({"beta_extra": APPROVAL}, approved_and_promoted),
     "automatic_rollback": ({}, automatic_rollback),
     "cancelled_at_approval": ({"beta_extra": APPROVAL}, cancelled_at_approval),
     "manual_rollback": ({}, manual_rollback),
+    "release_gates": ({}, release_gates),
 }
 
 
-async def record_all(server: DevServer, root: Path) -> None:
-    for name, (pipeline, scenario) in SCENARIOS.items():
+async def record_all(server: DevServer, root: Path, names: list[str]) -> None:
+    for name in names:
+        pipeline, scenario = SCENARIOS[name]
         folder = root / name
         folder.mkdir()
         record = folder / "record.txt"
@@ -104,11 +147,15 @@ async def record_all(server: DevServer, root: Path) -> None:
 
 
 def main() -> None:
+    names = sys.argv[1:] or list(SCENARIOS)
+    unknown = [name for name in names if name not in SCENARIOS]
+    if unknown:
+        sys.exit(f"unknown scenario(s) {', '.join(unknown)}: one of {', '.join(SCENARIOS)}")
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
         server = DevServer(db_file=root / "temporal.db", log_file=root / "temporal.log").start()
         try:
-            asyncio.run(record_all(server, root))
+            asyncio.run(record_all(server, root, names))
         finally:
             server.stop()
 
