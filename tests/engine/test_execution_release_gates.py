@@ -331,3 +331,38 @@ def test_override_alarms_silences_the_tripwire(temporal_server: DevServer, tmp_p
         assert finished.data["result"] == "succeeded"
         assert "overridden by dana" in finished.data["reason"] and "is firing" in finished.data["reason"]
         assert store.verify() is None
+
+
+def test_an_alarm_firing_during_the_stage_tests_cuts_them_short_and_rolls_back(temporal_server: DevServer,
+                                                                                tmp_path: Path) -> None:
+    record = tmp_path / "record.txt"
+    errors, go = tmp_path / "errors.txt", tmp_path / "go"
+    errors.write_text("0\n")
+    top = f"alarms:\n  errors:\n    metric: {{source: command, command: 'cat {errors}'}}\n    threshold: 0\n" \
+          "    comparison: '>'\n"
+    repo = gated_repo(tmp_path, record, top=top, stage="    alarms: [errors]\n")
+    state = tmp_path / "state"
+
+    async def scenario(store: EngineStore) -> None:
+        async with running_engine(temporal_server, store, state) as engine, alarm_evaluator(store):
+            register(store, repo)
+            v1 = (await engine.release(PIPELINE, actor="dana")).id
+            assert (await outcome(engine, v1)).status == "succeeded"
+            # v2's smoke test hangs until `go` (never written): only the tripwire can end it
+            write(repo / "hooks" / "test.sh", f"#!/bin/sh\nwhile [ ! -f {go} ]; do sleep 0.05; done\n",
+                  executable=True)
+            commit_v2(repo)
+            register(store, repo)
+            v2 = (await engine.release(PIPELINE, actor="dana")).id
+            await wait_for("v2 testing", run_status(store, v2, "testing", "beta"))
+            errors.write_text("2\n")
+            result = await outcome(engine, v2)
+            assert result.status == "rolled_back", result
+
+    with EngineStore.for_state_dir(state) as store:
+        asyncio.run(scenario(store))
+        events = store.events(execution="demo-app-2")
+        assert [e.data["result"] for e in events if e.type == "tests_finished"] == ["cancelled"]
+        assert next(e for e in events if e.type == "rollback_started").data["trigger"] == "alarm"
+        assert ("fail", "alarm_firing") in gate_events(store, "demo-app-2", "alarms")
+        assert store.verify() is None

@@ -447,16 +447,20 @@ class ExecutionWorkflow(_Releaser):
             start_to_close_timeout=timedelta(seconds=build.timeout_seconds * max(1, steps) + ACTIVITY_MARGIN_SECONDS))
         return await self._cancellable(handle)
 
-    async def _cancellable(self, handle: ActivityHandle[T]) -> T | None:
+    async def _cancellable(self, handle: ActivityHandle[T], *, tripwire: bool = False) -> T | None:
         """The activity's answer, or None when `cancel` came first (the activity is cancelled
-        and waited for: its process group is gone when this returns)."""
-        await workflow.wait_condition(lambda: handle.done() or self._cancel is not None)
+        and waited for: its process group is gone when this returns). With `tripwire`, the
+        alarms tripwire firing cancels it too (None; `_tripped` says why)."""
+        def stopped() -> bool:
+            return self._cancel is not None or (tripwire and self._tripped is not None)
+
+        await workflow.wait_condition(lambda: handle.done() or stopped())
         if not handle.done():
             handle.cancel()
         try:
             answer = await handle
         except ActivityError as error:
-            if self._cancel is not None and isinstance(error.cause, CancelledError):
+            if stopped() and isinstance(error.cause, CancelledError):
                 return None
             raise
         except asyncio.CancelledError:
@@ -565,6 +569,8 @@ class ExecutionWorkflow(_Releaser):
                 return await self._stage_failed(run, stage, run_id, artifact, "tests",
                                                 f"tests could not run: {error.cause or error}")
             if answer is None:
+                if self._cancel is None and self._tripped is not None:
+                    return None  # the tripwire cut the tests short: it fails the stage (the caller)
                 return await self._cancel_run(run_id)
             if not answer.ok:
                 return await self._stage_failed(run, stage, run_id, artifact, "tests",
@@ -703,7 +709,7 @@ class ExecutionWorkflow(_Releaser):
             task_queue=self._prefix + TASK_QUEUE_DEPLOY, result_type=TestsAnswer, retry_policy=RETRY,
             heartbeat_timeout=HEARTBEAT_TIMEOUT, cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
             start_to_close_timeout=timedelta(seconds=sum(t.timeout_seconds for t in tests) + ACTIVITY_MARGIN_SECONDS))
-        return await self._cancellable(handle)
+        return await self._cancellable(handle, tripwire=True)
 
     # ------------------------------------------------------------ how a stage run ends early
 
