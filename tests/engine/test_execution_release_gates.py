@@ -28,8 +28,10 @@ from workflow_helpers import git, make_repo, write
 
 from pipewarden.engine.activities.engine import engine_sources
 from pipewarden.engine.alarms import AlarmEvaluator
+from pipewarden.engine.client import EngineClient
 from pipewarden.engine.devserver import DevServer
 from pipewarden.engine.domain.ids import format_time, parse_time
+from pipewarden.engine.server import wake_stage
 from pipewarden.engine.store import EngineStore
 
 
@@ -54,10 +56,12 @@ def commit_v2(repo: Path, *, bake: str | None = None) -> None:
 
 
 @asynccontextmanager
-async def alarm_evaluator(store: EngineStore) -> AsyncIterator[None]:
-    """The server's alarm evaluator, every second, as `pipewarden server` runs it."""
+async def alarm_evaluator(store: EngineStore, engine: EngineClient | None = None) -> AsyncIterator[None]:
+    """The server's alarm evaluator, every second, as `pipewarden server` runs it (waking the
+    stage's executions through `engine`'s Temporal when given)."""
     stop = asyncio.Event()
-    evaluator = AlarmEvaluator(store, engine_sources(store, None), None, poll_seconds=1)
+    notify = None if engine is None else wake_stage(store, engine.temporal)
+    evaluator = AlarmEvaluator(store, engine_sources(store, None), None, poll_seconds=1, notify=notify)
     task = asyncio.create_task(evaluator.run(stop, lambda: datetime.now(UTC)))
     try:
         yield
@@ -366,3 +370,35 @@ def test_an_alarm_firing_during_the_stage_tests_cuts_them_short_and_rolls_back(t
         assert next(e for e in events if e.type == "rollback_started").data["trigger"] == "alarm"
         assert ("fail", "alarm_firing") in gate_events(store, "demo-app-2", "alarms")
         assert store.verify() is None
+
+
+def test_the_evaluator_wakes_a_baking_stage_whose_alarm_fires(temporal_server: DevServer, tmp_path: Path) -> None:
+    """With poll.gates 30 s in the workflow, only the evaluator's wake-up (every second here) makes
+    the entry and the bake judge the alarm at once: the time to react does not wait for a poll."""
+    record = tmp_path / "record.txt"
+    errors = tmp_path / "errors.txt"
+    errors.write_text("0\n")
+    top = f"alarms:\n  errors:\n    metric: {{source: command, command: 'cat {errors}'}}\n    threshold: 0\n" \
+          "    comparison: '>'\n"
+    repo = gated_repo(tmp_path, record, top=top, bake="{duration: 60s}", stage="    alarms: [errors]\n")
+    state = tmp_path / "state"
+
+    async def scenario(store: EngineStore) -> None:
+        async with running_engine(temporal_server, store, state, poll_gates_seconds=30) as engine, \
+                alarm_evaluator(store, engine):
+            register(store, repo)
+            execution = (await engine.release(PIPELINE, actor="dana")).id
+            await wait_for("baking", run_status(store, execution, "baking", "beta"), timeout=20)
+            await asyncio.sleep(1)
+            errors.write_text("1\n")
+            result = await asyncio.wait_for(outcome(engine, execution), 15)
+            assert result.status in ("rolled_back", "failed"), result  # no last good artifact to restore
+
+    with EngineStore.for_state_dir(state) as store:
+        asyncio.run(scenario(store))
+        events = store.events(execution="demo-app-1")
+        started = next(e for e in events if e.type == "rollback_started")
+        assert started.data["trigger"] == "alarm"
+        (state_, _), = store.alarm_states(PIPELINE, "beta").values()
+        assert state_.fired is not None
+        assert (parse_time(started.time) - state_.fired).total_seconds() < 5

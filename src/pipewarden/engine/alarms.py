@@ -9,6 +9,12 @@ alarm) (EngineStore.put_alarm_states). The entry gates and the bake's tripwire o
 states: one evaluator steps an alarm, so a streak counts evaluations, whatever the number of
 executions waiting or baking.
 
+When an alarm of a stage is evaluated for the first time, or starts or stops firing or breaching,
+the evaluator calls `notify(pipeline,
+stage)` after its round (the server wakes the executions waiting at that stage's entry or
+occupying it), so a bake judges a firing alarm at once instead of at its next poll: the time to
+react stays within one `poll.gates` (plus the reads) from the breach that completes `periods`.
+
 A stored state older than `STALE_PERIODS` poll intervals means the evaluator is not running (the
 server is down, a `pipewarden worker` without a server): the gates then wait (`source_error`,
 "not evaluated since ..."), since a gate that lacks data never passes.
@@ -18,7 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import suppress
 from datetime import datetime
 
@@ -37,16 +43,21 @@ class AlarmEvaluator:
     """Steps and stores the alarm states of `pipelines` (None: every pipeline the store knows)."""
 
     def __init__(self, store: EngineStore, sources: MetricSource, pipelines: Sequence[str] | None, *,
-                 poll_seconds: int) -> None:
+                 poll_seconds: int, notify: Callable[[str, str], Awaitable[None]] | None = None) -> None:
         self.store = store
         self.sources = sources
         self.pipelines = None if pipelines is None else tuple(pipelines)
         self.poll_seconds = poll_seconds
+        self.notify = notify
+        self.changed: list[tuple[str, str]] = []
+        """(pipeline, stage) whose alarms were new, or started or stopped firing or breaching, in the
+        last round."""
 
     def round(self, now: datetime) -> int:
         """One evaluation of every alarm of every stage; how many alarm states were stored. A
         pipeline whose definition cannot be read is skipped (logged): the others go on."""
         written = 0
+        self.changed = []
         names = self.pipelines if self.pipelines is not None else [p.name for p in self.store.pipelines()]
         for name in names:
             try:
@@ -78,6 +89,9 @@ class AlarmEvaluator:
                 states[alarm_name] = alarms_gate.step(None if previous is None else previous[0],
                                                       reading.observation(), alarm)
             self.store.put_alarm_states(name, stage.name, states, now=now)
+            before = {n: (s.firing, s.breaching) for n, (s, _) in stored.items()}
+            if any(n not in before or before[n] != (s.firing, s.breaching) for n, s in states.items()):
+                self.changed.append((name, stage.name))
             written += len(states)
         return written
 
@@ -89,6 +103,9 @@ class AlarmEvaluator:
             started = loop.time()
             try:
                 await asyncio.to_thread(self.round, clock())
+                if self.notify is not None:
+                    for pipeline, stage in self.changed:
+                        await self.notify(pipeline, stage)
             except Exception:
                 log.exception("alarm round failed")
             left = self.poll_seconds - (loop.time() - started)

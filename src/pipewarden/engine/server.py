@@ -39,8 +39,10 @@ from temporalio.client import Client
 from pipewarden.engine.activities.engine import EngineActivities, engine_sources
 from pipewarden.engine.alarms import AlarmEvaluator
 from pipewarden.engine.client import EngineClient
+from pipewarden.engine.contract import SIGNAL_WAKE
 from pipewarden.engine.devserver import DEFAULT_NAMESPACE, DevServer, free_port, kill_leftover
 from pipewarden.engine.domain.events import draft
+from pipewarden.engine.domain.status import OCCUPYING, StageRunStatus
 from pipewarden.engine.poller import Poller
 from pipewarden.engine.recovery import resume_missing_workflows
 from pipewarden.engine.setup import ConfigWatcher, ResolvedPipeline, check_org_config, resolve_pipelines
@@ -228,6 +230,19 @@ async def _housekeeping(store: EngineStore, config: EngineConfig, stop: asyncio.
             log.exception("housekeeping round failed")
 
 
+def wake_stage(store: EngineStore, temporal: Client) -> Callable[[str, str], Awaitable[None]]:
+    """Wake the executions waiting at a stage's entry or occupying it (their alarms changed)."""
+    async def wake(pipeline: str, stage: str) -> None:
+        runs = await asyncio.to_thread(store.stage_runs, pipeline=pipeline)
+        for execution in dict.fromkeys(run.execution for run in runs if run.stage == stage and (
+                run.status is StageRunStatus.WAITING or run.status in OCCUPYING)):
+            try:
+                await temporal.get_workflow_handle(execution).signal(SIGNAL_WAKE)
+            except Exception as error:  # noqa: BLE001 - it has ended meanwhile: nothing to wake
+                log.debug("no wake-up for %s: %s", execution, error)
+    return wake
+
+
 @dataclass
 class EngineServer:
     """The parts of a running server, started and stopped together (see the module docstring)."""
@@ -324,8 +339,8 @@ class EngineServer:
                 asyncio.create_task(SyntheticsRunner(store, StoredPipelines(store, [p.name for p in pipelines]),
                                                      clock=self.clock).run(stop), name="synthetics"),
                 asyncio.create_task(AlarmEvaluator(store, engine_sources(store, self.config.prometheus_url),
-                                                   [p.name for p in pipelines],
-                                                   poll_seconds=self.config.poll_gates_seconds).run(stop, self.clock),
+                                                   [p.name for p in pipelines], poll_seconds=self.config.poll_gates_seconds,
+                                                   notify=wake_stage(store, temporal)).run(stop, self.clock),
                                     name="alarms"),
             ]
             await self._announce_when_healthy(health, sock, address, stop, worker_tasks, web_task)

@@ -544,9 +544,11 @@ class ExecutionWorkflow(_Releaser):
                 self._stop = True
                 return
             try:
-                await workflow.wait_condition(lambda: done[0], timeout=timedelta(seconds=run.poll_gates_seconds))
+                await workflow.wait_condition(lambda: done[0] or self._wake,
+                                              timeout=timedelta(seconds=run.poll_gates_seconds))
             except TimeoutError:
                 pass
+            self._wake = False
 
     async def _deploy_and_test(self, run: ExecutionInput, stage: StageView, run_id: int, artifact: str,
                                deploys: list[_Deploy], hosts: list[str]) -> Ended | None:
@@ -610,7 +612,7 @@ class ExecutionWorkflow(_Releaser):
             if not waiting:
                 break
             seconds = self._wait_seconds(waiting, run.poll_gates_seconds)
-            await self._sleep_unless_cancelled(min(seconds, run.poll_gates_seconds) if watching else seconds)
+            await self._bake_wait(min(seconds, run.poll_gates_seconds) if watching else seconds)
         return await self._baked(run, stage, run_id, artifact, last, "; ".join(gate.reason for gate in gates))
 
     async def _baked(self, run: ExecutionInput, stage: StageView, run_id: int, artifact: str, last: bool,
@@ -769,6 +771,16 @@ class ExecutionWorkflow(_Releaser):
         busy (in an activity) ends the next wait at once: the flag is cleared after waiting."""
         try:
             await workflow.wait_condition(lambda: self._wake, timeout=timedelta(seconds=seconds))
+        except TimeoutError:
+            pass
+        self._wake = False
+
+    async def _bake_wait(self, seconds: float) -> None:
+        """A bake round's wait: ended early by `cancel` or a `wake` (the alarm evaluator saw the
+        stage's alarms change, an override), so the next round judges it at once."""
+        try:
+            await workflow.wait_condition(lambda: self._cancel is not None or self._wake,
+                                          timeout=timedelta(seconds=seconds))
         except TimeoutError:
             pass
         self._wake = False
