@@ -5,6 +5,7 @@ firing, states per (pipeline, stage, alarm) in the store; and the states as the 
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -19,10 +20,12 @@ from pipewarden.engine.store import EngineStore
 T0 = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 
 
-def define(store: EngineStore, name: str, value_file: Path, *, periods: int = 2, hosts_file: Path | None = None) -> None:
+def define(store: EngineStore, name: str, value_file: Path, *, periods: int = 2, hosts_file: Path | None = None,
+           slow: bool = False) -> None:
     """Pipeline `name` (beta and prod) whose alarm `errors` reads `value_file`; prod lists it,
-    beta lists it only with `hosts_file` (there the command also writes the stage and hosts)."""
-    command = f"cat {value_file}"
+    beta lists it only with `hosts_file` (there the command also writes the stage and hosts).
+    `slow`: the command takes a second first."""
+    command = f"{'sleep 1; ' if slow else ''}cat {value_file}"
     if hosts_file is not None:
         command = f'echo "$PIPEWARDEN_STAGE $PIPEWARDEN_HOSTS $PIPEWARDEN_SINCE" >> {hosts_file}; cat {value_file}'
     text = pipeline_yaml(2).replace("name: demo-app", f"name: {name}", 1)
@@ -105,3 +108,18 @@ def test_the_loop_runs_a_round_at_once_and_stops(tmp_path: Path) -> None:
 
         asyncio.run(run())
         assert "errors" in store.alarm_states("shop", "prod")
+
+
+def test_stages_are_read_at_the_same_time(tmp_path: Path) -> None:
+    value = tmp_path / "value"
+    value.write_text("0")
+    with EngineStore.for_state_dir(tmp_path / "state") as store:
+        for name in ("one", "two", "three"):
+            define(store, name, value, slow=True)
+        evaluator = AlarmEvaluator(store, engine_sources(store, None), None, poll_seconds=5)
+        started = time.monotonic()
+        assert evaluator.round(T0) == 3
+        assert time.monotonic() - started < 2.5  # one after the other: at least 3 s
+        assert sorted(evaluator.changed) == [("one", "prod"), ("three", "prod"), ("two", "prod")]
+        evaluator.round(T0 + timedelta(seconds=5))
+        assert evaluator.changed == []  # nothing new, nothing started or stopped

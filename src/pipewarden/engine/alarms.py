@@ -25,16 +25,19 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
 from datetime import datetime
 
 from pipewarden.engine.domain.gates import alarms as alarms_gate
 from pipewarden.engine.sources.base import MetricSource, ReadContext
 from pipewarden.engine.store import EngineStore
-from pipewarden.model.view import pipeline_view
+from pipewarden.model.view import PipelineView, StageView, pipeline_view
 
 log = logging.getLogger("pipewarden.alarms")
 
+READERS = 8
+"""Stages whose alarms are read at the same time."""
 STALE_PERIODS = 3
 """A stored alarm state older than this many poll intervals is not trusted (see the docstring)."""
 
@@ -55,28 +58,35 @@ class AlarmEvaluator:
 
     def round(self, now: datetime) -> int:
         """One evaluation of every alarm of every stage; how many alarm states were stored. A
-        pipeline whose definition cannot be read is skipped (logged): the others go on."""
-        written = 0
+        pipeline whose definition cannot be read is skipped (logged): the others go on. Stages are
+        read READERS at a time, so a slow source (a command of up to 30 s, a Prometheus timing
+        out) delays no other stage's alarms beyond its own."""
         self.changed = []
         names = self.pipelines if self.pipelines is not None else [p.name for p in self.store.pipelines()]
+        units: list[tuple[str, PipelineView, StageView]] = []
         for name in names:
             try:
-                written += self._pipeline(name, now)
+                record = self.store.pipeline(name)
+                if record is None or record.definition is None:
+                    continue
+                view = pipeline_view(record.definition)
             except Exception:
                 log.exception("alarms of pipeline %s could not be evaluated", name)
-        return written
-
-    def _pipeline(self, name: str, now: datetime) -> int:
-        record = self.store.pipeline(name)
-        if record is None or record.definition is None:
-            return 0
-        view = pipeline_view(record.definition)
-        intervals = {s.name: float(s.interval_seconds) for s in view.synthetics if s.interval_seconds is not None}
-        written = 0
-        for stage in view.stages:
-            if not stage.alarms:
                 continue
+            units.extend((name, view, stage) for stage in view.stages if stage.alarms)
+        def one(unit: tuple[str, PipelineView, StageView]) -> int:
+            return self._stage(unit[0], unit[1], unit[2], now)
+
+        if len(units) <= 1:
+            return sum(one(unit) for unit in units)
+        with ThreadPoolExecutor(max_workers=min(READERS, len(units)), thread_name_prefix="alarms") as pool:
+            return sum(pool.map(one, units))
+
+    def _stage(self, name: str, view: PipelineView, stage: StageView, now: datetime) -> int:
+        """Read, step and store the alarms of one stage; 0 (logged) when that fails."""
+        try:
             stored = self.store.alarm_states(name, stage.name)
+            intervals = {s.name: float(s.interval_seconds) for s in view.synthetics if s.interval_seconds is not None}
             context = ReadContext(stage.name, stage.hosts, now, pipeline=name, poll_seconds=self.poll_seconds,
                                   alarm=True, synthetic_intervals=intervals)
             states: dict[str, alarms_gate.AlarmState] = {}
@@ -89,11 +99,13 @@ class AlarmEvaluator:
                 states[alarm_name] = alarms_gate.step(None if previous is None else previous[0],
                                                       reading.observation(), alarm)
             self.store.put_alarm_states(name, stage.name, states, now=now)
-            before = {n: (s.firing, s.breaching) for n, (s, _) in stored.items()}
-            if any(n not in before or before[n] != (s.firing, s.breaching) for n, s in states.items()):
-                self.changed.append((name, stage.name))
-            written += len(states)
-        return written
+        except Exception:
+            log.exception("alarms of pipeline %s stage %s could not be evaluated", name, stage.name)
+            return 0
+        before = {n: (s.firing, s.breaching) for n, (s, _) in stored.items()}
+        if any(n not in before or before[n] != (s.firing, s.breaching) for n, s in states.items()):
+            self.changed.append((name, stage.name))  # list.append is atomic under the GIL
+        return len(states)
 
     async def run(self, stop: asyncio.Event, clock: Callable[[], datetime]) -> None:
         """A round at once, then every `poll_seconds` (from the start of one round to the next)
