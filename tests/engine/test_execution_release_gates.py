@@ -204,12 +204,12 @@ def test_an_alarm_firing_mid_bake_rolls_back(temporal_server: DevServer, tmp_pat
     errors = tmp_path / "errors.txt"
     errors.write_text("0\n")
     top = f"alarms:\n  errors:\n    metric: {{source: command, command: 'cat {errors}'}}\n    threshold: 0\n" \
-          "    comparison: '>'\n    periods: 2\n"
+          "    comparison: '>'\n    periods: 3\n"
     repo = gated_repo(tmp_path, record, top=top, stage="    alarms: [errors]\n")
     state = tmp_path / "state"
 
     async def scenario(store: EngineStore) -> None:
-        async with running_engine(temporal_server, store, state) as engine, alarm_evaluator(store):
+        async with running_engine(temporal_server, store, state) as engine, alarm_evaluator(store, engine):
             register(store, repo)
             v1 = (await engine.release(PIPELINE, actor="dana")).id
             assert (await outcome(engine, v1)).status == "succeeded"
@@ -227,7 +227,7 @@ def test_an_alarm_firing_mid_bake_rolls_back(temporal_server: DevServer, tmp_pat
         events = store.events(execution="demo-app-2")
         alarms = gate_events(store, "demo-app-2", "alarms")
         assert alarms[0] == ("pass", "ok") and alarms[-1] == ("fail", "alarm_firing")
-        assert ("wait", "alarm_breaching") in alarms  # one breach of two periods held the bake
+        assert ("wait", "alarm_breaching") in alarms  # the breaches short of periods held the bake
         started = next(e for e in events if e.type == "rollback_started")
         assert started.data["trigger"] == "alarm"
         bake = next(e for e in events if e.type == "bake_finished")
@@ -315,7 +315,7 @@ def test_override_alarms_silences_the_tripwire(temporal_server: DevServer, tmp_p
     errors.write_text("0\n")
     top = f"alarms:\n  errors:\n    metric: {{source: command, command: 'cat {errors}'}}\n    threshold: 0\n" \
           "    comparison: '>'\n"
-    repo = gated_repo(tmp_path, record, top=top, bake="{duration: 3s}", stage="    alarms: [errors]\n")
+    repo = gated_repo(tmp_path, record, top=top, bake="{duration: 5s}", stage="    alarms: [errors]\n")
     state = tmp_path / "state"
 
     async def scenario(store: EngineStore) -> None:
