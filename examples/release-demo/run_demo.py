@@ -8,9 +8,12 @@
    polled every second) and starts `pipewarden server` on a state dir of its own.
 3. The poller releases v1.0.0 through beta, gamma, the canary cell and two waves (`executions
    list` is polled until it succeeds); `pipewarden status` is printed.
-4. Commits v2.0.0, a bad version whose service fails in prod: it passes beta and gamma, fails its
-   validate hook on the first canary host, and the engine rolls that host back to v1.0.0 by
-   itself. Status and the key events are printed.
+4. Commits v2.0.0, a bad version whose service answers 5xx in prod (GET / answers 500, /health
+   stays 200, so every hook passes): it passes beta and gamma and deploys to the canary cell, where
+   the server's synthetic (`home-page`, GET / on every host every second) counts its failures; the
+   bake's datapoints gate fails on them (`max_negative: 0`) and the engine rolls the canary back to
+   v1.0.0 by itself (trigger `datapoints`). The rollback with its trigger, the datapoints gate's
+   reason (its counts), status and the key events are printed.
 5. Stops the server (SIGTERM), stops every service the hooks started (the PID files in the host
    dirs) and checks that no process of the demo is left, even after Ctrl-C or an error.
 
@@ -45,7 +48,7 @@ PIPELINE = "release-demo"
 BUDGET_SECONDS = 180  # issue 13: the whole demo within 3 minutes on 2 cores
 # Files of this folder that are the demo's own, not the template's.
 NOT_TEMPLATE = {"run_demo.py", "__pycache__", "pipeline.yaml.in"}
-BAD_FAULT = "mode=down\nstages=prod-*\n"  # the bug shows only on prod stages (see service.py)
+BAD_FAULT = "mode=errors\nstages=prod-*\n"  # / answers 500 on prod stages only, /health 200 (service.py)
 KEY_EVENTS = {"execution_started", "build_finished", "stage_started", "tests_finished", "bake_finished",
               "rollback_started", "rollback_finished", "execution_finished", "superseded"}
 
@@ -125,7 +128,7 @@ class Demo:
         self.expect_versions({"beta": "1.0.0", "gamma": "1.0.0", "prod": "1.0.0"})
         self.show_status()
 
-        print("\n== v2.0.0: a bad version (its service fails in prod) is committed")
+        print("\n== v2.0.0: a bad version (GET / answers 500 in prod, /health stays 200) is committed")
         (self.repo / "VERSION").write_text("2.0.0\n", encoding="utf-8")
         (self.repo / "FAULT").write_text(BAD_FAULT, encoding="utf-8")
         self.git("add", "VERSION", "FAULT")
@@ -136,6 +139,7 @@ class Demo:
             raise DemoFailed(f"{second['id']} ended {second['status']} at {second['stage']}, "
                              "expected rolled_back at prod-canary")
         self.step(f"{second['id']} rolled back at {second['stage']} by itself")
+        self.show_rollback(second["id"])
         # Preprod keeps v2 (its bug shows only in prod); every prod host serves v1 again.
         self.expect_versions({"beta": "2.0.0", "gamma": "2.0.0", "prod": "1.0.0"})
         self.show_status()
@@ -213,6 +217,33 @@ class Demo:
                     return dict(execution)
             self.wait_a_little(f"the execution of {commit[:12]} to end {' or '.join(sorted(until))}", 1.0)
 
+    def show_rollback(self, execution: str) -> None:
+        """The rollback's trigger and the datapoints gate's verdict (its counts), from the audit log:
+        the canary must have been rolled back by its synthetic datapoints, not by a hook."""
+        lines = self.cli("events", "--execution", execution, "--format", "jsonl").splitlines()
+        events = [json.loads(line) for line in lines if line.strip()]
+        gates = [e for e in events if e["type"] == "gate" and (e.get("data") or {}).get("gate") == "datapoints"
+                 and e.get("stage") == "prod-canary"]
+        started = [e for e in events if e["type"] == "rollback_started"]
+        failed_hooks = [e for e in events if e["type"] == "hook" and (e.get("data") or {}).get("exit_code") != 0]
+        print(f"\n$ pipewarden events --execution {execution}   (the canary's datapoints gate and the rollback)")
+        for event in gates:
+            data = event["data"]
+            print(f"  {event['time']}  gate datapoints {data.get('result')} ({data.get('code')}): {data.get('reason')}")
+        for event in events:
+            if event["type"] in ("rollback_started", "rollback_finished"):
+                data = event.get("data") or {}
+                detail = ", ".join(f"{k}={_brief(v)}" for k, v in data.items() if k in (
+                    "trigger", "reason", "status", "to", "duration_ms", "duration_s", "restored") and v not in (None, [], ""))
+                print(f"  {event['time']}  {event['type']}  {detail}")
+        trigger = (started[-1].get("data") or {}).get("trigger") if started else None
+        verdict = gates[-1]["data"] if gates else {}
+        if trigger != "datapoints" or verdict.get("code") != "negative_datapoints" or failed_hooks:
+            raise DemoFailed(f"{execution} was not rolled back by its datapoints: trigger {trigger!r}, last datapoints "
+                             f"gate {verdict.get('result')} {verdict.get('code')} ({verdict.get('reason')}), "
+                             f"{len(failed_hooks)} failed hook(s)")
+        self.step(f"rollback trigger: {trigger}; datapoints gate: {verdict.get('reason')}")
+
     def show_status(self) -> None:
         print(f"\n$ pipewarden status {PIPELINE}")
         print(self.cli("status", PIPELINE).rstrip())
@@ -234,8 +265,8 @@ class Demo:
             if kind == "hook" and data.get("exit_code") != 0:
                 print(f"  {event['time']}  {where}  hook {data.get('hook')} FAILED "
                       f"(exit {data.get('exit_code')}; log {data.get('log')})")
-            elif kind == "gate" and data.get("result") == "fail":
-                print(f"  {event['time']}  {where}  gate {data.get('gate')} fail: {data.get('reason')}")
+            elif kind == "gate" and (data.get("result") == "fail" or data.get("gate") == "datapoints"):
+                print(f"  {event['time']}  {where}  gate {data.get('gate')} {data.get('result')}: {data.get('reason')}")
             elif kind in KEY_EVENTS:
                 detail = ", ".join(f"{k}={_brief(v)}" for k, v in data.items() if k in (
                     "commit", "result", "artifact", "status", "reason", "trigger", "to", "duration_ms",

@@ -1,7 +1,9 @@
 """The release demo's template (examples/release-demo): its pipeline passes the example org's policy
-gate, its hooks are POSIX sh that really start, validate and stop the service, and the service
-answers /health and 5xx as the demo needs. The demo itself (server, v1 released, v2 rolled back)
-runs in `make demo`: about a minute and a half, too long for the unit tests (docs/engine.md, "Demo")."""
+gate, its canary bakes on its own synthetic's datapoints, its hooks are POSIX sh that really start,
+validate and stop the service, and the service answers /health and 5xx as the demo needs (the
+demo's bad version: 5xx on / in prod with a healthy /health, so every hook passes and only the
+canary's datapoints catch it). The demo itself (server, v1 released, v2 rolled back by its
+datapoints) runs in `make demo`: about a minute, too long for the unit tests (docs/engine.md, "Demo")."""
 
 from __future__ import annotations
 
@@ -32,7 +34,10 @@ REPO = Path(__file__).resolve().parents[2]
 DEMO = REPO / "examples" / "release-demo"
 ORG = REPO / "org-configs" / "example"
 HOOKS = ("stop", "install", "start", "validate")
-BAD = "mode=down\nstages=prod-*\n"
+BAD = "mode=down\nstages=prod-*\n"  # a version the validate hook refuses
+# The demo's bad version (run_demo.py's BAD_FAULT): 5xx on / in prod, /health healthy.
+DEMO_BAD = json.loads(re.search(r'^BAD_FAULT = ("[^"]*")', (DEMO / "run_demo.py").read_text(encoding="utf-8"),
+                                re.MULTILINE).group(1))
 
 
 def free_port() -> int:
@@ -99,6 +104,26 @@ def test_the_engine_policy_gate_lets_it_through_now_and_later(now: dt.datetime) 
     assert result.allowed and result.blocking == ()
     enforce_excepted = {f.rule for f in result.findings if f.excepted and f.level == "enforce"}
     assert enforce_excepted == {"alarm-gating", "deployment-window"}
+
+
+def test_the_canary_bakes_on_its_own_synthetic_and_can_pass_within_its_bake() -> None:
+    """prod-canary's datapoints count the template's synthetic (GET / on every host, expecting
+    200): successes positive, failures negative, none tolerated; and min_positive is reachable in
+    the bake (hosts x requests a second x seconds), so a healthy version is not kept waiting."""
+    pipeline = yaml.safe_load(rendered_pipeline())
+    [synthetic] = pipeline["synthetics"]
+    assert synthetic["interval"] == "1s"
+    assert synthetic["requests"] == [{"method": "GET", "path": "/", "expect_status": 200}]
+    canary = next(s for s in pipeline["stages"] if s.get("canary"))
+    datapoints = canary["bake"]["datapoints"]
+    assert datapoints["positive"] == {"source": "synthetic", "name": synthetic["name"], "signal": "success"}
+    assert datapoints["negative"] == {"source": "synthetic", "name": synthetic["name"], "signal": "failure"}
+    assert datapoints["max_negative"] == 0
+    hosts = sum(len(t["hosts"]) for t in canary["targets"])
+    seconds = int(canary["bake"]["duration"].rstrip("s"))
+    assert 0 < datapoints["min_positive"] <= hosts * seconds
+    # Only the canary counts datapoints; the other stages bake on time alone.
+    assert [s["name"] for s in pipeline["stages"] if "datapoints" in s["bake"]] == ["prod-canary"]
 
 
 def test_every_host_slot_is_a_distinct_loopback_port_and_the_stages_are_the_issues() -> None:
@@ -194,6 +219,20 @@ def test_hooks_deploy_a_good_version_refuse_a_bad_one_and_roll_back(host: dict[s
         sock.bind(("127.0.0.1", int(host["PIPEWARDEN_HOST"].rsplit(":", 1)[1])))  # the port is free
 
 
+def test_the_demos_bad_version_passes_every_hook(host: dict[str, str], tmp_path: Path) -> None:
+    """run_demo.py's v2 (mode=errors on prod stages): every hook passes on a canary host, since
+    /health stays healthy, while GET / answers 500: the canary's datapoints, not a hook, catch it."""
+    assert DEMO_BAD == "mode=errors\nstages=prod-*\n"
+    artifact = tmp_path / "artifacts" / "demo-bad"
+    shutil.copytree(tmp_path / "artifacts" / "good", artifact)
+    (artifact / "VERSION").write_text("2.0.0\n")
+    (artifact / "FAULT").write_text(DEMO_BAD)
+    assert deploy(host, artifact, "cccccccccccc") == dict.fromkeys(HOOKS, 0)
+    url = f"http://{host['PIPEWARDEN_HOST']}"
+    assert get(f"{url}/health") == (200, '{"status": "ok", "version": "2.0.0"}\n')
+    assert get(f"{url}/")[0] == 500
+
+
 def test_start_does_not_hold_the_hooks_output_open(host: dict[str, str], tmp_path: Path) -> None:
     """A start hook whose stdout is a pipe returns at once: the service does not inherit it."""
     env = {**host, "PIPEWARDEN_ARTIFACT": "aaaaaaaaaaaa", "PIPEWARDEN_ARTIFACT_DIR": str(tmp_path / "artifacts" / "good")}
@@ -251,6 +290,15 @@ def test_the_bad_version_answers_5xx_in_prod_only(serve: Callable[..., str]) -> 
     assert 'http_requests_total{code="500"} 1' in get(f"{prod}/metrics")[1]
     gamma = serve("2.0.0", BAD, "gamma")
     assert get(f"{gamma}/health")[0] == 200 and get(f"{gamma}/")[0] == 200
+
+
+def test_the_demos_bad_version_answers_5xx_with_a_healthy_health_in_prod_only(serve: Callable[..., str]) -> None:
+    prod = serve("2.0.0", DEMO_BAD, "prod-canary")
+    assert get(f"{prod}/health") == (200, '{"status": "ok", "version": "2.0.0"}\n')
+    assert get(f"{prod}/")[0] == 500
+    assert 'http_requests_total{code="500"} 1' in get(f"{prod}/metrics")[1]
+    gamma = serve("2.0.0", DEMO_BAD, "gamma")
+    assert get(f"{gamma}/health")[0] == 200 and get(f"{gamma}/") == (200, "release-demo version 2.0.0\n")
 
 
 def test_5xx_on_demand_keeps_health(serve: Callable[..., str], tmp_path: Path) -> None:
