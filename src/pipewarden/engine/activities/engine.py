@@ -21,6 +21,7 @@ import re
 import threading
 import time
 from collections.abc import Collection, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -177,6 +178,11 @@ def engine_sources(store: EngineStore, prometheus_url: str | None) -> MetricSour
                          synthetic=SyntheticSource(partial(synthetic_reading, store)), command=CommandSource())
 
 
+POLICY_THREADS = 2
+_POLICY_THREADS = ThreadPoolExecutor(max_workers=POLICY_THREADS, thread_name_prefix="pipewarden-policy")
+"""Where the policy gate's evaluations run, whatever activity thread asks (see `_policy`)."""
+
+
 class EngineActivities:
     def __init__(self, store: EngineStore, state_dir: Path, *, org_config: str | None = None,
                  policies: Sequence[str] = (), pipelines: Collection[str] | None = None,
@@ -243,8 +249,11 @@ class EngineActivities:
         document = loaded.document if loaded.valid and isinstance(loaded.document, dict) else None
         others = self._others(pipeline, path)
         try:
-            checked = check_document(source, path, org_config=self.org_config, policies=self.policies, now=now,
-                                     others=others)
+            # On the policy threads only: the Rego engine is per thread (about 6 MiB each) and
+            # holds the GIL while it evaluates, so 32 activity threads each with one would cost
+            # memory for nothing (benchmarks/RESULTS.md, issue 13 (c)).
+            checked = _POLICY_THREADS.submit(check_document, source, path, org_config=self.org_config,
+                                             policies=self.policies, now=now, others=others).result()
         except (ConfigError, PolicyError) as error:
             return policy_gate.evaluate([], now=now, config_error=str(error)), None
         findings = [policy_gate.PolicyFinding(f.rule, f.level, f.path or "", f.message, f.excepted)
