@@ -20,9 +20,7 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -33,7 +31,7 @@ from typing import Any
 
 import httpx
 
-from pipewarden.engine.devserver import free_port
+from pipewarden.engine.devserver import free_port, stop_group
 
 LOOPBACK = "127.0.0.1"
 
@@ -45,13 +43,6 @@ def missing() -> str | None:
         return (f"NO PROMETHEUS: {' and '.join(absent)} not found; install Debian's prometheus package "
                 "(`make test` does so with apt-get when it runs as root)")
     return None
-
-
-def _signal_group(pgid: int, sig: signal.Signals) -> None:
-    try:
-        os.killpg(pgid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 @dataclass
@@ -121,17 +112,8 @@ class PrometheusServer:
 
     def stop(self, *, timeout: float = 10.0) -> None:
         """SIGTERM to the process group, SIGKILL after `timeout`, then reap."""
-        process = self.process
-        if process is None:
-            return
-        if process.poll() is None:
-            _signal_group(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                pass
-        _signal_group(process.pid, signal.SIGKILL)
-        process.wait()
+        if self.process is not None:
+            stop_group(self.process, timeout=timeout)
         self.process = None
 
     def query(self, query: str, at: float | None = None) -> Any:

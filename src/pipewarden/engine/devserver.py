@@ -124,19 +124,22 @@ class DevServer:
 
     def stop(self, *, timeout: float = 10.0) -> None:
         """SIGTERM to the server's process group, SIGKILL after `timeout`, then reap it."""
-        process = self.process
-        if process is None:
-            return
-        if process.poll() is None:
-            _signal_group(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                pass
-        # Whatever it left in its group (it started nothing else, but be sure).
-        _signal_group(process.pid, signal.SIGKILL)
-        process.wait()
+        if self.process is not None:
+            stop_group(self.process, timeout=timeout)
         self.process = None
+
+
+def stop_group(process: subprocess.Popen[bytes], *, timeout: float = 10.0) -> None:
+    """Stop a child that leads its own process group: SIGTERM to the group, SIGKILL after
+    `timeout` (and to whatever it left in its group), then reap it."""
+    if process.poll() is None:
+        _signal_group(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            pass
+    _signal_group(process.pid, signal.SIGKILL)
+    process.wait()
 
 
 def _dying_with_parent(command: list[str]) -> list[str]:
