@@ -199,6 +199,28 @@ def start_embedded_temporal(state_dir: Path, namespace: str) -> DevServer:
     return server
 
 
+def _stop_on_signals() -> asyncio.Event:
+    """An event SIGINT and SIGTERM set (signal handlers only on the main thread, as asyncio
+    allows; elsewhere, such as in tests, the caller sets it)."""
+    stop = asyncio.Event()
+    if threading.current_thread() is threading.main_thread():
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
+async def connect_temporal(address: str, namespace: str, queue_prefix: str) -> Client:
+    """A client of the Temporal at `address`, once this version's workflow code is known to
+    continue what runs there (refuse_unreplayable); ConfigError when it cannot be reached."""
+    try:
+        temporal = await Client.connect(address, namespace=namespace)
+    except Exception as error:
+        raise ConfigError(f"cannot reach Temporal at {address}: {error}") from error
+    await refuse_unreplayable(temporal, queue_prefix)
+    return temporal
+
+
 async def refuse_unreplayable(temporal: Client, queue_prefix: str) -> None:
     """ConfigError naming the executions in flight that this version's workflow code cannot
     continue (engine.md "Upgrades"); nothing when all can."""
@@ -287,16 +309,8 @@ class EngineServer:
 
     async def _serve(self, app_factory: AppFactory, token: str, pipelines: Sequence[ResolvedPipeline],
                      address: str, sock: socket.socket) -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.add_signal_handler(sig, stop.set)
-        try:
-            temporal = await Client.connect(address, namespace=self.namespace)
-        except Exception as error:
-            raise ConfigError(f"cannot reach Temporal at {address}: {error}") from error
-        await refuse_unreplayable(temporal, self.queue_prefix)
+        stop = _stop_on_signals()
+        temporal = await connect_temporal(address, self.namespace, self.queue_prefix)
         store = open_store(self.config, self.state_dir)
         try:
             await self._run_parts(app_factory, token, pipelines, address, sock, temporal, store, stop)
@@ -396,16 +410,8 @@ class EngineWorker:
         asyncio.run(self._run(pipelines))
 
     async def _run(self, pipelines: Sequence[ResolvedPipeline]) -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.add_signal_handler(sig, stop.set)
-        try:
-            temporal = await Client.connect(self.temporal_address, namespace=self.namespace)
-        except Exception as error:
-            raise ConfigError(f"cannot reach Temporal at {self.temporal_address}: {error}") from error
-        await refuse_unreplayable(temporal, self.queue_prefix)
+        stop = _stop_on_signals()
+        temporal = await connect_temporal(self.temporal_address, self.namespace, self.queue_prefix)
         store = open_store(self.config, self.state_dir)
         try:
             with _executor() as executor:

@@ -69,6 +69,7 @@ from pipewarden.engine.contract import (
     ClaimAnswer,
     ClaimRequest,
     EntryGatesRequest,
+    EventSpec,
     ExecutionStatusRequest,
     GateAnswer,
     HookAnswer,
@@ -91,7 +92,7 @@ from pipewarden.engine.contract import (
 )
 from pipewarden.engine.domain import overrides as override_rules
 from pipewarden.engine.domain.errors import IllegalTransition, Refused
-from pipewarden.engine.domain.events import draft
+from pipewarden.engine.domain.events import EventDraft, draft
 from pipewarden.engine.domain.gates import alarms as alarms_gate
 from pipewarden.engine.domain.gates import approval as approval_gate
 from pipewarden.engine.domain.gates import bake_time as bake_time_gate
@@ -586,14 +587,18 @@ class EngineActivities:
                 found.add(artifact)
         return found
 
+    def _stage_events(self, run_id: int, specs: Sequence[EventSpec], now: datetime) -> list[tuple[EventDraft, str]]:
+        """The events of a stage run's status change as drafts with their idempotency keys."""
+        run = self.store.stage_run(run_id)
+        return [(draft(spec.type, time=now, pipeline=run.pipeline, execution=run.execution, stage=run.stage,
+                       target=spec.target, host=spec.host, actor=spec.actor, data=spec.data),
+                 self._key(spec.suffix))
+                for spec in specs]
+
     @activity.defn(name=A_STAGE_STATUS)
     def set_stage_status(self, request: StageStatusRequest) -> None:
         now = parse_time(request.now)
-        run = self.store.stage_run(request.run_id)
-        events = [(draft(spec.type, time=now, pipeline=run.pipeline, execution=run.execution, stage=run.stage,
-                         target=spec.target, host=spec.host, actor=spec.actor, data=spec.data),
-                   self._key(spec.suffix))
-                  for spec in request.events]
+        events = self._stage_events(request.run_id, request.events, now)
         self.store.set_stage_run_status(request.run_id, StageRunStatus(request.status), now=now,
                                         reason=request.reason, artifact=request.artifact, events=events)
 
@@ -762,11 +767,7 @@ class EngineActivities:
     def claim_stage(self, request: ClaimRequest) -> ClaimAnswer:
         """Take the stage for a deploy or a rollback (EngineStore.claim_stage: one transaction)."""
         now = parse_time(request.now)
-        run = self.store.stage_run(request.run_id)
-        events = [(draft(spec.type, time=now, pipeline=run.pipeline, execution=run.execution, stage=run.stage,
-                         target=spec.target, host=spec.host, actor=spec.actor, data=spec.data),
-                   self._key(spec.suffix))
-                  for spec in request.events]
+        events = self._stage_events(request.run_id, request.events, now)
         try:
             result, by, found = self.store.claim_stage(request.run_id, StageRunStatus(request.status), now=now,
                                                        reason=request.reason, artifact=request.artifact,
