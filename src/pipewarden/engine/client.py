@@ -141,7 +141,7 @@ class EngineClient:
                                    pipeline=pipeline)
             commit = head
         else:
-            commit = await _io(_resolve_commit, repo, commit)
+            commit = await _io(resolve_commit, repo, commit)
         created = await _io(self.store.create_execution, pipeline, commit, trigger="release", now=self._clock(),
                             actor=actor, mark_released=commit == head)
         await self._start(created, record)
@@ -493,7 +493,7 @@ def _branch_head(repo: str, branch: str) -> str | None:
     return branch_head(repository_git_dir(repo), branch)
 
 
-def _resolve_commit(repo: str, commit: str) -> str:
+def resolve_commit(repo: str, commit: str) -> str:
     """The full name of `commit` in `repo`; InvalidValue when it is not hex or not a commit there.
     Only hex is accepted, so nothing a user types reaches git as an option or a ref name."""
     if _COMMIT_TEXT.fullmatch(commit) is None:

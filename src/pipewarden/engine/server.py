@@ -40,6 +40,7 @@ from pipewarden.engine.activities.engine import EngineActivities, engine_sources
 from pipewarden.engine.alarms import AlarmEvaluator
 from pipewarden.engine.client import EngineClient
 from pipewarden.engine.contract import SIGNAL_WAKE
+from pipewarden.engine.decisions import Decisions
 from pipewarden.engine.devserver import DEFAULT_NAMESPACE, DevServer, free_port, kill_leftover
 from pipewarden.engine.domain.events import draft
 from pipewarden.engine.domain.status import OCCUPYING, StageRunStatus
@@ -86,6 +87,8 @@ class Services:
     state_dir: Path
     token: str
     health: Callable[[], Awaitable[bool]]
+    decisions: Decisions
+    """The OPA decision API's answers, over the same activities (gates, org config) the worker runs."""
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 
 
@@ -323,8 +326,8 @@ class EngineServer:
         engine_client = EngineClient(temporal, store, queue_prefix=self.queue_prefix,
                                      poll_gates_seconds=self.config.poll_gates_seconds)
         with _executor() as executor:
-            engine_workers = workers(temporal, make_activities(self.config, store, self.state_dir, pipelines),
-                                     executor=executor, task_queue_prefix=self.queue_prefix)
+            activities = make_activities(self.config, store, self.state_dir, pipelines)
+            engine_workers = workers(temporal, activities, executor=executor, task_queue_prefix=self.queue_prefix)
             worker_tasks = [asyncio.create_task(worker.run(), name="worker") for worker in engine_workers]
 
             async def health() -> bool:
@@ -338,7 +341,9 @@ class EngineServer:
                 return True
 
             services = Services(store=store, client=engine_client, temporal=temporal, config=self.config,
-                                state_dir=self.state_dir, token=token, health=health, clock=self.clock)
+                                state_dir=self.state_dir, token=token, health=health,
+                                decisions=Decisions(activities, poll_gates_seconds=self.config.poll_gates_seconds),
+                                clock=self.clock)
             web = _Uvicorn(app_factory(services), sock)
             web_task = asyncio.create_task(web.serve(), name="web")
             started = await resume_missing_workflows(temporal, store, queue_prefix=self.queue_prefix,

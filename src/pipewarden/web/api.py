@@ -31,6 +31,8 @@ from pipewarden.model.durations import duration_seconds
 from pipewarden.web.services import WebServices
 
 ADMIN_ACTOR = "admin"
+API_MAX_BODY_BYTES = 64 * 1024
+"""No request of the JSON API needs more; larger bodies are refused (413) before they are read whole."""
 MAX_LIMIT = 1000
 NDJSON = "application/x-ndjson"
 
@@ -300,7 +302,7 @@ def routes(services: WebServices) -> list[Route]:
     """The `/api/v1` routes bound to `services`."""
 
     def route(path: str, handler: Handler, method: str) -> Route:
-        return Route(path, _endpoint(services, handler), methods=[method])
+        return Route(path, _endpoint(services, handler), methods=[method], max_body_size=API_MAX_BODY_BYTES)
 
     return [
         Route("/api/v1/health", _health(services), methods=["GET"]),

@@ -1,5 +1,5 @@
-"""`create_app(services)`: the ASGI app `pipewarden server` serves (today the JSON API of
-server.md; the dashboard's pages join it here).
+"""`create_app(services)`: the ASGI app `pipewarden server` serves (today the JSON API and the OPA
+decision API of server.md; the dashboard's pages join it here).
 
 Every error leaves as JSON `{"error": MESSAGE}`, also those Starlette raises itself (an unknown
 path, a wrong method, a body over the size limit) and an unexpected exception (500, its type and
@@ -15,11 +15,13 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from pipewarden.web.api import routes
+from pipewarden.web import opa
+from pipewarden.web.api import API_MAX_BODY_BYTES, routes
 from pipewarden.web.services import WebServices
 
-MAX_BODY_BYTES = 64 * 1024
-"""No request of the API needs more; larger bodies are refused before they are read whole."""
+MAX_BODY_BYTES = max(API_MAX_BODY_BYTES, opa.MAX_BODY_BYTES)
+"""No request needs more; larger bodies are refused before they are read whole. Each route has
+its own limit below this one (the JSON API's is smaller than a checked pipeline document's)."""
 
 log = logging.getLogger("pipewarden.web")
 
@@ -38,7 +40,7 @@ async def _internal_error(request: Request, exc: Exception) -> Response:
 def create_app(services: WebServices) -> Starlette:
     """The web app over a running server's services."""
     return Starlette(
-        routes=routes(services),
+        routes=[*routes(services), *opa.routes(services)],
         exception_handlers={HTTPException: _http_error, Exception: _internal_error},
         max_body_size=MAX_BODY_BYTES,
     )

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from pipewarden.engine.store import EngineStore, ExecutionRecord
 
@@ -51,6 +51,18 @@ class ActionClient(Protocol):
                               reason: str | None) -> object: ...
 
 
+class DecisionServices(Protocol):
+    """The OPA decision API's answers (`engine.decisions.Decisions`): plain JSON values, computed
+    by blocking code (the app calls them in a worker thread). Each raises `InvalidValue` for an
+    input it cannot read and `engine.decisions.DecisionError` when the server cannot decide now."""
+
+    def release(self, pipeline: str, stage: str, commit: str, *, now: datetime) -> dict[str, Any]:
+        """`{"allow", "reason", "gates", ...}`: may an artifact of `commit` enter `stage` now."""
+
+    def check(self, document: object, *, now: datetime) -> dict[str, Any]:
+        """`{"findings", "allow", "pipeline"}`: what `check` finds in the pipeline `document`."""
+
+
 class WebServices(Protocol):
     """The parts of `engine.server.Services` the web app uses."""
 
@@ -71,3 +83,7 @@ class WebServices(Protocol):
     @property
     def clock(self) -> Callable[[], datetime]:
         """Now, as an aware UTC datetime (status reads which overrides are active at it)."""
+
+    @property
+    def decisions(self) -> DecisionServices:
+        """The OPA decision API's answers (`/v1/data/...`)."""

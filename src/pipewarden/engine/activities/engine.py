@@ -23,7 +23,7 @@ import time
 from collections.abc import Collection, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
@@ -182,6 +182,22 @@ def engine_sources(store: EngineStore, prometheus_url: str | None) -> MetricSour
 POLICY_THREADS = 2
 _POLICY_THREADS = ThreadPoolExecutor(max_workers=POLICY_THREADS, thread_name_prefix="pipewarden-policy")
 """Where the policy gate's evaluations run, whatever activity thread asks (see `_policy`)."""
+
+
+@dataclass(frozen=True)
+class EntryJudgement:
+    """The entry gates of one stage as `EngineActivities.judge_entry_gates` judged them:
+    `results` (gate name, result) in engine.md's order; `view` the definition at the commit
+    (None when it is not valid) and `stage` its stage of that name (None when it has none)."""
+
+    results: list[tuple[str, GateResult]]
+    view: PipelineView | None
+    stage: StageView | None
+
+    @property
+    def allowed(self) -> bool:
+        """Every gate passes: the artifact may enter the stage now."""
+        return all(result.passed for _, result in self.results)
 
 
 class EngineActivities:
@@ -485,53 +501,81 @@ class EngineActivities:
 
     @activity.defn(name=A_ENTRY_GATES)
     def entry_gates(self, request: EntryGatesRequest) -> list[GateAnswer]:
-        """Observe and judge the built entry gates in engine.md's order, recording each (an event
-        at its first evaluation and at each change of result or code)."""
+        """Observe and judge the built entry gates in engine.md's order (`judge_entry_gates`),
+        recording each (an event at its first evaluation and at each change of result or code)."""
         now = parse_time(request.now)
+        judged = self.judge_entry_gates(
+            pipeline=request.pipeline, stage=request.stage, repo=request.repo, commit=request.commit,
+            pipeline_path=request.pipeline_path, execution=request.execution,
+            approvals_required=request.approvals_required, approvals_given=request.approvals_given,
+            poll_gates_seconds=request.poll_gates_seconds, now=now)
         answers: list[GateAnswer] = []
-        document: dict[str, Any] | None = None
-        try:
-            source = read_at_commit(request.repo, request.commit, request.pipeline_path)
-            policy, document = self._policy(request.pipeline, request.pipeline_path, source, now)
-        except ArtifactError as error:
-            policy = FAIL("unreadable", str(error), inputs={"now": request.now})
-        view = self._view(request.commit, document)
-        stage = None if view is None else next((s for s in view.stages if s.name == request.stage), None)
-        results: list[tuple[str, GateResult]] = [(policy_gate.NAME, policy)]
-        results.append((blocklist_gate.NAME, self._blocklist(request.pipeline, request.stage, request.repo,
-                                                             request.commit, now)))
-        if request.approvals_required:
-            # The store's `approved` events are the record of approvals (the client writes them
-            # before it signals): they still count after a retry or a restarted workflow run.
-            given = set(request.approvals_given) | {
-                str(event.data["approval"]) for event in self.store.events(execution=request.execution,
-                                                                           types=["approved"])
-                if event.stage == request.stage}
-            results.append((approval_gate.NAME, approval_gate.evaluate(
-                request.approvals_required, given, now=now)))
-        if view is not None and stage is not None and stage.window is not None:
-            results.append((window_gate.NAME, self._window(request.pipeline, view, stage, now)))
-        if stage is not None and stage.alarms:
-            results.append((alarms_gate.NAME, self._alarms(request.pipeline, stage, now, "entry",
-                                                           request.poll_gates_seconds)))
-        results.append((stage_busy_gate.NAME, stage_busy_gate.evaluate(
-            request.execution, self.store.occupants(request.pipeline, request.stage), now=now)))
-        pipeline = self.store.pipeline(request.pipeline)
-        results.append((paused_gate.NAME, paused_gate.evaluate(
-            bool(pipeline and pipeline.paused), now=now, by=pipeline.paused_by if pipeline else None,
-            reason=pipeline.paused_reason if pipeline else None)))
-        for name, result in results:
+        for name, result in judged.results:
             self.store.record_gate(request.run_id, name, result, now=now)
             answers.append(_answer(name, result))
         return answers
 
-    def _blocklist(self, pipeline: str, stage: str, repo: str | None, commit: str, now: datetime) -> GateResult:
+    def judge_entry_gates(self, *, pipeline: str, stage: str, repo: str, commit: str, pipeline_path: str,
+                          execution: str | None, approvals_required: Sequence[str] | None,
+                          approvals_given: Collection[str], poll_gates_seconds: int,
+                          now: datetime) -> EntryJudgement:
+        """Observe and judge the entry gates of `stage` for the artifact of `commit` at `now`, in
+        engine.md's order (`policy`, `blocklist`, `approval` when the stage has approvals,
+        `window` when it has one, `alarms` when it lists some, `stage_busy`, `paused`), with the
+        active overrides applied as the engine applies them. Records nothing: the entry-gates
+        activity records the results for its stage run; the OPA decision API (engine/decisions.py)
+        answers with them.
+
+        `execution`: the execution whose approvals count and which does not count as occupying
+        the stage (None: a new one, with no approvals and occupying nothing). `approvals_required`:
+        the stage's approvals (None: those of the definition at `commit`). `approvals_given`: those
+        given beside the store's `approved` events of `execution` for the stage.
+        Errors: none of its own; what cannot be observed is a gate that fails or waits."""
+        document: dict[str, Any] | None = None
+        try:
+            source = read_at_commit(repo, commit, pipeline_path)
+            policy, document = self._policy(pipeline, pipeline_path, source, now)
+        except ArtifactError as error:
+            policy = FAIL("unreadable", str(error), inputs=clock(now))
+        view = self._view(commit, document)
+        found = None if view is None else next((s for s in view.stages if s.name == stage), None)
+        results: list[tuple[str, GateResult]] = [(policy_gate.NAME, policy)]
+        # The team whose org chain's entries count is the artifact's; a commit the engine has not
+        # built (asked about by the decision API) has no record yet: its own definition's team.
+        results.append((blocklist_gate.NAME, self._blocklist(pipeline, stage, repo, commit, now,
+                                                             team=None if view is None else view.team)))
+        required = (found.approvals if found is not None else ()) if approvals_required is None else approvals_required
+        if required:
+            # The store's `approved` events are the record of approvals (the client writes them
+            # before it signals): they still count after a retry or a restarted workflow run.
+            given = set(approvals_given)
+            if execution is not None:
+                given |= {str(event.data["approval"]) for event in self.store.events(execution=execution,
+                                                                                     types=["approved"])
+                          if event.stage == stage}
+            results.append((approval_gate.NAME, approval_gate.evaluate(required, given, now=now)))
+        if view is not None and found is not None and found.window is not None:
+            results.append((window_gate.NAME, self._window(pipeline, view, found, now)))
+        if found is not None and found.alarms:
+            results.append((alarms_gate.NAME, self._alarms(pipeline, found, now, "entry", poll_gates_seconds)))
+        # No execution: one that does not exist yet, which occupies nothing ("" is no execution id).
+        results.append((stage_busy_gate.NAME, stage_busy_gate.evaluate(
+            execution or "", self.store.occupants(pipeline, stage), now=now)))
+        record = self.store.pipeline(pipeline)
+        results.append((paused_gate.NAME, paused_gate.evaluate(
+            bool(record and record.paused), now=now, by=record.paused_by if record else None,
+            reason=record.paused_reason if record else None)))
+        return EntryJudgement(results, view, found)
+
+    def _blocklist(self, pipeline: str, stage: str, repo: str | None, commit: str, now: datetime, *,
+                   team: str | None = None) -> GateResult:
         """The `blocklist` gate for the artifact of `commit` at `stage`'s entry: the entries of the
-        artifact's team's org chain as the org config is now, its manifest and the ancestry in
-        `repo` (activities/blocklist.py), with an active override of the gate for the stage."""
+        artifact's team's org chain as the org config is now (`team` when the artifact has no
+        record), its manifest and the ancestry in `repo` (activities/blocklist.py), with an active
+        override of the gate for the stage."""
         record = self.artifacts.record(artifact_id(commit))
-        entries = blocklist_observe.chain_entries(self.org_config, self.policies, blocklist_observe.team_of(record),
-                                                  now)
+        entries = blocklist_observe.chain_entries(
+            self.org_config, self.policies, blocklist_observe.team_of(record) if record is not None else team, now)
         result = blocklist_observe.judge(entries, record, repo=repo, commit=commit, now=now, git=self.ancestry)
         override = override_rules.find(self.store.overrides(pipeline=pipeline), pipeline, stage,
                                        blocklist_gate.NAME, now)
