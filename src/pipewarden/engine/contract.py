@@ -55,6 +55,12 @@ A_BAKE_GATES = "bake_gates"
 deadline over the bake as a whole. Histories from before it call A_BAKE_GATE (bake_time only)."""
 A_TRIPWIRE = "alarm_tripwire"
 """The alarms tripwire during a stage's deploy and tests (issue 14)."""
+A_DEPLOY = "run_deploy"
+"""A stage's whole deploy (or a rollback's) in one activity on `pipewarden-deploy`: every target,
+batch, host and hook, each hook still begun and finished in the store under its own key.
+Histories from before it call A_HOOK once per hook."""
+A_HALT = "halt_deploy"
+"""Tell a running A_DEPLOY to start no new hook (`cancel`, the alarms tripwire)."""
 
 
 @dataclass
@@ -202,6 +208,60 @@ class HookAnswer:
     exit_code: int | None
     timed_out: bool
     log: str | None
+
+
+@dataclass
+class HookSpec:
+    phase: str
+    command: str
+
+
+@dataclass
+class DeployTarget:
+    """One target's part of a deploy or a rollback: its batches (hosts, in order; the hosts of a
+    batch in parallel) and the artifact, commit and hooks they get (a rollback restores each
+    target's own last good artifact, with that artifact's own hooks)."""
+
+    target: str
+    batches: list[list[str]]
+    hooks: list[HookSpec]
+    artifact: str
+    commit: str
+    timeout_seconds: int
+    production_config: bool
+
+
+@dataclass
+class DeployRequest:
+    """A_DEPLOY: targets in parallel, batches in order, hooks in order on each host; after the
+    first failed host, or once `halt_key` is halted in the store, no new batch and no new hook
+    starts anywhere (hooks already running finish)."""
+
+    execution: str
+    pipeline: str
+    repo: str
+    stage: str
+    hosts: list[str]
+    targets: list[DeployTarget]
+    rollback: bool
+    halt_key: str
+
+
+@dataclass
+class DeployAnswer:
+    ok: bool
+    """Every host passed every hook (and nothing halted the deploy)."""
+    failure: str | None = None
+    """What made the first host fail, for the stage's reason."""
+    halted: bool = False
+    """The deploy stopped starting hooks because `halt_key` was halted."""
+
+
+@dataclass
+class HaltRequest:
+    key: str
+    reason: str
+    now: str
 
 
 @dataclass

@@ -39,7 +39,7 @@ def workers(client: Client, activities: EngineActivities, *, executor: ThreadPoo
         activities.append_events, activities.set_execution_status, activities.bake_gate,
         activities.record_bake_passed, activities.plan_rollback, activities.record_rolled_back,
         activities.stage_rivals, activities.claim_stage, activities.record_retry, activities.rollback_blockers,
-        activities.pause_pipeline, activities.bake_gates, activities.alarm_tripwire]
+        activities.pause_pipeline, activities.bake_gates, activities.alarm_tripwire, activities.halt_deploy]
     return [
         Worker(client, task_queue=task_queue_prefix + TASK_QUEUE_CONTROL,
                workflows=[ExecutionWorkflow, RollbackWorkflow], activities=control, activity_executor=executor,
@@ -48,6 +48,6 @@ def workers(client: Client, activities: EngineActivities, *, executor: ThreadPoo
                activity_executor=executor, max_heartbeat_throttle_interval=heartbeat_throttle,
                default_heartbeat_throttle_interval=heartbeat_throttle),
         Worker(client, task_queue=task_queue_prefix + TASK_QUEUE_DEPLOY,
-               activities=[activities.run_hook, activities.run_stage_tests], activity_executor=executor,
+               activities=[activities.run_deploy, activities.run_hook, activities.run_stage_tests], activity_executor=executor,
                max_heartbeat_throttle_interval=heartbeat_throttle, default_heartbeat_throttle_interval=heartbeat_throttle),
     ]

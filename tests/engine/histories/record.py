@@ -118,12 +118,28 @@ async def release_gates(engine: EngineClient, store: EngineStore, repo: Path, re
     return [first, second]
 
 
+async def cancelled_mid_deploy(engine: EngineClient, store: EngineStore, repo: Path, record: Path) -> list[str]:
+    """Patch stage-deploy: a release whose beta deploy is cancelled while its first hook runs
+    (the workflow halts the deploy activity through the store)."""
+    hook = repo / "hooks" / "hook.sh"
+    write(hook, hook.read_text().replace("#!/bin/sh\n", "#!/bin/sh\nsleep 2\n", 1), executable=True)
+    git(repo, "commit", "-qam", "slow hooks")
+    execution = (await engine.release("demo-app", actor="dana")).id
+    await wait_for("the deploy", run_status(store, execution, "deploying", "beta"))
+    await engine.cancel(execution, actor="dana", reason="wrong build")
+    await engine.temporal.get_workflow_handle(execution).result()
+    return [execution]
+
+
 SCENARIOS: dict[str, tuple[dict[str, str], Scenario]] = {
     "approved_and_promoted": ({"beta_extra": APPROVAL}, approved_and_promoted),
     "automatic_rollback": ({}, automatic_rollback),
     "cancelled_at_approval": ({"beta_extra": APPROVAL}, cancelled_at_approval),
     "manual_rollback": ({}, manual_rollback),
     "release_gates": ({}, release_gates),
+    # patch stage-deploy (a stage's deploy in one activity): recorded alone after it landed
+    "stage_deploy_rollback": ({}, automatic_rollback),
+    "cancelled_mid_deploy": ({}, cancelled_mid_deploy),
 }
 
 

@@ -20,7 +20,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -34,6 +34,7 @@ from temporalio.exceptions import ApplicationError, CancelledError
 
 from pipewarden.engine.activities import blocklist as blocklist_observe
 from pipewarden.engine.activities.artifacts import ArtifactError, ArtifactStore, git, read_at_commit
+from pipewarden.engine.activities.deploy import LEASE_MARGIN_SECONDS, HookRunner, run_deploy
 from pipewarden.engine.activities.manifest import ManifestError, read_manifest
 from pipewarden.engine.activities.process import kill_group, run_command
 from pipewarden.engine.alarms import STALE_PERIODS
@@ -45,8 +46,10 @@ from pipewarden.engine.contract import (
     A_BLOCKERS,
     A_BUILD,
     A_CLAIM,
+    A_DEPLOY,
     A_ENTRY_GATES,
     A_EXECUTION_STATUS,
+    A_HALT,
     A_HOOK,
     A_PAUSE,
     A_POLICY,
@@ -68,10 +71,13 @@ from pipewarden.engine.contract import (
     BuildRequest,
     ClaimAnswer,
     ClaimRequest,
+    DeployAnswer,
+    DeployRequest,
     EntryGatesRequest,
     EventSpec,
     ExecutionStatusRequest,
     GateAnswer,
+    HaltRequest,
     HookAnswer,
     HookRequest,
     PauseRequest,
@@ -117,7 +123,6 @@ from pipewarden.evaluation.gate import check_document
 from pipewarden.load.pipeline import load_pipeline_bytes
 from pipewarden.model.view import PipelineView, StageView, pipeline_view
 
-LEASE_MARGIN_SECONDS = 30
 LEASE_POLL_SECONDS = 0.2
 HEARTBEAT_SECONDS = 5.0
 """How often a long activity (build, hook, tests) heartbeats; the workflow's heartbeat timeout is
@@ -390,27 +395,50 @@ class EngineActivities:
 
     @activity.defn(name=A_HOOK)
     def run_hook(self, request: HookRequest) -> HookAnswer:
-        """One hook on one host, holding the host's lease (one hook per host across workers)."""
+        """One hook on one host, holding the host's lease (one hook per host across workers).
+        Executions recorded before A_DEPLOY run their hooks one activity each."""
         key = self._key("hook")
+        attempt = activity.info().attempt
         with heartbeating():
-            self._lease(request.host, key, request.timeout_seconds)
+            self._lease(request.host, key, attempt, request.timeout_seconds + LEASE_MARGIN_SECONDS)
             try:
-                return self._run_hook(request, key)
+                return self._run_hook(request, key, attempt)
             finally:
                 self.store.release_host_lease(request.host, key)
 
-    def _lease(self, host: str, key: str, timeout_seconds: int) -> None:
-        """Wait for the host's lease. It lasts the hook's timeout plus a margin: a hook never runs
-        longer, so a lease left by a dead worker frees itself."""
+    @activity.defn(name=A_DEPLOY)
+    def run_deploy(self, request: DeployRequest) -> DeployAnswer:
+        """A stage's whole deploy or rollback (activities/deploy.py): its hooks run on threads
+        of their own, each begun and finished in the store under its own key."""
+        prefix = self._key("deploy")
         attempt = activity.info().attempt
-        while not self.store.acquire_host_lease(host, key, attempt, now=self._now(),
-                                                seconds=timeout_seconds + LEASE_MARGIN_SECONDS):
-            time.sleep(LEASE_POLL_SECONDS)
+        runner = HookRunner(
+            run=lambda hook, key: self._run_hook(hook, key, attempt),
+            lease=lambda host, holder, seconds, halted: self._lease(host, holder, attempt, seconds, halted),
+            release=self.store.release_host_lease,
+            halted=lambda: self.store.deploy_halted(request.halt_key))
+        with heartbeating():
+            return run_deploy(request, prefix, runner)
 
-    def _run_hook(self, request: HookRequest, key: str) -> HookAnswer:
+    @activity.defn(name=A_HALT)
+    def halt_deploy(self, request: HaltRequest) -> None:
+        self.store.halt_deploy(request.key, request.reason, now=parse_time(request.now))
+
+    def _lease(self, host: str, key: str, attempt: int, seconds: float,
+               halted: Callable[[], bool] = lambda: False) -> bool:
+        """Wait for the host's lease (False when `halted` says to give up waiting). It lasts the
+        hooks' timeouts plus a margin: they never run longer, so a lease left by a dead worker
+        frees itself."""
+        while not self.store.acquire_host_lease(host, key, attempt, now=self._now(), seconds=seconds):
+            if halted():
+                return False
+            time.sleep(LEASE_POLL_SECONDS)
+        return True
+
+    def _run_hook(self, request: HookRequest, key: str, attempt: int) -> HookAnswer:
         now = self._now()
         log = self._log(request.execution, request.stage, f"{request.host}-{request.hook}"
-                        f"{'-rollback' if request.rollback else ''}-a{activity.info().attempt}.log")
+                        f"{'-rollback' if request.rollback else ''}-a{attempt}.log")
         relative = str(log.relative_to(self.state_dir))
         start = self.store.begin_hook_run(key, execution=request.execution, pipeline=request.pipeline,
                                           stage=request.stage, target=request.target, host=request.host,
@@ -440,11 +468,11 @@ class EngineActivities:
                             "PIPEWARDEN_HOOK": request.hook,
                             "PIPEWARDEN_PRODUCTION_CONFIG": "1" if request.production_config else "0",
                             "PIPEWARDEN_ROLLBACK": "1" if request.rollback else "0"})
-        attempt = start.run.attempt
+        run_attempt = start.run.attempt
         result = run_command(request.command, cwd=checkout, env=env, log=log, timeout_seconds=request.timeout_seconds,
-                             on_start=lambda pgid: self.store.set_hook_pgid(key, attempt, pgid))
+                             on_start=lambda pgid: self.store.set_hook_pgid(key, run_attempt, pgid))
         done = self._now()
-        run, _ = self.store.finish_hook_run(key, attempt, exit_code=result.exit_code, timed_out=result.timed_out,
+        run, _ = self.store.finish_hook_run(key, run_attempt, exit_code=result.exit_code, timed_out=result.timed_out,
                                             duration_ms=result.duration_ms, now=done)
         if not run.succeeded:
             self.store.set_host_state(request.pipeline, request.stage, request.target, request.host, state="failed",
@@ -858,8 +886,8 @@ class EngineActivities:
 
     def all(self) -> list[Any]:
         """Every activity, for a worker that serves them all."""
-        return [self.policy_check, self.build, self.run_hook, self.run_stage_tests, self.start_stage_run,
-                self.entry_gates, self.set_stage_status, self.append_events, self.set_execution_status, self.bake_gate,
+        return [self.policy_check, self.build, self.run_hook, self.run_deploy, self.halt_deploy, self.run_stage_tests,
+                self.start_stage_run, self.entry_gates, self.set_stage_status, self.append_events, self.set_execution_status, self.bake_gate,
                 self.record_bake_passed, self.plan_rollback, self.record_rolled_back, self.stage_rivals,
                 self.claim_stage, self.record_retry, self.rollback_blockers, self.pause_pipeline, self.bake_gates,
                 self.alarm_tripwire]

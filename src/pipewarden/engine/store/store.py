@@ -745,6 +745,20 @@ class EngineStore:
     def _hook_run_by_id(self, conn: Connection, run_id: Any) -> HookRunRecord:
         return _hook_run(conn.execute(select(t.hook_runs).where(t.hook_runs.c.id == run_id)).one())
 
+    # ------------------------------------------------------------ deploy halts
+
+    def halt_deploy(self, key: str, reason: str, *, now: datetime) -> None:
+        """Stop the deploy of `key` from starting new hooks (the first reason is kept)."""
+        with self._write() as conn:
+            if conn.execute(select(t.deploy_halts.c.key).where(t.deploy_halts.c.key == key)).first() is None:
+                conn.execute(insert(t.deploy_halts).values(key=key, reason=reason, time=format_time(now)))
+
+    def deploy_halted(self, key: str) -> str | None:
+        """Why the deploy of `key` was halted, None while it may go on."""
+        with self._read() as conn:
+            row = conn.execute(select(t.deploy_halts.c.reason).where(t.deploy_halts.c.key == key)).first()
+        return None if row is None else str(row.reason)
+
     # ------------------------------------------------------------ host leases
 
     def acquire_host_lease(self, host: str, holder: str, attempt: int, *, now: datetime, seconds: float) -> bool:

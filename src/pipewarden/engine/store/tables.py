@@ -163,6 +163,15 @@ hook_runs = Table(
 )
 Index("ix_hook_runs_artifact", hook_runs.c.pipeline, hook_runs.c.stage, hook_runs.c.artifact)
 
+deploy_halts = Table(
+    # A running deploy activity (A_DEPLOY) reads its key before each hook: once a row is here it
+    # starts no new hook (`cancel`, the alarms tripwire). Written by the workflow's `halt_deploy`.
+    "deploy_halts", metadata,
+    Column("key", String(400), primary_key=True),
+    Column("reason", Text, nullable=False),
+    Column("time", String(TIME), nullable=False),
+)
+
 host_leases = Table(
     # One hook per host at a time, across all workers and pipelines (engine.md, "One hook per host").
     "host_leases", metadata,

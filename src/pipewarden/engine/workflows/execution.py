@@ -59,8 +59,10 @@ with workflow.unsafe.imports_passed_through():
         A_BLOCKERS,
         A_BUILD,
         A_CLAIM,
+        A_DEPLOY,
         A_ENTRY_GATES,
         A_EXECUTION_STATUS,
+        A_HALT,
         A_HOOK,
         A_PAUSE,
         A_POLICY,
@@ -94,14 +96,19 @@ with workflow.unsafe.imports_passed_through():
         CancelSignal,
         ClaimAnswer,
         ClaimRequest,
+        DeployAnswer,
+        DeployRequest,
+        DeployTarget,
         EntryGatesRequest,
         EventSpec,
         ExecutionInput,
         ExecutionOutcome,
         ExecutionStatusRequest,
         GateAnswer,
+        HaltRequest,
         HookAnswer,
         HookRequest,
+        HookSpec,
         PauseRequest,
         PolicyAnswer,
         PolicyRequest,
@@ -146,6 +153,10 @@ PATCH_BAKE_GATES = "bake-gates"
 deadline over the bake as a whole) instead of a timer for the whole bake and then A_BAKE_GATE."""
 PATCH_TRIPWIRE = "alarm-tripwire"
 """Issue 14: the alarms tripwire beside the deploy and the tests of a stage that lists alarms."""
+PATCH_STAGE_DEPLOY = "stage-deploy"
+"""A stage's whole deploy (or a rollback's) in one A_DEPLOY activity instead of one A_HOOK
+activity per hook: a quarter of the engine's overhead per hook went to the deploy queue's
+matching and the workflow task of each hook (benchmarks/RESULTS.md, issue 13 (a))."""
 TRIGGERS = {"datapoints": "datapoints", "alarms": "alarm", "bake_time": "deadline"}
 """The rollback trigger of a bake gate's `fail`."""
 PROMOTION_RECHECK_SECONDS = 600
@@ -182,6 +193,10 @@ class _Releaser:
         """No new hook or batch may start: a host failed (ExecutionWorkflow adds `cancel`)."""
         return self._stop
 
+    def _halt_reason(self) -> str:
+        """Why `_halted` became true while a deploy ran (for the store's halt record)."""
+        return self._failure or "stopped"
+
     def _now(self) -> str:
         return format_time(workflow.now())
 
@@ -205,11 +220,51 @@ class _Releaser:
 
     # ------------------------------------------------------------ deploy
 
-    async def _deploy(self, run: ExecutionInput, deploys: list[_Deploy], hosts: list[str], *, rollback: bool) -> bool:
+    async def _deploy(self, run: ExecutionInput, deploys: list[_Deploy], hosts: list[str], *, rollback: bool,
+                      run_id: int) -> bool:
         """Targets in parallel, each in its batches; after the first failed host no new batch and
         no new hook starts anywhere (hooks already running finish). True when every host passed."""
         self._stop = False
         self._failure = None
+        if not deploys:
+            return not self._halted(rollback)
+        if workflow.patched(PATCH_STAGE_DEPLOY):
+            return await self._deploy_in_one(run, deploys, hosts, rollback=rollback, run_id=run_id)
+        return await self._deploy_per_hook(run, deploys, hosts, rollback=rollback)
+
+    async def _deploy_in_one(self, run: ExecutionInput, deploys: list[_Deploy], hosts: list[str], *,
+                             rollback: bool, run_id: int) -> bool:
+        """The deploy as one A_DEPLOY activity (activities/deploy.py). `cancel` or the tripwire
+        (`_halted`) reach it through the store (A_HALT), read before every hook."""
+        halt_key = f"{run.execution}/{workflow.info().run_id}/{run_id}/{'rollback' if rollback else 'deploy'}"
+        request = DeployRequest(run.execution, run.pipeline, run.repo, deploys[0].stage.name, hosts, [
+            DeployTarget(deploy.plan.target, [list(batch) for batch in deploy.plan.batches],
+                         [HookSpec(hook.phase, hook.command) for hook in deploy.hooks], deploy.artifact,
+                         deploy.commit, deploy.stage.deploy_timeout_seconds, _production(deploy.stage))
+            for deploy in deploys], rollback, halt_key)
+        handle: ActivityHandle[DeployAnswer] = workflow.start_activity(
+            A_DEPLOY, request, task_queue=self._prefix + TASK_QUEUE_DEPLOY, result_type=DeployAnswer,
+            retry_policy=RETRY, heartbeat_timeout=HEARTBEAT_TIMEOUT,
+            start_to_close_timeout=timedelta(seconds=_deploy_seconds(deploys) + ACTIVITY_MARGIN_SECONDS))
+        await workflow.wait_condition(lambda: handle.done() or self._halted(rollback))
+        if not handle.done():
+            await self._control(A_HALT, HaltRequest(halt_key, self._halt_reason(), self._now()))
+        try:
+            answer = await handle
+        except ActivityError as error:
+            # The deploy could not run at all (its retries spent): the hosts fail like failing
+            # hooks, so the stage can roll back.
+            self._failure = self._failure or f"the deploy could not run: {error.cause or error}"
+            self._stop = True
+            return False
+        if not answer.ok and answer.failure is not None:
+            self._failure = self._failure or answer.failure
+            self._stop = True
+        return answer.ok and not self._halted(rollback)
+
+    async def _deploy_per_hook(self, run: ExecutionInput, deploys: list[_Deploy], hosts: list[str], *,
+                               rollback: bool) -> bool:
+        """Executions recorded before PATCH_STAGE_DEPLOY: one A_HOOK activity per hook."""
 
         def failed(what: str) -> bool:
             if self._failure is None:
@@ -275,7 +330,7 @@ class _Releaser:
                 continue  # the restored artifact's definition lacks the stage: left as it is
             batches = rollback_batches(restored, TargetRollback(target.target, tuple(target.hosts), target.artifact))
             deploys.append(_Deploy(batches, restored, hook_order(restored), target.artifact, target.commit))
-        ok = await self._deploy(run, deploys, plan.stage_hosts, rollback=True) if deploys else True
+        ok = await self._deploy(run, deploys, plan.stage_hosts, rollback=True, run_id=run_id) if deploys else True
         if ok:
             for deploy in deploys:
                 await self._control(A_ROLLED_BACK, RolledBackRequest(run.pipeline, stage, deploy.plan.target,
@@ -342,6 +397,13 @@ class ExecutionWorkflow(_Releaser):
         # `cancel` starts nothing new in a deploy; a rollback under way is finished (stopping it
         # half-way would leave the stage worse than either artifact).
         return self._stop or (self._cancel is not None and not rollback)
+
+    def _halt_reason(self) -> str:
+        if self._cancel is not None:
+            return _cancel_reason(self._cancel)
+        if self._tripped is not None:
+            return f"alarms: {self._tripped.reason}"
+        return super()._halt_reason()
 
     # ------------------------------------------------------------ the execution
 
@@ -553,7 +615,7 @@ class ExecutionWorkflow(_Releaser):
     async def _deploy_and_test(self, run: ExecutionInput, stage: StageView, run_id: int, artifact: str,
                                deploys: list[_Deploy], hosts: list[str]) -> Ended | None:
         """The deploy and the stage's tests; None when both passed (`_deploy_finished` set)."""
-        ok = await self._deploy(run, deploys, hosts, rollback=False)
+        ok = await self._deploy(run, deploys, hosts, rollback=False, run_id=run_id)
         self._deploy_finished = workflow.now()
         if self._cancel is not None:
             return await self._cancel_run(run_id)  # running hooks have finished; no rollback
@@ -877,6 +939,12 @@ class RollbackWorkflow(_Releaser):
 
 def _production(stage: StageView) -> bool:
     return stage.type == "prod" or stage.production_config
+
+
+def _deploy_seconds(deploys: list[_Deploy]) -> int:
+    """The longest a deploy can take when no host waits for a lease: the slowest target's batches
+    one after the other, every hook at its timeout."""
+    return max(len(d.plan.batches) * len(d.hooks) * d.stage.deploy_timeout_seconds for d in deploys)
 
 
 def _cancel_reason(signal: CancelSignal) -> str:
