@@ -74,11 +74,13 @@ prometheus:
 	  else echo "prometheus is missing and cannot be installed here (needs root and apt-get): the Prometheus tests will skip"; fi; }
 
 # Times check and report on generated fleets of 1,000 / 10,000 / 50,000 pipelines (see benchmarks/),
-# then the release engine: overhead against bare Temporal, 100 concurrent executions, peak memory.
+# then the release engine: overhead against bare Temporal, 100 concurrent executions, peak memory;
+# then its release gates (needs Debian's prometheus, `make prometheus`): a gate round, time to react.
 bench: install
 	$(BIN)/python benchmarks/run.py --sizes 1000 10000 --repeat 3
 	$(BIN)/python benchmarks/run.py --sizes 50000
 	$(BIN)/python benchmarks/engine.py
+	$(BIN)/python benchmarks/gates.py
 
 docs: install
 	$(BIN)/python -m pipewarden.policy.docs
