@@ -100,6 +100,7 @@ class World:
     org: Path
     head: str
     clock: list[datetime]
+    services: DecidingServices
 
     def post(self, path: str, body: Any, *, headers: dict[str, str] | None = None) -> httpx.Response:
         return httpx.post(self.url + path, json=body, headers=AUTH if headers is None else headers, timeout=60)
@@ -136,7 +137,7 @@ def world(tmp_path: Path) -> Iterator[World]:
         services = DecidingServices(store, RecordingClient(store, lambda: clock[0]), clock=lambda: clock[0],
                                     decisions=Decisions(activities, poll_gates_seconds=10))
         with serving(create_app(services)) as url:
-            yield World(url, store, repo, org, head, clock)
+            yield World(url, store, repo, org, head, clock, services)
 
 
 def test_an_allowed_release_and_the_parts_of_its_answer(world: World) -> None:
@@ -276,6 +277,15 @@ def test_every_decision_path_needs_the_token(world: World, headers: dict[str, st
             assert answer.headers["www-authenticate"] == "Bearer"
 
 
+def test_opa_health_follows_the_server(world: World) -> None:
+    assert (httpx.get(world.url + "/health", headers=AUTH, timeout=30).json()) == {}
+    assert httpx.get(world.url + "/health", timeout=30).status_code == 401
+    services = world.services
+    services.healthy = False
+    unhealthy = httpx.get(world.url + "/health", headers=AUTH, timeout=30)
+    assert unhealthy.status_code == 500 and unhealthy.json()["code"] == "internal_error"
+
+
 def test_metrics_and_pretty_as_opa_offers_them(world: World) -> None:
     answer = world.post(RELEASE + "?metrics=true&pretty=true",
                         {"input": {"pipeline": PIPELINE, "stage": "beta", "commit": world.head}})
@@ -349,11 +359,13 @@ def test_through_opa_python_client(world: World) -> None:
                                     rule_name="check")
         assert checked["result"]["allow"] is True
         assert client.query_rule(input_data={}, package_path="pipewarden/nothing", rule_name="allow") == {}
+        assert client.check_health() is True
     finally:
         client.close_connection()
     for token in (None, "wrong"):
         anonymous = _opa(world, token)
         try:
+            assert anonymous.check_health() is False  # OPA's health API wants the token too
             with pytest.raises(requests.HTTPError) as raised:
                 anonymous.query_rule(input_data={"pipeline": PIPELINE, "stage": "beta", "commit": world.head},
                                      package_path="pipewarden/release", rule_name="allow")

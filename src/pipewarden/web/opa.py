@@ -15,6 +15,9 @@ The documents (under OPA's `data`):
   `stage` and `commit`; check: an object with `apiVersion` or `kind`).
 - Any other path is undefined: 200 `{}`, no `result` (as OPA answers an undefined document).
 
+`GET /health` answers OPA's health API (200 `{}`, or 500 while the server is not healthy), with
+the token like the rest.
+
 Requests: `POST` with a JSON body `{"input": ...}` (an empty body: no input), or `GET` with the
 input as JSON in the `input` query parameter. `?pretty=true` indents the answer;
 `?metrics=true` adds `metrics.timer_server_handler_ns`; other OPA parameters (`explain`,
@@ -184,8 +187,29 @@ def _endpoint(services: WebServices) -> Callable[[Request], Awaitable[Response]]
     return endpoint
 
 
+def _health(services: WebServices) -> Callable[[Request], Awaitable[Response]]:
+    """OPA's health API (`GET /health`, what `OpaClient.check_health` asks): 200 `{}` when the
+    server answers as `/api/v1/health` does, else 500. With the token, as every decision path."""
+    async def health(request: Request) -> Response:
+        try:
+            actor_of(request, services)
+        except Unauthorized as denied:
+            return _opa_error(401, "unauthorized", str(denied), {"WWW-Authenticate": "Bearer"})
+        try:
+            healthy = await services.health()
+        except Exception:  # noqa: BLE001 - a failing probe is an unhealthy server, not a traceback
+            healthy = False
+        if healthy:
+            return JSONResponse({})
+        return _opa_error(500, "internal_error", "the server, its worker or Temporal does not answer")
+
+    return health
+
+
 def routes(services: WebServices) -> list[Route]:
-    """The `/v1/data` routes bound to `services` (GET and POST, as OPA's Data API)."""
+    """The `/v1/data` routes bound to `services` (GET and POST, as OPA's Data API), and OPA's
+    `/health`."""
     endpoint = _endpoint(services)
-    return [Route(path, endpoint, methods=["GET", "POST"], max_body_size=MAX_BODY_BYTES)
-            for path in ("/v1/data", "/v1/data/{path:path}")]
+    return [*(Route(path, endpoint, methods=["GET", "POST"], max_body_size=MAX_BODY_BYTES)
+              for path in ("/v1/data", "/v1/data/{path:path}")),
+            Route("/health", _health(services), methods=["GET"])]
