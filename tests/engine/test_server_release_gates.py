@@ -171,8 +171,15 @@ class Engine:
         return found
 
     def stage_of(self, name: str, stage: str) -> dict[str, Any]:
-        data = self.api(f"pipelines/{name}")
-        return dict(next(s for s in data["stages"] if s["name"] == stage))
+        """The stage as `GET /pipelines/NAME` shows it; {} before the poller's first round has
+        registered the pipeline (404) or its definition."""
+        try:
+            data = self.api(f"pipelines/{name}")
+        except httpx.HTTPStatusError as error:
+            if error.response.status_code == 404:
+                return {}
+            raise
+        return dict(next((s for s in data["stages"] if s["name"] == stage), {}))
 
     def occupant(self, name: str, stage: str) -> tuple[str, str] | None:
         """(id, status) of the execution the stage shows (`execution` of the status), or None."""
