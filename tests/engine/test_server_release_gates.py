@@ -42,7 +42,7 @@ from server_helpers import ServerProcess
 from workflow_helpers import git, write
 
 from pipewarden.engine.devserver import DevServerError, temporal_binary
-from pipewarden.engine.domain.ids import format_time
+from pipewarden.engine.domain.ids import format_time, parse_time
 
 CANARY = ("127.0.0.1:9511", "127.0.0.1:9512")
 ALARMED = ("127.0.0.1:9521",)
@@ -206,6 +206,14 @@ def gate_events(events: list[dict[str, Any]], execution: str, gate: str, stage: 
             and (stage is None or e["stage"] == stage)]
 
 
+def gate_result(engine: Engine, name: str, stage: str, ident: str, status: str, gate: str) -> str | None:
+    """The result of `gate` of `ident` while it occupies `stage` with `status`, as the API shows it."""
+    shown = engine.stage_of(name, stage).get("execution")
+    if not shown or (shown["id"], shown["status"]) != (ident, status):
+        return None
+    return next((str(g["result"]) for g in shown["gates"] if g["gate"] == gate), None)
+
+
 def waiting_gate(engine: Engine, name: str, stage: str, ident: str, gate: str, code: str) -> dict[str, Any] | None:
     """The gate of `ident` at `stage` as `GET /pipelines/NAME` shows it, once it waits with `code`."""
     shown = engine.stage_of(name, stage)
@@ -276,7 +284,9 @@ def test_a_canary_waits_for_enough_good_traffic_then_one_5xx_rolls_the_next_vers
 
     # v2 bakes for a minute; one bad request on one host fails it at once and rolls it back.
     commit(engine.repos["canary"], "v2", text=canary_yaml(datapoints_bake("60s")))
-    wait("canary-2 baking", lambda: engine.occupant("canary", "prod-canary") == ("canary-2", "baking"))
+    # its first round (enough good traffic, no bad) has passed the datapoints; bake_time holds it
+    wait("canary-2 baking, datapoints passing", lambda: gate_result(
+        engine, "canary", "prod-canary", "canary-2", "baking", "datapoints") == "pass")
     bad.labels(CANARY[1]).set(1)
     finished = engine.wait_status("canary-2", "rolled_back", "failed", timeout=30)
     assert finished["status"] == "rolled_back", finished
@@ -304,7 +314,8 @@ def test_an_alarm_that_fires_mid_bake_rolls_back(engine: Engine) -> None:
     engine.wait_status("alarmed-1", "succeeded", timeout=60)
     v1 = git(engine.repos["alarmed"], "rev-parse", "HEAD")[:12]
     commit(engine.repos["alarmed"], "v2", text=alarmed_yaml("60s"))
-    wait("alarmed-2 baking", lambda: engine.occupant("alarmed", "prod-canary") == ("alarmed-2", "baking"))
+    wait("alarmed-2 baking, its alarm quiet", lambda: gate_result(
+        engine, "alarmed", "prod-canary", "alarmed-2", "baking", "alarms") == "pass")
     errors.labels(ALARMED[0]).set(4)
     finished = engine.wait_status("alarmed-2", "rolled_back", "failed", timeout=30)
     assert finished["status"] == "rolled_back", finished
@@ -312,9 +323,10 @@ def test_an_alarm_that_fires_mid_bake_rolls_back(engine: Engine) -> None:
     alarms = gate_events(events, "alarmed-2", "alarms", "prod-canary")
     codes = [(e["data"]["result"], e["data"]["code"]) for e in alarms]
     assert codes[0] == ("pass", "ok") and codes[-1] == ("fail", "alarm_firing"), codes
-    assert ("wait", "alarm_breaching") in codes  # the first breach, short of periods, held the bake
     state = alarms[-1]["data"]["inputs"]["alarms"]["errors"]
     assert (state["firing"], state["streak"], state["periods"], state["last"]["value"]) == (True, 2, 2, 4)
+    # it fired at the second breaching evaluation, a poll after the first (periods: 2)
+    assert parse_time(state["fired"]) - parse_time(state["since"]) >= timedelta(seconds=0.5)
     assert "127[.]0[.]0[.]1:9521" in state["last"]["query"]  # the stage's own host ($__hosts)
     started = next(e for e in events if e["type"] == "rollback_started" and e["execution"] == "alarmed-2")
     assert started["data"] == {"trigger": "alarm", "to": {"prod-canary-cell": v1}}
