@@ -55,6 +55,7 @@ from pipewarden.engine.contract import (
     RejectSignal,
     RetryInput,
     RollbackInput,
+    halt_key,
 )
 from pipewarden.engine.domain import overrides as override_rules
 from pipewarden.engine.domain.errors import InvalidValue, NotFound, Refused
@@ -239,6 +240,13 @@ class EngineClient:
         if record.status is not ExecutionStatus.RUNNING:
             await self._refuse("cancel", f"execution {execution} has ended ({record.status})", actor=actor,
                                pipeline=record.pipeline, execution=execution)
+        runs = await _io(self.store.stage_runs, execution=execution)
+        if runs and runs[-1].status is StageRunStatus.DEPLOYING:
+            # Its deploy starts no new hook from now on, not only once the workflow has the signal
+            # (it writes the same halt, A_HALT).
+            why = f"cancelled by {actor}" + (f": {reason}" if reason else "")
+            await _io(self.store.halt_deploy, halt_key(execution, runs[-1].id, rollback=False), why,
+                      now=self._clock())
         await self._signal(execution, SIGNAL_CANCEL, CancelSignal(actor, reason))
 
     async def retry(self, execution: str, stage: str, *, actor: str, reason: str | None = None) -> None:

@@ -566,3 +566,53 @@ class TripwireRequest:
     stage: str
     now: str
     poll_gates_seconds: int = 10
+    halt_key: str | None = None
+    """The running deploy's halt key (A_DEPLOY): a `fail` halts it before the gate event is
+    written, so no hook starts once the tripwire is seen to fire."""
+
+
+def halt_key(execution: str, run_id: int, *, rollback: bool) -> str:
+    """The key that halts the deploy (or the rollback) of stage run `run_id` (A_HALT)."""
+    return f"{execution}/{run_id}/{'rollback' if rollback else 'deploy'}"
+
+
+A_ENTER = "enter_stage"
+"""A stage's entry in one activity: start the stage run (first round), ask who else is at the
+stage, judge and record the entry gates, and, when every gate passes, claim the stage. Histories
+from before it call A_START_STAGE, A_RIVALS, A_ENTRY_GATES and A_CLAIM one by one."""
+A_BAKE_ROUND = "bake_round"
+"""A round of the bake in one activity: `baking` with its `bake_started` event (first round), the
+bake's gates, and when all pass the bake recorded as passed and the run moved on with its
+`bake_finished` event. Histories from before it call A_STAGE_STATUS, A_BAKE_GATES and
+A_BAKE_PASSED one by one."""
+
+
+@dataclass
+class StageEntryRequest:
+    """A_ENTER. `gates.run_id` is the stage run, or 0 with `start` (start it first)."""
+
+    gates: EntryGatesRequest
+    artifact: str
+    start: bool = False
+
+
+@dataclass
+class StageEntryAnswer:
+    run_id: int
+    rivals: RivalsAnswer
+    gates: list[GateAnswer]
+    """Empty when a newer execution supersedes this one (the gates were not judged)."""
+    claim: ClaimAnswer | None
+    """None unless every gate passed (the stage was then claimed, or found busy or superseded)."""
+
+
+@dataclass
+class BakeRoundRequest:
+    """A_BAKE_ROUND. `start_seconds` set: move the run to `baking` first, with `bake_started`
+    (`duration_s` this). When every gate passes: the bake recorded as passed for `targets`, then
+    the run moved to `passed_status` (`succeeded`, or `awaiting_promotion`) with `bake_finished`."""
+
+    gates: BakeGatesRequest
+    targets: list[str]
+    passed_status: str
+    start_seconds: int | None = None

@@ -39,7 +39,8 @@ def workers(client: Client, activities: EngineActivities, *, executor: ThreadPoo
         activities.append_events, activities.set_execution_status, activities.bake_gate,
         activities.record_bake_passed, activities.plan_rollback, activities.record_rolled_back,
         activities.stage_rivals, activities.claim_stage, activities.record_retry, activities.rollback_blockers,
-        activities.pause_pipeline, activities.bake_gates, activities.alarm_tripwire, activities.halt_deploy]
+        activities.pause_pipeline, activities.bake_gates, activities.alarm_tripwire, activities.halt_deploy,
+        activities.enter_stage, activities.bake_round]
     return [
         Worker(client, task_queue=task_queue_prefix + TASK_QUEUE_CONTROL,
                workflows=[ExecutionWorkflow, RollbackWorkflow], activities=control, activity_executor=executor,

@@ -140,6 +140,11 @@ SCENARIOS: dict[str, tuple[dict[str, str], Scenario]] = {
     # patch stage-deploy (a stage's deploy in one activity): recorded alone after it landed
     "stage_deploy_rollback": ({}, automatic_rollback),
     "cancelled_mid_deploy": ({}, cancelled_mid_deploy),
+    # patches stage-entry and bake-round (a stage's entry round and bake round in one activity each)
+    "entry_round_promoted": ({"beta_extra": APPROVAL}, approved_and_promoted),
+    "entry_round_rollback": ({}, automatic_rollback),
+    "entry_round_release_gates": ({}, release_gates),
+    "entry_round_manual_rollback": ({}, manual_rollback),
 }
 
 

@@ -43,10 +43,12 @@ from pipewarden.engine.contract import (
     A_BAKE_GATE,
     A_BAKE_GATES,
     A_BAKE_PASSED,
+    A_BAKE_ROUND,
     A_BLOCKERS,
     A_BUILD,
     A_CLAIM,
     A_DEPLOY,
+    A_ENTER,
     A_ENTRY_GATES,
     A_EXECUTION_STATUS,
     A_HALT,
@@ -65,6 +67,7 @@ from pipewarden.engine.contract import (
     BakeGateRequest,
     BakeGatesRequest,
     BakePassedRequest,
+    BakeRoundRequest,
     BlockersAnswer,
     BlockersRequest,
     BuildAnswer,
@@ -90,6 +93,8 @@ from pipewarden.engine.contract import (
     RollbackPlanRequest,
     RollbackTarget,
     RolledBackRequest,
+    StageEntryAnswer,
+    StageEntryRequest,
     StageStartRequest,
     StageStatusRequest,
     TestsAnswer,
@@ -773,12 +778,51 @@ class EngineActivities:
             return GateAnswer(alarms_gate.NAME, "pass", "ok", "no alarms")
         result = self._alarms(request.pipeline, stage, now, "tripwire", request.poll_gates_seconds)
         if result.failed:  # a breach or a source error during the deploy only matters at the bake
+            if request.halt_key is not None:  # first: whoever sees the gate event sees the deploy halted
+                self.store.halt_deploy(request.halt_key, f"alarms: {result.reason}", now=now)
             self.store.record_gate(request.run_id, alarms_gate.NAME, result, now=now)
         return _answer(alarms_gate.NAME, result)
 
     @activity.defn(name=A_BAKE_PASSED)
     def record_bake_passed(self, request: BakePassedRequest) -> None:
         self.store.record_bake_passed(request.run_id, request.targets, now=parse_time(request.now))
+
+    # ------------------------------------------------------------ a stage's steps in one activity
+
+    @activity.defn(name=A_ENTER)
+    def enter_stage(self, request: StageEntryRequest) -> StageEntryAnswer:
+        """One round at a stage's entry (A_ENTER): each step as its own activity does it, so a
+        retried round repeats nothing (the run is started once, a claimed run is claimed again
+        without a write, gate records change only with their result)."""
+        gates = request.gates
+        run_id = gates.run_id
+        if request.start:
+            run_id = self.store.start_stage_run(gates.execution, gates.stage, now=parse_time(gates.now)).id
+        rivals = self.stage_rivals(RivalsRequest(run_id))
+        if rivals.newer_deployed is not None or rivals.newer_waiting is not None:
+            return StageEntryAnswer(run_id, rivals, [], None)
+        answers = self.entry_gates(replace(gates, run_id=run_id))
+        if any(answer.result != "pass" for answer in answers):
+            return StageEntryAnswer(run_id, rivals, answers, None)
+        claim = self.claim_stage(ClaimRequest(run_id, "deploying", gates.now, artifact=request.artifact, events=[
+            EventSpec("stage_started", {"artifact": request.artifact}, "stage_started")]))
+        return StageEntryAnswer(run_id, rivals, answers, claim)
+
+    @activity.defn(name=A_BAKE_ROUND)
+    def bake_round(self, request: BakeRoundRequest) -> list[GateAnswer]:
+        """One round of the bake (A_BAKE_ROUND); each step idempotent as on its own."""
+        gates = request.gates
+        if request.start_seconds is not None:
+            self.set_stage_status(StageStatusRequest(gates.run_id, "baking", gates.now, events=[
+                EventSpec("bake_started", {"duration_s": request.start_seconds}, "bake_started")]))
+        answers = self.bake_gates(gates)
+        if all(answer.result == "pass" for answer in answers):
+            self.record_bake_passed(BakePassedRequest(gates.run_id, request.targets, gates.now))
+            self.set_stage_status(StageStatusRequest(gates.run_id, request.passed_status, gates.now, events=[
+                EventSpec("bake_finished", {"result": "succeeded",
+                                            "reason": "; ".join(answer.reason for answer in answers)},
+                          "bake_finished")]))
+        return answers
 
     # ------------------------------------------------------------ rollback
 
@@ -887,7 +931,7 @@ class EngineActivities:
     def all(self) -> list[Any]:
         """Every activity, for a worker that serves them all."""
         return [self.policy_check, self.build, self.run_hook, self.run_deploy, self.halt_deploy, self.run_stage_tests,
-                self.start_stage_run, self.entry_gates, self.set_stage_status, self.append_events, self.set_execution_status, self.bake_gate,
+                self.enter_stage, self.bake_round, self.start_stage_run, self.entry_gates, self.set_stage_status, self.append_events, self.set_execution_status, self.bake_gate,
                 self.record_bake_passed, self.plan_rollback, self.record_rolled_back, self.stage_rivals,
                 self.claim_stage, self.record_retry, self.rollback_blockers, self.pause_pipeline, self.bake_gates,
                 self.alarm_tripwire]

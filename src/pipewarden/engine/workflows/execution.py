@@ -56,10 +56,12 @@ with workflow.unsafe.imports_passed_through():
         A_BAKE_GATE,
         A_BAKE_GATES,
         A_BAKE_PASSED,
+        A_BAKE_ROUND,
         A_BLOCKERS,
         A_BUILD,
         A_CLAIM,
         A_DEPLOY,
+        A_ENTER,
         A_ENTRY_GATES,
         A_EXECUTION_STATUS,
         A_HALT,
@@ -89,6 +91,7 @@ with workflow.unsafe.imports_passed_through():
         BakeGateRequest,
         BakeGatesRequest,
         BakePassedRequest,
+        BakeRoundRequest,
         BlockersAnswer,
         BlockersRequest,
         BuildAnswer,
@@ -122,12 +125,15 @@ with workflow.unsafe.imports_passed_through():
         RollbackPlanAnswer,
         RollbackPlanRequest,
         RolledBackRequest,
+        StageEntryAnswer,
+        StageEntryRequest,
         StageStartRequest,
         StageStatusRequest,
         TestsAnswer,
         TestSpec,
         TestsRequest,
         TripwireRequest,
+        halt_key,
     )
     from pipewarden.engine.domain.ids import format_time, parse_time
     from pipewarden.engine.domain.plan import TargetPlan, hook_order, stage_plan
@@ -153,6 +159,12 @@ PATCH_BAKE_GATES = "bake-gates"
 deadline over the bake as a whole) instead of a timer for the whole bake and then A_BAKE_GATE."""
 PATCH_TRIPWIRE = "alarm-tripwire"
 """Issue 14: the alarms tripwire beside the deploy and the tests of a stage that lists alarms."""
+PATCH_STAGE_ENTRY = "stage-entry"
+"""A stage's entry rounds as one A_ENTER activity each instead of A_START_STAGE, A_RIVALS,
+A_ENTRY_GATES and A_CLAIM one by one (benchmarks/RESULTS.md, issue 13 (a))."""
+PATCH_BAKE_ROUND = "bake-round"
+"""A bake's rounds as one A_BAKE_ROUND activity each instead of A_STAGE_STATUS (baking),
+A_BAKE_GATES, A_BAKE_PASSED and A_STAGE_STATUS (the run's next status) one by one."""
 PATCH_STAGE_DEPLOY = "stage-deploy"
 """A stage's whole deploy (or a rollback's) in one A_DEPLOY activity instead of one A_HOOK
 activity per hook: a quarter of the engine's overhead per hook went to the deploy queue's
@@ -236,19 +248,21 @@ class _Releaser:
                              rollback: bool, run_id: int) -> bool:
         """The deploy as one A_DEPLOY activity (activities/deploy.py). `cancel` or the tripwire
         (`_halted`) reach it through the store (A_HALT), read before every hook."""
-        halt_key = f"{run.execution}/{workflow.info().run_id}/{run_id}/{'rollback' if rollback else 'deploy'}"
+        if self._halted(rollback):  # `cancel` came while the stage was being claimed
+            return False
+        key = halt_key(run.execution, run_id, rollback=rollback)
         request = DeployRequest(run.execution, run.pipeline, run.repo, deploys[0].stage.name, hosts, [
             DeployTarget(deploy.plan.target, [list(batch) for batch in deploy.plan.batches],
                          [HookSpec(hook.phase, hook.command) for hook in deploy.hooks], deploy.artifact,
                          deploy.commit, deploy.stage.deploy_timeout_seconds, _production(deploy.stage))
-            for deploy in deploys], rollback, halt_key)
+            for deploy in deploys], rollback, key)
         handle: ActivityHandle[DeployAnswer] = workflow.start_activity(
             A_DEPLOY, request, task_queue=self._prefix + TASK_QUEUE_DEPLOY, result_type=DeployAnswer,
             retry_policy=RETRY, heartbeat_timeout=HEARTBEAT_TIMEOUT,
             start_to_close_timeout=timedelta(seconds=_deploy_seconds(deploys) + ACTIVITY_MARGIN_SECONDS))
         await workflow.wait_condition(lambda: handle.done() or self._halted(rollback))
         if not handle.done():
-            await self._control(A_HALT, HaltRequest(halt_key, self._halt_reason(), self._now()))
+            await self._control(A_HALT, HaltRequest(key, self._halt_reason(), self._now()))
         try:
             answer = await handle
         except ActivityError as error:
@@ -354,6 +368,8 @@ class ExecutionWorkflow(_Releaser):
         self._cancel: CancelSignal | None = None
         self._wake = False
         self._open_run: int | None = None
+        self._entering: str | None = None
+        """The stage whose entry an A_ENTER round is judging while the run's id is not known."""
         self._woken: set[tuple[str, str]] = set()
         self._document: dict[str, Any] = {}
         self._tripped: GateAnswer | None = None
@@ -417,6 +433,11 @@ class ExecutionWorkflow(_Releaser):
             # fails with that reason, and a stage run it left open is closed `failed`, rather
             # than the workflow failing and leaving the store saying `running`.
             reason = f"{error.cause or error}"
+            if self._open_run is None and self._entering is not None:
+                # A_ENTER gave up before answering: the stage run it may have started (and not
+                # ended) is the one A_START_STAGE returns, which starts one otherwise.
+                self._open_run = await self._control(A_START_STAGE, StageStartRequest(
+                    run.execution, self._entering, self._now()), int)
             if self._open_run is not None:
                 await self._stage_status(self._open_run, "failed", reason=reason)
             return await self._finish(run.execution, "failed", reason)
@@ -545,11 +566,16 @@ class ExecutionWorkflow(_Releaser):
             if resume.phase == "promotion":
                 return await self._promotion(run, stage, resume.run_id, artifact)
             run_id = resume.run_id
+        elif workflow.patched(PATCH_STAGE_ENTRY):
+            run_id = 0  # A_ENTER starts it
         else:
             run_id = await self._control(A_START_STAGE, StageStartRequest(run.execution, stage.name, self._now()),
                                          int)
-        self._open_run = run_id
-        ended = await self._enter(run, stage, run_id, artifact)
+        if workflow.patched(PATCH_STAGE_ENTRY):
+            run_id, ended = await self._enter_in_one(run, stage, run_id, artifact)
+        else:
+            self._open_run = run_id
+            ended = await self._enter(run, stage, run_id, artifact)
         if ended is not None:
             return ended
         hosts = list(stage.hosts)
@@ -599,8 +625,9 @@ class ExecutionWorkflow(_Releaser):
         running finish (trigger `alarm`)."""
         while not done[0]:
             now = self._now()
-            answer = await self._control(A_TRIPWIRE, TripwireRequest(run_id, run.pipeline, run.commit, stage.name,
-                                                                     now, run.poll_gates_seconds), GateAnswer)
+            answer = await self._control(A_TRIPWIRE, TripwireRequest(
+                run_id, run.pipeline, run.commit, stage.name, now, run.poll_gates_seconds,
+                halt_key(run.execution, run_id, rollback=False)), GateAnswer)
             if answer.result == "fail":
                 self._tripped, self._tripped_at = answer, parse_time(now)
                 self._stop = True
@@ -646,24 +673,40 @@ class ExecutionWorkflow(_Releaser):
         """The bake (issue 14): a round of its gates (A_BAKE_GATES: bake_time, datapoints, the
         alarms tripwire, the deadline over the whole bake) at its start and then every poll.gates
         (with bake_time alone and no deadline: once bake.duration has passed, as before issue 14),
-        until all pass or one fails (the stage fails: trigger `datapoints`, `alarm` or `deadline`)."""
-        await self._stage_status(run_id, "baking",
-                                 events=[EventSpec("bake_started", {"duration_s": stage.bake_seconds}, "bake_started")])
+        until all pass or one fails (the stage fails: trigger `datapoints`, `alarm` or `deadline`).
+        With PATCH_BAKE_ROUND each round is one A_BAKE_ROUND activity, which also writes `baking`
+        on the first round (unless a timer comes first) and the run's next status once all pass."""
+        in_one = workflow.patched(PATCH_BAKE_ROUND)
         watching = stage.datapoints is not None or bool(stage.alarms) or stage.bake_deadline_seconds is not None
-        if not watching and stage.bake_seconds > 0:
+        timer = not watching and stage.bake_seconds > 0
+        started = False
+        if not in_one or timer:
+            await self._stage_status(run_id, "baking", events=[
+                EventSpec("bake_started", {"duration_s": stage.bake_seconds}, "bake_started")])
+            started = True
+        if timer:
             # bake_time alone cannot pass before bake.duration: one timer, then one round
             await self._sleep_unless_cancelled(stage.bake_seconds)
+        passed_status = "awaiting_promotion" if stage.promotion == "manual" and not last else "succeeded"
         while True:
             if self._cancel is not None:
                 return await self._cancel_run(run_id, [EventSpec(
-                    "bake_finished", {"result": "cancelled", "reason": _cancel_reason(self._cancel)}, "bake_finished")])
+                    "bake_finished", {"result": "cancelled", "reason": _cancel_reason(self._cancel)}, "bake_finished")]
+                    if started else [])
             now = self._now()
-            gates = await workflow.execute_activity(
-                A_BAKE_GATES, BakeGatesRequest(run_id, run.execution, run.pipeline, run.repo, run.commit, artifact,
-                                               stage.name, format_time(deploy_finished), now,
-                                               run.poll_gates_seconds),
-                task_queue=self._prefix + TASK_QUEUE_CONTROL, result_type=list[GateAnswer],
-                start_to_close_timeout=BAKE_GATES_TIMEOUT, retry_policy=RETRY)
+            request = BakeGatesRequest(run_id, run.execution, run.pipeline, run.repo, run.commit, artifact,
+                                       stage.name, format_time(deploy_finished), now, run.poll_gates_seconds)
+            if in_one:
+                gates = await workflow.execute_activity(
+                    A_BAKE_ROUND, BakeRoundRequest(request, [t.name for t in stage.targets], passed_status,
+                                                   None if started else stage.bake_seconds),
+                    task_queue=self._prefix + TASK_QUEUE_CONTROL, result_type=list[GateAnswer],
+                    start_to_close_timeout=BAKE_GATES_TIMEOUT, retry_policy=RETRY)
+                started = True
+            else:
+                gates = await workflow.execute_activity(
+                    A_BAKE_GATES, request, task_queue=self._prefix + TASK_QUEUE_CONTROL,
+                    result_type=list[GateAnswer], start_to_close_timeout=BAKE_GATES_TIMEOUT, retry_policy=RETRY)
             failed = [gate for gate in gates if gate.result == "fail"]
             if failed:
                 gate = failed[0]
@@ -675,6 +718,10 @@ class ExecutionWorkflow(_Releaser):
                 break
             seconds = self._wait_seconds(waiting, run.poll_gates_seconds)
             await self._bake_wait(min(seconds, run.poll_gates_seconds) if watching else seconds)
+        if in_one:  # the round recorded the bake passed and moved the run on
+            if passed_status == "awaiting_promotion":
+                return await self._promotion(run, stage, run_id, artifact)
+            return "succeeded", None
         return await self._baked(run, stage, run_id, artifact, last, "; ".join(gate.reason for gate in gates))
 
     async def _baked(self, run: ExecutionInput, stage: StageView, run_id: int, artifact: str, last: bool,
@@ -739,6 +786,51 @@ class ExecutionWorkflow(_Releaser):
             await self._wake_all(stage.name, claim.older_awaiting)
             await self._refuse_late_reject(run, stage.name)
             return None
+
+    async def _enter_in_one(self, run: ExecutionInput, stage: StageView, run_id: int,
+                            artifact: str) -> tuple[int, Ended | None]:
+        """`_enter` with one A_ENTER activity per round (start the run on the first round when
+        `run_id` is 0, rivals, gates, and the claim when every gate passes). The run's id, and
+        None once the stage is claimed or how the run ended."""
+        while True:
+            if run_id:
+                ended = await self._ended_at_entry(stage, run_id)
+                if ended is not None:
+                    return run_id, ended
+            self._entering = stage.name
+            entry = await self._control(A_ENTER, StageEntryRequest(EntryGatesRequest(
+                run_id, run.execution, run.pipeline, run.repo, run.commit, run.pipeline_path, stage.name,
+                list(stage.approvals), sorted(self._approvals.get(stage.name, set())), self._now(),
+                run.poll_gates_seconds), artifact, start=not run_id), StageEntryAnswer)
+            run_id = self._open_run = entry.run_id
+            self._entering = None
+            rivals = entry.rivals
+            if rivals.newer_deployed is not None:
+                return run_id, await self._superseded(run_id, stage, rivals.newer_deployed,
+                                                      "it has deployed the stage")
+            if rivals.newer_waiting is not None:
+                return run_id, await self._superseded(run_id, stage, rivals.newer_waiting,
+                                                      "it waits at the stage's entry")
+            await self._wake_all(stage.name, rivals.older_waiting)
+            failed = [gate for gate in entry.gates if gate.result == "fail"]
+            if failed:
+                reason = f"{failed[0].gate}: {failed[0].reason}"
+                await self._stage_status(run_id, "failed", reason=reason)
+                return run_id, ("failed", f"{stage.name}: {reason}")
+            waiting = [gate for gate in entry.gates if gate.result == "wait"]
+            if waiting or entry.claim is None:
+                self._continue_if_long(run, stage, run_id, artifact, "entry")
+                await self._wait(self._wait_seconds(waiting, run.poll_gates_seconds))
+                continue
+            claim = entry.claim
+            if claim.result == "superseded" and claim.by is not None:
+                return run_id, await self._superseded(run_id, stage, claim.by, "it came first to the stage")
+            if claim.result != "claimed":  # another execution took the stage since the gates
+                await self._wait(run.poll_gates_seconds)
+                continue
+            await self._wake_all(stage.name, claim.older_awaiting)
+            await self._refuse_late_reject(run, stage.name)
+            return run_id, None
 
     async def _ended_at_entry(self, stage: StageView, run_id: int) -> Ended | None:
         if self._cancel is not None:
