@@ -11,7 +11,7 @@
 #     type: object
 #     additionalProperties: false
 #     properties:
-#       min_alarms: {type: integer, minimum: 0}
+#       min_alarms: {type: integer, minimum: 0, maximum: 1000000000}
 #   rationale: >-
 #     Bake time only helps if something is watching: without alarms a stage waits out its bake
 #     and promotes a version that is failing customers. Alarms on the service's key metrics (error

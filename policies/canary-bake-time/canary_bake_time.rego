@@ -11,7 +11,7 @@
 #     type: object
 #     additionalProperties: false
 #     properties:
-#       min_minutes: {type: integer, minimum: 0}
+#       min_minutes: {type: integer, minimum: 0, maximum: 1000000000}
 #   rationale: >-
 #     Many defects only show under real traffic after a while: memory leaks, cache expiry, a
 #     nightly job, a rare request. A canary that is promoted minutes after its deployment has not

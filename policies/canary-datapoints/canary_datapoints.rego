@@ -12,8 +12,8 @@
 #     type: object
 #     additionalProperties: false
 #     properties:
-#       min_positive: {type: integer, minimum: 0}
-#       max_negative: {type: integer, minimum: 0}
+#       min_positive: {type: integer, minimum: 0, maximum: 1000000000}
+#       max_negative: {type: integer, minimum: 0, maximum: 1000000000}
 #   rationale: >-
 #     Time alone does not prove a canary healthy: at night or in a quiet cell an hour may see a
 #     handful of requests. Waiting for a number of good datapoints (successful requests, processed

@@ -11,7 +11,7 @@
 #     type: object
 #     additionalProperties: false
 #     properties:
-#       max_targets: {type: integer, minimum: 1}
+#       max_targets: {type: integer, minimum: 1, maximum: 1000000000}
 #   rationale: >-
 #     Preprod never reproduces production exactly: real traffic, data and scale find the defects
 #     that slipped through. Sending a new version first to one cell limits the damage to the

@@ -139,5 +139,26 @@ window_days_allowed(w, days) := count({d | some d in w.days} - {d | some d in da
 
 # ---------------------------------------------------------------- formatting
 
-# A number for messages: at most two decimals, integers without a fraction.
+# A number for messages: at most two decimals, integers without a fraction. (The
+# built-in rules use fmt_hundredths: rounding a computed double here can land on the
+# other side of a half than OPA's exact decimals do.)
 fmt_number(x) := sprintf("%v", [round(x * 100) / 100])
+
+# A count of hundredths (an integer) for messages: 6667 -> "66.67", 6600 -> "66".
+# One division of an integer gives the double nearest the decimal, which the
+# embedded engine prints as that decimal, as OPA prints its exact value.
+fmt_hundredths(h) := sprintf("%v", [h / 100])
+
+# Hundredths of "N" or "N.F" (decimal digits) as an integer, the fraction cut
+# after two digits ("66.599" -> 6659); undefined for anything else. Exact on
+# every engine, where parsing a long fraction is not (the embedded engine reads
+# doubles, OPA exact decimals). Cutting keeps a comparison with a value on the
+# hundredths grid exact: x < t exactly when hundredths(x) < t * 100.
+hundredths(text) := decimal(text) * 100 if is_digits(text)
+
+hundredths(text) := (decimal(parts[0]) * 100) + decimal(substring(concat("", [parts[1], "00"]), 0, 2)) if {
+	parts := split(text, ".")
+	count(parts) == 2
+	is_digits(parts[0])
+	is_digits(parts[1])
+}

@@ -159,3 +159,21 @@ test_fmt_number if {
 	data.pipewarden.lib.core.fmt_number((2 * 100) / 3) == "66.67"
 	data.pipewarden.lib.core.fmt_number(12.5) == "12.5"
 }
+
+test_fmt_hundredths if {
+	data.pipewarden.lib.core.fmt_hundredths(6600) == "66"
+	data.pipewarden.lib.core.fmt_hundredths(6667) == "66.67"
+	data.pipewarden.lib.core.fmt_hundredths(1250) == "12.5"
+	data.pipewarden.lib.core.fmt_hundredths(7) == "0.07"
+}
+
+test_hundredths_cuts_after_two_digits if {
+	data.pipewarden.lib.core.hundredths("66") == 6600
+	data.pipewarden.lib.core.hundredths("66.6") == 6660
+	data.pipewarden.lib.core.hundredths("66.05") == 6605
+	data.pipewarden.lib.core.hundredths("66.599999999999999999") == 6659
+	data.pipewarden.lib.core.hundredths("100.0") == 10000
+	not data.pipewarden.lib.core.hundredths("6.6.6")
+	not data.pipewarden.lib.core.hundredths("66.")
+	not data.pipewarden.lib.core.hundredths("x")
+}

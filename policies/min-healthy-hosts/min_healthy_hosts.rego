@@ -11,7 +11,7 @@
 #     type: object
 #     additionalProperties: false
 #     properties:
-#       min_percent: {type: number, minimum: 0, maximum: 100}
+#       min_percent: {type: number, minimum: 0, maximum: 100, multipleOf: 0.01}
 #   rationale: >-
 #     While a target is deployed, the hosts being replaced serve no traffic; the rest must carry
 #     the whole load. Without a floor, a deployment may take every host out at once, and a cell
@@ -35,7 +35,14 @@ import rego.v1
 
 _min_percent := input.params["min-healthy-hosts"].min_percent
 
-_required := sprintf("at least %s%% required", [data.pipewarden.lib.core.fmt_number(_min_percent)])
+# The minimum in hundredths of a percent, an integer: params_schema allows at most
+# two decimals (multipleOf 0.01), so the rounding is exact on every engine, and
+# every comparison below is between integers. So the embedded engine (doubles) and
+# OPA (exact decimals) agree on every pipeline, where `kept * 100 < min * hosts`
+# with a 17-digit min (66.66666666666667) did not.
+_min_hundredths := round(_min_percent * 100)
+
+_required := sprintf("at least %s%% required", [data.pipewarden.lib.core.fmt_hundredths(_min_hundredths)])
 
 deny contains v if {
 	some i in data.pipewarden.lib.core.prod_indices
@@ -53,8 +60,8 @@ deny contains v if {
 	stage := input.pipeline.stages[i]
 	value := stage.deploy.min_healthy
 	is_string(value)
-	percent := data.pipewarden.lib.core.decimal_number(trim_suffix(value, "%"))
-	percent < _min_percent
+	percent := data.pipewarden.lib.core.hundredths(trim_suffix(value, "%"))
+	percent < _min_hundredths
 	v := {
 		"msg": sprintf(
 			"prod stage '%s' keeps %s of hosts healthy while deploying; %s",
@@ -72,11 +79,11 @@ deny contains v if {
 	is_number(kept)
 	hosts := max([count(t.hosts) | some t in stage.targets])
 	hosts > 0
-	kept * 100 < _min_percent * hosts
+	kept * 10000 < _min_hundredths * hosts
 	v := {
 		"msg": sprintf(
 			"prod stage '%s' keeps %v of %v hosts (%s%%) healthy while deploying; %s",
-			[stage.name, kept, hosts, data.pipewarden.lib.core.fmt_number((kept * 100) / hosts), _required],
+			[stage.name, kept, hosts, data.pipewarden.lib.core.fmt_hundredths(round((kept * 10000) / hosts)), _required],
 		),
 		"path": sprintf("stages[%d].deploy.min_healthy", [i]),
 	}

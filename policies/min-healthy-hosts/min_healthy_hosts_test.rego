@@ -89,3 +89,26 @@ test_no_prod_stage if {
 	p := _pipeline([_stage("beta", "preprod", [_target("b", 1)], {})])
 	count(_deny(p)) == 0
 }
+
+_deny_at(pipeline, min_percent) := d if {
+	d := data.pipewarden.rules.min_healthy_hosts.deny with input as {
+		"pipeline": pipeline,
+		"params": {"min-healthy-hosts": {"min_percent": min_percent}},
+	}
+}
+
+# Integer arithmetic in hundredths: the same findings on the embedded engine (doubles) and on
+# OPA (exact decimals). 2 of 3 hosts is 66.666...%, below 66.67% and not below 66.66%.
+test_count_against_two_decimals if {
+	p := _pipeline([_prod(2)])
+	{v.msg | some v in _deny_at(p, 66.67)} == {"prod stage 'prod' keeps 2 of 3 hosts (66.67%) healthy while deploying; at least 66.67% required"}
+	count(_deny_at(p, 66.66)) == 0
+}
+
+# A long fraction in the pipeline is cut, not rounded by a float parse: just below the minimum
+# is below it (a double would read 66.599999999999999999 as 66.6).
+test_percentage_long_fraction if {
+	count(_deny_at(_pipeline([_prod("66.599999999999999999%")]), 66.6)) == 1
+	count(_deny_at(_pipeline([_prod("66.600000000000000001%")]), 66.6)) == 0
+	count(_deny_at(_pipeline([_prod("66.6%")]), 66.6)) == 0
+}

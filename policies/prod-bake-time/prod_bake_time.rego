@@ -11,7 +11,7 @@
 #     type: object
 #     additionalProperties: false
 #     properties:
-#       min_minutes: {type: integer, minimum: 0}
+#       min_minutes: {type: integer, minimum: 0, maximum: 1000000000}
 #   rationale: >-
 #     Each prod wave is the last chance to catch a defect before the next, larger one. Cells
 #     differ in traffic, data and configuration, so a version that was fine in the canary can

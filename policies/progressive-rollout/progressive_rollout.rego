@@ -11,7 +11,7 @@
 #     type: object
 #     additionalProperties: false
 #     properties:
-#       max_fraction: {type: number, minimum: 0, maximum: 1}
+#       max_fraction: {type: number, minimum: 0, maximum: 1, multipleOf: 0.001}
 #   rationale: >-
 #     A defect that escapes the canary should meet a fraction of customers, not all of them.
 #     Deploying prod in waves, each to a bounded share of the cells, keeps healthy cells serving
@@ -44,18 +44,22 @@ _total := count({t.name |
 	some t in input.pipeline.stages[i].targets
 })
 
-_share := _fraction * _total
+# max_fraction in thousandths, an integer: params_schema allows at most three
+# decimals (multipleOf 0.001), so the rounding is exact on every engine, and the
+# limit and the comparison below are integer arithmetic. So the embedded engine
+# (doubles: 0.29 * 100 = 28.999999999999996) and OPA (exact decimals) agree,
+# without a tolerance.
+_permille := round(_fraction * 1000)
 
-# Allowed targets per stage for the message. The tolerance absorbs binary
-# fractions (0.29 * 100 = 28.999999999999996) in the limit and in the test below.
-_allowed := max([1, floor(_share + 1e-9)])
+# Allowed targets per stage for the message: floor(max_fraction * T), at least 1.
+_allowed := max([1, floor((_permille * _total) / 1000)])
 
 deny contains v if {
 	some i in data.pipewarden.lib.core.prod_indices
 	stage := input.pipeline.stages[i]
 	n := count(stage.targets)
 	n > 1
-	n - _share > 1e-9
+	n * 1000 > _permille * _total
 	v := {
 		"msg": sprintf(
 			"prod stage '%s' deploys to %d of %d prod targets at once; at most %v allowed (max_fraction %v)",

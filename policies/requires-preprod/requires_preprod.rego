@@ -11,7 +11,7 @@
 #     type: object
 #     additionalProperties: false
 #     properties:
-#       min_stages: {type: integer, minimum: 0}
+#       min_stages: {type: integer, minimum: 0, maximum: 1000000000}
 #   rationale: >-
 #     A preprod stage is where a new version first runs as a deployed service, talking to real
 #     dependencies, without customers on it. Deploying straight from the build to prod makes

@@ -11,7 +11,7 @@
 #     type: object
 #     additionalProperties: false
 #     properties:
-#       max_interval: {type: string, pattern: "^[0-9]+[smhd]$"}
+#       max_interval: {type: string, pattern: "^[0-9]{1,9}[smhd]$"}
 #   rationale: >-
 #     Alarms on customer traffic stay silent when there is no traffic: at night, in a new cell, or
 #     on a path few customers use. Synthetic requests exercise the service continuously, so a

@@ -11,12 +11,14 @@ from pipewarden.cli.options import (
     format_option,
     no_cache_option,
     now_option,
+    opa_options,
     org_config_option,
     output_option,
     parse_docs_url,
     parse_now,
     policies_option,
     quiet_option,
+    use_opa,
     write_output,
 )
 from pipewarden.cli.project import exclude_globs, exclude_option, option_source, project_config
@@ -46,10 +48,12 @@ from pipewarden.lint.formats.registry import check_formats, render_check
 @no_cache_option("Evaluate every file again; do not read or write the cache.")
 @cache_dir_option("Where the incremental cache lives (default: ~/.cache/pipewarden).")
 @quiet_option
+@opa_options
 @click.pass_context
 def check(ctx: click.Context, paths: tuple[str, ...], org_config: str | None, policies: tuple[str, ...], fmt: str,
           output: str | None, now: str | None, fail_on: str, exclude: tuple[str, ...], as_discovered: bool,
-          base: str | None, no_cache: bool, cache_dir: str | None, quiet: bool, docs_url: str | None) -> None:
+          base: str | None, no_cache: bool, cache_dir: str | None, quiet: bool, docs_url: str | None,
+          opa_url: str | None, opa_token: str | None, opa_no_upload: bool) -> None:
     """Lint pipeline definitions (files, or directories searched recursively)."""
     from pathlib import Path
 
@@ -64,9 +68,12 @@ def check(ctx: click.Context, paths: tuple[str, ...], org_config: str | None, po
     moment = parse_now(now)
     if docs_url is not None:
         docs_url = parse_docs_url(docs_url)
+    # The OPA server is chosen (and asked whether it answers) before the rules are loaded; its
+    # results are not cached: a run with --opa-url asks that server about every file.
+    remote = use_opa(opa_url, opa_token, opa_no_upload)
     context = build_context(org_config, policies, moment)
     cache = None
-    if not no_cache:
+    if not no_cache and not remote:
         # Imported only here: load.gitrepo costs a single-file `--no-cache` check about 1 ms.
         from pipewarden.load.gitrepo import default_cache_dir
 

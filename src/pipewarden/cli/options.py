@@ -98,3 +98,44 @@ def write_output(text: str, output: str | None) -> None:
             handle.write(text)
     except OSError as exc:
         raise UsageError(f"cannot write --output {output}: {exc.strerror or exc}") from None
+
+
+# `--opa-url` and its companions: `check`, `report` and `server` evaluate the rules on an
+# organisation's OPA server instead of the embedded engine (docs/opa.md).
+opa_url_option = click.option(
+    "--opa-url", "opa_url", metavar="URL",
+    help="Evaluate the rules on this OPA server (e.g. http://localhost:8181) instead of the embedded engine; "
+         "the results cache is not used (docs/opa.md).",
+)
+opa_token_option = click.option(
+    "--opa-token", "opa_token", metavar="TOKEN", envvar="PIPEWARDEN_OPA_TOKEN", show_envvar=True,
+    help="Bearer token for --opa-url (prefer the environment variable: a command line is visible to others).",
+)
+opa_no_upload_option = click.option(
+    "--opa-no-upload", "opa_no_upload", is_flag=True,
+    help="With --opa-url: use the rule modules the server already has (deployed in a bundle) instead of "
+         "uploading pipewarden's under the ids pipewarden/...",
+)
+
+
+def opa_options(command: F) -> F:
+    """`--opa-url`, `--opa-token` and `--opa-no-upload`, in that order."""
+    return opa_url_option(opa_token_option(opa_no_upload_option(command)))
+
+
+def use_opa(url: str | None, token: str | None, no_upload: bool) -> bool:
+    """Select the OPA server of `--opa-url` for every evaluation of this process and check that
+    it answers (exit 2 with one line when it does not); False, and the embedded engine, without
+    `--opa-url`. `--opa-no-upload` needs `--opa-url`; a token alone (say from the environment)
+    is ignored."""
+    if url is None:
+        if no_upload:
+            raise UsageError("--opa-no-upload needs --opa-url URL, the OPA server whose modules it uses")
+        return False
+    from pipewarden.policy.engine import OpaBackend, check_backend, use_backend
+    from pipewarden.policy.opa import parse_url
+
+    parse_url(url)  # a UsageError naming the option, before anything is sent
+    use_backend(OpaBackend(url.strip(), token or None, upload=not no_upload))
+    check_backend()
+    return True

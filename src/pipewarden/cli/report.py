@@ -16,11 +16,13 @@ from pipewarden.cli.options import (
     format_option,
     no_cache_option,
     now_option,
+    opa_options,
     org_config_option,
     output_option,
     parse_now,
     policies_option,
     quiet_option,
+    use_opa,
     write_output,
 )
 from pipewarden.cli.project import exclude_globs, exclude_option
@@ -56,11 +58,12 @@ class ReportGroup(click.Group):
 @policies_option
 @now_option
 @output_option
+@opa_options
 @click.pass_context
 def report(ctx: click.Context, paths: tuple[str, ...], org_config: str | None, inventory: str | None, fmt: str,
            by: str, org: str | None, history: str | None, cache_dir: str | None, no_cache: bool,
            exclude: tuple[str, ...], quiet: bool, policies: tuple[str, ...], now: str | None,
-           output: str | None) -> None:
+           output: str | None, opa_url: str | None, opa_token: str | None, opa_no_upload: bool) -> None:
     """Org compliance for leaders: team (or org) rows, failing rules, automation levels, exceptions.
 
     pipewarden report --org-config DIR (--inventory FILE | PATH ...)
@@ -72,8 +75,9 @@ def report(ctx: click.Context, paths: tuple[str, ...], org_config: str | None, i
 
     if org_config is None:
         raise UsageError("report needs --org-config DIR (the org tree the teams belong to)")
+    remote = use_opa(opa_url, opa_token, opa_no_upload)  # results from an OPA server are not cached
     options = ReportOptions(org_config, paths, inventory, fmt, by, org, history, policies, cache_dir,
-                            use_cache=not no_cache, exclude=exclude_globs(exclude))
+                            use_cache=not no_cache and not remote, exclude=exclude_globs(exclude))
     run = run_report(options, parse_now(now), progress=lambda total: progress_bar(total, quiet))
     for note in run.notes:
         click.echo(f"pipewarden: {note}", err=True)

@@ -14,6 +14,7 @@ from typing import Any
 
 import click
 
+from pipewarden.cli.options import opa_options, use_opa
 from pipewarden.model.engine_config import EngineConfig
 
 # The engine (Temporal, SQLAlchemy, uvicorn) is imported inside the commands: every other command
@@ -62,11 +63,16 @@ def _echo(line: str) -> None:
 @click.option("--temporal", "temporal", metavar="HOST:PORT",
               help="Use this Temporal service instead of starting the embedded dev server.")
 @namespace_option
-def server(config_file: str | None, state_dir: str | None, listen: str, temporal: str | None, namespace: str) -> None:
+@opa_options
+def server(config_file: str | None, state_dir: str | None, listen: str, temporal: str | None, namespace: str,
+           opa_url: str | None, opa_token: str | None, opa_no_upload: bool) -> None:
     """Run the release engine in the foreground: Temporal (embedded unless --temporal), a worker,
     the git poller and the HTTP API. SIGINT/SIGTERM stop everything it started."""
     from pipewarden.engine.server import EngineServer, parse_listen
     _logging()
+    # Before anything starts: the policy gate and the decision API evaluate on this OPA server
+    # (an unreachable one is exit 2 now, not a gate failing later).
+    use_opa(opa_url, opa_token, opa_no_upload)
     directory = _state_dir(state_dir)
     EngineServer(_config(config_file, directory), directory, listen=parse_listen(listen), temporal_address=temporal,
                  namespace=namespace, announce=_echo).run(_app)
@@ -77,9 +83,12 @@ def server(config_file: str | None, state_dir: str | None, listen: str, temporal
 @config_option
 @state_dir_option
 @namespace_option
-def worker(temporal: str, config_file: str | None, state_dir: str | None, namespace: str) -> None:
+@opa_options
+def worker(temporal: str, config_file: str | None, state_dir: str | None, namespace: str, opa_url: str | None,
+           opa_token: str | None, opa_no_upload: bool) -> None:
     """Run one more engine worker (it must share the store and the state dir with the server)."""
     from pipewarden.engine.server import EngineWorker
     _logging()
+    use_opa(opa_url, opa_token, opa_no_upload)  # its policy gate evaluates as the server's does
     directory = _state_dir(state_dir)
     EngineWorker(_config(config_file, directory), directory, temporal, namespace=namespace, announce=_echo).run()

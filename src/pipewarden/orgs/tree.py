@@ -288,9 +288,10 @@ def _rule_entry(
 def _check_params(
     rule_id: str, params: dict[str, Any], schema: dict[str, Any], parsed: ParsedYaml, at: str, file: str
 ) -> None:
-    import jsonschema  # only org files with params pay for the import
+    # (jsonschema is imported there: only org files with params pay for the import)
+    from pipewarden.policy.paramschema import params_validator
 
-    errors: list[Any] = sorted(jsonschema.Draft7Validator(schema).iter_errors(params), key=lambda e: list(e.absolute_path))
+    errors: list[Any] = sorted(params_validator(schema).iter_errors(params), key=lambda e: list(e.absolute_path))
     if not errors:
         return
     error = errors[0]

@@ -130,7 +130,11 @@ def rule_from_file(path: Path, custom: bool, text: str | None = None, top: Path 
 
     try:
         jsonschema.Draft7Validator.check_schema(schema)
-        jsonschema.validate(params, schema)
+        from pipewarden.policy.paramschema import params_validator
+
+        error = jsonschema.exceptions.best_match(params_validator(schema).iter_errors(params))
+        if error is not None:
+            raise error
     except jsonschema.exceptions.SchemaError as exc:
         raise ConfigError(f"METADATA custom.params_schema is not a valid JSON Schema: {exc.message}", str(path), 1) from None
     except jsonschema.ValidationError as exc:

@@ -1,8 +1,9 @@
 """Rule engines: the protocol every backend implements, and `engine_for`, the one way to get one.
 
-Callers (the evaluation core, later the release engine's policy gate) name only what is here:
-the embedded regorus engine (regorus.py) is one backend; an organisation's OPA server (issue 16)
-can be added beside it without touching them.
+Callers (the evaluation core, the release engine's policy gate) name only what is here: the
+embedded regorus engine (regorus.py) is the default backend; an organisation's OPA server
+(opa.py, issue 16) is the other, chosen for the whole process with `use_backend(OpaBackend(...))`
+before anything evaluates (the CLI does, for `--opa-url`), so that no caller changes.
 
 Threads. A regorus engine must stay on the thread that made it: its Python class is
 "unsendable", and using it, dropping it or even calling its `clone()` on another thread fails
@@ -113,15 +114,75 @@ class PolicyTestEngine(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class OpaBackend:
+    """Evaluate on an OPA server (`--opa-url`, docs/opa.md) instead of the embedded engine.
+
+    `url` is the server's base URL (`http(s)://host[:port][/prefix]`, the `/v1` API below it);
+    `token` a bearer token or None; `upload` False uses the modules the server already has (a
+    bundle) instead of uploading the catalog's under `pipewarden/`; at most `concurrency`
+    requests of this process are in flight at once (they share that many kept-alive
+    connections); `timeout` is seconds per request (connecting, and waiting for the answer).
+    """
+
+    url: str
+    token: str | None = None
+    upload: bool = True
+    concurrency: int = 8
+    timeout: float = 60.0
+
+
+# The backend of this process: None is the embedded engine. Set by `use_backend` only.
+_BACKEND: OpaBackend | None = None
+_GENERATION = 0  # bumped by every `use_backend`: engines made for an earlier backend are dropped
+
+
+def use_backend(backend: OpaBackend | None) -> None:
+    """Evaluate with `backend` from now on, in every thread of this process (and in the workers
+    it forks): None is the embedded engine. Engines made before are not used again."""
+    global _BACKEND, _GENERATION
+    _BACKEND = backend
+    _GENERATION += 1
+
+
+def current_backend() -> OpaBackend | None:
+    """The backend `use_backend` set (None: the embedded engine)."""
+    return _BACKEND
+
+
+def check_backend() -> None:
+    """Fail now (a PipewardenError naming the server and what to do) when the backend cannot
+    serve: an OPA server that cannot be reached, refuses the token, or (with `upload` False) has
+    no modules. Nothing to check for the embedded engine."""
+    if _BACKEND is not None:
+        from pipewarden.policy.opa import check_server
+
+        check_server(_BACKEND)
+
+
 def _new_engine(catalog: Catalog) -> RuleEngine:
     """A compiled engine for `catalog` on this thread (the one place that picks a backend)."""
+    backend = _BACKEND
+    if backend is not None:
+        from pipewarden.policy.opa import OpaRuleEngine
+
+        return OpaRuleEngine(catalog, backend)
     from pipewarden.policy.regorus import RegorusEngine
 
     return RegorusEngine(catalog)
 
 
-def policy_test_engine() -> PolicyTestEngine:
-    """An empty engine for the Rego unit tests of `pipewarden policy test`."""
+POLICY_TEST_ENGINES = ("regorus", "opa")
+
+
+def policy_test_engine(kind: str = "regorus") -> PolicyTestEngine:
+    """An empty engine for the Rego unit tests of `pipewarden policy test`: the embedded one
+    (`regorus`), or OPA's own evaluator (`opa`, from the optional `opa-golib-python-bindings`;
+    a UsageError saying how to install it when it is not)."""
+    if kind == "opa":
+        from pipewarden.policy.opagolib import OpaTestEngine
+
+        return OpaTestEngine()
     from pipewarden.policy.regorus import RegorusTestEngine
 
     return RegorusTestEngine()
@@ -139,11 +200,13 @@ _PER_THREAD = 4  # catalogs a thread keeps an engine for (a long-running thread 
 
 
 class _Engines:
-    """The engines one thread made, by catalog fingerprint, the most recently used last."""
+    """The engines one thread made, by catalog fingerprint, the most recently used last; all
+    made for the backend of `generation`."""
 
     def __init__(self) -> None:
         self.last: tuple[Catalog, RuleEngine] | None = None
         self.by_key: OrderedDict[str, tuple[Catalog, RuleEngine]] = OrderedDict()
+        self.generation = _GENERATION
 
     def get(self, catalog: Catalog) -> RuleEngine:
         # A catalog built by hand has no fingerprint: keyed by identity then (the entry holds
@@ -208,6 +271,9 @@ def engine_for(catalog: Catalog) -> RuleEngine:
         engines = _Engines()
         _LOCAL.owner = _Owner(engines)
         _LOCAL.engines = engines
+    if engines.generation != _GENERATION:  # another backend since: its engines are not used again
+        engines.clear()
+        engines.generation = _GENERATION
     last = engines.last
     if last is not None and last[0] is catalog:
         return last[1]

@@ -19,6 +19,7 @@ import regorus
 
 from pipewarden.errors import LoadError, PolicyError
 from pipewarden.load.yamlsafe import read_text_file
+from pipewarden.policy.aggregate import aggregator_module, deny_ref
 from pipewarden.policy.builtin import POLICY_ERROR
 from pipewarden.policy.catalog import Catalog
 from pipewarden.policy.engine import UNDEFINED, EvaluationError, RuleFailed, RuleFailure
@@ -26,7 +27,7 @@ from pipewarden.policy.rule import Rule
 
 # One query per document for all its enabled rules: an object of each rule package's `deny`
 # set, keyed by the full package name. The object names each package's `deny` explicitly (see
-# `_aggregator`): asking for `data.pipewarden.rules[name]` with `name` unbound makes the
+# `aggregator_module`): asking for `data.pipewarden.rules[name]` with `name` unbound makes the
 # engine evaluate every rule of every package, helpers included, and off rules too.
 _AGGREGATOR_PACKAGE = "pipewarden.main"
 _UNDEFINED = "<undefined>"
@@ -88,31 +89,6 @@ def _compile_error(text: str, path: str) -> tuple[str, str, int]:
     return f"the policy does not compile: {detail}", path, int(where.group(1)) if where else 1
 
 
-def deny_ref(package: str) -> str:
-    """`data["pipewarden"]["rules"]["x"]["deny"]`: brackets, so that a package part that is a
-    Rego keyword (`in`, `if`, `every`) still makes a valid reference."""
-    return "data" + "".join(f'["{part}"]' for part in package.split(".")) + '["deny"]'
-
-
-def _aggregator(package: str, rules: list[Rule]) -> str:
-    """A module whose `violations` object holds the `deny` set of each rule given, keyed by
-    package.
-
-    A `deny` written as a complete rule (`deny := ... if`) is undefined when its body fails, and
-    one undefined entry makes the whole object undefined: such rules go through a helper with a
-    default (about 3 µs per document each, so `deny contains` rules, never undefined, do not).
-    """
-    helpers: list[str] = []
-    entries: list[str] = []
-    for index, rule in enumerate(rules):
-        ref = deny_ref(str(rule.package))
-        if not rule.deny_always_defined:
-            helpers += [f"default _deny{index} := []", "", f"_deny{index} := {ref}", ""]
-            ref = f"_deny{index}"
-        entries.append(f'\t"{rule.package}": {ref},')
-    return "\n".join([f"package {package}", "", "import rego.v1", "", *helpers, "violations := {", *entries, "}", ""])
-
-
 class RegorusEngine:
     """Evaluates the catalog's Rego rules on the embedded engine (a `RuleEngine`). Bound to the
     thread that made it: get one through `engine.engine_for`, never share it."""
@@ -133,7 +109,7 @@ class RegorusEngine:
             wanted = [r for p, r in sorted(self._packages.items()) if rules is None or r.id in rules]
             package = f"{_AGGREGATOR_PACKAGE}.q{len(self._queries)}"
             try:
-                self._engine.add_policy(f"pipewarden/{package}.rego", _aggregator(package, wanted))
+                self._engine.add_policy(f"pipewarden/{package}.rego", aggregator_module(package, wanted))
             except RuntimeError as exc:
                 raise PolicyError(f"the rules cannot be combined into one query: {str(exc).strip()}") from None
             self._queries[rules] = f"data.{package}.violations"

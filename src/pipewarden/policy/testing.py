@@ -66,19 +66,20 @@ def _rego_files(directory: Path) -> list[Path]:
     return found
 
 
-def run_policy_tests(dirs: list[str]) -> list[TestResult]:
+def run_policy_tests(dirs: list[str], engine_kind: str = "regorus") -> list[TestResult]:
     """Load built-in and given folders into one engine, then evaluate each test rule.
 
     The given folders' rules are loaded as a catalog first, so that a rule whose METADATA is
     invalid, or that reads a parameter it does not declare, stops the run (ConfigError) as it
-    would stop `check`.
+    would stop `check`. `engine_kind` is the evaluator (engine.POLICY_TEST_ENGINES): `regorus`,
+    the embedded one, or `opa`, OPA's own (a UsageError when it is not installed).
     """
     folders = [builtin_policies_dir()] + [Path(d) for d in dirs]
     for folder in folders:
         if not folder.is_dir():
             raise ConfigError("policy folder does not exist or is not a directory", str(folder))
     load_catalog(tuple(dirs))
-    engine = policy_test_engine()
+    engine = policy_test_engine(engine_kind)
     tests: list[tuple[str, str, str, int, _Folder]] = []
     texts: dict[str, str] = {}
     places: dict[str, _Folder] = {}
