@@ -31,6 +31,7 @@ import os
 import re
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -248,20 +249,27 @@ class _Handler(BaseHTTPRequestHandler):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, address: tuple[str, int], token: str | None) -> None:
+    def __init__(self, address: tuple[str, int], token: str | None, tls: ssl.SSLContext | None = None) -> None:
         super().__init__(address, _Handler)
+        if tls is not None:  # HTTPS: the handshake happens as a connection is accepted
+            self.socket = tls.wrap_socket(self.socket, server_side=True)
         self.token = token
         self.store = PolicyStore()
 
 
 class OpaTestServer:
     """The server on a free loopback port, served from a thread of this process until `stop()`
-    (or the end of a `with` block). `url` is its base URL."""
+    (or the end of a `with` block). `url` is its base URL; with `tls` (certificate file, key
+    file) it speaks HTTPS."""
 
-    def __init__(self, token: str | None = None) -> None:
-        self._server = _Server(("127.0.0.1", 0), token)
+    def __init__(self, token: str | None = None, tls: tuple[str, str] | None = None) -> None:
+        context = None
+        if tls is not None:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*tls)
+        self._server = _Server(("127.0.0.1", 0), token, context)
         self.port = self._server.server_address[1]
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}"
         self.store = self._server.store
         self._thread = threading.Thread(target=self._server.serve_forever, name="opa-test-server", daemon=True)
         self._thread.start()

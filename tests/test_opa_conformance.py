@@ -10,6 +10,7 @@ end of the module; the CLI runs as a real process, so exit codes and streams are
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -275,6 +276,41 @@ def test_bad_url_and_misplaced_options_are_usage_errors() -> None:
     assert "--opa-url 'opa:8181' is not an http(s) URL of an OPA server; write e.g. http://localhost:8181" in line
     line = _one_line_error(pipewarden("check", "examples", "--opa-no-upload"))
     assert "--opa-no-upload needs --opa-url URL" in line
+
+
+def _private_ca(folder: Path) -> tuple[Path, Path, Path]:
+    """A CA of its own and a server certificate for 127.0.0.1 that it signed (openssl)."""
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=folder, check=True, capture_output=True)
+
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "1",
+            "-subj", "/CN=pipewarden test CA", "-addext", "basicConstraints=critical,CA:TRUE",
+            "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr",
+            "-subj", "/CN=127.0.0.1")
+    (folder / "ext.cnf").write_text("subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n")
+    openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+            "-out", "server.pem", "-days", "1", "-extfile", "ext.cnf")
+    return folder / "ca.pem", folder / "server.pem", folder / "server.key"
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl is needed to make a private CA")
+def test_https_with_a_private_ca(tmp_path: Path) -> None:
+    """An OPA server whose certificate a private CA signed: exit 2 saying how to trust the CA,
+    then trusted through REQUESTS_CA_BUNDLE or SSL_CERT_FILE."""
+    import os
+
+    ca, cert, key = _private_ca(tmp_path)
+    env = {k: v for k, v in os.environ.items() if k not in ("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE", "CURL_CA_BUNDLE")}
+    args = ["check", "tests/data/good-pipeline.yaml", "--now", NOW, "--format", "json"]
+    with OpaTestServer(tls=(str(cert), str(key))) as server:
+        line = _one_line_error(pipewarden(*args, "--opa-url", server.url, env=env))
+        assert line.startswith(f"pipewarden: error: cannot verify the TLS certificate of the OPA server at {server.url}")
+        assert line.endswith("for a private CA, set REQUESTS_CA_BUNDLE (or SSL_CERT_FILE) to its certificate file")
+        embedded = pipewarden(*args, "--no-cache", env=env)
+        for variable in ("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE"):
+            trusted = pipewarden(*args, "--opa-url", server.url, env={**env, variable: str(ca)})
+            assert (trusted.returncode, trusted.stdout) == (embedded.returncode, embedded.stdout), trusted.stderr
 
 
 def test_not_an_opa_server_is_exit_2_with_one_line() -> None:

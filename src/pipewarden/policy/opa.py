@@ -48,7 +48,11 @@ from urllib.parse import urlsplit
 
 import requests
 from opa_client import OpaClient  # type: ignore[import-untyped]
-from opa_client.errors import ConnectionsError, RegoParseError  # type: ignore[import-untyped]
+from opa_client.errors import (  # type: ignore[import-untyped]
+    ConnectionsError,
+    PolicyNotFoundError,
+    RegoParseError,
+)
 
 from pipewarden.errors import PipewardenError, PolicyError, UsageError
 from pipewarden.policy.aggregate import aggregator_module
@@ -249,8 +253,25 @@ class _Connection:
                 packages[str(policy_id)] = path[len(base):].replace("/", ".")
         return packages
 
+    def held(self, module: str) -> str | None:
+        """The text the server holds under this id, None when it holds none."""
+        def ask() -> Any:
+            try:
+                return self.client.get_policy(module)
+            except PolicyNotFoundError:
+                return None
+
+        answer = self.call(f"GET /v1/policies/{module}", ask)
+        result = answer.get("result") if isinstance(answer, dict) else None
+        raw = result.get("raw") if isinstance(result, dict) else None
+        return raw if isinstance(raw, str) else None
+
     def put(self, module: str, text: str, source: str) -> None:
-        """Upload one module; PolicyError naming the source file when OPA does not accept it."""
+        """Upload one module, unless the server holds that very text under its id already (every
+        PUT makes OPA compile all its modules again; a second run or a forked worker changes
+        nothing); PolicyError naming the source file when OPA does not accept it."""
+        if self.held(module) == text:
+            return
         error: Any = None
         with self._slots:
             try:
