@@ -13,6 +13,9 @@ evaluator:
     DELETE /v1/policies/{id}     {}; 404 when unknown; 400 when the others no longer compile
     POST   /v1/data[/{path}]     {"input": ...} -> {"result": VALUE}, or {} when undefined;
     GET    /v1/data[/{path}]     500 {"code": "internal_error", "message"} when evaluation fails
+                                 (the evaluator stops at a builtin's error, as OPA does with
+                                 `?strict-builtin-errors=true`, which pipewarden sends; other
+                                 query parameters are ignored)
     GET    /health               {} (never needs the token, as OPA's health check is usually open)
 
 With a token, every other request needs `Authorization: Bearer TOKEN` (401 otherwise, as OPA

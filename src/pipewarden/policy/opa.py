@@ -70,6 +70,10 @@ _PLACE = re.compile(r"^(?P<file>\S+?):(?P<line>\d+): (?P<what>.*)$", re.DOTALL)
 _PACKAGE = re.compile(r"^package\s+([A-Za-z0-9_.]+)", re.MULTILINE)
 _ERRNO = re.compile(r"\[Errno -?\d+\] ([^'\")\]]+)")
 T = TypeVar("T")
+# OPA makes a builtin that fails (to_number("x"), a bad regex) undefined by default, so a rule
+# would silently find nothing where the embedded engine reports it as failed (a `policy-error`
+# finding): asked to fail the query instead, OPA answers 500 and the rule is found and reported.
+_STRICT = {"strict-builtin-errors": "true"}
 
 
 class OpaServerError(PipewardenError):
@@ -236,7 +240,8 @@ class _Connection:
     def query(self, package: str, rule: str | None, input_data: dict[str, Any]) -> tuple[bool, Any]:
         """(defined, value) of `data.<package>.<rule>` for this input; _EvalFailed when OPA fails."""
         path = "/".join([*package.split("."), *([rule] if rule else [])])
-        answer = self.call(f"POST /v1/data/{path}", lambda: self.client.query_rule(input_data, package, rule))
+        answer = self.call(f"POST /v1/data/{path}",
+                           lambda: self.client.query_rule(input_data, package, rule, query_params=_STRICT))
         if not isinstance(answer, dict):
             raise OpaServerError(f"the OPA server at {self.url} answered POST /v1/data/{path} with {type(answer).__name__}, "
                                  "not an object: is --opa-url the base URL of an OPA server?")
