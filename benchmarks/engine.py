@@ -632,9 +632,10 @@ def execution_phases(shown: dict[str, Any]) -> dict[str, float]:
 
 
 def micro_store(workdir: Path, rounds: int) -> dict[str, Any]:
-    """The store writes one hook run makes (activities/engine.py run_hook), on a scratch engine.db
-    on the same file system: lease, begin_hook_run, host deploying (first hook of a host),
-    set_hook_pgid, finish_hook_run (with its hook event), host ok (last hook), lease release."""
+    """The store writes one hook run makes in a deploy (activities/deploy.py and run_hook), on a
+    scratch engine.db on the same file system: the host's lease at its first hook, begin_hook_run
+    (the host `deploying` in it at the first hook), set_hook_pgid, finish_hook_run (its hook event,
+    and the host `ok` at the last hook, in one transaction), the lease given back after the last."""
     from pipewarden.engine.store import EngineStore
 
     scratch = workdir / "store-micro"
@@ -661,26 +662,22 @@ def micro_store(workdir: Path, rounds: int) -> dict[str, Any]:
             key = f"{execution.id}/run/{number}/hook"
             began = time.perf_counter()
             now = datetime.now(UTC)
-            with timed("acquire_host_lease"):
-                store.acquire_host_lease(host, key, 1, now=now, seconds=90)
+            holder = f"{execution.id}/run/{number // 4}/lease"
+            if hook == HOOKS[0]:
+                with timed("acquire_host_lease"):
+                    store.acquire_host_lease(host, holder, 1, now=now, seconds=90)
             with timed("begin_hook_run"):
                 start = store.begin_hook_run(key, execution=execution.id, pipeline="micro", stage="beta",
                                              target="beta-1", host=host, hook=hook, artifact=artifact, now=now,
-                                             log="logs/x.log")
-            if hook == HOOKS[0]:
-                with timed("set_host_state"):
-                    store.set_host_state("micro", "beta", "beta-1", host, state="deploying", artifact=artifact,
-                                         execution=execution.id, now=now)
+                                             log="logs/x.log", first=hook == HOOKS[0])
             with timed("set_hook_pgid"):
                 store.set_hook_pgid(key, start.run.attempt, 12345)
             with timed("finish_hook_run"):
-                store.finish_hook_run(key, start.run.attempt, exit_code=0, timed_out=False, duration_ms=1, now=now)
+                store.finish_hook_run(key, start.run.attempt, exit_code=0, timed_out=False, duration_ms=1, now=now,
+                                      last=hook == HOOKS[-1])
             if hook == HOOKS[-1]:
-                with timed("set_host_state"):
-                    store.set_host_state("micro", "beta", "beta-1", host, state="ok", artifact=artifact,
-                                         execution=execution.id, now=now)
-            with timed("release_host_lease"):
-                store.release_host_lease(host, key)
+                with timed("release_host_lease"):
+                    store.release_host_lease(host, holder)
             per_run.append((time.perf_counter() - began) * 1000)
     finally:
         store.close()
@@ -730,7 +727,7 @@ def micro_run_hook(workdir: Path, repo: Path, rounds: int) -> dict[str, Any]:
         built = env.run(activities.build, BuildRequest(execution.id, "bench-000", str(repo), commit, "pipeline.yaml",
                                                        ["mkdir -p dist && cp app.txt dist/"], [], "dist/", 60))
         assert built.ok and built.artifact is not None, built
-        for name in ("acquire_host_lease", "begin_hook_run", "set_host_state", "finish_hook_run", "release_host_lease"):
+        for name in ("acquire_host_lease", "begin_hook_run", "finish_hook_run", "release_host_lease"):
             setattr(store, name, timing("store", getattr(store, name)))
         store.set_hook_pgid = timing("set_hook_pgid", store.set_hook_pgid)  # type: ignore[method-assign]
         activities.artifacts.ensure_checkout = timing("artifacts", activities.artifacts.ensure_checkout)  # type: ignore[method-assign]

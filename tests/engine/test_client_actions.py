@@ -64,8 +64,9 @@ def test_release_of_the_head_marks_it_released_and_bad_names_are_refused(tempora
     with EngineStore.for_state_dir(state) as store:
         asyncio.run(scenario(store))
         started = store.events(types=["execution_started"])
-        assert [(e.execution, e.actor, e.data["trigger"]) for e in started] == [
-            ("demo-app-1", "dana", "release"), ("demo-app-2", "dana", "release")]
+        assert [(e.execution, e.actor, e.data["trigger"], e.data.get("reason")) for e in started] == [
+            ("demo-app-1", "dana", "release", None), ("demo-app-2", "dana", "release", "ship it")]
+        assert "reason" not in started[0].data
         assert [(e.type, e.actor, e.data["reason"]) for e in store.events(types=["paused", "resumed"])] == [
             ("paused", "dana", "release by hand"), ("resumed", "dana", None)]
         assert refusals(store) == [("pause", "erin", f"pipeline {PIPELINE} is already paused")]

@@ -243,3 +243,15 @@ def test_any_removal_or_swap_is_detected(n: int, pick: st.DataObject) -> None:
     assert verify_chain(swapped, head) == min(i, j) + 1
     k = pick.draw(st.integers(0, n - 1))
     assert verify_chain(events[:k], head) == k + 1
+
+
+def test_a_release_reason_is_an_optional_key_of_execution_started() -> None:
+    commit = "a" * 40
+    plain = draft("execution_started", time=at(0), data={"commit": commit, "trigger": "release"})
+    assert set(plain.data) == {"commit", "trigger"}
+    given = draft("execution_started", time=at(0), data={"commit": commit, "trigger": "release", "reason": "hotfix"})
+    assert given.data["reason"] == "hotfix"
+    with pytest.raises(InvalidEvent, match="bad value of data.reason"):
+        draft("execution_started", time=at(0), data={"commit": commit, "trigger": "release", "reason": 3})
+    with pytest.raises(InvalidEvent, match="unknown reason"):  # optional for execution_started only
+        draft("build_started", time=at(0), data={"commit": commit, "attempt": 1, "reason": "x"})

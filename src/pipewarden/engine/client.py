@@ -128,7 +128,7 @@ class EngineClient:
         """`release PIPELINE [--commit SHA]`: an execution of `commit` (any commit of the
         pipeline's repository, abbreviated or full), or of the head of its branch when None.
         Releasing the current head marks it released, so the poller does not release it again.
-        `reason` is accepted like every action's; `execution_started` has no place for it."""
+        `reason` goes into the `execution_started` event's data (key `reason`)."""
         record = await self._pipeline(pipeline)
         repo, branch = self._source(record)
         try:
@@ -144,7 +144,7 @@ class EngineClient:
         else:
             commit = await _io(resolve_commit, repo, commit)
         created = await _io(self.store.create_execution, pipeline, commit, trigger="release", now=self._clock(),
-                            actor=actor, mark_released=commit == head)
+                            actor=actor, mark_released=commit == head, reason=reason)
         await self._start(created, record)
         return created
 

@@ -448,16 +448,12 @@ class EngineActivities:
         start = self.store.begin_hook_run(key, execution=request.execution, pipeline=request.pipeline,
                                           stage=request.stage, target=request.target, host=request.host,
                                           hook=request.hook, artifact=request.artifact, now=now,
-                                          rollback=request.rollback, log=relative)
+                                          rollback=request.rollback, log=relative, first=request.first)
         if start.completed:
             run = start.run
             return HookAnswer(run.succeeded, run.exit_code, run.timed_out, run.log)
         if start.interrupted is not None and start.interrupted.pgid is not None:
             kill_group(start.interrupted.pgid)
-        if request.first:
-            self.store.set_host_state(request.pipeline, request.stage, request.target, request.host,
-                                      state="deploying", artifact=request.artifact, execution=request.execution,
-                                      now=now)
         try:
             checkout = self.artifacts.ensure_checkout(request.repo, request.commit, request.artifact)
             unpacked = self.artifacts.unpack(request.artifact)
@@ -478,13 +474,7 @@ class EngineActivities:
                              on_start=lambda pgid: self.store.set_hook_pgid(key, run_attempt, pgid))
         done = self._now()
         run, _ = self.store.finish_hook_run(key, run_attempt, exit_code=result.exit_code, timed_out=result.timed_out,
-                                            duration_ms=result.duration_ms, now=done)
-        if not run.succeeded:
-            self.store.set_host_state(request.pipeline, request.stage, request.target, request.host, state="failed",
-                                      artifact=request.artifact, execution=request.execution, now=done)
-        elif request.last:
-            self.store.set_host_state(request.pipeline, request.stage, request.target, request.host, state="ok",
-                                      artifact=request.artifact, execution=request.execution, now=done)
+                                            duration_ms=result.duration_ms, now=done, last=request.last)
         return HookAnswer(run.succeeded, run.exit_code, run.timed_out, run.log)
 
     @activity.defn(name=A_TESTS)

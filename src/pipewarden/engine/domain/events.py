@@ -156,22 +156,29 @@ EVENT_TYPES: Mapping[str, Mapping[str, Check]] = {
 }
 """Each event type and its `data` keys with a check of each value (engine.md's table)."""
 
+OPTIONAL_KEYS: Mapping[str, Mapping[str, Check]] = {
+    "execution_started": {"reason": _str},
+}
+"""Keys added to engine.md's table, present only when they have a value (so that events without
+them keep exactly the table's keys): `release --reason`."""
+
 
 def validate_data(event_type: str, data: Mapping[str, Any]) -> None:
-    """InvalidEvent unless `data` has exactly the keys engine.md gives `event_type`, each with a
-    value of its kind."""
+    """InvalidEvent unless `data` has exactly the keys engine.md gives `event_type` (and any of its
+    OPTIONAL_KEYS), each with a value of its kind."""
     checks = EVENT_TYPES.get(event_type)
     if checks is None:
         raise InvalidEvent(f"unknown event type {event_type!r}")
     if not isinstance(data, Mapping):
         raise InvalidEvent(f"{event_type}: data must be an object")
     missing = [key for key in checks if key not in data]
-    extra = [key for key in data if key not in checks]
+    optional = OPTIONAL_KEYS.get(event_type, {})
+    extra = [key for key in data if key not in checks and key not in optional]
     if missing or extra:
         parts = ([f"missing {', '.join(missing)}"] if missing else []) + ([f"unknown {', '.join(map(str, extra))}"]
                                                                         if extra else [])
         raise InvalidEvent(f"{event_type}: data keys {'; '.join(parts)} (engine.md: {', '.join(checks)})")
-    for key, check in checks.items():
+    for key, check in [*checks.items(), *((k, c) for k, c in optional.items() if k in data)]:
         if not check(data[key]):
             raise InvalidEvent(f"{event_type}: bad value of data.{key}: {data[key]!r}")
 

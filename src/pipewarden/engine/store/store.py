@@ -319,11 +319,13 @@ class EngineStore:
     # ------------------------------------------------------------ executions
 
     def create_execution(self, pipeline: str, commit: str, *, trigger: str, now: datetime, actor: str = ENGINE_ACTOR,
-                         key: str | None = None, mark_released: bool | None = None) -> ExecutionRecord:
+                         key: str | None = None, mark_released: bool | None = None,
+                         reason: str | None = None) -> ExecutionRecord:
         """A new execution `PIPELINE-N` (N the next number of the pipeline) with its
-        `execution_started` event, in one transaction. With `key`, a second call returns the
-        execution the first one made. A `poll` trigger also records `commit` as the pipeline's last
-        released commit in that transaction (`mark_released` overrides)."""
+        `execution_started` event, in one transaction (`reason`, a person's `release --reason`, in
+        its data when given). With `key`, a second call returns the execution the first one made.
+        A `poll` trigger also records `commit` as the pipeline's last released commit in that
+        transaction (`mark_released` overrides)."""
         check_commit(commit)
         with self._write() as conn:
             if key is not None:
@@ -342,7 +344,9 @@ class EngineStore:
                 conn.execute(update(t.pipelines).where(t.pipelines.c.name == pipeline)
                              .values(last_commit=commit, updated=format_time(now)))
             self._append(conn, draft("execution_started", time=now, actor=actor, pipeline=pipeline, execution=ident,
-                                     data={"commit": commit, "trigger": trigger}), f"{ident}:execution_started")
+                                     data={"commit": commit, "trigger": trigger,
+                                           **({"reason": reason} if reason is not None else {})}),
+                         f"{ident}:execution_started")
             return _execution(conn.execute(select(t.executions).where(t.executions.c.id == ident)).one())
 
     def next_execution_number(self, pipeline: str) -> int:
@@ -622,28 +626,33 @@ class EngineStore:
         """Record a host's deploy: `deploying` (the hooks of `artifact` start), `ok` (every hook of
         `artifact` succeeded: the host now runs it) or `failed` (a hook of `artifact` failed: the
         host's artifact stays that of its last good deploy)."""
+        with self._write() as conn:
+            return self._set_host_state(conn, pipeline, stage, target, host, state=state, artifact=artifact,
+                                        execution=execution, now=now)
+
+    def _set_host_state(self, conn: Connection, pipeline: str, stage: str, target: str, host: str, *, state: str,
+                        artifact: str, execution: str | None, now: datetime) -> HostRecord:
         if state not in t.HOST_STATES:
             raise ValueError(f"host state {state!r}: one of {', '.join(t.HOST_STATES)}")
         key = host_key(host)
-        with self._write() as conn:
-            row = conn.execute(select(t.host_artifacts).where(
-                t.host_artifacts.c.pipeline == pipeline, t.host_artifacts.c.host_key == key)).first()
-            values: dict[str, Any] = {"host": host, "stage": stage, "target": target, "state": state,
-                                      "execution": execution, "updated": format_time(now)}
-            if state == "deploying":
-                values["deploying_artifact"] = artifact
-            elif state == "ok":
-                values["artifact"] = artifact
-                values["deploying_artifact"] = None
-            else:
-                values["deploying_artifact"] = artifact
-            if row is None:
-                conn.execute(insert(t.host_artifacts).values(pipeline=pipeline, host_key=key, **values))
-            else:
-                conn.execute(update(t.host_artifacts).where(
-                    t.host_artifacts.c.pipeline == pipeline, t.host_artifacts.c.host_key == key).values(**values))
-            return _host(conn.execute(select(t.host_artifacts).where(
-                t.host_artifacts.c.pipeline == pipeline, t.host_artifacts.c.host_key == key)).one())
+        row = conn.execute(select(t.host_artifacts).where(
+            t.host_artifacts.c.pipeline == pipeline, t.host_artifacts.c.host_key == key)).first()
+        values: dict[str, Any] = {"host": host, "stage": stage, "target": target, "state": state,
+                                  "execution": execution, "updated": format_time(now)}
+        if state == "deploying":
+            values["deploying_artifact"] = artifact
+        elif state == "ok":
+            values["artifact"] = artifact
+            values["deploying_artifact"] = None
+        else:
+            values["deploying_artifact"] = artifact
+        if row is None:
+            conn.execute(insert(t.host_artifacts).values(pipeline=pipeline, host_key=key, **values))
+        else:
+            conn.execute(update(t.host_artifacts).where(
+                t.host_artifacts.c.pipeline == pipeline, t.host_artifacts.c.host_key == key).values(**values))
+        return _host(conn.execute(select(t.host_artifacts).where(
+            t.host_artifacts.c.pipeline == pipeline, t.host_artifacts.c.host_key == key)).one())
 
     def hosts(self, pipeline: str, *, stage: str | None = None) -> dict[str, HostRecord]:
         """The pipeline's hosts by `host_key`."""
@@ -657,7 +666,7 @@ class EngineStore:
 
     def begin_hook_run(self, key: str, *, execution: str, pipeline: str, stage: str, target: str, host: str,
                        hook: str, artifact: str, now: datetime, rollback: bool = False,
-                       log: str | None = None) -> HookRunStart:
+                       log: str | None = None, first: bool = False) -> HookRunStart:
         """Look a hook run up by its idempotency key (from the workflow and activity ids) before
         running it, in one transaction:
 
@@ -665,6 +674,9 @@ class EngineStore:
         - an attempt was started and never finished (a crash cut it off): that attempt is recorded
           `interrupted` with its `hook` event, and attempt + 1 is started;
         - else attempt 1 is started.
+
+        With `first` (the host's first hook of this deploy), a started attempt also moves the host
+        to `deploying` in the same transaction.
         """
         with self._write() as conn:
             latest = self._latest_hook_run(conn, key)
@@ -685,6 +697,9 @@ class EngineStore:
                 target=target, host=host, host_key=host_key(host), hook=hook, artifact=artifact,
                 rollback=rollback, started=format_time(now), timed_out=False, interrupted=False, log=log))
             run_id = result.inserted_primary_key[0] if result.inserted_primary_key else None
+            if first:
+                self._set_host_state(conn, pipeline, stage, target, host, state="deploying", artifact=artifact,
+                                     execution=execution, now=now)
             return HookRunStart(self._hook_run_by_id(conn, run_id), completed=False, interrupted=interrupted)
 
     def set_hook_pgid(self, key: str, attempt: int, pgid: int) -> None:
@@ -694,9 +709,11 @@ class EngineStore:
                          .values(pgid=pgid))
 
     def finish_hook_run(self, key: str, attempt: int, *, exit_code: int | None, timed_out: bool, duration_ms: int,
-                        now: datetime, actor: str = ENGINE_ACTOR) -> tuple[HookRunRecord, Event]:
-        """Commit a hook run's result together with its `hook` event. A second call for the same
-        attempt writes nothing and returns what the first one wrote."""
+                        now: datetime, actor: str = ENGINE_ACTOR, last: bool = False) -> tuple[HookRunRecord, Event]:
+        """Commit a hook run's result together with its `hook` event, and the host's state in the
+        same transaction: `failed` when the hook failed, `ok` when it succeeded and was the host's
+        `last` hook of the deploy. A second call for the same attempt writes nothing and returns
+        what the first one wrote."""
         with self._write() as conn:
             row = conn.execute(select(t.hook_runs).where(t.hook_runs.c.key == key,
                                                          t.hook_runs.c.attempt == attempt)).one()
@@ -709,6 +726,10 @@ class EngineStore:
                 finished=format_time(now), exit_code=exit_code, timed_out=timed_out, duration_ms=duration_ms))
             finished = self._hook_run_by_id(conn, run.id)
             written = self._append(conn, _hook_event(finished, now, actor), event_key)
+            if not finished.succeeded or last:
+                self._set_host_state(conn, finished.pipeline, finished.stage, finished.target, finished.host,
+                                     state="ok" if finished.succeeded else "failed", artifact=finished.artifact,
+                                     execution=finished.execution, now=now)
             return finished, written
 
     def hook_run(self, key: str) -> HookRunRecord | None:
