@@ -15,6 +15,10 @@ rounds so that neither side always goes first):
 2. The engines alone, in this process, one thread: `RuleEngine.run` on every valid document of
    the fleet with its org's enabled rules and params (the embedded `RegorusEngine`, and
    `OpaRuleEngine` with its one HTTP request per document); documents per second.
+3. The same from THREADS threads at once, each with its engine from `engine_for` (the embedded
+   engine holds the interpreter lock while it evaluates; the OPA engines of a process share one
+   client, at most 8 requests in flight over kept-alive connections): what a threaded caller,
+   such as the release engine's policy gate or the decision API, gets.
 
 Prints a Markdown table (medians and ranges, embedded / OPA ratios) and the load average before
 and after (`os.getloadavg`, what `uptime` shows).
@@ -78,6 +82,24 @@ def _engine_rate(engine: Any, inputs: list[tuple[str, str, frozenset[str] | None
     return len(inputs) / (time.perf_counter() - start)
 
 
+def _threaded_rate(catalog: Any, inputs: list[tuple[str, str, frozenset[str] | None]], threads: int) -> float:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from pipewarden.policy.engine import engine_for
+
+    def share(part: list[tuple[str, str, frozenset[str] | None]]) -> None:
+        engine = engine_for(catalog)
+        for document_json, params_json, enabled in part:
+            engine.run(document_json, params_json, enabled)
+
+    parts = [inputs[k::threads] for k in range(threads)]
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(share, parts[:1] * threads))  # warm: each thread makes its engine
+        start = time.perf_counter()
+        list(pool.map(share, parts))
+    return len(inputs) / (time.perf_counter() - start)
+
+
 def _spread(values: list[float], digits: int = 1) -> str:
     return f"{statistics.median(values):.{digits}f} ({min(values):.{digits}f}-{max(values):.{digits}f})"
 
@@ -87,10 +109,11 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/bench-opa"))
+    parser.add_argument("--threads", type=int, default=4)
     args = parser.parse_args()
 
     from opa_server import running_server
-    from pipewarden.policy.engine import OpaBackend
+    from pipewarden.policy.engine import OpaBackend, use_backend
     from pipewarden.policy.opa import OpaRuleEngine
     from pipewarden.policy.regorus import RegorusEngine
 
@@ -122,6 +145,13 @@ def main() -> None:
         for round_ in range(args.rounds):
             for name, engine in engines if round_ % 2 == 0 else engines[::-1]:
                 rates[name].append(_engine_rate(engine, inputs))
+        threaded: dict[str, list[float]] = {"embedded": [], "opa": []}
+        backends = [("embedded", None), ("opa", OpaBackend(url))]
+        for round_ in range(args.rounds):
+            for name, backend in backends if round_ % 2 == 0 else backends[::-1]:
+                use_backend(backend)
+                threaded[name].append(_threaded_rate(catalog, inputs, args.threads))
+        use_backend(None)
     load_after = os.getloadavg()
     check_rates = {name: [args.size / t for t in times] for name, times in check_times.items()}
     ratio_check = statistics.median(check_rates["embedded"]) / statistics.median(check_rates["opa"])
@@ -134,6 +164,9 @@ def main() -> None:
           f"{ratio_check:.2f} |")
     print(f"| the engine alone, {len(inputs)} valid documents, one thread | {_spread(rates['embedded'])} | "
           f"{_spread(rates['opa'])} | {ratio_engine:.2f} |")
+    ratio_threads = statistics.median(threaded["embedded"]) / statistics.median(threaded["opa"])
+    print(f"| the engines from {args.threads} threads at once | {_spread(threaded['embedded'])} | "
+          f"{_spread(threaded['opa'])} | {ratio_threads:.2f} |")
     print()
     print(f"load average before {load_before}, after {load_after}")
 

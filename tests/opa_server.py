@@ -218,6 +218,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(405, {"code": "method_not_allowed", "message": f"{method} is not allowed here"})
 
     def _data(self, path: str, body: bytes) -> None:
+        with self.server.count_lock:
+            self.server.data_requests += 1
         try:
             request = json.loads(body) if body.strip() else {}
         except ValueError as exc:
@@ -258,6 +260,8 @@ class _Server(ThreadingHTTPServer):
             self.socket = tls.wrap_socket(self.socket, server_side=True)
         self.token = token
         self.store = PolicyStore()
+        self.data_requests = 0  # Data API requests served (a test can tell it was asked)
+        self.count_lock = threading.Lock()
 
 
 class OpaTestServer:
@@ -276,6 +280,11 @@ class OpaTestServer:
         self.store = self._server.store
         self._thread = threading.Thread(target=self._server.serve_forever, name="opa-test-server", daemon=True)
         self._thread.start()
+
+    @property
+    def data_requests(self) -> int:
+        """Data API requests served so far."""
+        return self._server.data_requests
 
     def stop(self) -> None:
         self._server.shutdown()

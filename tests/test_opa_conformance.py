@@ -168,6 +168,41 @@ def test_params_are_capped_to_what_both_engines_compute_alike(tmp_path: Path, wr
     assert run_cli("check", str(pipeline), "--org-config", str(org), "--now", NOW, "--no-cache").exit_code in (0, 1)
 
 
+def test_policy_gate_on_opa_from_threads(fleet: tuple[Path, Path]) -> None:
+    """The release engine's policy gate (evaluation.gate, from threads of its own, with the fleet
+    rules' other pipelines) asks the OPA server once the backend is selected, and judges as with
+    the embedded engine; nothing in the gate names a backend."""
+    import datetime as dt
+    from concurrent.futures import ThreadPoolExecutor
+
+    from pipewarden.evaluation.context import build_context
+    from pipewarden.evaluation.gate import check_document_in
+
+    repos, org = fleet
+    files = sorted(repos.rglob("pipeline.yaml"))[:40]
+    sources = {str(f): f.read_bytes() for f in files}
+    moment = dt.datetime(2026, 11, 27, 15, tzinfo=dt.UTC)
+
+    def verdicts() -> list[tuple[Any, ...]]:
+        context = build_context(str(org), (CUSTOM,), moment)
+
+        def one(name: str) -> tuple[Any, ...]:
+            others = {n: s for n, s in sources.items() if n != name}
+            result = check_document_in(sources[name], name, context, others)
+            return result.allowed, [(f.rule, f.path, f.message, f.line) for f in result.findings]
+
+        with ThreadPoolExecutor(4) as pool:
+            return list(pool.map(one, sorted(sources)))
+
+    embedded = verdicts()
+    with OpaTestServer() as server:
+        use_backend(OpaBackend(server.url))
+        remote = verdicts()
+        assert server.data_requests >= len(sources)  # one request per document judged, at least
+    assert remote == embedded
+    assert any(not allowed for allowed, _ in embedded) and any(findings for _, findings in embedded)
+
+
 # ---------------------------------------------------------------- what goes up, and how
 
 
