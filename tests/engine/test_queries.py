@@ -230,6 +230,18 @@ def test_execution_show(store: EngineStore) -> None:
         queries.execution_show(store, "shop-99")
 
 
+def test_execution_show_lists_the_stages_of_the_executions_own_definition(store: EngineStore) -> None:
+    fill(store)
+    own = definition()
+    own["stages"] = [own["stages"][0]]  # shop-1's commit had beta only; the newest has two stages
+    store.set_execution_definition("shop-1", own)
+    store.set_execution_definition("shop-1", definition())  # a retried policy check keeps the first
+    shown = queries.execution_show(store, "shop-1")
+    # beta from its own definition; prod-canary, which it ran, after it without targets
+    assert [(s["name"], bool(s["targets"])) for s in shown["stages"]] == [("beta", True), ("prod-canary", False)]
+    assert [s["name"] for s in queries.execution_show(store, "shop-2")["stages"]] == ["beta", "prod-canary"]
+
+
 def test_events(store: EngineStore) -> None:
     fill(store)
     every = queries.events(store)

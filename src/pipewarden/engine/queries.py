@@ -198,15 +198,16 @@ def execution_show(store: EngineStore, ident: str) -> dict[str, Any]:
     """`executions show ID --format json`: the execution, every stage of its definition for this
     execution (status `pending` where it has no run), and its events. NotFound for an unknown id.
 
-    The definition is the pipeline's newest valid one (the store keeps no definition per commit
-    yet: the artifact's own `pipeline.yaml` lives in the artifact store); a stage this execution
-    ran that the newest definition no longer has is listed after the others, without targets.
+    The definition is the one the execution follows (its own commit's `pipeline.yaml`, kept by
+    its policy gate), or, before that gate read one, the pipeline's newest valid one; a stage this
+    execution ran that the definition does not have is listed after the others, without targets.
     """
     record = store.execution(ident)
     if record is None:
         raise NotFound(f"no execution {ident!r}")
+    own = store.execution_definition(ident)
     pipeline = store.pipeline(record.pipeline)
-    stages = _stages(pipeline) if pipeline is not None else ()
+    stages = pipeline_view(own).stages if own is not None else _stages(pipeline) if pipeline is not None else ()
     hosts = store.hosts(record.pipeline)
     runs = _by_stage(store.stage_runs(execution=ident))
     executions: dict[str, ExecutionRecord | None] = {ident: record}

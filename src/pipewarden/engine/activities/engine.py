@@ -305,6 +305,8 @@ class EngineActivities:
             document = None
         else:
             result, document = self._policy(request.pipeline, request.pipeline_path, source, now)
+        if document is not None and request.stage_run is None:
+            self.store.set_execution_definition(request.execution, document)
         if request.stage_run is not None:
             self.store.record_gate(request.stage_run, policy_gate.NAME, result, now=now)
         else:

@@ -349,6 +349,26 @@ class EngineStore:
                          f"{ident}:execution_started")
             return _execution(conn.execute(select(t.executions).where(t.executions.c.id == ident)).one())
 
+    def set_execution_definition(self, execution: str, definition: Mapping[str, Any]) -> None:
+        """Keep the definition `execution` follows (its commit's valid `pipeline.yaml`); the first
+        one kept stays (a retried policy check reads the same commit)."""
+        with self._write() as conn:
+            found = conn.execute(select(t.execution_definitions.c.execution)
+                                 .where(t.execution_definitions.c.execution == execution)).first()
+            if found is None:
+                conn.execute(insert(t.execution_definitions).values(
+                    execution=execution, definition=json.dumps(definition, sort_keys=True, default=str)))
+
+    def execution_definition(self, execution: str) -> dict[str, Any] | None:
+        """The definition `execution` follows, None before its policy gate read a valid one."""
+        with self._read() as conn:
+            row = conn.execute(select(t.execution_definitions.c.definition)
+                               .where(t.execution_definitions.c.execution == execution)).first()
+        if row is None:
+            return None
+        loaded = json.loads(row.definition)
+        return loaded if isinstance(loaded, dict) else None
+
     def next_execution_number(self, pipeline: str) -> int:
         """The N the pipeline's next execution will get (informative: `create_execution` allocates
         it inside its own transaction)."""

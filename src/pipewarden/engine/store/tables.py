@@ -86,6 +86,14 @@ executions = Table(
 )
 Index("ix_executions_started", executions.c.started)
 
+execution_definitions = Table(
+    # The definition an execution follows: the valid `pipeline.yaml` of its own commit, as the
+    # policy gate read it (`executions show` lists its stages, not those of the newest definition).
+    "execution_definitions", metadata,
+    Column("execution", String(80), primary_key=True),
+    Column("definition", Text, nullable=False),          # JSON
+)
+
 stage_runs = Table(
     "stage_runs", metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
