@@ -121,6 +121,11 @@ class PolicyStore:
             self._modules = _Modules(self._modules.version + 1, texts)
             return True
 
+    def clear(self) -> None:
+        """Forget every module, as an OPA without persistence does when it restarts."""
+        with self._lock:
+            self._modules = _Modules(self._modules.version + 1, {})
+
     def modules(self) -> dict[str, str]:
         return dict(self._modules.texts)
 

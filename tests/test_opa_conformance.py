@@ -27,7 +27,7 @@ from opa_fleet import write_fleet, write_org
 from opa_server import OpaTestServer, running_server
 from pipewarden.policy.catalog import load_catalog
 from pipewarden.policy.engine import OpaBackend, engine_for, use_backend
-from pipewarden.policy.opa import OpaRuleEngine, module_id
+from pipewarden.policy.opa import OpaRuleEngine, OpaServerError, module_id
 from pipewarden.policy.regorus import RegorusEngine
 from pipewarden.policy.testing import run_policy_tests
 
@@ -220,6 +220,29 @@ def test_modules_are_uploaded_under_pipewarden_ids() -> None:
     assert any(i.startswith("pipewarden/main/q_") for i in ids)  # the query of the enabled rules
     assert not any(i.endswith("_test.rego") for i in ids)
     assert len([i for i in ids if not i.startswith("pipewarden/main/")]) == len(catalog.rego_files())
+
+
+def test_modules_lost_by_the_server_are_uploaded_again() -> None:
+    """An OPA without persistence forgets its policies when it restarts: the next document finds
+    the query module gone (undefined, which it never is otherwise), uploads again and reports as
+    before; never a pass for lack of rules. Without upload, the same is exit 2."""
+    catalog = load_catalog(())
+    document = _document("50%", [3])
+    params = json.dumps({r.id: r.params for r in catalog.document_rules()})
+    with OpaTestServer() as server:
+        engine = OpaRuleEngine(catalog, OpaBackend(server.url))
+        before = engine.run(document, params)
+        assert before[0]
+        server.store.clear()
+        assert engine.run(document, params) == before
+        assert "pipewarden/lib/core/core.rego" in server.store.modules()
+        fleet_rule = catalog.rules["single-release-process"]
+        kept = OpaRuleEngine(catalog, OpaBackend(server.url, upload=False))
+        assert kept.run(document, params) == before
+        server.store.clear()
+        for ask in (lambda: kept.run(document, params), lambda: kept.evaluate_fleet(fleet_rule, [])):
+            with pytest.raises(OpaServerError, match=f"the OPA server at {server.url} has no"):
+                ask()
 
 
 def test_a_renamed_rule_file_replaces_its_old_module(tmp_path: Path) -> None:

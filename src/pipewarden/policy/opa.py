@@ -453,6 +453,40 @@ class OpaRuleEngine:
             self._queries[rules] = package
         return self._queries[rules]
 
+    def _ask(self, package: str, name: str | None, input_data: dict[str, Any], must_be_defined: bool,
+             rules: frozenset[str] | None = None) -> tuple[bool, Any]:
+        """`data.<package>.<name>` for this input. An answer that cannot be undefined while our
+        modules are there (the query module's `violations`, a `deny contains` set) but is, means
+        the server lost them (an OPA without persistence restarted; someone deleted them): they
+        are uploaded again, once, and asked again; without upload, or still undefined, that is an
+        OpaServerError, never a pass."""
+        defined, value = self._connection.query(package, name, input_data)
+        if defined or not must_be_defined:
+            return defined, value
+        if self._backend.upload:
+            self._upload_again()
+            if name == "violations":
+                package = self._query(rules)
+            defined, value = self._connection.query(package, name, input_data)
+            if defined:
+                return defined, value
+        raise OpaServerError(
+            f"the OPA server at {self._connection.url} has no data.{package}{'.' + name if name else ''} (pipewarden's "
+            f"module of package {package} is not there{' although it was just uploaded' if self._backend.upload else ''}): "
+            + ("check that nothing else deletes modules under pipewarden/" if self._backend.upload else
+               "deploy pipewarden's policies in the server's bundle, or leave out --opa-no-upload"))
+
+    def _upload_again(self) -> None:
+        """Forget what this process uploaded to the server, and upload this catalog again."""
+        url = self._connection.url
+        with self._connection.lock:
+            for key in [k for k in _PREPARED if k[0] == url]:
+                del _PREPARED[key]
+            for key in [k for k in _UPLOADED_AGGREGATORS if k[0] == url]:
+                _UPLOADED_AGGREGATORS.discard(key)
+        self._prepared = _prepare(self._connection, self.catalog)
+        self._queries.clear()
+
     def run(
         self, document_json: str, params_json: str, rules: frozenset[str] | None = None
     ) -> tuple[list[RuleViolation], list[RuleFailure]]:
@@ -463,11 +497,11 @@ class OpaRuleEngine:
         raw: dict[str, Any] | None
         try:
             if self._backend.upload:
-                defined, value = self._connection.query(self._query(rules), "violations", input_data)
-                raw = value if defined and isinstance(value, dict) else None
+                _, value = self._ask(self._query(rules), "violations", input_data, True, rules)
+                raw = value if isinstance(value, dict) else None
             else:
-                defined, value = self._connection.query(_RULES_PACKAGE, None, input_data)
-                raw = _denies(value if defined else {}, wanted)
+                _, value = self._ask(_RULES_PACKAGE, None, input_data, True)
+                raw = self._denies(value)
         except _EvalFailed:
             raw = None
         if raw is None:
@@ -486,6 +520,24 @@ class OpaRuleEngine:
                 found.append((rule.id, str(violation.get("path", "")), str(violation.get("msg", ""))))
         return found, failures
 
+    def _denies(self, tree: Any) -> dict[str, Any]:
+        """Each document rule's `deny` from the value of `data.pipewarden.rules` (packages below
+        it as nested objects): a complete `deny` that is not there is undefined (no finding); a
+        package that is not there at all, or a `deny contains` set, is an OpaServerError (the
+        server lost the module: without upload, nothing brings it back)."""
+        found: dict[str, Any] = {}
+        prefix = len(_RULES_PACKAGE) + 1
+        for package, rule in self._packages.items():
+            node: Any = tree
+            for part in package[prefix:].split("."):
+                node = node.get(part) if isinstance(node, dict) else None
+            if not isinstance(node, dict) or (rule.deny_always_defined and "deny" not in node):
+                raise OpaServerError(
+                    f"the OPA server at {self._connection.url} has no module of package {package} (rule {rule.id}) any "
+                    "more, and --opa-no-upload uploads none: deploy it in the server's bundle, or leave out --opa-no-upload")
+            found[package] = node.get("deny", [])
+        return found
+
     def _rule_by_rule(
         self, wanted: dict[str, Rule], input_data: dict[str, Any]
     ) -> tuple[dict[str, Any], list[RuleFailure]]:
@@ -495,7 +547,7 @@ class OpaRuleEngine:
         failures: list[RuleFailure] = []
         for package, rule in sorted(wanted.items()):
             try:
-                defined, value = self._connection.query(package, "deny", input_data)
+                defined, value = self._ask(package, "deny", input_data, rule.deny_always_defined)
             except _EvalFailed as exc:
                 failures.append(self.failure(rule, str(exc)))
                 continue
@@ -505,7 +557,7 @@ class OpaRuleEngine:
     def evaluate_fleet(self, rule: Rule, pipelines: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """As `RuleEngine.evaluate_fleet`, at `data.<package>.deny`."""
         try:
-            defined, value = self._connection.query(str(rule.package), "deny", {"pipelines": pipelines})
+            defined, value = self._ask(str(rule.package), "deny", {"pipelines": pipelines}, rule.deny_always_defined)
         except _EvalFailed as exc:
             raise RuleFailed(self.failure(rule, str(exc))) from None
         if not defined or not isinstance(value, list):
@@ -526,14 +578,3 @@ class OpaRuleEngine:
         return RuleFailure(rule.id, source, rule.deny_line, f"{match['what']} at {file}:{match['line']}")
 
 
-def _denies(tree: Any, wanted: dict[str, Rule]) -> dict[str, Any]:
-    """Each wanted package's `deny` from the value of `data.pipewarden.rules` (packages below
-    it as nested objects); a package without a defined `deny` has none."""
-    found: dict[str, Any] = {}
-    prefix = len(_RULES_PACKAGE) + 1
-    for package in wanted:
-        node: Any = tree
-        for part in package[prefix:].split("."):
-            node = node.get(part) if isinstance(node, dict) else None
-        found[package] = node.get("deny", []) if isinstance(node, dict) else []
-    return found
