@@ -112,6 +112,15 @@ def test_the_other_checker_commands_take_it(project: Path) -> None:
     assert "test_fires" in run_cli("policy", "test", "-v").stdout
 
 
+def test_config_validate_without_dir_or_project_config_says_what_to_give(tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    ran = run_cli("config", "validate")
+    assert ran.exit_code == 2
+    assert "give the org-config folder DIR, or set org_config in .pipewarden.yaml" in ran.stderr
+    assert "config validate [OPTIONS] [DIR]" in run_cli("config", "validate", "--help").stdout
+
+
 def test_fail_on_new_from_the_file_needs_base(project: Path) -> None:
     (project / ".pipewarden.yaml").write_text(HEADER + "fail_on: new\n")
     result = run_cli("check", "--now", NOW)
