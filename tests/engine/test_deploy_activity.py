@@ -13,29 +13,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from temporalio.testing import ActivityEnvironment
-from workflow_helpers import git, make_repo
+from workflow_helpers import packed_repo
 
-from pipewarden.engine.activities.artifacts import ArtifactStore
 from pipewarden.engine.activities.engine import EngineActivities
 from pipewarden.engine.contract import DeployRequest, DeployTarget, HookSpec
 from pipewarden.engine.store import EngineStore
 
 HOOKS = [HookSpec(phase, "./hooks/hook.sh") for phase in ("stop", "install", "start", "validate")]
 HALT = "demo-app-1/run/1/deploy"
-
-
-def _prepare(tmp_path: Path) -> tuple[Path, Path, str, Path]:
-    record = tmp_path / "record.txt"
-    repo = make_repo(tmp_path, record, stages=1)
-    commit = git(repo, "rev-parse", "HEAD")
-    state = tmp_path / "state"
-    artifacts = ArtifactStore(state)
-    checkout = artifacts.fresh_checkout(str(repo), commit, commit[:12])
-    (checkout / "dist").mkdir()
-    (checkout / "dist" / "app.txt").write_text("v1\n")
-    artifacts.pack(checkout / "dist", commit[:12], commit, author="Test Dev", committer_time="2026-11-30T00:00:00Z",
-                   pipeline_path="pipeline.yaml", document=None)
-    return repo, state, commit, record
 
 
 def _target(name: str, batches: list[list[str]], commit: str, hooks: list[HookSpec] | None = None) -> DeployTarget:
@@ -58,7 +43,7 @@ def _lines(record: Path) -> list[list[str]]:
 
 
 def test_every_hook_runs_in_order_on_every_host_and_leases_are_given_back(tmp_path: Path) -> None:
-    repo, state, commit, record = _prepare(tmp_path)
+    repo, state, commit, record = packed_repo(tmp_path)
     targets = [_target("cell-a", [["a1", "a2"], ["a3"]], commit), _target("cell-b", [["b1"], ["b2"]], commit)]
     with EngineStore.for_state_dir(state) as store:
         store.create_execution("demo-app", commit, trigger="release", now=datetime.now(UTC))
@@ -80,7 +65,7 @@ def test_every_hook_runs_in_order_on_every_host_and_leases_are_given_back(tmp_pa
 
 
 def test_after_the_first_failed_host_no_new_hook_starts(tmp_path: Path) -> None:
-    repo, state, commit, record = _prepare(tmp_path)
+    repo, state, commit, record = packed_repo(tmp_path)
     failing = [*HOOKS[:2], HookSpec("start", 'if [ "$PIPEWARDEN_HOST" = a1 ]; then exit 7; fi; ./hooks/hook.sh'),
                HOOKS[3]]
     targets = [_target("cell-a", [["a1"], ["a2"]], commit, failing)]
@@ -95,7 +80,7 @@ def test_after_the_first_failed_host_no_new_hook_starts(tmp_path: Path) -> None:
 
 
 def test_a_retried_deploy_skips_completed_hooks_and_reruns_the_one_cut_off(tmp_path: Path) -> None:
-    repo, state, commit, record = _prepare(tmp_path)
+    repo, state, commit, record = packed_repo(tmp_path)
     targets = [_target("cell-a", [["a1"]], commit)]
     with EngineStore.for_state_dir(state) as store:
         store.create_execution("demo-app", commit, trigger="release", now=datetime.now(UTC))
@@ -120,7 +105,7 @@ def test_a_retried_deploy_skips_completed_hooks_and_reruns_the_one_cut_off(tmp_p
 
 
 def test_a_halt_stops_new_hooks_but_lets_the_running_one_finish(tmp_path: Path) -> None:
-    repo, state, commit, record = _prepare(tmp_path)
+    repo, state, commit, record = packed_repo(tmp_path)
     slow = [HookSpec("stop", "sleep 0.6; ./hooks/hook.sh"), *HOOKS[1:]]
     targets = [_target("cell-a", [["a1"], ["a2"]], commit, slow)]
     with EngineStore.for_state_dir(state) as store:
@@ -140,7 +125,7 @@ def test_a_halt_stops_new_hooks_but_lets_the_running_one_finish(tmp_path: Path) 
 
 
 def test_a_rollback_is_not_halted(tmp_path: Path) -> None:
-    repo, state, commit, record = _prepare(tmp_path)
+    repo, state, commit, record = packed_repo(tmp_path)
     with EngineStore.for_state_dir(state) as store:
         store.create_execution("demo-app", commit, trigger="release", now=datetime.now(UTC))
         store.halt_deploy(HALT, "cancelled by dana", now=datetime.now(UTC))
@@ -150,7 +135,7 @@ def test_a_rollback_is_not_halted(tmp_path: Path) -> None:
 
 
 def test_an_unreadable_artifact_fails_the_host_with_a_reason(tmp_path: Path) -> None:
-    repo, state, commit, record = _prepare(tmp_path)
+    repo, state, commit, record = packed_repo(tmp_path)
     targets = [DeployTarget("cell-a", [["a1"]], HOOKS, "ffffffffffff", commit, 30, False)]
     with EngineStore.for_state_dir(state) as store:
         store.create_execution("demo-app", commit, trigger="release", now=datetime.now(UTC))

@@ -14,29 +14,14 @@ from pathlib import Path
 
 import pytest
 from temporalio.testing import ActivityEnvironment
-from workflow_helpers import git, make_repo
+from workflow_helpers import packed_repo
 
 from pipewarden.engine.activities import engine as engine_activities
-from pipewarden.engine.activities.artifacts import ArtifactStore
 from pipewarden.engine.activities.engine import EngineActivities
 from pipewarden.engine.contract import HookRequest, RolledBackRequest
 from pipewarden.engine.store import EngineStore
 
 HOST = "127.0.0.1:9301"
-
-
-def _prepare(tmp_path: Path) -> tuple[Path, Path, str, Path]:
-    record = tmp_path / "record.txt"
-    repo = make_repo(tmp_path, record, stages=1)
-    commit = git(repo, "rev-parse", "HEAD")
-    state = tmp_path / "state"
-    artifacts = ArtifactStore(state)
-    checkout = artifacts.fresh_checkout(str(repo), commit, commit[:12])
-    (checkout / "dist").mkdir()
-    (checkout / "dist" / "app.txt").write_text("v1\n")
-    artifacts.pack(checkout / "dist", commit[:12], commit, author="Test Dev", committer_time="2026-11-30T00:00:00Z",
-                   pipeline_path="pipeline.yaml", document=None)
-    return repo, state, commit, record
 
 
 def _request(repo: Path, commit: str, execution: str) -> HookRequest:
@@ -51,7 +36,7 @@ def _environment(activity_id: str, attempt: int) -> ActivityEnvironment:
 
 
 def test_a_retried_hook_activity_does_not_run_a_completed_hook_again(tmp_path: Path) -> None:
-    repo, state, commit, record = _prepare(tmp_path)
+    repo, state, commit, record = packed_repo(tmp_path)
     with EngineStore.for_state_dir(state) as store:
         store.create_execution("demo-app", commit, trigger="release", now=datetime.now(UTC))
         activities = EngineActivities(store, state)
@@ -65,7 +50,7 @@ def test_a_retried_hook_activity_does_not_run_a_completed_hook_again(tmp_path: P
 
 
 def test_an_attempt_cut_off_is_recorded_interrupted_and_its_group_killed(tmp_path: Path) -> None:
-    repo, state, commit, record = _prepare(tmp_path)
+    repo, state, commit, record = packed_repo(tmp_path)
     with EngineStore.for_state_dir(state) as store:
         store.create_execution("demo-app", commit, trigger="release", now=datetime.now(UTC))
         # attempt 1 started, left a process group behind, and its worker died
@@ -94,7 +79,7 @@ def test_an_attempt_cut_off_is_recorded_interrupted_and_its_group_killed(tmp_pat
 
 
 def test_a_long_hook_heartbeats_from_the_helper_thread(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    repo, state, commit, _ = _prepare(tmp_path)
+    repo, state, commit, _ = packed_repo(tmp_path)
     monkeypatch.setattr(engine_activities, "HEARTBEAT_SECONDS", 0.1)
     with EngineStore.for_state_dir(state) as store:
         store.create_execution("demo-app", commit, trigger="release", now=datetime.now(UTC))

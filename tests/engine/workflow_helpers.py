@@ -13,6 +13,7 @@ from typing import Any
 
 from temporalio.client import Client
 
+from pipewarden.engine.activities.artifacts import ArtifactStore
 from pipewarden.engine.activities.engine import EngineActivities
 from pipewarden.engine.client import start_execution
 from pipewarden.engine.contract import ExecutionOutcome
@@ -87,6 +88,23 @@ def make_repo(tmp_path: Path, record: Path, stages: int, **pipeline: str) -> Pat
     git(repo, "add", "-A")
     git(repo, "commit", "-q", "-m", "v1")
     return repo
+
+
+def packed_repo(tmp_path: Path) -> tuple[Path, Path, str, Path]:
+    """A one-stage repository (`make_repo`) whose head is built and packed by hand (its artifact
+    `dist/app.txt` = v1) in a state dir, for activities run on their own: (repo, state dir,
+    commit, the hooks' record file)."""
+    record = tmp_path / "record.txt"
+    repo = make_repo(tmp_path, record, stages=1)
+    commit = git(repo, "rev-parse", "HEAD")
+    state = tmp_path / "state"
+    artifacts = ArtifactStore(state)
+    checkout = artifacts.fresh_checkout(str(repo), commit, commit[:12])
+    (checkout / "dist").mkdir()
+    (checkout / "dist" / "app.txt").write_text("v1\n")
+    artifacts.pack(checkout / "dist", commit[:12], commit, author="Test Dev", committer_time="2026-11-30T00:00:00Z",
+                   pipeline_path="pipeline.yaml", document=None)
+    return repo, state, commit, record
 
 
 Interact = Callable[[Client, str], Awaitable[None]]
