@@ -153,9 +153,9 @@ def module_id(path: str, text: str) -> str:
     return ID_PREFIX + below.replace(".", "/") + "/" + Path(path).name
 
 
-# (url, catalog fingerprint) whose modules this process (or the one it was forked from) uploaded
+# (url, upload, catalog fingerprint) whose modules this process (or the one it was forked from) uploaded
 # or found on the server: a forked worker does not upload again.
-_PREPARED: dict[tuple[str, str], _Prepared] = {}
+_PREPARED: dict[tuple[str, str, str], _Prepared] = {}  # (url, upload, fingerprint)
 _UPLOADED_AGGREGATORS: set[tuple[str, str]] = set()
 
 
@@ -359,7 +359,7 @@ def check_server(backend: OpaBackend) -> None:
 
 def _prepare(connection: _Connection, catalog: Catalog) -> _Prepared:
     """The catalog on the server: uploaded (or, without upload, found there), once per process."""
-    key = (connection.url, catalog.fingerprint or f"object {id(catalog)}")
+    key = (connection.url, str(connection.backend.upload), catalog.fingerprint or f"object {id(catalog)}")
     with connection.lock:
         prepared = _PREPARED.get(key)
         if prepared is not None:
@@ -480,10 +480,10 @@ class OpaRuleEngine:
         """Forget what this process uploaded to the server, and upload this catalog again."""
         url = self._connection.url
         with self._connection.lock:
-            for key in [k for k in _PREPARED if k[0] == url]:
-                del _PREPARED[key]
-            for key in [k for k in _UPLOADED_AGGREGATORS if k[0] == url]:
-                _UPLOADED_AGGREGATORS.discard(key)
+            for prepared in [k for k in _PREPARED if k[0] == url]:
+                del _PREPARED[prepared]
+            for aggregator in [k for k in _UPLOADED_AGGREGATORS if k[0] == url]:
+                _UPLOADED_AGGREGATORS.discard(aggregator)
         self._prepared = _prepare(self._connection, self.catalog)
         self._queries.clear()
 
