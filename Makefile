@@ -48,6 +48,7 @@ demo: install
 
 test: install browser prometheus
 	$(BIN)/pipewarden policy test org-configs/example/policies
+	$(BIN)/pipewarden policy test --engine opa org-configs/example/policies
 	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m pytest -rs
 
