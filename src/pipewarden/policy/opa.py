@@ -8,8 +8,9 @@ Through `opa-python-client` (3.x), over OPA's REST API:
   `pipewarden/<package below "pipewarden.", as a path>/<file name>`, e.g.
   `pipewarden/rules/min_healthy_hosts/min_healthy_hosts.rego`. So an id depends only on the
   module's package and file name, never on where the folder lies, and a second upload of the same
-  rules replaces them. A module under `pipewarden/` of one of our packages but another id (a
-  renamed rule file) is deleted first: OPA would merge both into the package. Then one small
+  rules replaces them; a module the server holds with the same text is not sent again. A module
+  under `pipewarden/` of one of our packages but another id (a renamed rule file) is deleted
+  first: OPA would merge both into the package. Then one small
   module per set of enabled rules, `pipewarden/main/q_<hash>.rego` (package
   `pipewarden.main.q_<hash>`): its `violations` object holds each enabled rule's `deny` set
   (aggregate.py, as the embedded engine asks), so a document is one request.
@@ -18,15 +19,17 @@ Through `opa-python-client` (3.x), over OPA's REST API:
   `data.pipewarden.rules` (every rule package), of which the enabled rules' `deny` are read.
 - Input as with the embedded engine: `{"pipeline": DOCUMENT, "params": {rule id: params}}`; a
   fleet rule gets `{"pipelines": [...]}` at `data.<package>.deny`.
-- When the one request of a document fails (OPA answers 500: a rule's error aborts the query),
-  each rule's `deny` is asked on its own, so the failing rules are found and the others report,
-  as with the embedded engine.
+- When the one request of a document fails (OPA answers 500: a rule's error aborts the query;
+  builtin errors count, `strict-builtin-errors=true`), each rule's `deny` is asked on its own, so
+  the failing rules are found and the others report, as with the embedded engine.
+- An answer that is undefined where our modules make it defined means the server lost them (a
+  restart without persistence): uploaded again once, else an OpaServerError, never a pass.
 
 Connections. One client per process and backend, shared by all threads: at most
 `OpaBackend.concurrency` requests in flight (a semaphore), over as many kept-alive connections
 (the client's pool keeps 10, so `concurrency` is capped there and every connection is reused).
-A forked worker makes its own client (sockets are not shared across fork) but does not upload
-again. The per-thread `OpaRuleEngine`s that `engine.engine_for` hands out are light views of it.
+A forked worker makes its own client (sockets are not shared across fork) and finds the modules
+there already. The per-thread `OpaRuleEngine`s that `engine.engine_for` hands out are light views of it.
 
 Errors. A server that cannot be reached, refuses the token, or answers what OPA would not, is an
 `OpaServerError`: one line naming the URL and what to do (the CLI exits 2), never a pass.
