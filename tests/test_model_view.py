@@ -206,13 +206,14 @@ def test_min_healthy_share_and_rule_arithmetic() -> None:
         MinHealthy()
 
 
-def test_percent_compared_exactly_where_rego_reads_a_float() -> None:
-    """A known difference: the rule reads the percentage as a binary float, so 65.899...9 % (20
-    nines) counts as 65.9 % there; the Python reading compares the decimal as written."""
+def test_percent_compared_exactly_in_python_and_in_rego() -> None:
+    """65.899...9 % (20 nines) is below 65.9 % in the Python reading, which compares the decimal
+    as written, and in the rule too: it compares hundredths cut from the text (issue 16; it used
+    to read the percentage as a binary float, 65.9, and found nothing)."""
     assert not MinHealthy.parse("65.89999999999999999999%").meets(Decimal("65.9"), 3)
     rego = Rego()
     rego.load({"stages": [_prod_stage_with("65.89999999999999999999%")]}, {"min-healthy-hosts": {"min_percent": 65.9}})
-    assert rego.rule("data.pipewarden.rules.min_healthy_hosts.deny") == []
+    assert [v["path"] for v in rego.rule("data.pipewarden.rules.min_healthy_hosts.deny")] == ["stages[0].deploy.min_healthy"]
 
 
 def _prod_stage_with(min_healthy: str | int) -> dict[str, Any]:
