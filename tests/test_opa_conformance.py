@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 
 pytest.importorskip("opa_bindings", reason="OPA's evaluator is not installed: `make install` installs "
                                            "opa-golib-python-bindings (docs/opa.md)")
@@ -201,6 +202,39 @@ def test_policy_gate_on_opa_from_threads(fleet: tuple[Path, Path]) -> None:
         assert server.data_requests >= len(sources)  # one request per document judged, at least
     assert remote == embedded
     assert any(not allowed for allowed, _ in embedded) and any(findings for _, findings in embedded)
+
+
+def test_the_test_server_speaks_opas_protocol() -> None:
+    """What the tests rely on, through opa-python-client as pipewarden uses it: policies CRUD,
+    the Data API (`{}` when undefined, 500 when evaluation fails), health, the bearer token."""
+    from opa_client import OpaClient
+    from opa_client.errors import ConnectionsError, DeletePolicyError, RegoParseError
+
+    with OpaTestServer(token="t") as server:
+        client = OpaClient(host="127.0.0.1", port=server.port, token="t")
+        assert client.check_connection() and client.check_health()
+        assert client.update_policy_from_string("package a.b\n\nimport rego.v1\n\nx := input.n * 2\n", "p/a.rego")
+        assert client.get_policies_list() == ["p/a.rego"]
+        assert client.get_policy("p/a.rego")["result"]["raw"].startswith("package a.b")
+        assert client.get_policies_info()["p/a.rego"]["path"].endswith("/v1/data/a/b")
+        assert client.query_rule({"n": 21}, "a.b", "x") == {"result": 42}
+        assert client.query_rule({"n": 21}, "a.b", "nothing") == {}
+        with pytest.raises(requests.HTTPError) as failed:
+            client.query_rule({"n": "x"}, "a.b", "x")
+        assert failed.value.response.status_code == 500
+        assert "p/a.rego:5" in failed.value.response.json()["message"]
+        with pytest.raises(RegoParseError, match="unexpected eof token"):
+            client.update_policy_from_string("package c\n\nx := \n", "p/c.rego", rego_compat=False)
+        with pytest.raises(RegoParseError, match="undefined function"):  # compiled with the others
+            client.update_policy_from_string("package d\n\nimport rego.v1\n\ny := data.lib.f(1)\n", "p/d.rego")
+        assert client.delete_policy("p/a.rego") and client.get_policies_list() == []
+        with pytest.raises(DeletePolicyError):
+            client.delete_policy("p/a.rego")
+        anonymous = OpaClient(host="127.0.0.1", port=server.port)
+        assert anonymous.check_health()  # health needs no token
+        with pytest.raises(ConnectionsError) as refused:
+            anonymous.check_connection()
+        assert refused.value.__cause__.response.status_code == 401
 
 
 # ---------------------------------------------------------------- what goes up, and how
