@@ -17,7 +17,7 @@ script that appends the execution, hook, rollback flag and `date +%s.%N` to a re
 `rollback: automatic`, the stage's alarm `errors` (`max(pw_error_ratio{host=~"$__hosts"}) > 0.05`,
 `periods: 2`) and datapoints (positive / negative: `sum(increase(pw_requests_total{host=~"$__hosts",
 code="200"|"500"}[$__since_deploy]))`, `min_positive: 1`, `max_negative: 0`). v1 bakes 1 s; every
-later version bakes 10 minutes, so it stays baking (its datapoints pass, bake_time holds it) with
+later version bakes 60 minutes, so it stays baking (its datapoints pass, bake_time holds it) with
 a round of its gates every `poll.gates`. The poller releases a commit when the benchmark moves the
 pipeline's `release` branch to it (poll.git 1 s).
 
@@ -87,7 +87,8 @@ ALARM_QUERY = 'max(pw_error_ratio{host=~"$__hosts"})'
 GOOD = 'sum(increase(pw_requests_total{host=~"$__hosts",code="200"}[$__since_deploy]))'
 BAD = 'sum(increase(pw_requests_total{host=~"$__hosts",code="500"}[$__since_deploy]))'
 PERIODS = 2
-LONG_BAKE = "10m"
+LONG_BAKE = "60m"
+"""Long enough that no bake ends while a slow wave of 100 is still deploying."""
 
 
 def host_of(number: int) -> str:
@@ -341,8 +342,15 @@ class Bench:
 
         def ready() -> bool:
             latest = self.store.latest(self.names(repos))
-            return all(name in latest and latest[name][0] != before.get(name) and until(latest[name][1], latest[name][2])
-                       for name in self.names(repos))
+            done = True
+            for name in self.names(repos):
+                if name not in latest or latest[name][0] == before.get(name):
+                    done = False
+                elif not until(latest[name][1], latest[name][2]):
+                    if latest[name][1] != "running":  # it ended otherwise: waiting on would hang
+                        raise SystemExit(f"{latest[name][0]} ended {latest[name][1]} while waiting for {what}")
+                    done = False
+            return done
 
         wait_until(what, ready, timeout)
         print(f"    {what}: {time.monotonic() - began:.1f} s (load {os.getloadavg()[0]:.2f})", flush=True)
@@ -524,7 +532,8 @@ def react_summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "triggers": sorted({str(r["trigger"]) for r in rows})}
 
 
-def measure(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+def measure(args: argparse.Namespace, workdir: Path, results: dict[str, Any]) -> None:
+    """Every number goes into `results` as soon as it is measured (kept when a later part fails)."""
     from pipewarden.engine.server import TEMPORAL_SQLITE_PRAGMAS
 
     root = workdir / "run"
@@ -537,7 +546,6 @@ def measure(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     prometheus = PrometheusServer(root / "prometheus", targets=[traffic.exporter.target],
                                   scrape_interval=f"{args.scrape}s")
     run = None
-    results: dict[str, Any] = {}
     try:
         prometheus.start()
         wait_until("Prometheus's first scrape", lambda: bool(prometheus.query("sum(pw_error_ratio)")["data"]["result"]),
@@ -600,12 +608,51 @@ def measure(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         rows = bench.react("alarm", repos, ids)
         results["react_many_alarm"] = {"rows": rows, "summary": react_summary(rows)}
         print(f"    alarm, {len(repos)} at once: slowest {results['react_many_alarm']['summary']['react_s']}", flush=True)
+        run.stop()
+        results["evaluator_in_process"] = micro_evaluator(run.state, prometheus.url, args.poll_gates, 10)
+        print(f"  the alarm evaluator in this process, {len(repos)} alarms: {results['evaluator_in_process']}",
+              flush=True)
     finally:
         if run is not None:
             run.stop()
         prometheus.stop()
         traffic.stop()
-    return results
+
+
+def micro_evaluator(state: Path, prometheus_url: str, poll: int, rounds: int) -> dict[str, Any]:
+    """The alarm evaluator's rounds in this process (engine/alarms.py, as the server runs it: the
+    engine's sources, 8 readers) over a copy of a finished run's store: wall and CPU seconds of
+    this process per round, and the Prometheus queries. What part of the idle server's CPU is the
+    evaluator's (the rest: the poller, housekeeping, synthetics, the SDK's pollers)."""
+    from pipewarden.engine.activities.engine import engine_sources
+    from pipewarden.engine.alarms import AlarmEvaluator
+    from pipewarden.engine.store import EngineStore
+
+    scratch = state.parent / "evaluator-micro"
+    if scratch.exists():
+        shutil.rmtree(scratch)
+    scratch.mkdir()
+    for name in ("engine.db", "engine.db-wal", "engine.db-shm"):
+        if (state / name).exists():
+            shutil.copy2(state / name, scratch / name)
+    store = EngineStore.for_state_dir(scratch)
+    walls: list[float] = []
+    cpus: list[float] = []
+    stages = 0
+    try:
+        evaluator = AlarmEvaluator(store, engine_sources(store, prometheus_url), None, poll_seconds=poll)
+        evaluator.round(datetime.now(UTC))  # warm: connections, imports
+        for _ in range(rounds):
+            wall, cpu = time.perf_counter(), time.process_time()
+            stages = evaluator.round(datetime.now(UTC))
+            walls.append(time.perf_counter() - wall)
+            cpus.append(time.process_time() - cpu)
+    finally:
+        store.close()
+        shutil.rmtree(scratch, ignore_errors=True)
+    return {"alarms_per_round": stages, "rounds": rounds, "wall_s": [round(w, 3) for w in walls],
+            "cpu_s": [round(c, 3) for c in cpus], "wall_s_median": round(median(walls), 3),
+            "cpu_s_median": round(median(cpus), 3), "load_1min": round(os.getloadavg()[0], 2)}
 
 
 # --------------------------------------------------------------------------- report
@@ -680,7 +727,19 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="where to write the results (default WORKDIR/gates-results.json)")
     parser.add_argument("--wait-calm", type=float, default=0.0, metavar="SECONDS",
                         help="first wait up to this long for the 1-minute load average to drop below 1.5")
+    parser.add_argument("--evaluator-micro", type=Path, metavar="STATE_DIR",
+                        help="only time the alarm evaluator's rounds over a copy of this finished run's store, "
+                             "with a Prometheus on the run's TSDB")
     args = parser.parse_args()
+    if args.evaluator_micro:
+        folder = args.evaluator_micro.resolve().parent / "prometheus"
+        prometheus = PrometheusServer(folder, storage=folder / "data")
+        try:
+            prometheus.start()
+            print(json.dumps(micro_evaluator(args.evaluator_micro.resolve(), prometheus.url, args.poll_gates, 10)))
+        finally:
+            prometheus.stop()
+        return
     reason = missing()
     if reason is not None:
         raise SystemExit(reason)
@@ -714,7 +773,7 @@ def main() -> None:
     watcher = threading.Thread(target=watch, daemon=True)
     watcher.start()
     try:
-        results.update(measure(args, workdir))
+        measure(args, workdir, results)
     finally:
         stop.set()
         watcher.join()
