@@ -316,8 +316,7 @@ deny contains v if {
     args = ["check", str(pipeline), "--policies", str(rule.parent.parent), "--now", NOW, "--format", "json"]
     with OpaTestServer() as server:
         remote = run_cli(*args, "--opa-url", server.url)
-    use_backend(None)
-    embedded = run_cli(*args, "--no-cache")
+    embedded = run_cli(*args, "--no-cache")  # in the same process: without --opa-url, the embedded engine again
     assert remote.exit_code == embedded.exit_code == 1
 
     def shape(result: Any) -> list[tuple[str, str, int]]:

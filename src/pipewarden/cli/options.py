@@ -128,11 +128,14 @@ def use_opa(url: str | None, token: str | None, no_upload: bool) -> bool:
     it answers (exit 2 with one line when it does not); False, and the embedded engine, without
     `--opa-url`. `--opa-no-upload` needs `--opa-url`; a token alone (say from the environment)
     is ignored."""
+    from pipewarden.policy.engine import OpaBackend, check_backend, current_backend, use_backend
+
     if url is None:
         if no_upload:
             raise UsageError("--opa-no-upload needs --opa-url URL, the OPA server whose modules it uses")
+        if current_backend() is not None:  # an earlier command in this process chose one (tests, embedding)
+            use_backend(None)
         return False
-    from pipewarden.policy.engine import OpaBackend, check_backend, use_backend
     from pipewarden.policy.opa import parse_url
 
     parse_url(url)  # a UsageError naming the option, before anything is sent
