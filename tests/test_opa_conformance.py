@@ -423,6 +423,57 @@ def test_not_an_opa_server_is_exit_2_with_one_line() -> None:
     assert "is --opa-url the base URL of an OPA server" in line
 
 
+def test_an_opa_failing_behind_a_proxy_is_exit_2(fleet: tuple[Path, Path]) -> None:
+    """A server that answers the policies API but fails every query (a proxy whose OPA is down
+    answers 502, or 500 with a page of its own): exit 2 with one line, in worker processes too."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from threading import Thread
+
+    class Proxy(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        status, body = 502, b"Bad Gateway"  # what every query gets (set per round below)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+        def _send(self, status: int, body: bytes, kind: str = "application/json") -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_GET(self) -> None:
+            if self.path.rstrip("/") == "/v1/policies":
+                self._send(200, b'{"result": []}')
+            else:
+                self._send(404, b'{"code": "resource_not_found", "message": "no such policy"}')
+
+        def do_PUT(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self._send(200, b"{}")
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self._send(self.status, self.body, "text/html")
+
+    repos, org = fleet
+    for expected in (502, 500):
+        Proxy.status, Proxy.body = (expected, b"Bad Gateway" if expected == 502 else b"<html>upstream error</html>")
+        httpd = ThreadingHTTPServer(("127.0.0.1", 0), Proxy)
+        thread = Thread(target=httpd.serve_forever, daemon=True)
+        thread.start()
+        try:
+            url = f"http://127.0.0.1:{httpd.server_address[1]}"
+            line = _one_line_error(pipewarden(*_check_args(repos, org, "--opa-url", url)))
+        finally:
+            httpd.shutdown()
+            httpd.server_close()
+            thread.join()
+        assert line.startswith(f"pipewarden: error: the OPA server at {url} answered HTTP {expected} to POST /v1/data/")
+        assert line.endswith("the server, or a proxy in front of it, failed; check its logs and try again")
+
+
 def test_no_upload_on_a_server_without_the_rules_is_exit_2() -> None:
     with OpaTestServer() as server:
         line = _one_line_error(pipewarden("check", "examples", "--opa-url", server.url, "--opa-no-upload"))

@@ -129,6 +129,8 @@ def _reason(exc: BaseException) -> str:
     found = _ERRNO.search(text)
     if found:
         return found.group(1).strip()
+    if "Connection aborted" in text or "RemoteDisconnected" in text or "Connection reset" in text:
+        return "the connection was closed"
     if isinstance(exc, requests.exceptions.SSLError):
         return "TLS error: " + _one_line(text, 200)
     return type(exc).__name__
@@ -201,6 +203,10 @@ class _Connection:
             raise OpaServerError(
                 f"the OPA server at {self.url} refused {what} (HTTP {status}: {_one_line(message, 200)}): "
                 "check --opa-token (or PIPEWARDEN_OPA_TOKEN) and the server's authorization policy") from None
+        if status >= 500:
+            raise OpaServerError(
+                f"the OPA server at {self.url} answered HTTP {status} to {what} ({_one_line(message, 200)}): the "
+                "server, or a proxy in front of it, failed; check its logs and try again") from None
         raise OpaServerError(
             f"the OPA server at {self.url} answered HTTP {status} to {what} ({_one_line(message, 200)}): is --opa-url "
             "the base URL of an OPA server (such as http://localhost:8181)?") from None
@@ -215,7 +221,7 @@ class _Connection:
                 response = exc.response
                 status = response.status_code if response is not None else 0
                 message = _message(response)
-                if status == 500 and what.startswith("POST /v1/data"):
+                if status == 500 and what.startswith("POST /v1/data") and _is_opa_error(response):
                     raise _EvalFailed(message) from None
                 self._refused(status, what, message)
             except ConnectionsError as exc:
@@ -299,6 +305,15 @@ class _Connection:
 
     def delete(self, module: str) -> None:
         self.call(f"DELETE /v1/policies/{module}", lambda: self.client.delete_policy(module))
+
+
+def _is_opa_error(response: requests.Response | None) -> bool:
+    """An error OPA itself wrote (`{"code": ..., "message": ...}`), not a proxy's page."""
+    try:
+        body = response.json() if response is not None else None
+    except ValueError:
+        return False
+    return isinstance(body, dict) and isinstance(body.get("code"), str) and "message" in body
 
 
 def _message(response: requests.Response | None) -> str:
