@@ -102,6 +102,9 @@ class PolicyStore:
         self._lock = threading.Lock()
         self._modules = _Modules(0, {})
         self._local = threading.local()
+        # False: the policies list leaves out the modules' syntax trees (as a server that is not
+        # OPA itself may), so that clients must find packages another way.
+        self.trees = True
 
     def put(self, module_id: str, text: str) -> None:
         """Add or replace a module; OpaError (nothing changed) when the modules do not compile."""
@@ -183,7 +186,8 @@ class _Handler(BaseHTTPRequestHandler):
             return
         store = self.server.store
         if path.rstrip("/") == "/v1/policies" and method == "GET":
-            self._send(200, {"result": [{"id": k, "raw": v, "ast": _ast(v)} for k, v in sorted(store.modules().items())]})
+            self._send(200, {"result": [{"id": k, "raw": v, **({"ast": _ast(v)} if store.trees else {})}
+                                        for k, v in sorted(store.modules().items())]})
         elif path.startswith("/v1/policies/"):
             self._policy(method, path[len("/v1/policies/"):], body)
         elif (path == "/v1/data" or path.startswith("/v1/data/")) and method in ("GET", "POST"):

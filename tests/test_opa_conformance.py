@@ -28,7 +28,7 @@ from opa_fleet import write_fleet, write_org
 from opa_server import OpaTestServer, running_server
 from pipewarden.policy.catalog import load_catalog
 from pipewarden.policy.engine import OpaBackend, engine_for, use_backend
-from pipewarden.policy.opa import OpaRuleEngine, OpaServerError, module_id
+from pipewarden.policy.opa import OpaRuleEngine, OpaServerError, check_server, module_id
 from pipewarden.policy.regorus import RegorusEngine
 from pipewarden.policy.testing import run_policy_tests
 
@@ -277,6 +277,26 @@ def test_modules_lost_by_the_server_are_uploaded_again() -> None:
         for ask in (lambda: kept.run(document, params), lambda: kept.evaluate_fleet(fleet_rule, [])):
             with pytest.raises(OpaServerError, match=f"the OPA server at {server.url} has no"):
                 ask()
+
+
+def test_no_upload_finds_packages_without_syntax_trees() -> None:
+    """A server whose policies list has no syntax trees: the packages are found in its data
+    documents instead, and a server without them is still refused."""
+    catalog = load_catalog((CUSTOM,))
+    document = _document("50%", [3])
+    params = json.dumps({r.id: r.params for r in catalog.document_rules()})
+    with OpaTestServer() as server:
+        server.store.trees = False
+        expected = OpaRuleEngine(catalog, OpaBackend(server.url)).run(document, params)
+        kept = OpaBackend(server.url, upload=False)
+        check_server(kept)
+        assert OpaRuleEngine(catalog, kept).run(document, params) == expected
+        server.store.clear()
+        with pytest.raises(OpaServerError, match="has no module of a package under pipewarden.rules"):
+            check_server(OpaBackend(server.url, upload=False))
+        server.store.put("pipewarden/x.rego", "package pipewarden.rules.other\n\nimport rego.v1\n\ndeny contains 1 if false\n")
+        with pytest.raises(OpaServerError, match="has no module of package pipewarden.rules.alarm_gating"):
+            OpaRuleEngine(load_catalog(()), OpaBackend(server.url, upload=False))
 
 
 def test_a_renamed_rule_file_replaces_its_old_module(tmp_path: Path) -> None:

@@ -246,11 +246,12 @@ class _Connection:
         """The server answers the policies list with this token (OpaServerError otherwise)."""
         self.call("GET /v1/policies", self.client.check_connection)
 
-    def query(self, package: str, rule: str | None, input_data: dict[str, Any]) -> tuple[bool, Any]:
+    def query(self, package: str, rule: str | None, input_data: dict[str, Any], strict: bool = True) -> tuple[bool, Any]:
         """(defined, value) of `data.<package>.<rule>` for this input; _EvalFailed when OPA fails."""
         path = "/".join([*package.split("."), *([rule] if rule else [])])
+        params = _STRICT if strict else None
         answer = self.call(f"POST /v1/data/{path}",
-                           lambda: self.client.query_rule(input_data, package, rule, query_params=_STRICT))
+                           lambda: self.client.query_rule(input_data, package, rule, query_params=params))
         if not isinstance(answer, dict):
             raise OpaServerError(f"the OPA server at {self.url} answered POST /v1/data/{path} with {type(answer).__name__}, "
                                  "not an object: is --opa-url the base URL of an OPA server?")
@@ -364,12 +365,45 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
+def _deployed(connection: _Connection, packages: list[str]) -> set[str]:
+    """Which of `packages` the server holds a module of: from the modules' syntax trees (`GET
+    /v1/policies`); for a server whose list has no trees, from the data documents themselves
+    (`data.pipewarden.rules` and `data.pipewarden.fleet` without input: a package that exists is
+    an object there, even with every rule undefined)."""
+    listed = set(connection.deployed_packages().values())
+    found = {p for p in packages if p in listed}
+    if found == set(packages):
+        return found
+    for top in sorted({".".join(p.split(".")[:2]) for p in packages if p not in found}):
+        try:
+            defined, tree = connection.query(top, None, {}, strict=False)
+        except _EvalFailed:
+            continue  # a rule fails without input: the trees were all there was to go by
+        for package in packages:
+            if package.startswith(top + "."):
+                node: Any = tree if defined else None
+                for part in package[len(top) + 1:].split("."):
+                    node = node.get(part) if isinstance(node, dict) else None
+                if isinstance(node, dict):
+                    found.add(package)
+    return found
+
+
 def check_server(backend: OpaBackend) -> None:
     """The server can be used as `backend` says: it answers with this token; with `upload`
     False, it holds modules (OpaServerError otherwise, one line naming the URL)."""
     connection = _connection(backend)
     connection.check()
-    if not backend.upload and not any(p.startswith(_RULES_PACKAGE + ".") for p in connection.deployed_packages().values()):
+    if backend.upload:
+        return
+    listed = connection.deployed_packages().values()
+    if any(p.startswith(_RULES_PACKAGE + ".") for p in listed):
+        return
+    try:
+        defined, tree = connection.query(_RULES_PACKAGE, None, {}, strict=False)
+    except _EvalFailed:
+        return  # rules are there (one fails without input): each rule's package is checked later
+    if not (defined and isinstance(tree, dict) and tree):
         raise OpaServerError(
             f"the OPA server at {connection.url} has no module of a package under {_RULES_PACKAGE} (--opa-no-upload "
             "uses the rules it already has): deploy pipewarden's policies in its bundle, or leave out --opa-no-upload")
@@ -428,7 +462,7 @@ def _upload(connection: _Connection, catalog: Catalog, files: list[tuple[str, st
 
 def _check_deployed(connection: _Connection, catalog: Catalog) -> None:
     """Without upload: every rule's package is on the server, else an OpaServerError naming it."""
-    deployed = set(connection.deployed_packages().values())
+    deployed = _deployed(connection, sorted(str(r.package) for r in catalog.rules.values() if r.source))
     for rule in sorted(catalog.rules.values(), key=lambda r: r.id):
         if rule.source and str(rule.package) not in deployed:
             raise OpaServerError(
