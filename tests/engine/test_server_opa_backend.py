@@ -6,15 +6,13 @@ uploaded under `pipewarden/`); the release succeeds as with the embedded engine.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import httpx
 from server_helpers import ServerProcess
 from test_decision_api_server import PIPELINE, PIPELINE_YAML, git, wait_for
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from opa_server import OpaTestServer  # noqa: E402 - tests/ is not a package
+from opa_server import OpaTestServer
 
 # The decision API test's pipeline, without its approval: released straight through.
 UNGATED = PIPELINE_YAML.replace("    approvals: [{name: qa-lead, type: manual}]\n", "")
