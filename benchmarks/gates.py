@@ -53,6 +53,7 @@ import json
 import os
 import platform
 import shutil
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -748,6 +749,11 @@ def main() -> None:
     reason = missing()
     if reason is not None:
         raise SystemExit(reason)
+
+    def interrupted(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt  # SIGTERM too: what was measured is written, everything is stopped
+
+    signal.signal(signal.SIGTERM, interrupted)
     args.count = args.count or (5 if args.quick else 100)
     args.trials = args.trials or (1 if args.quick else 3)
     args.window = args.window or (8.0 if args.quick else 20.0)
