@@ -166,3 +166,26 @@ def test_a_stored_definition_reads_back_as_the_same_document() -> None:
     loaded = load_pipeline_bytes("x.yaml", _as_yaml(document))
     assert loaded.valid, loaded.invalid
     assert loaded.document == document
+
+
+def test_the_other_heads_are_loaded_once_per_content(tmp_path: Path) -> None:
+    """Every entry round checks the policy again: the other pipelines' heads are loaded once and
+    kept while they are heads; a new head of one is loaded and fails the gate as it should."""
+    shop_text, cart_text = pipeline("shop", "127.0.0.1:9901"), pipeline("cart", "127.0.0.1:9902")
+    shop, shop_commit = repository(tmp_path / "shop", shop_text)
+    cart, cart_commit = repository(tmp_path / "cart", cart_text)
+    with EngineStore.for_state_dir(tmp_path / "state") as store:
+        activities = EngineActivities(store, tmp_path / "state", org_config=org_config(tmp_path))
+        stored(store, "shop", shop, shop_commit, shop_text)
+        stored(store, "cart", cart, cart_commit, cart_text)
+        first = activities._others("cart", f"{cart}@main:pipeline.yaml")
+        again = activities._others("cart", f"{cart}@main:pipeline.yaml")
+        where = f"{shop}@main:pipeline.yaml"
+        assert list(first) == [where] and again[where] is first[where]  # the same loaded file
+        # shop's head moves onto cart's host: loaded anew, and cart's gate now fails
+        moved = pipeline("shop", "127.0.0.1:9902")
+        stored(store, "shop", shop, shop_commit, moved)
+        assert activities._others("cart", f"{cart}@main:pipeline.yaml")[where] is not first[where]
+        store.create_execution("cart", cart_commit, trigger="poll", now=NOW)
+        assert check(activities, "cart", cart, cart_commit).gate.result == "fail"
+        assert len(activities._loaded_others) == 1  # the old head is not kept

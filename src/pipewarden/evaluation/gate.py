@@ -22,6 +22,7 @@ from pipewarden.evaluation.document import evaluate_document, summarize
 from pipewarden.evaluation.levels import to_findings
 from pipewarden.load.pipeline import load_pipeline_bytes
 from pipewarden.model.finding import Finding, PipelineSummary
+from pipewarden.model.pipeline import PipelineFile
 
 
 @dataclass(frozen=True)
@@ -45,14 +46,16 @@ def check_document(
     org_config: str | None,
     policies: Sequence[str] = (),
     now: dt.datetime,
-    others: Mapping[str, bytes | str] | None = None,
+    others: Mapping[str, bytes | str | PipelineFile] | None = None,
 ) -> GateResult:
     """Check one pipeline document under the org config `org_config` (None: every rule at its
     catalog default) and the extra rule folders `policies`, as of `now`.
 
     `source` is the file's content (text is read as UTF-8), `name` the name findings give it.
-    `others` (name -> content), when given, are the other pipelines the fleet rules compare the
-    document with (engine.md: the heads of the engine's other pipelines); only the document's
+    `others` (name -> content, or the file already loaded under that name: a caller that checks
+    often against the same others loads each once), when given, are the other pipelines the fleet
+    rules compare the document with (engine.md: the heads of the engine's other pipelines); only
+    the document's
     own findings are returned. A configuration that does not load (org config, policies) raises
     the same errors as `check` (ConfigError, PolicyError); a document that does not load is not
     an error: it gets its `valid-definition` finding.
@@ -61,7 +64,8 @@ def check_document(
 
 
 def check_document_in(
-    source: bytes | str, name: str, context: EvalContext, others: Mapping[str, bytes | str] | None = None
+    source: bytes | str, name: str, context: EvalContext,
+    others: Mapping[str, bytes | str | PipelineFile] | None = None,
 ) -> GateResult:
     """`check_document` with a context already built (`build_context`); a context may be shared
     by threads (see EvalContext)."""
@@ -69,7 +73,8 @@ def check_document_in(
         raise ValueError(f"the document {name!r} is also among the other pipelines; give each a distinct name")
     evaluated = [evaluate_document(load_pipeline_bytes(name, _bytes(source)), context)]
     # The others take part in the fleet rules only: their own rules are not run.
-    evaluated += [summarize(load_pipeline_bytes(n, _bytes(s)), context) for n, s in (others or {}).items()]
+    evaluated += [summarize(s if isinstance(s, PipelineFile) else load_pipeline_bytes(n, _bytes(s)), context)
+                  for n, s in (others or {}).items()]
     findings = tuple(f for f in to_findings(evaluated, context).findings if f.file == name)
     blocking = tuple(f for f in findings if f.blocks())
     return GateResult(evaluated[0].summary, findings, blocking, not blocking)

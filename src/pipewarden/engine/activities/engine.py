@@ -126,6 +126,7 @@ from pipewarden.engine.synthetics import synthetic_reading
 from pipewarden.errors import ConfigError, PolicyError
 from pipewarden.evaluation.gate import check_document
 from pipewarden.load.pipeline import load_pipeline_bytes
+from pipewarden.model.pipeline import PipelineFile
 from pipewarden.model.view import PipelineView, StageView, pipeline_view
 
 LEASE_POLL_SECONDS = 0.2
@@ -226,6 +227,9 @@ class EngineActivities:
         self.policies = tuple(policies)
         self.pipelines = None if pipelines is None else frozenset(pipelines)
         self.ancestry = blocklist_observe.GitAncestry()
+        self._others_lock = threading.Lock()
+        self._loaded_others: dict[tuple[str, bytes], PipelineFile] = {}
+        """The other pipelines' heads as loaded for the policy gate (`_others`), by name and content."""
         self.sources = sources if sources is not None else engine_sources(store, prometheus_url)
 
     # ------------------------------------------------------------ helpers
@@ -256,19 +260,32 @@ class EngineActivities:
 
     # ------------------------------------------------------------ policy
 
-    def _others(self, pipeline: str, path: str) -> dict[str, bytes]:
+    def _others(self, pipeline: str, path: str) -> dict[str, PipelineFile]:
         """What the fleet rules compare a pipeline with (engine.md, `policy`: "the heads of the
         engine's other pipelines"): the newest valid definition the poller stored for each other
-        pipeline, named `REPO@BRANCH:PATH` (the name a fleet finding gives the other pipeline)."""
-        others: dict[str, bytes] = {}
+        pipeline, named `REPO@BRANCH:PATH` (the name a fleet finding gives the other pipeline),
+        loaded. Each is loaded once per content and kept while it is a head: every entry round
+        checks the policy again, and loading 99 others took 150 ms of the GIL at each
+        (benchmarks/RESULTS.md, issues 13 (b) and 14)."""
+        others: dict[str, PipelineFile] = {}
+        with self._others_lock:
+            cached = dict(self._loaded_others)
+        kept: dict[tuple[str, bytes], PipelineFile] = {}
         for record in self.store.pipelines():
             if record.name == pipeline or record.definition is None:
                 continue
             if self.pipelines is not None and record.name not in self.pipelines:
                 continue
             name = f"{record.repo}@{record.branch}:{record.path}" if record.repo else f"pipeline {record.name}"
-            if name != path:
-                others[name] = _as_yaml(record.definition)
+            if name == path:
+                continue
+            text = _as_yaml(record.definition)
+            loaded = cached.get((name, text)) or load_pipeline_bytes(name, text)
+            kept[(name, text)] = others[name] = loaded
+        with self._others_lock:
+            # the heads seen now, and those another thread just loaded (a head that changed
+            # since is dropped at the next call that does not see it)
+            self._loaded_others = {**kept, **{k: v for k, v in self._loaded_others.items() if k not in cached}}
         return others
 
     def _policy(self, pipeline: str, path: str, source: bytes, now: datetime) -> tuple[GateResult, dict[str, Any] | None]:
