@@ -8,7 +8,9 @@ import asyncio
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
+import pytest
 import yaml
 from workflow_helpers import pipeline_yaml
 
@@ -123,3 +125,31 @@ def test_stages_are_read_at_the_same_time(tmp_path: Path) -> None:
         assert sorted(evaluator.changed) == [("one", "prod"), ("three", "prod"), ("two", "prod")]
         evaluator.round(T0 + timedelta(seconds=5))
         assert evaluator.changed == []  # nothing new, nothing started or stopped
+
+
+def test_a_round_stores_every_stage_in_one_write_and_a_failed_stage_keeps_its_states(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    value = tmp_path / "value"
+    value.write_text("12")
+    with EngineStore.for_state_dir(tmp_path / "state") as store:
+        for name in ("one", "two", "three"):
+            define(store, name, value)
+        evaluator = AlarmEvaluator(store, engine_sources(store, None), None, poll_seconds=5)
+        writes: list[int] = []
+        original = store.put_round_alarm_states
+
+        def counted(stages: Any, *, now: datetime) -> None:
+            writes.append(len(stages))
+            original(stages, now=now)
+
+        monkeypatch.setattr(store, "put_round_alarm_states", counted)
+        assert evaluator.round(T0) == 3
+        assert writes == [3]  # one transaction for the three stages
+        # "two"'s definition breaks: its stage is skipped, its stored state stays as it was
+        record = store.pipeline("two")
+        assert record is not None and record.definition is not None
+        broken = dict(record.definition, alarms={"errors": {"metric": {"source": "command", "command": 3}}})
+        store.set_definition("two", broken, commit="b" * 40, team="demo", org=None, now=T0)
+        evaluator.round(T0 + timedelta(seconds=5))
+        assert store.alarm_states("two", "prod")["errors"][1] == T0
+        assert store.alarm_states("one", "prod")["errors"][1] == T0 + timedelta(seconds=5)

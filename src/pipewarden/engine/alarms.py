@@ -60,7 +60,10 @@ class AlarmEvaluator:
         """One evaluation of every alarm of every stage; how many alarm states were stored. A
         pipeline whose definition cannot be read is skipped (logged): the others go on. Stages are
         read READERS at a time, so a slow source (a command of up to 30 s, a Prometheus timing
-        out) delays no other stage's alarms beyond its own."""
+        out) delays no other stage's alarms beyond its own. The stored states are read once and
+        the new ones written in one transaction for the whole round: one write per round, not one
+        per stage, which in a busy server queued behind every execution's writes (rounds of 20 s
+        and more at 100 pipelines: benchmarks/RESULTS.md, issue 14)."""
         self.changed = []
         names = self.pipelines if self.pipelines is not None else [p.name for p in self.store.pipelines()]
         units: list[tuple[str, PipelineView, StageView]] = []
@@ -74,18 +77,36 @@ class AlarmEvaluator:
                 log.exception("alarms of pipeline %s could not be evaluated", name)
                 continue
             units.extend((name, view, stage) for stage in view.stages if stage.alarms)
-        def one(unit: tuple[str, PipelineView, StageView]) -> int:
-            return self._stage(unit[0], unit[1], unit[2], now)
+        if not units:
+            return 0
+        stored = self.store.all_alarm_states()
 
-        if len(units) <= 1:
-            return sum(one(unit) for unit in units)
-        with ThreadPoolExecutor(max_workers=min(READERS, len(units)), thread_name_prefix="alarms") as pool:
-            return sum(pool.map(one, units))
+        def one(unit: tuple[str, PipelineView, StageView]) -> dict[str, alarms_gate.AlarmState] | None:
+            return self._stage(unit[0], unit[1], unit[2], now, stored.get((unit[0], unit[2].name), {}))
 
-    def _stage(self, name: str, view: PipelineView, stage: StageView, now: datetime) -> int:
-        """Read, step and store the alarms of one stage; 0 (logged) when that fails."""
+        if len(units) == 1:
+            results = [one(units[0])]
+        else:
+            with ThreadPoolExecutor(max_workers=min(READERS, len(units)), thread_name_prefix="alarms") as pool:
+                results = list(pool.map(one, units))
+        stepped = {(name, stage.name): states for (name, _, stage), states in zip(units, results, strict=True)
+                   if states is not None}
         try:
-            stored = self.store.alarm_states(name, stage.name)
+            self.store.put_round_alarm_states(stepped, now=now)
+        except Exception:
+            log.exception("the alarm states of a round could not be stored")
+            return 0
+        for (name, stage), states in stepped.items():
+            before = {n: (s.firing, s.breaching) for n, (s, _) in stored.get((name, stage), {}).items()}
+            if any(n not in before or before[n] != (s.firing, s.breaching) for n, s in states.items()):
+                self.changed.append((name, stage))
+        return sum(len(states) for states in stepped.values())
+
+    def _stage(self, name: str, view: PipelineView, stage: StageView, now: datetime,
+               stored: dict[str, tuple[alarms_gate.AlarmState, datetime]]) -> dict[str, alarms_gate.AlarmState] | None:
+        """Read and step the alarms of one stage from their `stored` states; None (logged) when
+        that fails (its stored states then stay as they were)."""
+        try:
             intervals = {s.name: float(s.interval_seconds) for s in view.synthetics if s.interval_seconds is not None}
             context = ReadContext(stage.name, stage.hosts, now, pipeline=name, poll_seconds=self.poll_seconds,
                                   alarm=True, synthetic_intervals=intervals)
@@ -98,14 +119,10 @@ class AlarmEvaluator:
                 reading = self.sources.read(alarm.metric, context)
                 states[alarm_name] = alarms_gate.step(None if previous is None else previous[0],
                                                       reading.observation(), alarm)
-            self.store.put_alarm_states(name, stage.name, states, now=now)
         except Exception:
             log.exception("alarms of pipeline %s stage %s could not be evaluated", name, stage.name)
-            return 0
-        before = {n: (s.firing, s.breaching) for n, (s, _) in stored.items()}
-        if any(n not in before or before[n] != (s.firing, s.breaching) for n, s in states.items()):
-            self.changed.append((name, stage.name))  # list.append is atomic under the GIL
-        return len(states)
+            return None
+        return states
 
     async def run(self, stop: asyncio.Event, clock: Callable[[], datetime]) -> None:
         """A round at once, then every `poll_seconds` (from the start of one round to the next)
