@@ -89,6 +89,10 @@ PRUNE_BATCH = 10_000
 """Rows one pruning transaction deletes at most: a large backlog never holds the write lock long."""
 
 
+SQLITE_POOL_SIZE = 16
+SQLITE_POOL_OVERFLOW = 48
+
+
 def default_url(state_dir: Path) -> str:
     """The default store: `engine.db` in the state dir."""
     return f"sqlite:///{Path(state_dir).resolve() / 'engine.db'}"
@@ -124,7 +128,13 @@ class EngineStore:
             database = parsed.database
             if database and database != ":memory:":
                 Path(database).parent.mkdir(parents=True, exist_ok=True)
-            self.engine: Engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_SECONDS})
+            # More connections than SQLAlchemy's default 5 + 10: a writer waiting for SQLite's write
+            # lock holds its connection meanwhile, and with 32 activity threads, the poller, the
+            # alarm readers and the web app, readers (which WAL lets run beside the writer) queued
+            # for a connection behind writers (benchmarks/RESULTS.md, issue 14). A SQLite
+            # connection costs little.
+            self.engine: Engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_SECONDS},
+                                                pool_size=SQLITE_POOL_SIZE, max_overflow=SQLITE_POOL_OVERFLOW)
             event.listen(self.engine, "connect", _sqlite_connect)
             event.listen(self.engine, "begin", _sqlite_begin)
         else:
