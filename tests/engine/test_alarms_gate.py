@@ -123,6 +123,11 @@ def test_source_errors_and_unevaluated_alarms_wait() -> None:
         assert result.reason == "alarm high-error-rate cannot be evaluated: Prometheus answered HTTP 400 (bad_data): parse error"
     result = alarms.evaluate({}, now=now, expected=["high-error-rate"])
     assert (result.code, result.reason) == ("source_error", "alarm high-error-rate has not been evaluated yet")
+    # a state too old to trust says when it was last evaluated
+    old = alarms.evaluate({}, now=now, expected=["high-error-rate"], stale={"high-error-rate": at(0)})
+    assert (old.result, old.code) == (GateOutcome.WAIT, "source_error")
+    assert old.reason == ("alarm high-error-rate was last evaluated at 2026-12-01T15:00:00.000Z, too long ago to "
+                          "trust (the server's alarm evaluator is behind or not running)")
     with pytest.raises(InvalidValue):
         alarms.evaluate({}, now=now, phase="bake")  # type: ignore[arg-type]
 

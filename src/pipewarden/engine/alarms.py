@@ -17,7 +17,8 @@ react stays within one `poll.gates` (plus the reads) from the breach that comple
 
 A stored state older than `STALE_PERIODS` poll intervals means the evaluator is not running (the
 server is down, a `pipewarden worker` without a server): the gates then wait (`source_error`,
-"not evaluated since ..."), since a gate that lacks data never passes.
+"alarm NAME was last evaluated at TIME, too long ago to trust"), since a gate that lacks data
+never passes.
 """
 
 from __future__ import annotations

@@ -654,9 +654,12 @@ class EngineActivities:
         """`alarms` at the entry or as the tripwire, from the states the server's evaluator stored
         (engine/alarms.py); a state older than STALE_PERIODS polls counts as not evaluated."""
         stale = timedelta(seconds=STALE_PERIODS * max(1, poll_seconds))
-        states = {name: state for name, (state, evaluated) in self.store.alarm_states(pipeline, stage.name).items()
-                  if name in stage.alarms and now - evaluated <= stale}
-        result = alarms_gate.evaluate(states, now=now, phase=phase, expected=stage.alarms)
+        stored = {name: found for name, found in self.store.alarm_states(pipeline, stage.name).items()
+                  if name in stage.alarms}
+        states = {name: state for name, (state, evaluated) in stored.items() if now - evaluated <= stale}
+        result = alarms_gate.evaluate(states, now=now, phase=phase, expected=stage.alarms,
+                                      stale={name: evaluated for name, (_, evaluated) in stored.items()
+                                             if name not in states})
         return self._overridden(pipeline, stage.name, alarms_gate.NAME, result, now)
 
     def _blocklisted(self, pipeline: str, stage: str, artifacts: Collection[str], now: datetime) -> set[str]:

@@ -39,7 +39,7 @@ from typing import Any, Literal
 from pipewarden.engine.domain.errors import InvalidValue
 from pipewarden.engine.domain.gates.base import FAIL, PASS, WAIT, GateResult, clock
 from pipewarden.engine.domain.gates.metrics import SOURCE_ERROR, Observation, number
-from pipewarden.engine.domain.ids import format_optional_time, parse_time
+from pipewarden.engine.domain.ids import format_optional_time, format_time, parse_time
 from pipewarden.model.view import AlarmView
 
 NAME = "alarms"
@@ -121,9 +121,11 @@ def step(state: AlarmState | None, observation: Observation, alarm: AlarmView) -
 
 
 def evaluate(states: Mapping[str, AlarmState], *, now: datetime, phase: Phase = "entry",
-             expected: Sequence[str] = ()) -> GateResult:
+             expected: Sequence[str] = (), stale: Mapping[str, datetime] | None = None) -> GateResult:
     """The `alarms` gate over a stage's alarm states (see the module docstring); `expected` names
-    the stage's alarms, so that one without a state yet waits instead of passing unseen."""
+    the stage's alarms, so that one without a state yet waits instead of passing unseen. `stale`:
+    when each alarm without a usable state was last evaluated, for one whose state is too old to
+    trust (the reason then says so, rather than "not evaluated yet")."""
     if phase not in ("entry", "tripwire"):
         raise InvalidValue(f"an alarms phase is entry or tripwire, not {phase!r}")
     names = list(dict.fromkeys([*expected, *states]))
@@ -140,7 +142,8 @@ def evaluate(states: Mapping[str, AlarmState], *, now: datetime, phase: Phase = 
     if breaching:
         return WAIT(BREACHING, "; ".join(_breaching(state) for state in breaching), inputs=inputs)
     if unreadable:
-        return WAIT(SOURCE_ERROR, "; ".join(_unreadable(name, states.get(name)) for name in unreadable), inputs=inputs)
+        return WAIT(SOURCE_ERROR, "; ".join(_unreadable(name, states.get(name), (stale or {}).get(name))
+                                            for name in unreadable), inputs=inputs)
     if not names:
         return PASS("no alarms", inputs=inputs)
     return PASS(f"no alarm firing or breaching ({', '.join(names)})", inputs=inputs)
@@ -161,7 +164,10 @@ def _breaching(state: AlarmState) -> str:
     return f"alarm {state.name} is breaching: {_observed(state)}, {state.streak} of {state.periods} evaluations"
 
 
-def _unreadable(name: str, state: AlarmState | None) -> str:
+def _unreadable(name: str, state: AlarmState | None, last: datetime | None) -> str:
+    if state is None and last is not None:
+        return (f"alarm {name} was last evaluated at {format_time(last)}, too long ago to trust "
+                "(the server's alarm evaluator is behind or not running)")
     if state is None:
         return f"alarm {name} has not been evaluated yet"
     assert state.error is not None and state.error.error is not None
