@@ -10,6 +10,10 @@ that lock an append reads the head, checks its idempotency key, writes the event
 chain valid across processes and crashes. Whatever else a write changes (a hook run's result, a
 status) commits in the same transaction as its event, so neither is ever without the other.
 
+Within one process, writers to SQLite take turns on a lock before they take a connection
+(`_local_writer`): SQLite's own busy handler polls with sleeps, which made the waits of many
+writing threads long and unfair.
+
 **SQLite settings, and why.** `journal_mode=WAL`: readers (status, events) never block the writer
 nor wait for it. `synchronous=FULL`: in WAL mode, NORMAL may lose the last transactions on a power
 loss or OS crash (they are in the WAL but not yet synced); the engine promises that a committed hook
@@ -25,8 +29,9 @@ IGNORE / ON CONFLICT (idempotency is a read inside the serialised write), no JSO
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Self
@@ -139,6 +144,13 @@ class EngineStore:
             event.listen(self.engine, "begin", _sqlite_begin)
         else:
             self.engine = create_engine(url, pool_pre_ping=True)
+        # SQLite serialises writers anyway; within this process they queue on a lock instead,
+        # before taking a connection: a thread waiting for SQLite's own lock retries in sleeps of
+        # up to 100 ms (its busy handler), so with dozens of writing threads the lock went to
+        # whoever polled at the right moment and the others' waits grew long-tailed. Other
+        # processes (a second worker) still meet at SQLite's lock. PostgreSQL writers queue on
+        # the chain head's row lock; they only take turns here too.
+        self._local_writer: AbstractContextManager[Any] = threading.RLock() if self.sqlite else nullcontext()
         self._create()
 
     @classmethod
@@ -169,7 +181,7 @@ class EngineStore:
     @contextmanager
     def _write(self) -> Iterator[Connection]:
         """A write transaction holding the store's write lock (see the module docstring)."""
-        with self.engine.connect() as conn:
+        with self._local_writer, self.engine.connect() as conn:
             conn.execution_options(pw_write=True)
             with conn.begin():
                 conn.execute(select(t.chain_head.c.seq).where(t.chain_head.c.id == 1).with_for_update())
@@ -908,7 +920,7 @@ class EngineStore:
         """A write transaction for measurements (synthetic results): not part of the audit chain,
         so it does not lock the chain head (on SQLite, BEGIN IMMEDIATE still serialises it with
         every other write)."""
-        with self.engine.connect() as conn:
+        with self._local_writer, self.engine.connect() as conn:
             conn.execution_options(pw_write=True)
             with conn.begin():
                 yield conn
