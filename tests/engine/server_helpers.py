@@ -133,3 +133,27 @@ def wait_gone(pid: int | None, timeout: float = 30) -> bool:
         except ProcessLookupError:
             pass
     return False
+
+
+def single_pipeline(tmp_path: Path, pipeline_yaml: str) -> tuple[Path, str, Path]:
+    """A git repository holding `pipeline_yaml`, an `app.txt` and a hook `ok.sh` that exits 0,
+    and an EngineConfig releasing it (polls of 1 s): (repository, its head, the config file)."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True, text=True).stdout.strip()
+
+    git("init", "-q", "-b", "main")
+    git("config", "user.name", "Test Dev")
+    git("config", "user.email", "dev@example.com")
+    (repo / "pipeline.yaml").write_text(pipeline_yaml)
+    (repo / "app.txt").write_text("v1\n")
+    (repo / "ok.sh").write_text("#!/bin/sh\nexit 0\n")
+    (repo / "ok.sh").chmod(0o755)
+    git("add", "-A")
+    git("commit", "-q", "-m", "v1")
+    config = tmp_path / "engine.yaml"
+    config.write_text(f"apiVersion: pipewarden/v1\nkind: EngineConfig\npoll: {{git: 1s, gates: 1s}}\n"
+                      f"pipelines:\n  - repo: {repo}\n")
+    return repo, git("rev-parse", "HEAD"), config

@@ -7,7 +7,6 @@ through the JSON API; it wants the admin token; an unknown path is `{}`."""
 
 from __future__ import annotations
 
-import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -18,9 +17,7 @@ import httpx
 import pytest
 import requests
 from opa_client import OpaClient
-from server_helpers import ServerProcess
-
-from pipewarden.engine.devserver import DevServerError, temporal_binary
+from server_helpers import ServerProcess, single_pipeline
 
 PIPELINE = "gated-app"
 RELEASE = "/v1/data/pipewarden/release/allow"
@@ -43,16 +40,7 @@ stages:
 WAIT_SECONDS = 60
 
 
-@pytest.fixture(autouse=True)
-def _needs_temporal() -> None:
-    try:
-        temporal_binary()
-    except DevServerError as error:
-        pytest.skip(f"NO TEMPORAL DEV SERVER: {error}")
-
-
-def git(repo: Path, *args: str) -> str:
-    return subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True, text=True).stdout.strip()
+pytestmark = pytest.mark.usefixtures("needs_temporal")
 
 
 def wait_for(what: str, probe: Callable[[], Any]) -> Any:
@@ -66,21 +54,7 @@ def wait_for(what: str, probe: Callable[[], Any]) -> Any:
 
 
 def test_the_decision_api_of_a_running_server(tmp_path: Path) -> None:
-    repo = tmp_path / "repo"
-    repo.mkdir()
-    git(repo, "init", "-q", "-b", "main")
-    git(repo, "config", "user.name", "Test Dev")
-    git(repo, "config", "user.email", "dev@example.com")
-    (repo / "pipeline.yaml").write_text(PIPELINE_YAML)
-    (repo / "app.txt").write_text("v1\n")
-    (repo / "ok.sh").write_text("#!/bin/sh\nexit 0\n")
-    (repo / "ok.sh").chmod(0o755)
-    git(repo, "add", "-A")
-    git(repo, "commit", "-q", "-m", "v1")
-    head = git(repo, "rev-parse", "HEAD")
-    config = tmp_path / "engine.yaml"
-    config.write_text(f"apiVersion: pipewarden/v1\nkind: EngineConfig\npoll: {{git: 1s, gates: 1s}}\n"
-                      f"pipelines:\n  - repo: {repo}\n")
+    _, head, config = single_pipeline(tmp_path, PIPELINE_YAML)
     state = tmp_path / "state"
     with ServerProcess(state, "--config", str(config)) as server:
         url = server.url

@@ -19,8 +19,6 @@ import pytest
 from server_helpers import ServerProcess
 from workflow_helpers import git, write
 
-from pipewarden.engine.devserver import DevServerError, temporal_binary
-
 PIPELINE = """apiVersion: pipewarden/v1
 kind: Pipeline
 metadata: {name: crash-demo, team: demo}
@@ -48,12 +46,7 @@ stages:
 """
 
 
-@pytest.fixture(autouse=True)
-def _needs_temporal() -> None:
-    try:
-        temporal_binary()
-    except DevServerError as error:
-        pytest.skip(f"NO TEMPORAL DEV SERVER: {error}")
+pytestmark = pytest.mark.usefixtures("needs_temporal")
 
 
 def make_repo(root: Path, record: Path, *, bake: str, slow_install: bool) -> Path:

@@ -38,8 +38,6 @@ import pytest
 from server_helpers import ServerProcess, alive
 from workflow_helpers import git, write
 
-from pipewarden.engine.devserver import DevServerError, temporal_binary
-
 STEADY = """apiVersion: pipewarden/v1
 kind: Pipeline
 metadata: {name: steady, team: demo}
@@ -85,12 +83,7 @@ rules:
 """
 
 
-@pytest.fixture(autouse=True)
-def _needs_temporal() -> None:
-    try:
-        temporal_binary()
-    except DevServerError as error:
-        pytest.skip(f"NO TEMPORAL DEV SERVER: {error}")
+pytestmark = pytest.mark.usefixtures("needs_temporal")
 
 
 def faulty_yaml(*, build: str = GOOD_BUILD, rollback: str = "automatic") -> str:

@@ -9,30 +9,20 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
-from server_helpers import ServerProcess
-from test_decision_api_server import PIPELINE, PIPELINE_YAML, git, wait_for
+import pytest
+from server_helpers import ServerProcess, single_pipeline
+from test_decision_api_server import PIPELINE, PIPELINE_YAML, wait_for
 
 from opa_server import OpaTestServer
+
+pytestmark = pytest.mark.usefixtures("needs_temporal")
 
 # The decision API test's pipeline, without its approval: released straight through.
 UNGATED = PIPELINE_YAML.replace("    approvals: [{name: qa-lead, type: manual}]\n", "")
 
 
 def test_the_policy_gate_of_a_server_runs_on_the_organisations_opa(tmp_path: Path) -> None:
-    repo = tmp_path / "repo"
-    repo.mkdir()
-    git(repo, "init", "-q", "-b", "main")
-    git(repo, "config", "user.name", "Test Dev")
-    git(repo, "config", "user.email", "dev@example.com")
-    (repo / "pipeline.yaml").write_text(UNGATED)
-    (repo / "app.txt").write_text("v1\n")
-    (repo / "ok.sh").write_text("#!/bin/sh\nexit 0\n")
-    (repo / "ok.sh").chmod(0o755)
-    git(repo, "add", "-A")
-    git(repo, "commit", "-q", "-m", "v1")
-    config = tmp_path / "engine.yaml"
-    config.write_text(f"apiVersion: pipewarden/v1\nkind: EngineConfig\npoll: {{git: 1s, gates: 1s}}\n"
-                      f"pipelines:\n  - repo: {repo}\n")
+    _, _, config = single_pipeline(tmp_path, UNGATED)
     state = tmp_path / "state"
     with OpaTestServer(token="opa-secret") as opa, \
             ServerProcess(state, "--config", str(config), "--opa-url", opa.url, "--opa-token", "opa-secret") as server:

@@ -14,15 +14,7 @@ import httpx
 import pytest
 from server_helpers import ServerProcess, alive, wait_gone
 
-from pipewarden.engine.devserver import DevServerError, temporal_binary
-
-
-@pytest.fixture(autouse=True)
-def _needs_temporal() -> None:
-    try:
-        temporal_binary()
-    except DevServerError as error:
-        pytest.skip(f"NO TEMPORAL DEV SERVER: {error}")
+pytestmark = pytest.mark.usefixtures("needs_temporal")
 
 
 def test_server_starts_answers_and_stops_on_sigterm(tmp_path: Path) -> None:

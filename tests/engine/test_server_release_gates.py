@@ -36,12 +36,12 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
+from engine_helpers import require_temporal
 from prometheus_helpers import Exporter, PrometheusServer
 from prometheus_helpers import wait_for as wait_until
 from server_helpers import ServerProcess
 from workflow_helpers import git, write
 
-from pipewarden.engine.devserver import DevServerError, temporal_binary
 from pipewarden.engine.domain.ids import format_time, parse_time
 
 CANARY = ("127.0.0.1:9511", "127.0.0.1:9512")
@@ -228,10 +228,7 @@ def waiting_gate(engine: Engine, name: str, stage: str, ident: str, gate: str, c
 @pytest.fixture(scope="module")
 def engine(prometheus_servers: Callable[..., PrometheusServer],
            tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
-    try:
-        temporal_binary()
-    except DevServerError as error:
-        pytest.skip(f"NO TEMPORAL DEV SERVER: {error}")
+    require_temporal()
     from prometheus_client import Gauge
 
     root = tmp_path_factory.mktemp("release-gates")
