@@ -4,6 +4,10 @@ compile or upload it under a package of their own (`pipewarden.main.<name>`)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
+from pipewarden.errors import PolicyError
 from pipewarden.policy.rule import Rule
 
 
@@ -30,3 +34,21 @@ def aggregator_module(package: str, rules: list[Rule]) -> str:
             ref = f"_deny{index}"
         entries.append(f'\t"{rule.package}": {ref},')
     return "\n".join([f"package {package}", "", "import rego.v1", "", *helpers, "violations := {", *entries, "}", ""])
+
+
+def violations_of(raw: Mapping[str, Any], rules: Mapping[str, Rule]) -> list[tuple[str, str, str]]:
+    """The (rule id, path, message) of each violation in the aggregator's `violations` object (or
+    the same object built rule by rule), for the packages in `rules` (package -> rule; others are
+    ignored). A `deny` that is not a set of objects is a PolicyError naming the rule."""
+    found: list[tuple[str, str, str]] = []
+    for package, violations in raw.items():
+        rule = rules.get(package)
+        if rule is None:
+            continue
+        if not isinstance(violations, list) or not all(isinstance(v, dict) for v in violations):
+            raise PolicyError(
+                f"rule {rule.id}: `deny` must be a set of objects with `msg` and `path`, "
+                f"as in `deny contains {{\"msg\": ..., \"path\": ...}} if {{ ... }}`", rule.source, rule.deny_line,
+            )
+        found.extend((rule.id, str(v.get("path", "")), str(v.get("msg", ""))) for v in violations)
+    return found

@@ -58,7 +58,7 @@ from opa_client.errors import (  # type: ignore[import-untyped]
 )
 
 from pipewarden.errors import PipewardenError, PolicyError, UsageError
-from pipewarden.policy.aggregate import aggregator_module
+from pipewarden.policy.aggregate import aggregator_module, violations_of
 from pipewarden.policy.catalog import Catalog
 from pipewarden.policy.engine import OpaBackend, RuleFailed, RuleFailure, RuleViolation
 from pipewarden.policy.rule import Rule
@@ -558,19 +558,7 @@ class OpaRuleEngine:
             raw = None
         if raw is None:
             raw, failures = self._rule_by_rule(wanted, input_data)
-        found: list[RuleViolation] = []
-        for package, violations in raw.items():
-            rule = wanted.get(package)
-            if rule is None:
-                continue
-            if not isinstance(violations, list) or not all(isinstance(v, dict) for v in violations):
-                raise PolicyError(
-                    f"rule {rule.id}: `deny` must be a set of objects with `msg` and `path`, "
-                    f"as in `deny contains {{\"msg\": ..., \"path\": ...}} if {{ ... }}`", rule.source, rule.deny_line,
-                )
-            for violation in violations:
-                found.append((rule.id, str(violation.get("path", "")), str(violation.get("msg", ""))))
-        return found, failures
+        return violations_of(raw, wanted), failures
 
     def _denies(self, tree: Any) -> dict[str, Any]:
         """Each document rule's `deny` from the value of `data.pipewarden.rules` (packages below

@@ -19,7 +19,7 @@ import regorus
 
 from pipewarden.errors import LoadError, PolicyError
 from pipewarden.load.yamlsafe import read_text_file
-from pipewarden.policy.aggregate import aggregator_module, deny_ref
+from pipewarden.policy.aggregate import aggregator_module, deny_ref, violations_of
 from pipewarden.policy.builtin import POLICY_ERROR
 from pipewarden.policy.catalog import Catalog
 from pipewarden.policy.engine import UNDEFINED, EvaluationError, RuleFailed, RuleFailure
@@ -149,19 +149,7 @@ class RegorusEngine:
             raw = _UNDEFINED
         if raw == _UNDEFINED:
             raw, failures = self._rule_by_rule(rules)
-        found = []
-        for package, violations in (raw or {}).items():
-            rule = self._packages.get(package)
-            if rule is None:
-                continue
-            if not isinstance(violations, list) or not all(isinstance(v, dict) for v in violations):
-                raise PolicyError(
-                    f"rule {rule.id}: `deny` must be a set of objects with `msg` and `path`, "
-                    f"as in `deny contains {{\"msg\": ..., \"path\": ...}} if {{ ... }}`", rule.source, rule.deny_line,
-                )
-            for violation in violations:
-                found.append((rule.id, str(violation.get("path", "")), str(violation.get("msg", ""))))
-        return found, failures
+        return violations_of(raw or {}, self._packages), failures
 
     def _rule_by_rule(self, rules: frozenset[str] | None) -> tuple[dict[str, Any], list[RuleFailure]]:
         """Each enabled rule's `deny` on its own (the input is already set): a rule whose
