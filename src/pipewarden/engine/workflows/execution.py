@@ -206,8 +206,9 @@ class _Releaser:
         return self._stop
 
     def _halt_reason(self) -> str:
-        """Why `_halted` became true while a deploy ran (for the store's halt record)."""
-        return self._failure or "stopped"
+        """Why `_halted` became true while a deploy ran (for the store's halt record); a manual
+        rollback's deploy is never halted, so only ExecutionWorkflow has reasons of its own."""
+        return "the deploy was stopped"
 
     def _now(self) -> str:
         return format_time(workflow.now())
@@ -268,11 +269,11 @@ class _Releaser:
         except ActivityError as error:
             # The deploy could not run at all (its retries spent): the hosts fail like failing
             # hooks, so the stage can roll back.
-            self._failure = self._failure or f"the deploy could not run: {error.cause or error}"
+            self._failure = f"the deploy could not run: {error.cause or error}"
             self._stop = True
             return False
         if not answer.ok and answer.failure is not None:
-            self._failure = self._failure or answer.failure
+            self._failure = answer.failure
             self._stop = True
         return answer.ok and not self._halted(rollback)
 
