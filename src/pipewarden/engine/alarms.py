@@ -5,7 +5,7 @@ the pipeline's newest valid definition (the one the poller stored) through the m
 with that stage's placeholders (`$__stage`, `$__hosts`, `$__since_deploy` = the poll interval),
 steps each alarm's state (domain/gates/alarms.py: `periods` consecutive breaches before firing,
 no data not a breach, a source error keeps the state) and stores the states per (pipeline, stage,
-alarm) (EngineStore.put_alarm_states). The entry gates and the bake's tripwire only read those
+alarm) (EngineStore.put_round_alarm_states, one transaction a round). The entry gates and the bake's tripwire only read those
 states: one evaluator steps an alarm, so a streak counts evaluations, whatever the number of
 executions waiting or baking.
 

@@ -987,15 +987,10 @@ class EngineStore:
 
     # ------------------------------------------------------------ alarm states
 
-    def put_alarm_states(self, pipeline: str, stage: str, states: Mapping[str, AlarmState], *,
-                         now: datetime) -> None:
-        """The alarm evaluator's states of `stage`'s alarms after one round (replacing the
-        stage's earlier ones: an alarm the stage no longer lists disappears)."""
-        self.put_round_alarm_states({(pipeline, stage): states}, now=now)
-
     def put_round_alarm_states(self, stages: Mapping[tuple[str, str], Mapping[str, AlarmState]], *,
                                now: datetime) -> None:
-        """`put_alarm_states` for every (pipeline, stage) of one evaluator round, in one
+        """The alarm evaluator's states after one round, per (pipeline, stage), each stage's
+        replacing its earlier ones (an alarm the stage no longer lists disappears); in one
         transaction: one write (and one fsync) a round, whatever the number of stages, so that the
         evaluator never queues behind the executions' writes once per stage."""
         if not stages:
