@@ -7,14 +7,17 @@ halt (cancel, tripwire) read before every hook."""
 from __future__ import annotations
 
 import dataclasses
+import shutil
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
 from temporalio.testing import ActivityEnvironment
 from workflow_helpers import packed_repo
 
+from pipewarden.engine.activities.artifacts import ArtifactStore
 from pipewarden.engine.activities.engine import EngineActivities
 from pipewarden.engine.contract import DeployRequest, DeployTarget, HookSpec
 from pipewarden.engine.store import EngineStore
@@ -143,3 +146,18 @@ def test_an_unreadable_artifact_fails_the_host_with_a_reason(tmp_path: Path) -> 
         assert not answer.ok and answer.failure is not None
         assert answer.failure.startswith("hook stop on a1 could not run: ")
         assert _lines(record) == []
+
+
+def test_hosts_unpacking_the_same_artifact_at_once_all_get_it(tmp_path: Path) -> None:
+    """The hosts of a batch start together and each asks for the artifact's checkout and unpacked
+    content: the first to finish publishes it, the others keep theirs out of the way."""
+    repo, state, commit, _ = packed_repo(tmp_path)
+    artifacts = ArtifactStore(state)
+    shutil.rmtree(artifacts.checkout_dir(commit[:12]))
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        unpacked = list(pool.map(lambda _: artifacts.unpack(commit[:12]), range(8)))
+        checkouts = list(pool.map(lambda _: artifacts.ensure_checkout(str(repo), commit, commit[:12]), range(8)))
+    assert {path.name for path in unpacked} == {"artifact"}
+    assert (unpacked[0] / "app.txt").read_text() == "v1\n"
+    assert (checkouts[0] / ".git").exists() and (checkouts[0] / "pipeline.yaml").exists()
+    assert [p.name for p in unpacked[0].parent.iterdir() if p.name.endswith(".tmp")] == []

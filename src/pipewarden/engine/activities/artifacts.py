@@ -24,6 +24,8 @@ import os
 import shutil
 import subprocess
 import tarfile
+import threading
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -99,11 +101,16 @@ class ArtifactStore:
         return target
 
     def ensure_checkout(self, repo: str, commit: str, artifact: str) -> Path:
-        """The artifact's checkout, cloned again when missing (a rollback to an old artifact)."""
+        """The artifact's checkout, cloned again when missing (a rollback to an old artifact).
+        Safe for concurrent callers (the hosts of a deploy, another worker): each clones into a
+        staging folder of its own, and the first to finish publishes it."""
         target = self.checkout_dir(artifact)
         if (target / ".git").exists():
             return target
-        return self.fresh_checkout(repo, commit, artifact)
+        staging = _staging(target)
+        git(["clone", "--quiet", "--no-checkout", repo, str(staging)])
+        git(["-c", "advice.detachedHead=false", "checkout", "--quiet", "--detach", commit], cwd=staging)
+        return _publish(staging, target, complete=lambda path: (path / ".git").exists())
 
     # ---------------------------------------------------------------- content
 
@@ -152,14 +159,37 @@ class ArtifactStore:
         record = self.record(artifact)
         if record is None or not self.intact(artifact):
             raise ArtifactError(f"artifact {artifact} is missing or its content no longer matches its sha256")
-        staging = target.with_name(target.name + ".tmp")
-        if staging.exists():
-            shutil.rmtree(staging)
-        staging.mkdir(parents=True)
+        staging = _staging(target)
         with tarfile.open(self.content_path(record.sha256), "r:gz") as archive:
             archive.extractall(staging, filter="data")
+        return _publish(staging, target, complete=Path.exists)
+
+
+def _staging(target: Path) -> Path:
+    """An empty folder beside `target` that only this thread of this process uses."""
+    staging = target.with_name(f".{target.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    if staging.exists():
+        shutil.rmtree(staging)
+    staging.mkdir(parents=True)
+    return staging
+
+
+def _publish(staging: Path, target: Path, *, complete: Callable[[Path], bool]) -> Path:
+    """Move `staging` to `target`. When another caller published `target` first (complete), its
+    copy is kept and this one dropped; an incomplete leftover (a crash) is replaced."""
+    try:
         staging.rename(target)
-        return target
+    except OSError:
+        if not complete(target):
+            shutil.rmtree(target, ignore_errors=True)
+            try:
+                staging.rename(target)
+                return target
+            except OSError:
+                if not complete(target):
+                    raise
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
 
 
 def _tar_gz(source: Path) -> bytes:
