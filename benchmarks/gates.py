@@ -407,6 +407,31 @@ class Bench:
               f"{out['prometheus_queries']} Prometheus queries, load {load_after:.2f}", flush=True)
         return out
 
+    @contextlib.contextmanager
+    def profiled(self, py_spy: Path | None, label: str) -> Iterator[None]:
+        """With `py_spy` (the py-spy program), sample the server process while the block runs,
+        into WORKDIR/run/py-spy-LABEL.txt (collapsed stacks): only the thread holding the GIL
+        (`--gil`: what the one interpreter spends its time on), without line numbers (py-spy 0.4.0
+        panics reading them from a running 3.11 process with `--nonblocking`)."""
+        if py_spy is None:
+            yield
+            return
+        out = self.root / f"py-spy-{label}.txt"
+        spy = subprocess.Popen([str(py_spy), "record", "--pid", str(self.run.pids["server"]), "--format", "raw",
+                                "--rate", "100", "--gil", "--nolineno", "--output", str(out), "--nonblocking"],
+                               stdout=subprocess.DEVNULL, stderr=(self.root / f"py-spy-{label}.log").open("wb"),
+                               start_new_session=True)
+        try:
+            yield
+        finally:
+            os.killpg(spy.pid, signal.SIGINT)  # py-spy writes its file on SIGINT
+            try:
+                spy.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(spy.pid, signal.SIGKILL)
+                spy.wait()
+            print(f"    py-spy samples of the server: {out}", flush=True)
+
     def _prometheus_pid(self) -> int:
         assert self.prometheus.process is not None
         # setpriv execs prometheus in place: the process group leader is prometheus itself
@@ -566,6 +591,9 @@ def measure(args: argparse.Namespace, workdir: Path, results: dict[str, Any]) ->
         bench = Bench(root, repos, run, prometheus, traffic, StoreReader(run.state), args.poll_gates, args.window)
         one = repos[:1]
         baking = ("running", "baking")
+        if args.many_only:
+            many_only(args, bench, repos, results)
+            return
         print("  1 execution:", flush=True)
         bench.wave(one, "1s", lambda status, _: status == "succeeded", "v1 released and succeeded")
         react_one: dict[str, list[dict[str, Any]]] = {"datapoints": [], "alarm": []}
@@ -623,6 +651,29 @@ def measure(args: argparse.Namespace, workdir: Path, results: dict[str, Any]) ->
             run.stop()
         prometheus.stop()
         traffic.stop()
+
+
+def many_only(args: argparse.Namespace, bench: Bench, repos: list[Repo], results: dict[str, Any]) -> None:
+    """`--many-only`: the `--count` baking executions' steady state and both reacts, without the
+    1-execution trials and the entry part (a faster loop while working on the 100-execution path);
+    with `--py-spy`, the server's samples over the steady state and each react."""
+    baking = ("running", "baking")
+    bench.wave(repos, "1s", lambda status, _: status == "succeeded", f"v1 of {len(repos)} released and succeeded")
+    ids = bench.wave(repos, LONG_BAKE, lambda status, stage: (status, stage) == baking, f"{len(repos)} baking")
+    time.sleep(2 * args.poll_gates)
+    with bench.profiled(args.py_spy, "baking"):
+        results["cost_baking"] = bench.steady(f"{len(repos)} executions baking", list(ids.values()), BAKE_ROUND)
+    with bench.profiled(args.py_spy, "react-datapoints"):
+        rows = bench.react("datapoints", repos, ids)
+    results["react_many_datapoints"] = {"rows": rows, "summary": react_summary(rows)}
+    print(f"    datapoints, {len(repos)} at once: slowest {results['react_many_datapoints']['summary']['react_s']}",
+          flush=True)
+    ids = bench.wave(repos, LONG_BAKE, lambda status, stage: (status, stage) == baking, f"{len(repos)} baking")
+    time.sleep(2 * args.poll_gates)
+    with bench.profiled(args.py_spy, "react-alarm"):
+        rows = bench.react("alarm", repos, ids)
+    results["react_many_alarm"] = {"rows": rows, "summary": react_summary(rows)}
+    print(f"    alarm, {len(repos)} at once: slowest {results['react_many_alarm']['summary']['react_s']}", flush=True)
 
 
 def micro_evaluator(state: Path, prometheus_url: str, poll: int, rounds: int) -> dict[str, Any]:
@@ -736,6 +787,10 @@ def main() -> None:
     parser.add_argument("--evaluator-micro", type=Path, metavar="STATE_DIR",
                         help="only time the alarm evaluator's rounds over a copy of this finished run's store, "
                              "with a Prometheus on the run's TSDB")
+    parser.add_argument("--many-only", action="store_true",
+                        help="only the --count baking executions: their steady state and both reacts")
+    parser.add_argument("--py-spy", type=Path, metavar="PROGRAM",
+                        help="with --many-only: sample the server with this py-spy during each part")
     args = parser.parse_args()
     if args.evaluator_micro:
         folder = args.evaluator_micro.resolve().parent / "prometheus"

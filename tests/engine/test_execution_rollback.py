@@ -4,10 +4,15 @@ good artifact to return to (real dev server, real git, recording hooks)."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from pathlib import Path
 
+from temporalio.client import Client
+from temporalio.testing import ActivityEnvironment
 from workflow_helpers import git, make_repo, release, write
 
+from pipewarden.engine.activities.engine import EngineActivities
+from pipewarden.engine.contract import A_ROLL_BACK, StageRollbackAnswer, StageRollbackRequest
 from pipewarden.engine.devserver import DevServer
 from pipewarden.engine.store import EngineStore
 
@@ -94,3 +99,44 @@ def test_with_rollback_manual_a_failed_hook_fails_the_stage_and_nothing_is_rolle
         hosts = {h.host: (h.artifact, h.state) for h in store.hosts("demo-app").values()}
         assert hosts == {HOSTS[0]: (v1[:12], "failed"), HOSTS[1]: (v1[:12], "ok")}
         assert store.verify() is None
+
+
+def test_a_retried_rollback_activity_repeats_nothing(temporal_server: DevServer, tmp_path: Path) -> None:
+    """The automatic rollback is one activity (A_ROLL_BACK). Run again under the ids of the attempt
+    that completed (as Temporal retries one whose completion was lost), it runs no hook again,
+    writes no event and ends the run the same way, with the same answer."""
+    record = tmp_path / "record.txt"
+    repo = make_repo(tmp_path, record, stages=1)
+    v1 = git(repo, "rev-parse", "HEAD")
+    write(repo / "hooks" / "test.sh", (repo / "hooks" / "test.sh").read_text() + "exit 1\n", executable=True)
+    git(repo, "commit", "-q", "-am", "v2: the smoke test fails")
+    v2 = git(repo, "rev-parse", "HEAD")
+    state = tmp_path / "state"
+    with EngineStore.for_state_dir(state) as store:
+        first, second = asyncio.run(release(temporal_server, store, state, repo, [v1, v2]))
+        assert (first.status, second.status) == ("succeeded", "rolled_back"), (first, second)
+
+        async def scheduled() -> tuple[str, str, StageRollbackRequest]:
+            client = await Client.connect(temporal_server.address)
+            history = await client.get_workflow_handle("demo-app-2").fetch_history()
+            for event in history.events:
+                attributes = event.activity_task_scheduled_event_attributes
+                if event.HasField("activity_task_scheduled_event_attributes") and \
+                        attributes.activity_type.name == A_ROLL_BACK:
+                    (payload,) = await client.data_converter.decode(attributes.input.payloads,
+                                                                    [StageRollbackRequest])
+                    return history.run_id, attributes.activity_id, payload
+            raise AssertionError("no roll_back_stage activity in the history")
+
+        run_id, activity_id, request = asyncio.run(scheduled())
+        lines_before, events_before = record.read_text(), len(store.events())
+        env = ActivityEnvironment()
+        env.info = dataclasses.replace(env.info, workflow_id="demo-app-2", workflow_run_id=run_id,
+                                       activity_id=activity_id, attempt=2)
+        answer = env.run(EngineActivities(store, state).roll_back_stage, request)
+        assert answer == StageRollbackAnswer("rolled_back", f"beta-cell -> {v1[:12]}")
+        assert record.read_text() == lines_before
+        assert len(store.events()) == events_before
+        assert store.stage_runs(execution="demo-app-2")[-1].status == "rolled_back"
+        assert store.verify() is None
+

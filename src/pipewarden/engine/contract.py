@@ -616,3 +616,45 @@ class BakeRoundRequest:
     targets: list[str]
     passed_status: str
     start_seconds: int | None = None
+
+
+A_ROLL_BACK = "roll_back_stage"
+"""An automatic rollback in one activity on `pipewarden-deploy`: the plan, the run `rolling_back`
+with `rollback_started`, the redeploy of every restored target, each target's rollback recorded,
+and the run `rolled_back` or `failed` with `rollback_finished`. Histories from before it call
+A_ROLLBACK_PLAN, A_STAGE_STATUS, A_DEPLOY, A_ROLLED_BACK and A_STAGE_STATUS one by one."""
+
+
+@dataclass
+class StageRollbackRequest:
+    """A_ROLL_BACK of stage run `run_id` away from `replacing`, because of `reason` (its `trigger`:
+    `hook`, `tests`, `datapoints`, `alarm`, `deadline`), observed at `triggered` (the duration in
+    `rollback_finished` counts from it). `events` go with the `rolling_back` status (before
+    `rollback_started`: a failed bake's `bake_finished`)."""
+
+    run_id: int
+    execution: str
+    pipeline: str
+    repo: str
+    stage: str
+    replacing: str
+    reason: str
+    trigger: str
+    triggered: str
+    now: str
+    events: list[EventSpec] = field(default_factory=list)
+
+
+@dataclass
+class StageRollbackAnswer:
+    outcome: str
+    """The execution's status: `rolled_back`, or `failed` (nothing restored, or a rollback hook failed)."""
+    restored_to: str
+    """`TARGET -> ARTIFACT, ...` of the targets redeployed, or `nothing restored`."""
+
+
+def rollback_started(plan: RollbackPlanAnswer, trigger: str, actor: str) -> EventSpec:
+    """The `rollback_started` event of `plan`: its trigger and the artifact each target goes to
+    (null for a target left as it is)."""
+    to = {target.target: target.artifact for target in plan.targets}
+    return EventSpec("rollback_started", {"trigger": trigger, "to": to}, "rollback_started", actor=actor)

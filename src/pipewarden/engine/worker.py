@@ -49,6 +49,8 @@ def workers(client: Client, activities: EngineActivities, *, executor: ThreadPoo
                activity_executor=executor, max_heartbeat_throttle_interval=heartbeat_throttle,
                default_heartbeat_throttle_interval=heartbeat_throttle),
         Worker(client, task_queue=task_queue_prefix + TASK_QUEUE_DEPLOY,
-               activities=[activities.run_deploy, activities.run_hook, activities.run_stage_tests], activity_executor=executor,
-               max_heartbeat_throttle_interval=heartbeat_throttle, default_heartbeat_throttle_interval=heartbeat_throttle),
+               activities=[activities.run_deploy, activities.roll_back_stage, activities.run_hook,
+                           activities.run_stage_tests],
+               activity_executor=executor, max_heartbeat_throttle_interval=heartbeat_throttle,
+               default_heartbeat_throttle_interval=heartbeat_throttle),
     ]

@@ -145,6 +145,9 @@ SCENARIOS: dict[str, tuple[dict[str, str], Scenario]] = {
     "entry_round_rollback": ({}, automatic_rollback),
     "entry_round_release_gates": ({}, release_gates),
     "entry_round_manual_rollback": ({}, manual_rollback),
+    # patch stage-rollback (an automatic rollback in one activity)
+    "stage_rollback": ({}, automatic_rollback),
+    "stage_rollback_release_gates": ({}, release_gates),
 }
 
 

@@ -35,6 +35,30 @@ class TargetPlan:
 
 
 @dataclass(frozen=True, slots=True)
+class DeployPart:
+    """One target's part of a deploy or a rollback: its batches, and the artifact and commit they
+    install with the hooks (in order) and deploy timeout of `stage` (a rollback's: the restored
+    artifact's own definition of the stage)."""
+
+    plan: TargetPlan
+    stage: StageView
+    hooks: tuple[HookView, ...]
+    artifact: str
+    commit: str
+
+    @property
+    def longest_seconds(self) -> int:
+        """The longest this part can take when no host waits for a lease: its batches one after
+        the other, every hook at its timeout."""
+        return len(self.plan.batches) * len(self.hooks) * self.stage.deploy_timeout_seconds
+
+
+def production_config(stage: StageView) -> bool:
+    """Hooks get PIPEWARDEN_PRODUCTION_CONFIG=1: a prod stage, or one marked `production_config`."""
+    return stage.type == "prod" or stage.production_config
+
+
+@dataclass(frozen=True, slots=True)
 class StagePlan:
     """A stage's deploy: its targets (deployed in parallel) and the hooks run on each host."""
 

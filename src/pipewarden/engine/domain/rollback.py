@@ -22,16 +22,17 @@ the very instant of a bake pass counts as "since" it (the safe reading: do not r
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, Protocol
 
 from pipewarden.engine.domain.errors import Refused
-from pipewarden.engine.domain.plan import TargetPlan, distinct_hosts, subset_plan
+from pipewarden.engine.domain.plan import DeployPart, TargetPlan, distinct_hosts, hook_order, subset_plan
 from pipewarden.engine.domain.status import ExecutionStatus
 from pipewarden.model.hosts import host_key
-from pipewarden.model.view import StageView
+from pipewarden.model.view import StageView, pipeline_view
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +149,40 @@ def rollback_batches(stage: StageView, target: TargetRollback) -> TargetPlan:
         if view.name == target.target:
             return subset_plan(view, stage.min_healthy, target.hosts)
     raise KeyError(target.target)
+
+
+class RestoreSource(Protocol):
+    """A target of a rollback plan as the plan activity gives it (contract.RollbackTarget): its
+    touched hosts, and its last good artifact with that artifact's commit and definition (None
+    when it has none)."""
+
+    @property
+    def target(self) -> str: ...
+    @property
+    def hosts(self) -> Sequence[str]: ...
+    @property
+    def artifact(self) -> str | None: ...
+    @property
+    def commit(self) -> str | None: ...
+    @property
+    def document(self) -> Mapping[str, Any] | None: ...
+
+
+def restored_parts(stage: str, targets: Iterable[RestoreSource]) -> list[DeployPart]:
+    """The deploy of a rollback plan's targets: each target with a last good artifact is redeployed with that artifact's own
+    definition of `stage` (its hooks, batching and timeout). A target without one, or whose
+    restored definition lacks the stage, is left as it is. Errors: none (a definition that is not
+    valid raises from `pipeline_view`, as the plan only names artifacts that passed the stage)."""
+    parts: list[DeployPart] = []
+    for target in targets:
+        if target.artifact is None or target.document is None or target.commit is None:
+            continue
+        restored = next((s for s in pipeline_view(target.document).stages if s.name == stage), None)
+        if restored is None:
+            continue
+        batches = rollback_batches(restored, TargetRollback(target.target, tuple(target.hosts), target.artifact))
+        parts.append(DeployPart(batches, restored, hook_order(restored), target.artifact, target.commit))
+    return parts
 
 
 def rollback_outcome(restored_targets: int, hook_failed: bool) -> ExecutionStatus:

@@ -629,30 +629,42 @@ class EngineStore:
                     actor: str = ENGINE_ACTOR) -> Event | None:
         """Keep a gate's latest evaluation for the stage run and, when it is the first one or its
         result or code changed, write its `gate` event in the same transaction (returned)."""
+        return self.record_gates(run_id, [(gate, result)], now=now, actor=actor)[0]
+
+    def record_gates(self, run_id: int, results: Sequence[tuple[str, GateResult]], *, now: datetime,
+                     actor: str = ENGINE_ACTOR) -> list[Event | None]:
+        """`record_gate` for each (gate, result) of one round, in one write transaction: a bake
+        round records two or three gates every poll, and with 100 executions baking each write
+        transaction queued for the store's one writer (benchmarks/RESULTS.md, issue 14). The
+        `gate` event written for each, in order (None where none was needed)."""
         with self._write() as conn:
             run = conn.execute(select(t.stage_runs).where(t.stage_runs.c.id == run_id)).one()
-            row = conn.execute(select(t.gate_evaluations).where(
-                t.gate_evaluations.c.stage_run == run_id, t.gate_evaluations.c.gate == gate)).first()
-            previous = None if row is None else _gate(row)
+            rows = {row.gate: row for row in conn.execute(select(t.gate_evaluations).where(
+                t.gate_evaluations.c.stage_run == run_id))}
             stamp = format_time(now)
-            values = {
-                "result": str(result.result), "code": result.code, "reason": result.reason,
-                "until": format_optional_time(result.until), "evaluated": stamp,
-                "inputs": json.dumps(dict(result.inputs), ensure_ascii=False, separators=(",", ":"), allow_nan=False),
-            }
-            changed = event_needed(previous, result)
-            if row is None:
-                conn.execute(insert(t.gate_evaluations).values(
-                    stage_run=run_id, gate=gate, first_evaluated=stamp, changed=stamp, **values))
-            else:
-                conn.execute(update(t.gate_evaluations).where(
-                    t.gate_evaluations.c.stage_run == run_id, t.gate_evaluations.c.gate == gate
-                ).values(**values, **({"changed": stamp} if changed else {})))
-            if not changed:
-                return None
-            return self._append(conn, draft("gate", time=now, actor=actor, pipeline=run.pipeline,
-                                            execution=run.execution, stage=run.stage,
-                                            data=result.event_data(gate)), None)
+            written: list[Event | None] = []
+            for gate, result in results:
+                row = rows.get(gate)
+                previous = None if row is None else _gate(row)
+                values = {
+                    "result": str(result.result), "code": result.code, "reason": result.reason,
+                    "until": format_optional_time(result.until), "evaluated": stamp,
+                    "inputs": json.dumps(dict(result.inputs), ensure_ascii=False, separators=(",", ":"),
+                                         allow_nan=False),
+                }
+                changed = event_needed(previous, result)
+                if row is None:
+                    conn.execute(insert(t.gate_evaluations).values(
+                        stage_run=run_id, gate=gate, first_evaluated=stamp, changed=stamp, **values))
+                else:
+                    conn.execute(update(t.gate_evaluations).where(
+                        t.gate_evaluations.c.stage_run == run_id, t.gate_evaluations.c.gate == gate
+                    ).values(**values, **({"changed": stamp} if changed else {})))
+                written.append(self._append(conn, draft("gate", time=now, actor=actor, pipeline=run.pipeline,
+                                                        execution=run.execution, stage=run.stage,
+                                                        data=result.event_data(gate)), None)
+                               if changed else None)
+            return written
 
     def gate_evaluations(self, run_id: int) -> dict[str, GateResult]:
         """The latest evaluation of each gate of a stage run, in the order first evaluated."""

@@ -41,7 +41,7 @@ Long waits (at an entry gate, awaiting promotion) continue as new once the histo
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -70,6 +70,7 @@ with workflow.unsafe.imports_passed_through():
         A_POLICY,
         A_RETRIED,
         A_RIVALS,
+        A_ROLL_BACK,
         A_ROLLBACK_PLAN,
         A_ROLLED_BACK,
         A_STAGE_STATUS,
@@ -101,7 +102,6 @@ with workflow.unsafe.imports_passed_through():
         ClaimRequest,
         DeployAnswer,
         DeployRequest,
-        DeployTarget,
         EntryGatesRequest,
         EventSpec,
         ExecutionInput,
@@ -111,7 +111,6 @@ with workflow.unsafe.imports_passed_through():
         HaltRequest,
         HookAnswer,
         HookRequest,
-        HookSpec,
         PauseRequest,
         PolicyAnswer,
         PolicyRequest,
@@ -127,6 +126,8 @@ with workflow.unsafe.imports_passed_through():
         RolledBackRequest,
         StageEntryAnswer,
         StageEntryRequest,
+        StageRollbackAnswer,
+        StageRollbackRequest,
         StageStartRequest,
         StageStatusRequest,
         TestsAnswer,
@@ -134,12 +135,14 @@ with workflow.unsafe.imports_passed_through():
         TestsRequest,
         TripwireRequest,
         halt_key,
+        rollback_started,
     )
     from pipewarden.engine.domain.ids import format_time, parse_time
-    from pipewarden.engine.domain.plan import TargetPlan, hook_order, stage_plan
-    from pipewarden.engine.domain.rollback import TargetRollback, rollback_batches, rollback_outcome
+    from pipewarden.engine.domain.plan import DeployPart, production_config, stage_plan
+    from pipewarden.engine.domain.rollback import restored_parts, rollback_outcome
     from pipewarden.engine.domain.status import ExecutionStatus
-    from pipewarden.model.view import HookView, PipelineView, StageView, pipeline_view
+    from pipewarden.engine.parts import deploy_target
+    from pipewarden.model.view import PipelineView, StageView, pipeline_view
 
 T = TypeVar("T")
 
@@ -169,6 +172,14 @@ PATCH_STAGE_DEPLOY = "stage-deploy"
 """A stage's whole deploy (or a rollback's) in one A_DEPLOY activity instead of one A_HOOK
 activity per hook: a quarter of the engine's overhead per hook went to the deploy queue's
 matching and the workflow task of each hook (benchmarks/RESULTS.md, issue 13 (a))."""
+PATCH_STAGE_ROLLBACK = "stage-rollback"
+"""An automatic rollback as one A_ROLL_BACK activity instead of A_ROLLBACK_PLAN, A_STAGE_STATUS,
+A_DEPLOY, A_ROLLED_BACK and A_STAGE_STATUS one by one: with 100 executions failing at once each of
+those trips through Temporal queued for seconds (benchmarks/RESULTS.md, issue 14)."""
+ROLLBACK_TIMEOUT = timedelta(hours=24)
+"""A_ROLL_BACK's bound: the restored artifacts' own hooks and batching are not known before the
+plan, every hook is bounded by its `deploy.timeout` and a lost worker is noticed by the heartbeat
+(HEARTBEAT_TIMEOUT), so this only stops a rollback that could never end."""
 TRIGGERS = {"datapoints": "datapoints", "alarms": "alarm", "bake_time": "deadline"}
 """The rollback trigger of a bake gate's `fail`."""
 PROMOTION_RECHECK_SECONDS = 600
@@ -179,15 +190,8 @@ Ended = tuple[str, str | None]
 """How a stage run ended for the execution: (execution status, reason); `succeeded` goes on."""
 
 
-@dataclass
-class _Deploy:
-    """One target's part of a deploy or rollback: its batches and the artifact they install."""
-
-    plan: TargetPlan
-    stage: StageView
-    hooks: tuple[HookView, ...]
-    artifact: str
-    commit: str
+_Deploy = DeployPart
+"""One target's part of a deploy or rollback: its batches and the artifact they install."""
 
 
 class _Releaser:
@@ -252,11 +256,8 @@ class _Releaser:
         if self._halted(rollback):  # `cancel` came while the stage was being claimed
             return False
         key = halt_key(run.execution, run_id, rollback=rollback)
-        request = DeployRequest(run.execution, run.pipeline, run.repo, deploys[0].stage.name, hosts, [
-            DeployTarget(deploy.plan.target, [list(batch) for batch in deploy.plan.batches],
-                         [HookSpec(hook.phase, hook.command) for hook in deploy.hooks], deploy.artifact,
-                         deploy.commit, deploy.stage.deploy_timeout_seconds, _production(deploy.stage))
-            for deploy in deploys], rollback, key)
+        request = DeployRequest(run.execution, run.pipeline, run.repo, deploys[0].stage.name, hosts,
+                                [deploy_target(deploy) for deploy in deploys], rollback, key)
         handle: ActivityHandle[DeployAnswer] = workflow.start_activity(
             A_DEPLOY, request, task_queue=self._prefix + TASK_QUEUE_DEPLOY, result_type=DeployAnswer,
             retry_policy=RETRY, heartbeat_timeout=HEARTBEAT_TIMEOUT,
@@ -296,7 +297,7 @@ class _Releaser:
                         A_HOOK, HookRequest(run.execution, run.pipeline, run.repo, deploy.artifact, deploy.commit,
                                             deploy.stage.name, deploy.plan.target, name, hosts, hook.phase,
                                             hook.command, deploy.stage.deploy_timeout_seconds,
-                                            _production(deploy.stage), rollback, number == 0,
+                                            production_config(deploy.stage), rollback, number == 0,
                                             number == len(deploy.hooks) - 1),
                         task_queue=self._prefix + TASK_QUEUE_DEPLOY, result_type=HookAnswer, retry_policy=RETRY,
                         heartbeat_timeout=HEARTBEAT_TIMEOUT,
@@ -325,26 +326,13 @@ class _Releaser:
 
     # ------------------------------------------------------------ rollback
 
-    @staticmethod
-    def _rollback_started(plan: RollbackPlanAnswer, trigger: str, actor: str) -> EventSpec:
-        to = {target.target: target.artifact for target in plan.targets}
-        return EventSpec("rollback_started", {"trigger": trigger, "to": to}, "rollback_started", actor=actor)
-
     async def _rollback(self, run: ExecutionInput, stage: str, run_id: int, replacing: str,
                         plan: RollbackPlanAnswer, triggered: datetime) -> tuple[str, str]:
         """Redeploy the hosts of `plan` (the run is `rolling_back` already, `rollback_started`
         written) with each restored artifact's own hooks and batching, record it per target,
         write `rollback_finished` (its duration from `triggered` to the last host validated) and
         end the run `rolled_back` or `failed`. The execution's outcome and what was restored."""
-        deploys: list[_Deploy] = []
-        for target in plan.targets:
-            if target.artifact is None or target.document is None or target.commit is None:
-                continue
-            restored = next((s for s in pipeline_view(target.document).stages if s.name == stage), None)
-            if restored is None:
-                continue  # the restored artifact's definition lacks the stage: left as it is
-            batches = rollback_batches(restored, TargetRollback(target.target, tuple(target.hosts), target.artifact))
-            deploys.append(_Deploy(batches, restored, hook_order(restored), target.artifact, target.commit))
+        deploys = restored_parts(stage, plan.targets)
         ok = await self._deploy(run, deploys, plan.stage_hosts, rollback=True, run_id=run_id) if deploys else True
         if ok:
             for deploy in deploys:
@@ -862,7 +850,7 @@ class ExecutionWorkflow(_Releaser):
         tests = [TestSpec(t.name, t.command, t.timeout_seconds) for t in stage.tests]
         handle: ActivityHandle[TestsAnswer] = workflow.start_activity(
             A_TESTS, TestsRequest(run.execution, run.pipeline, run.repo, artifact, run.commit, stage.name, hosts,
-                                  tests, _production(stage)),
+                                  tests, production_config(stage)),
             task_queue=self._prefix + TASK_QUEUE_DEPLOY, result_type=TestsAnswer, retry_policy=RETRY,
             heartbeat_timeout=HEARTBEAT_TIMEOUT, cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
             start_to_close_timeout=timedelta(seconds=sum(t.timeout_seconds for t in tests) + ACTIVITY_MARGIN_SECONDS))
@@ -959,10 +947,19 @@ class ExecutionWorkflow(_Releaser):
             await self._stage_status(run_id, "failed", reason=reason, events=events)
             return "failed", f"{stage.name}: {reason}"
         triggered = workflow.now() if triggered is None else triggered
+        if workflow.patched(PATCH_STAGE_ROLLBACK):
+            # One activity from the failure to the end of the rollback (A_ROLL_BACK). When every
+            # attempt fails, run() closes the stage run and the execution `failed` with its error.
+            answer = await workflow.execute_activity(
+                A_ROLL_BACK, StageRollbackRequest(run_id, run.execution, run.pipeline, run.repo, stage.name, artifact,
+                                                  reason, trigger, format_time(triggered), self._now(), events),
+                task_queue=self._prefix + TASK_QUEUE_DEPLOY, result_type=StageRollbackAnswer, retry_policy=RETRY,
+                heartbeat_timeout=HEARTBEAT_TIMEOUT, start_to_close_timeout=ROLLBACK_TIMEOUT)
+            return answer.outcome, f"{stage.name}: {reason}; rolled back ({answer.restored_to})"
         plan = await self._control(A_ROLLBACK_PLAN, RollbackPlanRequest(run.pipeline, stage.name, artifact),
                                    RollbackPlanAnswer)
         await self._stage_status(run_id, "rolling_back", reason=reason,
-                                 events=[*events, self._rollback_started(plan, trigger, "engine")])
+                                 events=[*events, rollback_started(plan, trigger, "engine")])
         outcome, restored_to = await self._rollback(run, stage.name, run_id, artifact, plan, triggered)
         return outcome, f"{stage.name}: {reason}; rolled back ({restored_to})"
 
@@ -1003,7 +1000,7 @@ class RollbackWorkflow(_Releaser):
                 plan = await self._control(A_ROLLBACK_PLAN, ask, RollbackPlanAnswer)
                 claim = await self._control(A_CLAIM, ClaimRequest(
                     request.run_id, "rolling_back", self._now(), reason=cancel.reason,
-                    events=[self._rollback_started(plan, "manual", request.actor)]), ClaimAnswer)
+                    events=[rollback_started(plan, "manual", request.actor)]), ClaimAnswer)
                 if claim.result == "claimed":
                     break
                 if claim.result == "illegal":
@@ -1030,14 +1027,9 @@ class RollbackWorkflow(_Releaser):
         return ExecutionOutcome("refused", reason)
 
 
-def _production(stage: StageView) -> bool:
-    return stage.type == "prod" or stage.production_config
-
-
 def _deploy_seconds(deploys: list[_Deploy]) -> int:
-    """The longest a deploy can take when no host waits for a lease: the slowest target's batches
-    one after the other, every hook at its timeout."""
-    return max(len(d.plan.batches) * len(d.hooks) * d.stage.deploy_timeout_seconds for d in deploys)
+    """The longest a deploy can take when no host waits for a lease (its slowest target)."""
+    return max(deploy.longest_seconds for deploy in deploys)
 
 
 def _cancel_reason(signal: CancelSignal) -> str:
