@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import shutil
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from engine_helpers import T0, at
 from workflow_helpers import git, pipeline_yaml, write
 
+from pipewarden.engine import poller as poller_module
 from pipewarden.engine.poller import Poller, branch_head, repository_git_dir
 from pipewarden.engine.setup import ResolvedPipeline
 from pipewarden.engine.store import EngineStore
@@ -352,3 +355,230 @@ def test_run_polls_until_stopped(tmp_path: Path, store: EngineStore) -> None:
 
     rounds, calls = asyncio.run(scenario())
     assert rounds >= 4 and calls == 1
+
+
+# ---------------------------------------------------------------- an unchanged round is cheap (Issue 14)
+# Rounds here are a second apart, well within the 15 s the safety net waits at least, so the
+# fingerprints decide; each change must be seen in the very next round.
+
+
+class Counted:
+    """Counts the poller's git processes (its module's `run_git`, which calls the real one) and
+    the store's `released` reads."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, store: EngineStore) -> None:
+        self.git: list[list[str]] = []
+        self.released = 0
+        real_git, real_released = poller_module.run_git, store.released
+
+        def counting_git(args: list[str], *rest: Any, **options: Any) -> bytes:
+            self.git.append(args)
+            return real_git(args, *rest, **options)
+
+        def counting_released(pipeline: str, commit: str) -> bool:
+            self.released += 1
+            return real_released(pipeline, commit)
+
+        monkeypatch.setattr(poller_module, "run_git", counting_git)
+        monkeypatch.setattr(store, "released", counting_released)
+
+    def reset(self) -> None:
+        self.git.clear()
+        self.released = 0
+
+
+def settled(tmp_path: Path, store: EngineStore) -> tuple[Path, Poller]:
+    """A repository whose head is released and settled (seen released once) by rounds 0 and 1."""
+    path = make_repo(tmp_path, "repo")
+    poller = Poller(store, [pipeline_of(path)], Starts(store))
+    assert poll(poller, 0) == [("demo-app", head(path))]
+    assert poll(poller, 1) == []
+    return path, poller
+
+
+def loose_ref(repo: Path, branch: str = "main") -> Path:
+    return repo / ".git" / "refs" / "heads" / branch
+
+
+def new_commit(repo: Path, text: str, parent: str = "HEAD") -> str:
+    """A commit on top of `parent` that no branch points at yet (HEAD and the work tree untouched)."""
+    return git(repo, "commit-tree", f"{parent}^{{tree}}", "-p", parent, "-m", text)
+
+
+def test_an_unchanged_round_runs_no_git_and_reads_nothing_released(tmp_path: Path, store: EngineStore,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    counted = Counted(monkeypatch, store)
+    repo = make_repo(tmp_path, "repo")
+    other = make_repo(tmp_path, "other", name="other-app")
+    poller = Poller(store, [pipeline_of(repo), pipeline_of(other, "other-app")], Starts(store))
+    assert len(poll(poller, 0)) == 2
+    assert poll(poller, 1) == [] and counted.released == 4  # once a new head, once to settle it
+    counted.reset()
+    for second in range(2, 10):
+        assert poll(poller, second) == []
+    assert counted.git == [] and counted.released == 0
+    # the safety net: git reads each head again 30 s after its last read, whatever the fingerprint says
+    assert poll(poller, 30) == []
+    assert sorted(args[2] for args in counted.git) == ["for-each-ref", "for-each-ref", "rev-parse", "rev-parse"]
+    assert counted.released == 0
+    counted.reset()
+    assert poll(poller, 31) == [] and counted.git == []
+    # a head git reads anew is asked of the store (once), and released when it is new
+    newer = commit(repo, "v2\n")
+    assert poll(poller, 32) == [("demo-app", newer)]
+    assert counted.released == 1
+    assert [args[2] for args in counted.git] == ["for-each-ref", "cat-file", "show"]  # and its file read
+    counted.reset()
+    assert poll(poller, 33) == [] and counted.released == 1 and counted.git == []  # the store says released
+    assert poll(poller, 34) == [] and counted.released == 1 and counted.git == []  # and now it is remembered
+
+
+def test_a_head_whose_start_failed_is_asked_of_the_store_every_round(tmp_path: Path, store: EngineStore,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    counted = Counted(monkeypatch, store)
+    repo = make_repo(tmp_path, "repo")
+    failing = Starts(store, fail=True)
+    poller = Poller(store, [pipeline_of(repo)], failing)
+    for second in range(3):
+        assert poll(poller, second) == []
+    assert len(failing.calls) == 3 and counted.released == 3
+    failing.fail = False
+    assert poll(poller, 3) == [("demo-app", head(repo))]
+
+
+def test_a_commit_on_the_branch_is_seen_in_the_next_round(tmp_path: Path, store: EngineStore) -> None:
+    repo, poller = settled(tmp_path, store)
+    for second in range(2, 6):
+        newer = commit(repo, f"v{second}\n")
+        assert poll(poller, second) == [("demo-app", newer)]
+    assert poll(poller, 6) == []
+
+
+def test_update_ref_is_seen_in_the_next_round(tmp_path: Path, store: EngineStore) -> None:
+    repo, poller = settled(tmp_path, store)
+    b = new_commit(repo, "b")
+    git(repo, "update-ref", "refs/heads/main", b)
+    assert poll(poller, 2) == [("demo-app", b)]
+
+
+def test_packed_refs_are_seen_in_the_next_round(tmp_path: Path, store: EngineStore) -> None:
+    repo, poller = settled(tmp_path, store)
+    git(repo, "pack-refs", "--all")
+    assert not loose_ref(repo).exists()
+    assert poll(poller, 2) == []  # the same head, now packed
+    b = new_commit(repo, "b")
+    git(repo, "update-ref", "refs/heads/main", b)  # a packed ref updated: a loose one beside it
+    assert poll(poller, 3) == [("demo-app", b)]
+    c = new_commit(repo, "c", b)
+    git(repo, "update-ref", "refs/heads/main", c)
+    git(repo, "pack-refs", "--all")  # and packed at once: only packed-refs says so
+    assert not loose_ref(repo).exists()
+    assert poll(poller, 4) == [("demo-app", c)]
+    d = new_commit(repo, "d", c)
+    git(repo, "update-ref", "refs/heads/main", d)
+    git(repo, "pack-refs", "--all")
+    assert poll(poller, 5) == [("demo-app", d)]
+    assert commits_released(store)[-3:] == [b, c, d]
+
+
+def test_a_branch_deleted_and_recreated_is_seen_in_the_next_round(tmp_path: Path, store: EngineStore) -> None:
+    repo, poller = settled(tmp_path, store)
+    first = head(repo)
+    git(repo, "checkout", "-q", "--detach")
+    git(repo, "branch", "-q", "-D", "main")
+    assert poll(poller, 2) == []
+    assert len(store.events(pipeline="demo-app", types=["branch_missing"])) == 1
+    assert poll(poller, 3) == []
+    b = new_commit(repo, "b")
+    git(repo, "branch", "-q", "main", b)
+    assert poll(poller, 4) == [("demo-app", b)]
+    git(repo, "branch", "-q", "-D", "main")  # gone and back at a released commit between two rounds
+    git(repo, "branch", "-q", "main", first)
+    assert poll(poller, 5) == []
+    record = store.pipeline("demo-app")
+    assert record is not None and record.definition_commit == first  # it was read: the branch's file again
+    git(repo, "branch", "-q", "-D", "main")
+    assert poll(poller, 6) == []
+    assert len(store.events(pipeline="demo-app", types=["branch_missing"])) == 2
+
+
+def test_a_force_push_back_is_seen_in_the_next_round(tmp_path: Path, store: EngineStore) -> None:
+    repo, poller = settled(tmp_path, store)
+    a = head(repo)
+    b = commit(repo, definition(team="cart"), "pipeline.yaml")
+    assert poll(poller, 2) == [("demo-app", b)]
+    git(repo, "update-ref", "refs/heads/main", a)  # force-pushed back to a released commit
+    assert poll(poller, 3) == []
+    record = store.pipeline("demo-app")
+    assert record is not None and (record.definition_commit, record.team) == (a, "demo")
+    git(repo, "update-ref", "refs/heads/main", b)
+    assert poll(poller, 4) == []
+    record = store.pipeline("demo-app")
+    assert record is not None and (record.definition_commit, record.team) == (b, "cart")
+    c = new_commit(repo, "c on a", a)  # rewritten history
+    git(repo, "update-ref", "refs/heads/main", c)
+    assert poll(poller, 5) == [("demo-app", c)]
+    assert commits_released(store) == [a, b, c]
+
+
+def test_a_repository_replaced_at_its_path_is_seen_in_the_next_round(tmp_path: Path, store: EngineStore) -> None:
+    repo, poller = settled(tmp_path, store)
+    shutil.rmtree(repo)
+    make_repo(tmp_path, "repo", team="cart")  # another history at the same path
+    assert poll(poller, 2) == [("demo-app", head(repo))]
+    record = store.pipeline("demo-app")
+    assert record is not None and record.team == "cart"
+    shutil.rmtree(repo)  # and a bare one in its place
+    other = make_repo(tmp_path, "other", team="shop")
+    git(tmp_path, "clone", "-q", "--bare", str(other), str(repo))
+    assert poll(poller, 3) == [("demo-app", head(other))]
+
+
+def test_a_second_update_in_the_same_tick_is_seen_in_the_next_round(tmp_path: Path, store: EngineStore) -> None:
+    repo, poller = settled(tmp_path, store)
+    b = new_commit(repo, "b")
+    git(repo, "update-ref", "refs/heads/main", b)
+    assert poll(poller, 2) == [("demo-app", b)]
+    before = loose_ref(repo).stat()
+    c = new_commit(repo, "c", b)
+    git(repo, "update-ref", "refs/heads/main", c)
+    # as on a file system whose clock ticks by the second: the same mtime (and the same size)
+    os.utime(loose_ref(repo), ns=(before.st_atime_ns, before.st_mtime_ns))
+    after = loose_ref(repo).stat()
+    assert (after.st_mtime_ns, after.st_size) == (before.st_mtime_ns, before.st_size)
+    assert poll(poller, 2.5) == [("demo-app", c)]
+
+
+def test_a_branch_with_slashes_and_a_linked_worktree(tmp_path: Path, store: EngineStore) -> None:
+    repo = make_repo(tmp_path, "repo")
+    git(repo, "branch", "-q", "release/next")
+    worktree = tmp_path / "worktree"
+    git(repo, "worktree", "add", "-q", str(worktree), "release/next")
+    poller = Poller(store, [pipeline_of(worktree, branch="release/next")], Starts(store))
+    assert poll(poller, 0) == [("demo-app", head(repo))]
+    assert poll(poller, 1) == []
+    b = commit(worktree, "v2\n")  # the ref lives in the main repository's git dir
+    assert poll(poller, 2) == [("demo-app", b)]
+    c = new_commit(repo, "c", b)
+    git(repo, "update-ref", "refs/heads/release/next", c)
+    assert poll(poller, 3) == [("demo-app", c)]
+
+
+def test_a_mirror_fetch_that_moves_the_branch_is_seen_in_the_same_round(tmp_path: Path, store: EngineStore,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    origin = make_repo(tmp_path, "origin")
+    url = origin.as_uri()
+    mirror, _ = update_mirror(url, str(tmp_path / "mirrors"))
+    poller = Poller(store, [ResolvedPipeline("demo-app", mirror, "main", "pipeline.yaml", 1, url=url)], Starts(store))
+    assert poll(poller, 0) == [("demo-app", head(origin))]
+    counted = Counted(monkeypatch, store)
+    assert poll(poller, 1) == []
+    counted.reset()
+    assert poll(poller, 2) == [] and counted.git == []  # fetched (by gitrepo), nothing moved: no read
+    for second in range(3, 6):
+        pushed = commit(origin, f"v{second}\n")
+        assert poll(poller, second) == [("demo-app", pushed)]
+    git(origin, "update-ref", "refs/heads/main", git(origin, "rev-parse", "HEAD~2"))  # forced back
+    assert poll(poller, 6) == []
+    record = store.pipeline("demo-app")
+    assert record is not None and record.definition_commit == git(origin, "rev-parse", "HEAD")

@@ -10,10 +10,23 @@ Each round (`Poller.poll_once`) reads, for every pipeline, the head of its branc
 - **no change**: nothing.
 
 "Released" is read from the store (`EngineStore.released`: an execution of that commit exists, or
-it is the pipeline's last released commit), never from memory, so a restarted poller (a new
-`Poller` on the same store) never releases a commit twice. The `start` callback creates the
-execution with trigger `poll`, which marks the commit released in the same transaction
-(`EngineClient.start_polled`); when it fails before that, the next round tries again.
+it is the pipeline's last released commit), never guessed from memory, so a restarted poller (a
+new `Poller` on the same store) never releases a commit twice. The one thing remembered is, per
+pipeline, the last head the store answered released for: while it stays the head, the store is not
+asked again, which is safe because a released commit stays released (no execution is ever deleted
+or changes its commit; see `_Seen.released`). Any other head, a new one or one back after a
+force-push, is asked of the store. The `start` callback creates the execution with trigger `poll`,
+which marks the commit released in the same transaction (`EngineClient.start_polled`); when it
+fails before that, the next round asks the store again and tries again.
+
+A round over unchanged repositories runs no git and reads nothing from the store (the poller
+shares the server's process, and its GIL, with the release engine). The head is read with git
+(`repository_git_dir`, `branch_head`) only when the fingerprint of the files git rewrites when the
+branch moves, is created, deleted or packed, or the repository is replaced (`refs_fingerprint`,
+`repository_fingerprint`: `os.stat` and the few bytes of the loose ref) differs from the one taken
+just before the last read, and at least every `GIT_RECHECK_S` of round time whatever it says: the
+bound on a change no fingerprint catches. A mirror is still fetched every round; a fetch that moves
+a ref rewrites these files like any other update.
 
 Beside the decision, a round records the pipeline's source once (`set_pipeline_source`) and, when
 the head's pipeline file is valid, the newest valid definition with its team and org node
@@ -25,7 +38,9 @@ others are polled all the same; a repository that cannot be read, or a mirror wh
 logged once when it starts and once when it ends, not every round.
 
 Git and the store block, so that work runs in threads (`asyncio.to_thread`), one thread per
-repository at a time (pipelines of one repository share its mirror and are read in turn).
+repository at a time (pipelines of one repository share its mirror and are read in turn). A round
+first looks at the fingerprints of all settled pipelines of local repositories in one thread
+(`Poller._unchanged`); only the others take a thread each.
 """
 
 from __future__ import annotations
@@ -33,6 +48,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import stat
+import zlib
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -61,11 +78,21 @@ MAX_PARALLEL_REPOSITORIES = 4
 """Repositories read at once in a round: a slow fetch of one mirror does not hold up the others,
 and a round never takes more threads than this from the default executor."""
 
+GIT_RECHECK_S = 30.0
+"""A pipeline's head is read with git at least this often (in round time, `now`), even when its
+fingerprint has not changed: the bound on the delay of a change no fingerprint sees (see
+`refs_fingerprint`). Each pipeline has its own period between half of it and all of it
+(`_recheck_s`), so that pipelines first read together are not all read again in the same round."""
+
+Fingerprint = tuple[object, ...]
+"""What `os.stat` (and a few small files) say of the files git changes when a ref moves; compared
+with `==`, never interpreted."""
+
 
 @dataclass
 class _Seen:
     """What this poller remembers of one pipeline between rounds (only to save work and to keep
-    events single: every release decision reads the store)."""
+    events single: whether a head not yet seen released must be released is the store's answer)."""
 
     source_recorded: bool = False
     read_at: str | None = None
@@ -74,6 +101,21 @@ class _Seen:
     """Whether the branch is missing now; None until this poller has looked once."""
     unreadable: str | None = None
     """Why the repository cannot be read, while it cannot (logged once, not every round)."""
+    released: str | None = None
+    """The last head `EngineStore.released` answered True for: while it is the head, the store is
+    not asked again. Safe because `released` is monotonic (store.py): executions are never deleted
+    and their pipeline and commit never change, and the poller's and `release`'s last released
+    commit is written with an execution of it. (Only `set_last_commit`, which no engine code calls,
+    marks a commit without an execution; a later commit would unmark it in the store, not here.)
+    Any other head, new or back after a force-push, is asked of the store."""
+    refs_print: Fingerprint | None = None
+    """The refs' fingerprint taken just before git last read `head` (None: read with git next
+    round, after a failure, or when the fingerprint could not be taken)."""
+    head: str | None = None
+    """The branch head git read then (None: the branch was missing)."""
+    git_read: datetime | None = None
+    """The round time of that read (the next comes `recheck_s` later at the latest)."""
+    recheck_s: float = GIT_RECHECK_S
 
 
 class Poller:
@@ -91,7 +133,10 @@ class Poller:
         self.start = start
         self.org_config = org_config
         self.policies = tuple(policies)
-        self._seen: dict[str, _Seen] = {p.name: _Seen() for p in self.pipelines}
+        self._seen: dict[str, _Seen] = {p.name: _Seen(recheck_s=_recheck_s(p.name)) for p in self.pipelines}
+        self._git_dirs: dict[str, tuple[Fingerprint, str, str | None]] = {}
+        """Per repository path: its `repository_fingerprint` when resolved, its git dir and its
+        common dir (`common_git_dir`); resolved again when the fingerprint changes."""
         self._mirror_notes: dict[str, str] = {}
         """Per mirror, the note of its last failed fetch (logged once, not every round)."""
         # Rounds never overlap (run() and a caller's poll_once() could otherwise race on _seen).
@@ -108,13 +153,22 @@ class Poller:
             by_repo: dict[str, list[ResolvedPipeline]] = {}
             for pipeline in self.pipelines:
                 by_repo.setdefault(pipeline.repo, []).append(pipeline)
+            # One thread looks at every settled pipeline of a local repository (a thread each would
+            # cost more than their stats); only the others go the whole way. A mirror is fetched
+            # first, every round, so never skipped here.
+            local = [p for group in by_repo.values() if not any(q.url for q in group) for p in group]
+            unchanged = await asyncio.to_thread(self._unchanged, local, now) if local else set()
             limit = asyncio.Semaphore(MAX_PARALLEL_REPOSITORIES)
             started: dict[str, str] = {}
 
             async def poll_repo(group: list[ResolvedPipeline]) -> None:
+                group = [p for p in group if p.name not in unchanged]
+                if not group:
+                    return
                 async with limit:
                     try:
-                        await asyncio.to_thread(self._refresh_mirror, group)
+                        if any(p.url for p in group):  # a thread for nothing costs as much as the stats
+                            await asyncio.to_thread(self._refresh_mirror, group)
                     except Exception:  # the cached copy (if any) is read all the same
                         log.exception("refreshing the mirror %s failed", group[0].repo)
                     for pipeline in group:
@@ -185,8 +239,7 @@ class Poller:
             self.store.set_pipeline_source(pipeline.name, repo=pipeline.repo, branch=pipeline.branch,
                                            path=pipeline.path, now=now)
             seen.source_recorded = True
-        git_dir = repository_git_dir(pipeline.repo)
-        head = branch_head(git_dir, pipeline.branch)
+        git_dir, head = self._read_head(pipeline, seen, now)
         if head is None:
             self._branch_missing(pipeline, seen, now)
             return None
@@ -196,9 +249,67 @@ class Poller:
         if seen.read_at != head:
             self._read_definition(pipeline, git_dir, head, now)
             seen.read_at = head
+        if seen.released == head:
+            return None  # released stays released (_Seen.released)
         if self.store.released(pipeline.name, head):
+            seen.released = head
             return None
         return head
+
+    def _unchanged(self, pipelines: Sequence[ResolvedPipeline], now: datetime) -> set[str]:
+        """The names of `pipelines` this round has nothing to do for, the whole of `_observe` then
+        being a no-op: the head git last read was decided (released, its file read, or the branch
+        reported missing), git's next read is not due, and neither fingerprint changed since.
+        Changes nothing; anything in doubt is left to `_observe`."""
+        names = set()
+        for pipeline in pipelines:
+            try:
+                if self._settled(pipeline, now):
+                    names.add(pipeline.name)
+            except Exception:  # a round never fails for one pipeline: _observe says what is wrong
+                log.debug("looking at the fingerprints of %s failed", pipeline.name, exc_info=True)
+        return names
+
+    def _settled(self, pipeline: ResolvedPipeline, now: datetime) -> bool:
+        seen = self._seen[pipeline.name]
+        known = self._git_dirs.get(pipeline.repo)
+        if (not seen.source_recorded or seen.unreadable is not None or seen.refs_print is None
+                or _git_due(seen, now) or known is None or known[2] is None):
+            return False
+        if seen.head is None:
+            if not seen.missing:
+                return False  # its branch_missing is still to be written
+        elif seen.missing is not False or seen.read_at != seen.head or seen.released != seen.head:
+            return False
+        path_print = _fingerprint_or_none(repository_fingerprint, pipeline.repo)
+        if path_print is None or path_print != known[0]:
+            return False
+        return _fingerprint_or_none(refs_fingerprint, known[1], known[2], pipeline.branch) == seen.refs_print
+
+    def _read_head(self, pipeline: ResolvedPipeline, seen: _Seen, now: datetime) -> tuple[str, str | None]:
+        """The repository's git dir and the branch head: git reads it when the refs' fingerprint
+        changed since its last read, or that read is due (`_git_due`), else it is the head git
+        read then. GitError as `repository_git_dir` and `branch_head` raise it."""
+        due = _git_due(seen, now)
+        before, seen.refs_print = seen.refs_print, None  # kept only when this read succeeds
+        # Each fingerprint is taken before git reads: a change after it differs next round.
+        path_print = _fingerprint_or_none(repository_fingerprint, pipeline.repo)
+        known = self._git_dirs.get(pipeline.repo)
+        if due or known is None or path_print is None or known[0] != path_print:
+            self._git_dirs.pop(pipeline.repo, None)
+            git_dir = repository_git_dir(pipeline.repo)
+            known = (path_print or (), git_dir, common_git_dir(git_dir))
+            if path_print is not None:
+                self._git_dirs[pipeline.repo] = known
+        _, git_dir, common_dir = known
+        refs_print = (None if common_dir is None or path_print is None else
+                      _fingerprint_or_none(refs_fingerprint, git_dir, common_dir, pipeline.branch))
+        if not due and refs_print is not None and refs_print == before:
+            seen.refs_print = refs_print
+            return git_dir, seen.head
+        head = branch_head(git_dir, pipeline.branch)
+        seen.refs_print, seen.head, seen.git_read = refs_print, head, now
+        return git_dir, head
 
     def _branch_missing(self, pipeline: ResolvedPipeline, seen: _Seen, now: datetime) -> None:
         if seen.missing:
@@ -272,6 +383,20 @@ class Poller:
             log.warning("the mirror of %s is fetched again", url)
 
 
+def _git_due(seen: _Seen, now: datetime) -> bool:
+    """Whether git must read the head whatever the fingerprints say: never read, read
+    `seen.recheck_s` ago, or in the future (the clock went back)."""
+    if seen.git_read is None:
+        return True
+    return not 0 <= (now - seen.git_read).total_seconds() < seen.recheck_s
+
+
+def _recheck_s(name: str) -> float:
+    """The pipeline's own period of `GIT_RECHECK_S` / 2 to `GIT_RECHECK_S`, the same in every
+    process (a hash of its name, not Python's salted `hash`)."""
+    return GIT_RECHECK_S * (0.5 + (zlib.crc32(name.encode("utf-8")) % 1000) / 2000)
+
+
 # ---------------------------------------------------------------- git (blocking)
 
 
@@ -291,6 +416,87 @@ def repository_git_dir(repo: str) -> str:
     if len(lines) == 3 and lines[1] == "false" and lines[2] == "":
         return lines[0]
     raise GitError(f"{repo} is not the top level of a git repository")
+
+
+def common_git_dir(git_dir: str) -> str | None:
+    """Where the refs of `git_dir` live: the main repository's git dir for a linked worktree (its
+    `commondir` file, as git reads it), else `git_dir` itself; None when that cannot be read."""
+    try:
+        with open(os.path.join(git_dir, "commondir"), "rb") as file:
+            common = os.fsdecode(file.read(_SMALL_FILE).strip())
+    except FileNotFoundError:
+        return git_dir
+    except OSError:
+        return None
+    return os.path.normpath(os.path.join(git_dir, common))
+
+
+_SMALL_FILE = 64 * 1024
+"""Bytes of a ref file or reftable list read into a fingerprint (both are far smaller)."""
+
+
+def _stat(path: str) -> tuple[object, ...]:
+    """A file's identity and version: inode, size, mtime and ctime (git replaces a file it changes
+    by renaming a new one over it, so its inode changes too); a directory's identity only (its
+    times change whenever anything in it is created, a lock file or FETCH_HEAD say). () when there
+    is no such file: missing is a value too. Any other OSError is raised."""
+    try:
+        st = os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return ()
+    if stat.S_ISDIR(st.st_mode):
+        return ("dir", st.st_dev, st.st_ino)
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def _content(path: str) -> bytes | None:
+    """The first bytes of a small file, None when it is missing (or a directory: `refs/heads/A`
+    while only branches `A/...` exist; its stat tells when that changes)."""
+    try:
+        with open(path, "rb") as file:
+            return file.read(_SMALL_FILE)
+    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+        return None
+
+
+def repository_fingerprint(repo: str) -> Fingerprint:
+    """What says that the repository at `repo` was deleted or replaced, or grew or lost its `.git`
+    (a directory, or the file of a linked worktree): then its git dir is resolved again."""
+    return (_stat(repo), _stat(os.path.join(repo, ".git")))
+
+
+def refs_fingerprint(git_dir: str, common_dir: str, branch: str) -> Fingerprint | None:
+    """A fingerprint of everything git changes when `refs/heads/BRANCH` moves, is created, deleted
+    or packed, or the repository is replaced: the git dirs themselves, `HEAD`, the loose ref (its
+    stat and its content: the commit itself), `packed-refs`, and `reftable/tables.list` (stat and
+    content: a new table's name on every update) of the reftable format. None when the branch is a
+    symbolic ref (its target moves it: always read with git).
+
+    Git writes each of these files anew and renames it into place (a lock file renamed over it),
+    so an update gives a new inode, and a new mtime and ctime unless within one tick of the file
+    system's clock; a loose ref or reftable list also gets a new content. What could escape it:
+    `packed-refs` (stat only: it can be large) written, looked at by a round, and rewritten twice
+    more to the same size within one tick, the last time on the inode the first one freed; or a
+    network file system whose cached attributes lag behind the files (NFS caches them for up to a
+    minute; the contents read here are fresh, as open() revalidates them). The poller's bound for
+    those is `GIT_RECHECK_S`.
+    """
+    loose = os.path.join(common_dir, "refs", "heads", *branch.split("/"))
+    content = _content(loose)
+    if content is not None and content.startswith(b"ref:"):
+        return None
+    reftable = os.path.join(common_dir, "reftable", "tables.list")
+    return (git_dir, _stat(git_dir), common_dir, _stat(common_dir), _stat(os.path.join(git_dir, "HEAD")),
+            _stat(loose), content, _stat(os.path.join(common_dir, "packed-refs")),
+            _stat(reftable), _content(reftable))
+
+
+def _fingerprint_or_none(take: Callable[..., Fingerprint | None], *args: str) -> Fingerprint | None:
+    """`take(*args)`, or None (read with git) when a file cannot be looked at (permissions, say)."""
+    try:
+        return take(*args)
+    except (OSError, ValueError):  # ValueError: a NUL in a path (git then says what is wrong)
+        return None
 
 
 def branch_head(git_dir: str, branch: str) -> str | None:
