@@ -38,13 +38,16 @@ def register(store: EngineStore, repo: Path) -> None:
 
 @asynccontextmanager
 async def running_engine(server: DevServer, store: EngineStore, state: Path, *, poll_gates_seconds: int = 1,
-                         heartbeat_throttle: timedelta = HEARTBEAT_THROTTLE) -> AsyncIterator[EngineClient]:
-    """Workers of one engine on the dev server (task queues of their own) and its client."""
+                         heartbeat_throttle: timedelta = HEARTBEAT_THROTTLE,
+                         activities: EngineActivities | None = None) -> AsyncIterator[EngineClient]:
+    """Workers of one engine on the dev server (task queues of their own) and its client;
+    `activities` when the test needs to reach them (their bakes' wake-ups)."""
     client = await Client.connect(server.address)
     prefix = f"test-{state.parent.name}-"
     with ThreadPoolExecutor(max_workers=16) as executor:
         async with AsyncExitStack() as stack:
-            for worker in workers(client, EngineActivities(store, state), executor=executor, task_queue_prefix=prefix,
+            for worker in workers(client, activities or EngineActivities(store, state), executor=executor,
+                                  task_queue_prefix=prefix,
                                   heartbeat_throttle=heartbeat_throttle):
                 await stack.enter_async_context(worker)
             yield EngineClient(client, store, queue_prefix=prefix, poll_gates_seconds=poll_gates_seconds)

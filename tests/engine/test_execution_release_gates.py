@@ -26,13 +26,14 @@ from client_helpers import (
 )
 from workflow_helpers import git, make_repo, write
 
-from pipewarden.engine.activities.engine import engine_sources
+from pipewarden.engine.activities.engine import EngineActivities, engine_sources
 from pipewarden.engine.alarms import AlarmEvaluator
 from pipewarden.engine.client import EngineClient
 from pipewarden.engine.devserver import DevServer
 from pipewarden.engine.domain.ids import format_time, parse_time
 from pipewarden.engine.server import wake_stage
 from pipewarden.engine.store import EngineStore
+from pipewarden.engine.wakeups import Wakeups
 
 
 def gated_repo(tmp_path: Path, record: Path, *, top: str = "", bake: str = "{duration: 1s}",
@@ -56,11 +57,12 @@ def commit_v2(repo: Path, *, bake: str | None = None) -> None:
 
 
 @asynccontextmanager
-async def alarm_evaluator(store: EngineStore, engine: EngineClient | None = None) -> AsyncIterator[None]:
+async def alarm_evaluator(store: EngineStore, engine: EngineClient | None = None,
+                          local: Wakeups | None = None) -> AsyncIterator[None]:
     """The server's alarm evaluator, every second, as `pipewarden server` runs it (waking the
-    stage's executions through `engine`'s Temporal when given)."""
+    stage's executions through `engine`'s Temporal when given, and the bakes of `local`)."""
     stop = asyncio.Event()
-    notify = None if engine is None else wake_stage(store, engine.temporal)
+    notify = None if engine is None else wake_stage(store, engine.temporal, local)
     evaluator = AlarmEvaluator(store, engine_sources(store, None), None, poll_seconds=1, notify=notify)
     task = asyncio.create_task(evaluator.run(stop, lambda: datetime.now(UTC)))
     try:
@@ -402,3 +404,74 @@ def test_the_evaluator_wakes_a_baking_stage_whose_alarm_fires(temporal_server: D
         (state_, _), = store.alarm_states(PIPELINE, "beta").values()
         assert state_.fired is not None
         assert (parse_time(started.time) - state_.fired).total_seconds() < 5
+
+
+def test_a_bake_in_the_evaluators_process_is_woken_without_a_signal(temporal_server: DevServer,
+                                                                   tmp_path: Path) -> None:
+    """The bake runs as one activity in the process of the evaluator (as in `pipewarden server`):
+    the evaluator's wake-up reaches it directly (engine/wakeups.py; its workflow gets no signal),
+    and it judges the firing alarm at once, not at its next poll 30 s later."""
+    record = tmp_path / "record.txt"
+    errors = tmp_path / "errors.txt"
+    errors.write_text("0\n")
+    top = f"alarms:\n  errors:\n    metric: {{source: command, command: 'cat {errors}'}}\n    threshold: 0\n" \
+          "    comparison: '>'\n"
+    repo = gated_repo(tmp_path, record, top=top, bake="{duration: 60s}", stage="    alarms: [errors]\n")
+    state = tmp_path / "state"
+
+    async def scenario(store: EngineStore) -> None:
+        activities = EngineActivities(store, state)
+        async with running_engine(temporal_server, store, state, poll_gates_seconds=30,
+                                  activities=activities) as engine:
+            register(store, repo)
+            execution = (await engine.release(PIPELINE, actor="dana")).id
+            async with alarm_evaluator(store, engine, activities.wakeups):
+                await wait_for("baking", run_status(store, execution, "baking", "beta"), timeout=40)
+                await asyncio.sleep(1)
+                errors.write_text("1\n")
+                result = await asyncio.wait_for(outcome(engine, execution), 15)
+            assert result.status in ("rolled_back", "failed"), result
+            history = await engine.temporal.get_workflow_handle(execution).fetch_history()
+            assert not [event for event in history.events if event.HasField("workflow_execution_signaled_event_attributes")]
+            bakes = [event for event in history.events if event.HasField("activity_task_scheduled_event_attributes")
+                     and event.activity_task_scheduled_event_attributes.activity_type.name == "bake_stage"]
+            assert len(bakes) == 1
+
+    with EngineStore.for_state_dir(state) as store:
+        asyncio.run(scenario(store))
+        started = next(e for e in store.events(execution="demo-app-1") if e.type == "rollback_started")
+        assert started.data["trigger"] == "alarm"
+        (state_, _), = store.alarm_states(PIPELINE, "beta").values()
+        assert state_.fired is not None
+        assert (parse_time(started.time) - state_.fired).total_seconds() < 5
+
+
+def test_cancel_during_a_bake_ends_it_and_its_rounds_stop(temporal_server: DevServer, tmp_path: Path) -> None:
+    """A bake waiting on datapoints that never come: `cancel` ends the run `cancelled` with its
+    `bake_finished` at once, and the bake's activity, asked to stop, records no round after it."""
+    record = tmp_path / "record.txt"
+    good = tmp_path / "good.txt"
+    good.write_text("0\n")
+    bake = (f"{{duration: 1s, datapoints: {{positive: {{source: command, command: 'cat {good}'}}, "
+            "min_positive: 5}}")
+    repo = gated_repo(tmp_path, record, bake=bake)
+    state = tmp_path / "state"
+
+    async def scenario(store: EngineStore) -> None:
+        async with running_engine(temporal_server, store, state) as engine:
+            register(store, repo)
+            execution = (await engine.release(PIPELINE, actor="dana")).id
+            await wait_for("insufficient data", gate_seen(store, execution, "datapoints", "insufficient_data"))
+            await engine.cancel(execution, actor="dana", reason="not today")
+            result = await asyncio.wait_for(outcome(engine, execution), 15)
+            assert result.status == "cancelled", result
+            evaluated = store.gate_evaluations(store.stage_runs(execution=execution)[-1].id)
+            await asyncio.sleep(3)  # three polls: a round still running would record again
+            assert store.gate_evaluations(store.stage_runs(execution=execution)[-1].id) == evaluated
+
+    with EngineStore.for_state_dir(state) as store:
+        asyncio.run(scenario(store))
+        run = store.stage_runs(execution="demo-app-1")[-1]
+        assert run.status == "cancelled"
+        finished = [e for e in store.events(execution="demo-app-1") if e.type == "bake_finished"]
+        assert [e.data["result"] for e in finished] == ["cancelled"]

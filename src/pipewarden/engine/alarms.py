@@ -66,11 +66,12 @@ class AlarmEvaluator:
         per stage, which in a busy server queued behind every execution's writes (rounds of 20 s
         and more at 100 pipelines: benchmarks/RESULTS.md, issue 14)."""
         self.changed = []
-        names = self.pipelines if self.pipelines is not None else [p.name for p in self.store.pipelines()]
+        records = {record.name: record for record in self.store.pipelines()}  # one read, not one per pipeline
+        names = self.pipelines if self.pipelines is not None else list(records)
         units: list[tuple[str, PipelineView, StageView]] = []
         for name in names:
             try:
-                record = self.store.pipeline(name)
+                record = records.get(name)
                 if record is None or record.definition is None:
                     continue
                 view = pipeline_view(record.definition)

@@ -658,3 +658,26 @@ def rollback_started(plan: RollbackPlanAnswer, trigger: str, actor: str) -> Even
     (null for a target left as it is)."""
     to = {target.target: target.artifact for target in plan.targets}
     return EventSpec("rollback_started", {"trigger": trigger, "to": to}, "rollback_started", actor=actor)
+
+
+TASK_QUEUE_BAKE = "pipewarden-bake"
+"""Bakes (A_BAKE): each holds its activity for the whole bake, so they have a worker of their own
+with room for many at once; the other queues' slots stay free for short activities."""
+A_BAKE = "bake_stage"
+"""A stage's bake in one activity (up to `BAKE_SPAN_SECONDS` of it): a round of its gates at once
+and then every `poll.gates` (sooner when the server's alarm evaluator sees the stage's alarms
+change), until one fails or all pass. Histories from before it run one A_BAKE_ROUND per round."""
+BAKE_SPAN_SECONDS = 3600
+"""An A_BAKE still waiting after this long answers `decided: false` and the workflow starts the
+next one, so that no activity runs unbounded."""
+
+
+@dataclass
+class BakeAnswer:
+    gates: list[GateAnswer]
+    """The gates of the last round judged."""
+    now: str
+    """When that round judged them (a failure's `triggered`)."""
+    decided: bool
+    """A gate failed, or all passed (recorded, and the run moved on, as A_BAKE_ROUND does);
+    false: the bake still waits after BAKE_SPAN_SECONDS, or the run left `baking` meanwhile."""

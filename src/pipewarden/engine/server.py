@@ -3,7 +3,7 @@ they start").
 
 The server, in one process: the state dir's lock and admin token; Temporal's dev server (unless
 `--temporal` names one) as a child process in its own process group that dies with this process;
-one engine worker (the three task queues of worker.py); the git poller; the housekeeping loop
+one engine worker (the four task queues of worker.py); the git poller; the housekeeping loop
 (override expiry, org config reloads); the alarm evaluator (engine/alarms.py: every alarm of every
 stage of the config's pipelines, every poll.gates, states in the store); the synthetics runner (engine/synthetics.py: the synthetics
 of the config's pipelines, as their newest valid definitions in the store say, results kept 7
@@ -58,6 +58,7 @@ from pipewarden.engine.statedir import (
 from pipewarden.engine.store import EngineStore
 from pipewarden.engine.synthetics import StoredPipelines, SyntheticsRunner
 from pipewarden.engine.versioning import cannot_continue
+from pipewarden.engine.wakeups import Wakeups
 from pipewarden.engine.worker import workers
 from pipewarden.errors import ConfigError, UsageError
 from pipewarden.model.engine_config import EngineConfig
@@ -255,12 +256,17 @@ async def _housekeeping(store: EngineStore, config: EngineConfig, stop: asyncio.
             log.exception("housekeeping round failed")
 
 
-def wake_stage(store: EngineStore, temporal: Client) -> Callable[[str, str], Awaitable[None]]:
-    """Wake the executions waiting at a stage's entry or occupying it (their alarms changed)."""
+def wake_stage(store: EngineStore, temporal: Client,
+               local: Wakeups | None = None) -> Callable[[str, str], Awaitable[None]]:
+    """Wake the executions waiting at a stage's entry or occupying it (their alarms changed): the
+    bakes running in this process at once (`local`), then every such workflow by a signal."""
     async def wake(pipeline: str, stage: str) -> None:
+        # A bake woken here judges at once; a signal would only make its workflow replace it.
+        baking_here = local is not None and local.notify((pipeline, stage)) > 0
         runs = await asyncio.to_thread(store.stage_runs, pipeline=pipeline)
         for execution in dict.fromkeys(run.execution for run in runs if run.stage == stage and (
-                run.status is StageRunStatus.WAITING or run.status in OCCUPYING)):
+                run.status is StageRunStatus.WAITING or run.status in OCCUPYING) and not (
+                baking_here and run.status is StageRunStatus.BAKING)):
             try:
                 await temporal.get_workflow_handle(execution).signal(SIGNAL_WAKE)
             except Exception as error:  # noqa: BLE001 - it has ended meanwhile: nothing to wake
@@ -359,7 +365,8 @@ class EngineServer:
                                                      clock=self.clock).run(stop), name="synthetics"),
                 asyncio.create_task(AlarmEvaluator(store, engine_sources(store, self.config.prometheus_url),
                                                    [p.name for p in pipelines], poll_seconds=self.config.poll_gates_seconds,
-                                                   notify=wake_stage(store, temporal)).run(stop, self.clock),
+                                                   notify=wake_stage(store, temporal, activities.wakeups)
+                                                   ).run(stop, self.clock),
                                     name="alarms"),
             ]
             await self._announce_when_healthy(health, sock, address, stop, worker_tasks, web_task)

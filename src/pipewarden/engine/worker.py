@@ -1,8 +1,10 @@
 """The one wiring place: which workers serve which task queues with which workflows and activities.
 
-Three task queues (contract.py): `pipewarden-control` (the workflows and the store's small
-activities), `pipewarden-build` (builds) and `pipewarden-deploy` (hooks and stage tests), so that a
-long build never delays a deploy or a rollback. One process runs one worker per queue.
+Four task queues (contract.py): `pipewarden-control` (the workflows and the store's small
+activities), `pipewarden-build` (builds), `pipewarden-deploy` (hooks, stage tests, rollbacks) and
+`pipewarden-bake` (bakes, each one activity for its whole length), so that a long build never
+delays a deploy or a rollback and bakes never take the slots of short activities. One process runs
+one worker per queue.
 
 `workflow_failure_exception_types=[Exception]`: an exception raised by workflow code (a sandbox
 restriction, a bug) fails the workflow at once instead of retrying its task for ever, which would
@@ -20,9 +22,11 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from pipewarden.engine.activities.engine import EngineActivities
-from pipewarden.engine.contract import TASK_QUEUE_BUILD, TASK_QUEUE_CONTROL, TASK_QUEUE_DEPLOY
+from pipewarden.engine.contract import TASK_QUEUE_BAKE, TASK_QUEUE_BUILD, TASK_QUEUE_CONTROL, TASK_QUEUE_DEPLOY
 from pipewarden.engine.workflows.execution import ExecutionWorkflow, RollbackWorkflow
 
+BAKE_SLOTS = 10_000
+"""Bakes one process runs at once (each holds its slot for the whole bake)."""
 HEARTBEAT_THROTTLE = timedelta(seconds=5)
 """How long the SDK may hold back an activity's heartbeats (its default is 0.8 of the heartbeat
 timeout, 24 s here). A `cancel` reaches a running build or stage test only with the answer to a
@@ -52,5 +56,9 @@ def workers(client: Client, activities: EngineActivities, *, executor: ThreadPoo
                activities=[activities.run_deploy, activities.roll_back_stage, activities.run_hook,
                            activities.run_stage_tests],
                activity_executor=executor, max_heartbeat_throttle_interval=heartbeat_throttle,
+               default_heartbeat_throttle_interval=heartbeat_throttle),
+        # Bakes are async activities that wait between rounds: many at once cost no thread.
+        Worker(client, task_queue=task_queue_prefix + TASK_QUEUE_BAKE, activities=[activities.bake_stage],
+               max_concurrent_activities=BAKE_SLOTS, max_heartbeat_throttle_interval=heartbeat_throttle,
                default_heartbeat_throttle_interval=heartbeat_throttle),
     ]

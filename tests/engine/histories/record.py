@@ -148,6 +148,8 @@ SCENARIOS: dict[str, tuple[dict[str, str], Scenario]] = {
     # patch stage-rollback (an automatic rollback in one activity)
     "stage_rollback": ({}, automatic_rollback),
     "stage_rollback_release_gates": ({}, release_gates),
+    # patch bake-stage (a watched bake in one activity)
+    "bake_stage_release_gates": ({}, release_gates),
 }
 
 

@@ -14,6 +14,7 @@ a clock read here; durations of processes are measured here (they are observatio
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import json
 import os
@@ -40,6 +41,7 @@ from pipewarden.engine.activities.process import kill_group, run_command
 from pipewarden.engine.alarms import STALE_PERIODS
 from pipewarden.engine.contract import (
     A_APPEND,
+    A_BAKE,
     A_BAKE_GATE,
     A_BAKE_GATES,
     A_BAKE_PASSED,
@@ -64,7 +66,9 @@ from pipewarden.engine.contract import (
     A_START_STAGE,
     A_TESTS,
     A_TRIPWIRE,
+    BAKE_SPAN_SECONDS,
     AppendEventsRequest,
+    BakeAnswer,
     BakeGateRequest,
     BakeGatesRequest,
     BakePassedRequest,
@@ -118,7 +122,7 @@ from pipewarden.engine.domain.gates import paused as paused_gate
 from pipewarden.engine.domain.gates import policy as policy_gate
 from pipewarden.engine.domain.gates import stage_busy as stage_busy_gate
 from pipewarden.engine.domain.gates import window as window_gate
-from pipewarden.engine.domain.gates.base import FAIL, WAIT, GateResult, clock
+from pipewarden.engine.domain.gates.base import FAIL, WAIT, GateResult, clock, next_round_seconds
 from pipewarden.engine.domain.ids import artifact_id, format_time, parse_time
 from pipewarden.engine.domain.rollback import RolledBackFrom, plan_rollback, restored_parts, rollback_outcome
 from pipewarden.engine.domain.status import TERMINAL_STAGE_RUN, ExecutionStatus, StageRunStatus
@@ -129,6 +133,7 @@ from pipewarden.engine.sources.prometheus import PrometheusSource
 from pipewarden.engine.sources.synthetic import SyntheticSource
 from pipewarden.engine.store import EngineStore
 from pipewarden.engine.synthetics import synthetic_reading
+from pipewarden.engine.wakeups import Wakeups
 from pipewarden.errors import ConfigError, PolicyError
 from pipewarden.evaluation.gate import check_document
 from pipewarden.load.pipeline import load_pipeline_bytes
@@ -217,6 +222,11 @@ class EntryJudgement:
         return all(result.passed for _, result in self.results)
 
 
+BAKE_THREADS = 8
+"""Bake rounds (A_BAKE) judged at the same time in one process: a slow source (a command of up
+to 30 s) holds one of them, not the others."""
+
+
 class EngineActivities:
     def __init__(self, store: EngineStore, state_dir: Path, *, org_config: str | None = None,
                  policies: Sequence[str] = (), pipelines: Collection[str] | None = None,
@@ -237,6 +247,9 @@ class EngineActivities:
         self._loaded_others: dict[tuple[str, bytes], PipelineFile] = {}
         """The other pipelines' heads as loaded for the policy gate (`_others`), by name and content."""
         self.sources = sources if sources is not None else engine_sources(store, prometheus_url)
+        self.wakeups = Wakeups()
+        """The bakes of this process wait here for their next round (engine/wakeups.py)."""
+        self._bake_threads = ThreadPoolExecutor(max_workers=BAKE_THREADS, thread_name_prefix="pipewarden-bake")
 
     # ------------------------------------------------------------ helpers
 
@@ -836,6 +849,47 @@ class EngineActivities:
                           "bake_finished")]))
         return answers
 
+    @activity.defn(name=A_BAKE)
+    async def bake_stage(self, request: BakeRoundRequest) -> BakeAnswer:
+        """A stage's bake in one activity (A_BAKE): a round as A_BAKE_ROUND judges and records
+        it, at once and then every `poll.gates` (earlier when the gates' `until` says nothing can
+        pass before, later never), or at once when this process's alarm evaluator wakes the stage
+        (`wakeups`), until a gate fails or all pass. Why: a round per activity cost a trip through
+        Temporal and two workflow tasks, and with 100 executions baking the rounds queued there
+        for seconds (benchmarks/RESULTS.md, issue 14). The rounds run on threads of their own
+        (the store, Prometheus and commands block); the activity heartbeats after each one, and
+        stops without recording once the run has left `baking` (the workflow cancelled it).
+        Answers after BAKE_SPAN_SECONDS of waiting with `decided` false."""
+        loop = asyncio.get_running_loop()
+        gates = request.gates
+        span_ends = loop.time() + BAKE_SPAN_SECONDS
+        start = request.start_seconds
+        while True:
+            now = self._now()
+            this = replace(request, gates=replace(gates, now=format_time(now)), start_seconds=start)
+            answers = await loop.run_in_executor(self._bake_threads, contextvars.copy_context().run,
+                                                 self._bake_round_while_baking, this)
+            if answers is None:  # cancelled or ended meanwhile: the workflow no longer waits for this
+                return BakeAnswer([], format_time(now), False)
+            start = None
+            if any(a.result == "fail" for a in answers) or all(a.result == "pass" for a in answers):
+                return BakeAnswer(answers, format_time(now), True)
+            activity.heartbeat()
+            if loop.time() >= span_ends:
+                return BakeAnswer(answers, format_time(now), False)
+            untils = [None if a.until is None else parse_time(a.until) for a in answers if a.result == "wait"]
+            seconds = min(float(gates.poll_gates_seconds), next_round_seconds(untils, self._now(),
+                                                                              gates.poll_gates_seconds))
+            await self.wakeups.wait((gates.pipeline, gates.stage), seconds)
+
+    def _bake_round_while_baking(self, request: BakeRoundRequest) -> list[GateAnswer] | None:
+        """A_BAKE_ROUND's round, unless the run is no longer baking (None): its first round moves
+        it to `baking`, and after that a run that left it was ended by its workflow."""
+        if request.start_seconds is None and self.store.stage_run(request.gates.run_id).status is not \
+                StageRunStatus.BAKING:
+            return None
+        return self.bake_round(request)
+
     # ------------------------------------------------------------ rollback
 
     @activity.defn(name=A_ROLLBACK_PLAN)
@@ -980,7 +1034,8 @@ class EngineActivities:
 
     def all(self) -> list[Any]:
         """Every activity, for a worker that serves them all."""
-        return [self.policy_check, self.build, self.run_hook, self.run_deploy, self.roll_back_stage, self.halt_deploy,
+        return [self.policy_check, self.build, self.run_hook, self.run_deploy, self.roll_back_stage, self.bake_stage,
+                self.halt_deploy,
                 self.run_stage_tests, self.enter_stage, self.bake_round, self.start_stage_run, self.entry_gates, self.set_stage_status, self.append_events, self.set_execution_status, self.bake_gate,
                 self.record_bake_passed, self.plan_rollback, self.record_rolled_back, self.stage_rivals,
                 self.claim_stage, self.record_retry, self.rollback_blockers, self.pause_pipeline, self.bake_gates,

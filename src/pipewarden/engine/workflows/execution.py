@@ -53,6 +53,7 @@ from temporalio.workflow import ActivityCancellationType, ActivityHandle
 with workflow.unsafe.imports_passed_through():
     from pipewarden.engine.contract import (
         A_APPEND,
+        A_BAKE,
         A_BAKE_GATE,
         A_BAKE_GATES,
         A_BAKE_PASSED,
@@ -77,11 +78,13 @@ with workflow.unsafe.imports_passed_through():
         A_START_STAGE,
         A_TESTS,
         A_TRIPWIRE,
+        BAKE_SPAN_SECONDS,
         SIGNAL_APPROVE,
         SIGNAL_CANCEL,
         SIGNAL_PROMOTE,
         SIGNAL_REJECT,
         SIGNAL_WAKE,
+        TASK_QUEUE_BAKE,
         TASK_QUEUE_BUILD,
         TASK_QUEUE_CONTROL,
         TASK_QUEUE_DEPLOY,
@@ -89,6 +92,7 @@ with workflow.unsafe.imports_passed_through():
         WORKFLOW_ROLLBACK,
         AppendEventsRequest,
         ApproveSignal,
+        BakeAnswer,
         BakeGateRequest,
         BakeGatesRequest,
         BakePassedRequest,
@@ -137,6 +141,7 @@ with workflow.unsafe.imports_passed_through():
         halt_key,
         rollback_started,
     )
+    from pipewarden.engine.domain.gates.base import next_round_seconds
     from pipewarden.engine.domain.ids import format_time, parse_time
     from pipewarden.engine.domain.plan import DeployPart, production_config, stage_plan
     from pipewarden.engine.domain.rollback import restored_parts, rollback_outcome
@@ -172,6 +177,10 @@ PATCH_STAGE_DEPLOY = "stage-deploy"
 """A stage's whole deploy (or a rollback's) in one A_DEPLOY activity instead of one A_HOOK
 activity per hook: a quarter of the engine's overhead per hook went to the deploy queue's
 matching and the workflow task of each hook (benchmarks/RESULTS.md, issue 13 (a))."""
+PATCH_BAKE_STAGE = "bake-stage"
+"""A watched bake (datapoints, alarms or a deadline) as A_BAKE activities, each judging its rounds
+on its own, instead of one A_BAKE_ROUND activity per round: with 100 executions baking every
+round's trip through Temporal queued (benchmarks/RESULTS.md, issue 14)."""
 PATCH_STAGE_ROLLBACK = "stage-rollback"
 """An automatic rollback as one A_ROLL_BACK activity instead of A_ROLLBACK_PLAN, A_STAGE_STATUS,
 A_DEPLOY, A_ROLLED_BACK and A_STAGE_STATUS one by one: with 100 executions failing at once each of
@@ -677,6 +686,9 @@ class ExecutionWorkflow(_Releaser):
             # bake_time alone cannot pass before bake.duration: one timer, then one round
             await self._sleep_unless_cancelled(stage.bake_seconds)
         passed_status = "awaiting_promotion" if stage.promotion == "manual" and not last else "succeeded"
+        if in_one and watching and workflow.patched(PATCH_BAKE_STAGE):
+            return await self._bake_in_activity(run, stage, run_id, artifact, deploy_finished, passed_status,
+                                                None if started else stage.bake_seconds)
         while True:
             if self._cancel is not None:
                 return await self._cancel_run(run_id, [EventSpec(
@@ -712,6 +724,59 @@ class ExecutionWorkflow(_Releaser):
                 return await self._promotion(run, stage, run_id, artifact)
             return "succeeded", None
         return await self._baked(run, stage, run_id, artifact, last, "; ".join(gate.reason for gate in gates))
+
+    async def _bake_in_activity(self, run: ExecutionInput, stage: StageView, run_id: int, artifact: str,
+                                deploy_finished: datetime, passed_status: str, start_seconds: int | None) -> Ended:
+        """The bake's rounds inside A_BAKE activities (patch PATCH_BAKE_STAGE): each judges a
+        round every poll.gates on its own and answers once a gate fails or all pass (the run then
+        moved on), or after BAKE_SPAN_SECONDS still waiting (the next one goes on). `cancel`
+        stops waiting for it at once: the run is cancelled here, and the activity, asked to stop,
+        records nothing more once the run has left `baking`. A `wake` replaces it with a new one,
+        which judges at once."""
+        while True:
+            request = BakeRoundRequest(
+                BakeGatesRequest(run_id, run.execution, run.pipeline, run.repo, run.commit, artifact, stage.name,
+                                 format_time(deploy_finished), self._now(), run.poll_gates_seconds),
+                [t.name for t in stage.targets], passed_status, start_seconds)
+            answer = await self._bake_activity(request)
+            if answer is None and self._cancel is None:
+                continue  # woken: a new activity judges the gates at once
+            if answer is None or (self._cancel is not None and not answer.decided):
+                assert self._cancel is not None
+                return await self._cancel_run(run_id, [EventSpec(
+                    "bake_finished", {"result": "cancelled", "reason": _cancel_reason(self._cancel)}, "bake_finished")])
+            start_seconds = None
+            failed = [gate for gate in answer.gates if gate.result == "fail"]
+            if failed:
+                gate = failed[0]
+                return await self._stage_failed(run, stage, run_id, artifact, TRIGGERS.get(gate.gate, "deadline"),
+                                                f"{gate.gate}: {gate.reason}", bake_failed=True,
+                                                triggered=parse_time(answer.now))
+            if answer.decided:  # every gate passed: the activity recorded it and moved the run on
+                if passed_status == "awaiting_promotion":
+                    return await self._promotion(run, stage, run_id, artifact)
+                return "succeeded", None
+
+    async def _bake_activity(self, request: BakeRoundRequest) -> BakeAnswer | None:
+        """One A_BAKE: its answer, or None when `cancel` or a `wake` (an override, an alarm that
+        changed, seen by a process whose bakes this one's wake-ups do not reach) came first: it is
+        then asked to stop and not waited for (TRY_CANCEL). A decided answer wins over either."""
+        handle: ActivityHandle[BakeAnswer] = workflow.start_activity(
+            A_BAKE, request, task_queue=self._prefix + TASK_QUEUE_BAKE, result_type=BakeAnswer,
+            retry_policy=RETRY, heartbeat_timeout=HEARTBEAT_TIMEOUT,
+            start_to_close_timeout=timedelta(seconds=BAKE_SPAN_SECONDS) + BAKE_GATES_TIMEOUT,
+            cancellation_type=ActivityCancellationType.TRY_CANCEL)
+        self._wake = False
+        await workflow.wait_condition(lambda: handle.done() or self._cancel is not None or self._wake)
+        self._wake = False
+        if not handle.done():
+            handle.cancel()
+            try:  # TRY_CANCEL: resolved at once, without waiting for the activity
+                await handle
+            except (ActivityError, asyncio.CancelledError):
+                pass
+            return None
+        return await handle
 
     async def _baked(self, run: ExecutionInput, stage: StageView, run_id: int, artifact: str, last: bool,
                      reason: str) -> Ended:
@@ -903,11 +968,8 @@ class ExecutionWorkflow(_Releaser):
     def _wait_seconds(self, waiting: list[GateAnswer], poll: int) -> float:
         """Until the latest `until` when every waiting gate knows one (nothing passes before), else
         one poll interval; at least one second."""
-        untils = [gate.until for gate in waiting]
-        if any(until is None for until in untils):
-            return float(poll)
-        latest = max(parse_time(until) for until in untils if until is not None)
-        return max(1.0, (latest - workflow.now()).total_seconds())
+        return next_round_seconds([None if gate.until is None else parse_time(gate.until) for gate in waiting],
+                                  workflow.now(), poll)
 
     async def _wait(self, seconds: float) -> None:
         """Sleep `seconds`, woken early by a signal. A signal that came while the workflow was

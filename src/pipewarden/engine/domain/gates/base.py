@@ -8,7 +8,7 @@ sequence the gates. A gate that lacks data answers WAIT, never PASS.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -131,3 +131,12 @@ def earliest_pass(results: Iterable[GateResult]) -> datetime | None:
                 return None
             untils.append(result.until)
     return max(untils, default=None)
+
+
+def next_round_seconds(untils: Sequence[datetime | None], now: datetime, poll_seconds: int) -> float:
+    """How long to wait before judging gates that wait again: until the latest `until` when every
+    waiting gate knows one (nothing passes before), else one poll interval; at least one second."""
+    if any(until is None for until in untils):
+        return float(poll_seconds)
+    latest = max(until for until in untils if until is not None)
+    return max(1.0, (latest - now).total_seconds())
