@@ -49,6 +49,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import itertools
 import json
 import os
 import platform
@@ -289,6 +290,14 @@ class StoreReader:
                               (execution,)).fetchall()
         return [{"type": r[0], "time": r[1], "data": json.loads(r[2]) if r[2] else {}} for r in rows]
 
+    def bake_rounds(self, executions: Sequence[str]) -> dict[str, str]:
+        """execution -> when its latest stage run's `bake_time` gate was last evaluated (a round)."""
+        wanted = set(executions)
+        with self._db() as db:
+            rows = db.execute("SELECT s.execution, g.evaluated FROM gate_evaluations g JOIN stage_runs s "
+                              "ON s.id = g.stage_run WHERE g.gate = 'bake_time' AND s.status = 'baking'").fetchall()
+        return {row[0]: row[1] for row in rows if row[0] in wanted}
+
     def alarm_firing(self, pipelines: Sequence[str]) -> dict[str, bool]:
         with self._db() as db:
             rows = db.execute("SELECT pipeline, state FROM alarm_states WHERE stage = ?", (STAGE,)).fetchall()
@@ -371,7 +380,13 @@ class Bench:
         cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
         queries_before = prometheus_queries(self.prometheus)
         began = time.time()
-        time.sleep(self.window)
+        # Every round records its gates' evaluation time: sampled here, it gives the rounds whatever
+        # the activities (one per round, or one bake_stage for the whole bake).
+        stamps: dict[str, set[str]] = {execution: set() for execution in executions}
+        while time.time() < began + self.window:
+            for execution, stamp in self.store.bake_rounds(executions).items():
+                stamps[execution].add(stamp)
+            time.sleep(0.2)
         ended = time.time()
         queries = prometheus_queries(self.prometheus) - queries_before  # /metrics itself is not a query
         cpu = {name: cpu_seconds(pid) - cpu_before[name] for name, pid in pids.items()}
@@ -402,9 +417,18 @@ class Bench:
             "prometheus_queries_per_round_of_all": round(queries / rounds, 1) if rounds else None,
             "load_1min": [round(load_before, 2), round(load_after, 2)],
         }
+        gaps = sorted(b - a for seen in stamps.values() for a, b in itertools.pairwise(sorted(map(parse_iso, seen))))
+        if gaps:
+            out["store_rounds"] = sum(max(0, len(seen) - 1) for seen in stamps.values())
+            out["store_round_gap_s"] = {"median": round(median(gaps), 2),
+                                        "p95": round(gaps[int(0.95 * (len(gaps) - 1))], 2), "max": round(gaps[-1], 2)}
+            out["server_cpu_ms_per_store_round"] = round(cpu["server"] * 1000 / out["store_rounds"], 1)
+            out["temporal_cpu_ms_per_store_round"] = round(cpu["temporal"] * 1000 / out["store_rounds"], 1)
         print(f"    {label}: {count} {activity_type} in {span:.1f} s ({rounds:.1f} rounds each), run "
               f"{out['run_ms_median']} ms median, server CPU {cpu['server']:.1f} s, Temporal {cpu['temporal']:.1f} s, "
-              f"{out['prometheus_queries']} Prometheus queries, load {load_after:.2f}", flush=True)
+              f"{out['prometheus_queries']} Prometheus queries, load {load_after:.2f}; rounds in the store "
+              f"{out.get('store_rounds')}, gap {out.get('store_round_gap_s')}, server CPU ms per round "
+              f"{out.get('server_cpu_ms_per_store_round')}", flush=True)
         return out
 
     @contextlib.contextmanager

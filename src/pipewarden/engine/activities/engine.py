@@ -28,7 +28,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError, CancelledError
@@ -141,6 +141,8 @@ from pipewarden.model.pipeline import PipelineFile
 from pipewarden.model.view import PipelineView, StageView, pipeline_view
 
 LEASE_POLL_SECONDS = 0.2
+T = TypeVar("T")
+
 HEARTBEAT_SECONDS = 5.0
 """How often a long activity (build, hook, tests) heartbeats; the workflow's heartbeat timeout is
 a few times this, so a dead worker is noticed in seconds, not at the start-to-close timeout."""
@@ -867,8 +869,8 @@ class EngineActivities:
         while True:
             now = self._now()
             this = replace(request, gates=replace(gates, now=format_time(now)), start_seconds=start)
-            answers = await loop.run_in_executor(self._bake_threads, contextvars.copy_context().run,
-                                                 self._bake_round_while_baking, this)
+            answers = await self._beating(loop.run_in_executor(self._bake_threads, contextvars.copy_context().run,
+                                                               self._bake_round_while_baking, this))
             if answers is None:  # cancelled or ended meanwhile: the workflow no longer waits for this
                 return BakeAnswer([], format_time(now), False)
             start = None
@@ -881,6 +883,16 @@ class EngineActivities:
             seconds = min(float(gates.poll_gates_seconds), next_round_seconds(untils, self._now(),
                                                                               gates.poll_gates_seconds))
             await self.wakeups.wait((gates.pipeline, gates.stage), seconds)
+
+    @staticmethod
+    async def _beating(round_: asyncio.Future[T]) -> T:
+        """A round's result, heartbeating while it runs: two metric commands may take 30 s each,
+        longer than the heartbeat timeout."""
+        while True:
+            try:
+                return await asyncio.wait_for(asyncio.shield(round_), timeout=HEARTBEAT_SECONDS)
+            except TimeoutError:
+                activity.heartbeat()
 
     def _bake_round_while_baking(self, request: BakeRoundRequest) -> list[GateAnswer] | None:
         """A_BAKE_ROUND's round, unless the run is no longer baking (None): its first round moves
