@@ -2,7 +2,7 @@
 
     python benchmarks/gates.py [--quick] [--count 100] [--poll-gates 2] [--scrape 1] [--trials 3]
                                [--window 20] [--workdir /tmp/pipewarden-bench/gates] [--json FILE]
-                               [--wait-calm SECONDS]
+                               [--wait-calm SECONDS] [--many-only [--py-spy PROGRAM]]
 
 The engine is started as benchmarks/engine.py starts it (its EngineRun: Temporal's dev server with
 the embedded default's SQLite pragmas, then `pipewarden server --temporal ...` as a process group
@@ -41,7 +41,16 @@ Target (issue 14): within one `poll.gates` plus 2 s.
 
 Every process is stopped by process group at the end (or on error or Ctrl-C); ports are free
 ones. Prints Markdown tables and writes JSON (`--json`, default WORKDIR/gates-results.json).
-`--quick`: 5 executions, 1 trial, 8 s windows.
+`--quick`: 5 executions, 1 trial, 8 s windows. `--many-only`: only the `--count` executions
+baking (their steady state and both reacts), a faster loop while working on that path; with
+`--py-spy PROGRAM` (py-spy 0.4.0: `pip download py-spy==0.4.0`, unzip the wheel, its
+`py_spy-0.4.0.data/scripts/py-spy`) the server's GIL holder is sampled during each part into
+WORKDIR/run/py-spy-PART.txt (collapsed stacks).
+
+Bake rounds are counted from the store (each round records when it evaluated the `bake_time`
+gate; sampled every 0.2 s), so they are counted whatever runs them: one `bake_round` activity
+per round (executions started before patch `bake-stage`), or one `bake_stage` activity for the
+whole bake.
 """
 
 from __future__ import annotations
@@ -745,8 +754,9 @@ def report(results: dict[str, Any], poll: int) -> None:
     print("| state | gate activity | rounds / execution / s | activity run ms median (p95) | queued ms median (p95) "
           "| server CPU ms per execution-round | Temporal CPU ms per execution-round | server CPU s per round of all "
           "| activity run s per round of all "
-          "| Prometheus queries per round of all | CPU share of one core: server / Temporal / Prometheus | load |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|")
+          "| Prometheus queries per round of all | CPU share of one core: server / Temporal / Prometheus | load "
+          "| round gap in the store s median / p95 / max | server / Temporal CPU ms per store round |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---|---|")
     idle = results.get("cost_idle")
     for key in ("cost_idle", "cost_1_baking", "cost_entry", "cost_baking"):
         c = results.get(key)
@@ -754,12 +764,17 @@ def report(results: dict[str, Any], poll: int) -> None:
             continue
         share = c["cpu_share_of_one_core"]
         per_s = c["rounds_per_execution"] / c["window_s"]
+        if not c["activities"] and c.get("store_rounds") and c["executions"]:  # bake_stage: no activity per round
+            per_s = c["store_rounds"] / c["executions"] / c["window_s"]
+        gap = c.get("store_round_gap_s") or {}
+        store = (f"{gap.get('median')} / {gap.get('p95')} / {gap.get('max')} | "
+                 f"{c.get('server_cpu_ms_per_store_round')} / {c.get('temporal_cpu_ms_per_store_round')}")
         print(f"| {c['label']} | {c['activity']} | {per_s:.2f} | {c['run_ms_median']} ({c['run_ms_p95']}) | "
               f"{c['queue_ms_median']} ({c['queue_ms_p95']}) | {c['server_cpu_ms_per_execution_round']} | "
               f"{c['temporal_cpu_ms_per_execution_round']} | {c['server_cpu_s_per_round_of_all']} | "
               f"{c['activity_run_s_per_round_of_all']} | "
               f"{c['prometheus_queries_per_round_of_all']} | {share['server']} / {share['temporal']} / "
-              f"{share['prometheus']} | {c['load_1min'][0]}-{c['load_1min'][1]} |")
+              f"{share['prometheus']} | {c['load_1min'][0]}-{c['load_1min'][1]} | {store} |")
     for key in ("cost_1_baking", "cost_entry", "cost_baking"):
         c = results.get(key)
         if c:
