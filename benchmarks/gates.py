@@ -664,17 +664,7 @@ def measure(args: argparse.Namespace, workdir: Path, results: dict[str, Any]) ->
         wait_until(f"{len(repos)} baking", lambda: all(
             bench.store.latest(names)[n][1:] == baking for n in names), 1800)
         print(f"    {len(repos)} deployed and baking after the alarm stopped: {time.monotonic() - began:.1f} s", flush=True)
-        time.sleep(2 * args.poll_gates)
-        results["cost_baking"] = bench.steady(f"{len(repos)} executions baking", list(ids.values()), BAKE_ROUND)
-        rows = bench.react("datapoints", repos, ids)
-        results["react_many_datapoints"] = {"rows": rows, "summary": react_summary(rows)}
-        print(f"    datapoints, {len(repos)} at once: slowest {results['react_many_datapoints']['summary']['react_s']}",
-              flush=True)
-        ids = bench.wave(repos, LONG_BAKE, lambda status, stage: (status, stage) == baking, f"{len(repos)} baking")
-        time.sleep(2 * args.poll_gates)
-        rows = bench.react("alarm", repos, ids)
-        results["react_many_alarm"] = {"rows": rows, "summary": react_summary(rows)}
-        print(f"    alarm, {len(repos)} at once: slowest {results['react_many_alarm']['summary']['react_s']}", flush=True)
+        many_baking(args, bench, repos, ids, results)
         run.stop()
         results["evaluator_in_process"] = micro_evaluator(run.state, prometheus.url, args.poll_gates, 10)
         print(f"  the alarm evaluator in this process, {len(repos)} alarms: {results['evaluator_in_process']}",
@@ -693,6 +683,13 @@ def many_only(args: argparse.Namespace, bench: Bench, repos: list[Repo], results
     baking = ("running", "baking")
     bench.wave(repos, "1s", lambda status, _: status == "succeeded", f"v1 of {len(repos)} released and succeeded")
     ids = bench.wave(repos, LONG_BAKE, lambda status, stage: (status, stage) == baking, f"{len(repos)} baking")
+    many_baking(args, bench, repos, ids, results)
+
+
+def many_baking(args: argparse.Namespace, bench: Bench, repos: list[Repo], ids: dict[str, str],
+                results: dict[str, Any]) -> None:
+    """With `ids` (pipeline -> execution) baking: their steady state, then the react to one
+    negative datapoint on every host at once, then (a new wave baking) to the alarm on every host."""
     time.sleep(2 * args.poll_gates)
     with bench.profiled(args.py_spy, "baking"):
         results["cost_baking"] = bench.steady(f"{len(repos)} executions baking", list(ids.values()), BAKE_ROUND)
@@ -701,7 +698,8 @@ def many_only(args: argparse.Namespace, bench: Bench, repos: list[Repo], results
     results["react_many_datapoints"] = {"rows": rows, "summary": react_summary(rows)}
     print(f"    datapoints, {len(repos)} at once: slowest {results['react_many_datapoints']['summary']['react_s']}",
           flush=True)
-    ids = bench.wave(repos, LONG_BAKE, lambda status, stage: (status, stage) == baking, f"{len(repos)} baking")
+    ids = bench.wave(repos, LONG_BAKE, lambda status, stage: (status, stage) == ("running", "baking"),
+                     f"{len(repos)} baking")
     time.sleep(2 * args.poll_gates)
     with bench.profiled(args.py_spy, "react-alarm"):
         rows = bench.react("alarm", repos, ids)
@@ -829,7 +827,7 @@ def main() -> None:
     parser.add_argument("--many-only", action="store_true",
                         help="only the --count baking executions: their steady state and both reacts")
     parser.add_argument("--py-spy", type=Path, metavar="PROGRAM",
-                        help="with --many-only: sample the server with this py-spy during each part")
+                        help="sample the server with this py-spy while the --count executions bake and react")
     args = parser.parse_args()
     if args.evaluator_micro:
         folder = args.evaluator_micro.resolve().parent / "prometheus"

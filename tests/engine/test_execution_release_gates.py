@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from client_helpers import (
     PIPELINE,
     blocking_validate,
@@ -374,43 +375,14 @@ def test_an_alarm_firing_during_the_stage_tests_cuts_them_short_and_rolls_back(t
         assert store.verify() is None
 
 
-def test_the_evaluator_wakes_a_baking_stage_whose_alarm_fires(temporal_server: DevServer, tmp_path: Path) -> None:
+@pytest.mark.parametrize("in_process", [False, True], ids=["bake elsewhere: a signal", "bake in process: wake-up"])
+def test_the_evaluator_wakes_a_baking_stage_whose_alarm_fires(temporal_server: DevServer, tmp_path: Path,
+                                                              in_process: bool) -> None:
     """With poll.gates 30 s in the workflow, only the evaluator's wake-up (every second here) makes
-    the entry and the bake judge the alarm at once: the time to react does not wait for a poll."""
-    record = tmp_path / "record.txt"
-    errors = tmp_path / "errors.txt"
-    errors.write_text("0\n")
-    top = f"alarms:\n  errors:\n    metric: {{source: command, command: 'cat {errors}'}}\n    threshold: 0\n" \
-          "    comparison: '>'\n"
-    repo = gated_repo(tmp_path, record, top=top, bake="{duration: 60s}", stage="    alarms: [errors]\n")
-    state = tmp_path / "state"
-
-    async def scenario(store: EngineStore) -> None:
-        async with running_engine(temporal_server, store, state, poll_gates_seconds=30) as engine, \
-                alarm_evaluator(store, engine):
-            register(store, repo)
-            execution = (await engine.release(PIPELINE, actor="dana")).id
-            await wait_for("baking", run_status(store, execution, "baking", "beta"), timeout=20)
-            await asyncio.sleep(1)
-            errors.write_text("1\n")
-            result = await asyncio.wait_for(outcome(engine, execution), 15)
-            assert result.status in ("rolled_back", "failed"), result  # no last good artifact to restore
-
-    with EngineStore.for_state_dir(state) as store:
-        asyncio.run(scenario(store))
-        events = store.events(execution="demo-app-1")
-        started = next(e for e in events if e.type == "rollback_started")
-        assert started.data["trigger"] == "alarm"
-        (state_, _), = store.alarm_states(PIPELINE, "beta").values()
-        assert state_.fired is not None
-        assert (parse_time(started.time) - state_.fired).total_seconds() < 5
-
-
-def test_a_bake_in_the_evaluators_process_is_woken_without_a_signal(temporal_server: DevServer,
-                                                                   tmp_path: Path) -> None:
-    """The bake runs as one activity in the process of the evaluator (as in `pipewarden server`):
-    the evaluator's wake-up reaches it directly (engine/wakeups.py; its workflow gets no signal),
-    and it judges the firing alarm at once, not at its next poll 30 s later."""
+    the bake judge the alarm at once: the time to react does not wait for a poll. A bake running in
+    the evaluator's process (as in `pipewarden server`) is woken directly (engine/wakeups.py) and
+    its workflow gets no signal; one elsewhere (a `pipewarden worker`) through a `wake` signal, on
+    which the workflow replaces its bake activity with one that judges at once."""
     record = tmp_path / "record.txt"
     errors = tmp_path / "errors.txt"
     errors.write_text("0\n")
@@ -425,17 +397,20 @@ def test_a_bake_in_the_evaluators_process_is_woken_without_a_signal(temporal_ser
                                   activities=activities) as engine:
             register(store, repo)
             execution = (await engine.release(PIPELINE, actor="dana")).id
-            async with alarm_evaluator(store, engine, activities.wakeups):
+            async with alarm_evaluator(store, engine, activities.wakeups if in_process else None):
                 await wait_for("baking", run_status(store, execution, "baking", "beta"), timeout=40)
                 await asyncio.sleep(1)
                 errors.write_text("1\n")
                 result = await asyncio.wait_for(outcome(engine, execution), 15)
-            assert result.status in ("rolled_back", "failed"), result
+            assert result.status in ("rolled_back", "failed"), result  # no last good artifact to restore
             history = await engine.temporal.get_workflow_handle(execution).fetch_history()
-            assert not [event for event in history.events if event.HasField("workflow_execution_signaled_event_attributes")]
-            bakes = [event for event in history.events if event.HasField("activity_task_scheduled_event_attributes")
-                     and event.activity_task_scheduled_event_attributes.activity_type.name == "bake_stage"]
-            assert len(bakes) == 1
+            signals = [e for e in history.events if e.HasField("workflow_execution_signaled_event_attributes")]
+            bakes = [e for e in history.events if e.HasField("activity_task_scheduled_event_attributes")
+                     and e.activity_task_scheduled_event_attributes.activity_type.name == "bake_stage"]
+            if in_process:
+                assert not signals and len(bakes) == 1, (signals, bakes)
+            else:
+                assert signals and len(bakes) >= 2, (signals, bakes)
 
     with EngineStore.for_state_dir(state) as store:
         asyncio.run(scenario(store))

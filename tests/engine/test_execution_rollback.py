@@ -24,7 +24,9 @@ def lines(stage: str, target: str, hosts: list[str], artifact: str, rollback: in
             for host in hosts for hook in ("stop", "install", "start", "validate")]
 
 
-def test_a_failed_stage_test_rolls_every_touched_host_back(temporal_server: DevServer, tmp_path: Path) -> None:
+def released_then_rolled_back(server: DevServer, store: EngineStore, tmp_path: Path) -> tuple[Path, str, str]:
+    """v1 released, then v2 whose smoke test fails and which is rolled back to v1: (the hooks'
+    record file, v1, v2)."""
     record = tmp_path / "record.txt"
     repo = make_repo(tmp_path, record, stages=1)
     v1 = git(repo, "rev-parse", "HEAD")
@@ -32,10 +34,14 @@ def test_a_failed_stage_test_rolls_every_touched_host_back(temporal_server: DevS
     write(repo / "hooks" / "test.sh", (repo / "hooks" / "test.sh").read_text() + "exit 1\n", executable=True)
     git(repo, "commit", "-q", "-am", "v2: the smoke test fails")
     v2 = git(repo, "rev-parse", "HEAD")
-    state = tmp_path / "state"
-    with EngineStore.for_state_dir(state) as store:
-        first, second = asyncio.run(release(temporal_server, store, state, repo, [v1, v2]))
-        assert (first.status, second.status) == ("succeeded", "rolled_back"), (first, second)
+    first, second = asyncio.run(release(server, store, tmp_path / "state", repo, [v1, v2]))
+    assert (first.status, second.status) == ("succeeded", "rolled_back"), (first, second)
+    return record, v1, v2
+
+
+def test_a_failed_stage_test_rolls_every_touched_host_back(temporal_server: DevServer, tmp_path: Path) -> None:
+    with EngineStore.for_state_dir(tmp_path / "state") as store:
+        record, v1, v2 = released_then_rolled_back(temporal_server, store, tmp_path)
         assert record.read_text().splitlines() == [
             *lines("beta", "beta-cell", HOSTS, v1[:12]),
             f"beta test smoke {v1[:12]} hosts={' '.join(HOSTS)}",
@@ -105,16 +111,9 @@ def test_a_retried_rollback_activity_repeats_nothing(temporal_server: DevServer,
     """The automatic rollback is one activity (A_ROLL_BACK). Run again under the ids of the attempt
     that completed (as Temporal retries one whose completion was lost), it runs no hook again,
     writes no event and ends the run the same way, with the same answer."""
-    record = tmp_path / "record.txt"
-    repo = make_repo(tmp_path, record, stages=1)
-    v1 = git(repo, "rev-parse", "HEAD")
-    write(repo / "hooks" / "test.sh", (repo / "hooks" / "test.sh").read_text() + "exit 1\n", executable=True)
-    git(repo, "commit", "-q", "-am", "v2: the smoke test fails")
-    v2 = git(repo, "rev-parse", "HEAD")
     state = tmp_path / "state"
     with EngineStore.for_state_dir(state) as store:
-        first, second = asyncio.run(release(temporal_server, store, state, repo, [v1, v2]))
-        assert (first.status, second.status) == ("succeeded", "rolled_back"), (first, second)
+        record, v1, _ = released_then_rolled_back(temporal_server, store, tmp_path)
 
         async def scheduled() -> tuple[str, str, StageRollbackRequest]:
             client = await Client.connect(temporal_server.address)
