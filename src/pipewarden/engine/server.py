@@ -72,6 +72,12 @@ TEMPORAL_PID_FILE = "temporal.pid"
 # an acknowledged workflow step. Measured cost in benchmarks/RESULTS.md ("engine").
 TEMPORAL_SQLITE_PRAGMAS = ("journal_mode=wal", "synchronous=full")
 ACTIVITY_THREADS = 32
+"""Threads of the control and build queues' activities (short store work; builds)."""
+DEPLOY_THREADS = 100
+"""Threads of the deploy queue's activities, as many as its worker takes at once (Temporal's
+default of 100 activity slots): a deploy or a rollback holds one for as long as its hooks run,
+mostly waiting on their processes. Sharing the 32 above, 100 rollbacks at once queued
+for a thread for seconds before their first hook (benchmarks/RESULTS.md, issue 14)."""
 
 AppFactory = Callable[["Services"], Any]
 """Makes the ASGI app served on `--listen` (web.app.create_app)."""
@@ -126,12 +132,15 @@ def make_activities(config: EngineConfig, store: EngineStore, state_dir: Path,
 
 
 @contextmanager
-def _executor() -> Any:
+def _executors() -> Any:
+    """(the control and build activities' threads, the deploy activities' threads)"""
     executor = ThreadPoolExecutor(max_workers=ACTIVITY_THREADS, thread_name_prefix="pipewarden-activity")
+    deploys = ThreadPoolExecutor(max_workers=DEPLOY_THREADS, thread_name_prefix="pipewarden-deploy")
     try:
-        yield executor
+        yield executor, deploys
     finally:
         executor.shutdown(wait=False, cancel_futures=True)
+        deploys.shutdown(wait=False, cancel_futures=True)
 
 
 class _Uvicorn:
@@ -331,9 +340,10 @@ class EngineServer:
                          stop: asyncio.Event) -> None:
         engine_client = EngineClient(temporal, store, queue_prefix=self.queue_prefix,
                                      poll_gates_seconds=self.config.poll_gates_seconds)
-        with _executor() as executor:
+        with _executors() as (executor, deploys):
             activities = make_activities(self.config, store, self.state_dir, pipelines)
-            engine_workers = workers(temporal, activities, executor=executor, task_queue_prefix=self.queue_prefix)
+            engine_workers = workers(temporal, activities, executor=executor, deploy_executor=deploys,
+                                     task_queue_prefix=self.queue_prefix)
             worker_tasks = [asyncio.create_task(worker.run(), name="worker") for worker in engine_workers]
 
             async def health() -> bool:
@@ -426,9 +436,10 @@ class EngineWorker:
         temporal = await connect_temporal(self.temporal_address, self.namespace, self.queue_prefix)
         store = open_store(self.config, self.state_dir)
         try:
-            with _executor() as executor:
+            with _executors() as (executor, deploys):
                 engine_workers = workers(temporal, make_activities(self.config, store, self.state_dir, pipelines),
-                                         executor=executor, task_queue_prefix=self.queue_prefix)
+                                         executor=executor, deploy_executor=deploys,
+                                         task_queue_prefix=self.queue_prefix)
                 async with AsyncExitStack() as stack:
                     for worker in engine_workers:
                         await stack.enter_async_context(worker)

@@ -34,10 +34,14 @@ heartbeat, so this bounds how late a cancelled build is stopped (with the 5 s he
 
 
 def workers(client: Client, activities: EngineActivities, *, executor: ThreadPoolExecutor,
-            task_queue_prefix: str = "", heartbeat_throttle: timedelta = HEARTBEAT_THROTTLE) -> list[Worker]:
+            deploy_executor: ThreadPoolExecutor | None = None, task_queue_prefix: str = "",
+            heartbeat_throttle: timedelta = HEARTBEAT_THROTTLE) -> list[Worker]:
     """The workers of one engine process (run them together, e.g. `async with` each). Activities
-    are synchronous (processes, SQLite) and run on `executor`, which the caller owns and shuts
-    down. `task_queue_prefix` separates engines sharing one Temporal (tests)."""
+    are synchronous (processes, SQLite) and run on `executor`, the deploy queue's on
+    `deploy_executor` when given (as many at once as it has threads: a deploy holds its thread
+    while its hooks run); the caller owns both and shuts them down. The bakes are async (no
+    thread). `task_queue_prefix` separates engines sharing one Temporal (tests)."""
+    deploys = deploy_executor or executor
     control: Sequence[Any] = [
         activities.policy_check, activities.start_stage_run, activities.entry_gates, activities.set_stage_status,
         activities.append_events, activities.set_execution_status, activities.bake_gate,
@@ -55,7 +59,8 @@ def workers(client: Client, activities: EngineActivities, *, executor: ThreadPoo
         Worker(client, task_queue=task_queue_prefix + TASK_QUEUE_DEPLOY,
                activities=[activities.run_deploy, activities.roll_back_stage, activities.run_hook,
                            activities.run_stage_tests],
-               activity_executor=executor, max_heartbeat_throttle_interval=heartbeat_throttle,
+               activity_executor=deploys,
+               max_heartbeat_throttle_interval=heartbeat_throttle,
                default_heartbeat_throttle_interval=heartbeat_throttle),
         # Bakes are async activities that wait between rounds: many at once cost no thread.
         Worker(client, task_queue=task_queue_prefix + TASK_QUEUE_BAKE, activities=[activities.bake_stage],
