@@ -512,6 +512,50 @@ class Bench:
 
     # ----------------------------------------------------------------- (2) react
 
+    async def _temporal_steps(self, rows: list[dict[str, Any]]) -> None:
+        """From each execution's history, how the way from the failed round to the rollback's
+        first hook splits in Temporal: the bake activity's completion after the round, the
+        workflow task that schedules the rollback (queued, running), the rollback activity queued
+        before a worker starts it, and from then to the hook (its plan, status, lease)."""
+        from temporalio.api.enums.v1 import EventType
+        from temporalio.client import Client
+
+        client = await Client.connect(self.run.address)
+        semaphore = asyncio.Semaphore(8)
+        kinds = {EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED: "completed",
+                 EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED: "wft_scheduled",
+                 EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED: "wft_started",
+                 EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED: "wft_completed"}
+
+        async def one(row: dict[str, Any]) -> None:
+            async with semaphore:
+                history = await client.get_workflow_handle(row["execution"]).fetch_history()
+            seen: dict[str, float] = {}
+            rollback: dict[int, float] = {}
+            for event in history.events:
+                when = event.event_time.ToDatetime(tzinfo=UTC).timestamp()
+                if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+                    if event.activity_task_scheduled_event_attributes.activity_type.name in ("roll_back_stage",
+                                                                                             "plan_rollback"):
+                        rollback.setdefault(event.event_id, when)
+                        seen.setdefault("rollback_scheduled", when)
+                elif event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED:
+                    if event.activity_task_started_event_attributes.scheduled_event_id in rollback:
+                        seen.setdefault("rollback_started_by_worker", when)
+                elif event.event_type in kinds and "rollback_scheduled" not in seen:
+                    seen[kinds[event.event_type]] = when  # the last ones before the rollback
+            steps = {"observed_to_bake_completed_s": ("observed", "completed"),
+                     "bake_completed_to_wft_started_s": ("completed", "wft_started"),
+                     "wft_started_to_completed_s": ("wft_started", "wft_completed"),
+                     "rollback_queued_s": ("rollback_scheduled", "rollback_started_by_worker"),
+                     "rollback_activity_to_hook_s": ("rollback_started_by_worker", "hook_store")}
+            times = {**seen, "observed": row.get("observed"), "hook_store": row.get("hook_store")}
+            for key, (a, b) in steps.items():
+                if times.get(a) is not None and times.get(b) is not None:
+                    row[key] = times[b] - times[a]
+
+        await asyncio.gather(*(one(row) for row in rows))
+
     def react(self, kind: str, repos: Sequence[Repo], executions: dict[str, str]) -> list[dict[str, Any]]:
         """Trigger `kind` (datapoints: one 500 per host; alarm: the error ratio over the threshold)
         on every host of `repos` at once, wait for their executions to end, and time each one."""
@@ -571,6 +615,7 @@ class Bench:
                 if fired is not None:
                     row["visible_to_fired_s"] = fired - visible
             rows.append(row)
+        asyncio.run(self._temporal_steps(rows))
         if kind == "alarm":
             self.traffic.set_ratio(hosts, 0.0)
             wait_until("the alarms to stop firing", lambda: not any(self.store.alarm_firing(names).values()), 120)
@@ -587,7 +632,8 @@ def summarize(rows: list[dict[str, Any]], key: str) -> dict[str, float | None]:
 
 REACT_KEYS = ("react_s", "react_from_completing_breach_s", "react_script_s", "from_trigger_s", "scrape_after_trigger_s",
               "visible_to_observed_s", "visible_to_fired_s", "observed_to_rollback_started_s",
-              "rollback_started_to_hook_s")
+              "rollback_started_to_hook_s", "observed_to_bake_completed_s", "bake_completed_to_wft_started_s",
+              "wft_started_to_completed_s", "rollback_queued_s", "rollback_activity_to_hook_s")
 
 
 def react_summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -807,6 +853,9 @@ def report(results: dict[str, Any], poll: int) -> None:
               f"{script.get('max', '-')} | {mm('scrape_after_trigger_s')} | {mm('visible_to_observed_s')} | "
               f"{mm('observed_to_rollback_started_s')} | {mm('rollback_started_to_hook_s')} | {met} |")
         print(f"|  | statuses {s['statuses']}, triggers {s['triggers']} | | | | | | | | |")
+        split = ", ".join(f"{name} {mm(name)}" for name in REACT_KEYS[-5:] if s.get(name))
+        if split:
+            print(f"|  | in Temporal (median / max): {split} | | | | | | | | |")
 
 
 def main() -> None:
