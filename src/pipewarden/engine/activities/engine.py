@@ -224,9 +224,11 @@ class EntryJudgement:
         return all(result.passed for _, result in self.results)
 
 
-BAKE_THREADS = 8
+BAKE_THREADS = 32
 """Bake rounds (A_BAKE) judged at the same time in one process: a slow source (a command of up
-to 30 s) holds one of them, not the others."""
+to 30 s) holds one of them, not the others. A round mostly waits (Prometheus, the store's write
+lock): with 100 bakes failing at once, 8 threads made the last rounds queue (the slowest reached
+its rollback's first hook after 5.7-7.9 s; 4.9 s with 32: benchmarks/RESULTS.md, issue 14)."""
 
 
 class EngineActivities:
