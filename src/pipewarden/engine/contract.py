@@ -679,5 +679,9 @@ class BakeAnswer:
     now: str
     """When that round judged them (a failure's `triggered`)."""
     decided: bool
-    """A gate failed, or all passed (recorded, and the run moved on, as A_BAKE_ROUND does);
-    false: the bake still waits after BAKE_SPAN_SECONDS, or the run left `baking` meanwhile."""
+    """A gate failed, or all passed (recorded, and the run moved on, as A_BAKE_ROUND does, or
+    found moved on by an earlier bake activity of the run that a `wake` replaced); false: the
+    bake still waits after BAKE_SPAN_SECONDS, or the run left `baking` for `left`."""
+    left: str | None = None
+    """The status the run had when a round found it no longer baking and not passed (`cancelled`
+    by its workflow, or anything done to it outside the bake): nothing more to judge."""

@@ -873,8 +873,14 @@ class EngineActivities:
             this = replace(request, gates=replace(gates, now=format_time(now)), start_seconds=start)
             answers = await self._beating(loop.run_in_executor(self._bake_threads, contextvars.copy_context().run,
                                                                self._bake_round_while_baking, this))
-            if answers is None:  # cancelled or ended meanwhile: the workflow no longer waits for this
-                return BakeAnswer([], format_time(now), False)
+            if answers is None:
+                # Not baking any more. Passed and moved on (by an earlier bake activity of this
+                # run that a `wake` replaced): that is this bake's answer too. Anything else
+                # (cancelled by the workflow): nothing more to judge, and said so.
+                status = self.store.stage_run(gates.run_id).status
+                if status in (StageRunStatus.SUCCEEDED, StageRunStatus.AWAITING_PROMOTION):
+                    return BakeAnswer([], format_time(now), True)
+                return BakeAnswer([], format_time(now), False, str(status))
             start = None
             if any(a.result == "fail" for a in answers) or all(a.result == "pass" for a in answers):
                 return BakeAnswer(answers, format_time(now), True)

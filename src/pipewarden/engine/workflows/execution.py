@@ -746,6 +746,9 @@ class ExecutionWorkflow(_Releaser):
                 return await self._cancel_run(run_id, [EventSpec(
                     "bake_finished", {"result": "cancelled", "reason": _cancel_reason(self._cancel)}, "bake_finished")])
             start_seconds = None
+            if not answer.decided and answer.left is not None:  # ended outside the bake: do not start another
+                return ("cancelled" if answer.left == "cancelled" else "failed",
+                        f"{stage.name}: the stage run was ended outside its bake ({answer.left})")
             failed = [gate for gate in answer.gates if gate.result == "fail"]
             if failed:
                 gate = failed[0]
