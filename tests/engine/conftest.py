@@ -25,6 +25,7 @@ from engine_helpers import require_temporal
 from prometheus_helpers import PrometheusServer, missing
 
 from pipewarden.engine.devserver import DevServer
+from pipewarden.engine.store import EngineStore
 
 
 @pytest.fixture
@@ -64,3 +65,10 @@ def prometheus_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cal
     finally:
         for server in started:
             server.stop()
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[EngineStore]:
+    """An engine store on SQLite in the test's own state dir, closed after the test."""
+    with EngineStore.for_state_dir(tmp_path / "state") as opened:
+        yield opened

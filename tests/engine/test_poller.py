@@ -11,7 +11,6 @@ import asyncio
 import logging
 import os
 import shutil
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -84,11 +83,6 @@ def pipeline_of(repo: Path, name: str = "demo-app", branch: str = "main") -> Res
 def commits_released(store: EngineStore, pipeline: str = "demo-app") -> list[str]:
     return [e.commit for e in reversed(store.executions(pipeline=pipeline, limit=1000))]
 
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[EngineStore]:
-    with EngineStore.for_state_dir(tmp_path / "state") as s:
-        yield s
 
 
 def test_first_sight_releases_the_head_and_records_source_and_definition(tmp_path: Path, store: EngineStore) -> None:

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -43,12 +41,6 @@ def definition(name: str = "shop") -> dict[str, Any]:
         ],
     }
 
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[EngineStore]:
-    s = EngineStore.for_state_dir(tmp_path / "state")
-    yield s
-    s.close()
 
 
 def fill(store: EngineStore) -> None:

@@ -21,12 +21,6 @@ COMMIT = "9f8e7d6c5b4a" + "1" * 28
 COMMIT2 = "0123456789ab" + "2" * 28
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> EngineStore:
-    s = EngineStore.for_state_dir(tmp_path / "state")
-    yield s  # type: ignore[misc]
-    s.close()
-
 
 def db(tmp_path: Path) -> sqlite3.Connection:
     return sqlite3.connect(tmp_path / "state" / "engine.db")

@@ -3,10 +3,6 @@ real SQLite files."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
 from engine_helpers import T0, at
 
 from pipewarden.engine.domain.events import draft
@@ -17,11 +13,6 @@ COMMIT = "9f8e7d6c5b4a" + "1" * 28
 COMMIT2 = "0123456789ab" + "2" * 28
 COMMIT3 = "abcdefabcdef" + "3" * 28
 
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[EngineStore]:
-    with EngineStore.for_state_dir(tmp_path / "state") as s:
-        yield s
 
 
 def test_released_by_any_execution_or_last_commit(store: EngineStore) -> None:

@@ -20,12 +20,6 @@ from pipewarden.engine.store import store as store_module
 COMMIT = "9f8e7d6c5b4a" + "1" * 28
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> EngineStore:
-    s = EngineStore.for_state_dir(tmp_path / "state")
-    yield s  # type: ignore[misc]
-    s.close()
-
 
 def db(tmp_path: Path) -> sqlite3.Connection:
     return sqlite3.connect(tmp_path / "state" / "engine.db")

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 from engine_helpers import at
 
@@ -54,11 +51,6 @@ def test_each_execution_counts_by_its_latest_run_but_any_run_may_have_deployed()
     assert (found.newer_deployed, found.newer_waiting) == ("shop-3", "shop-3")
     assert rivals("shop-3", 3, runs).older_waiting == ("shop-2",)
 
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[EngineStore]:
-    with EngineStore.for_state_dir(tmp_path / "state") as s:
-        yield s
 
 
 def test_claim_stage_moves_only_a_run_that_may_take_the_stage(store: EngineStore) -> None:

@@ -31,11 +31,6 @@ def at(seconds: float) -> datetime:
     return T0 + timedelta(seconds=seconds)
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[EngineStore]:
-    with EngineStore.for_state_dir(tmp_path / "state") as opened:
-        yield opened
-
 
 def result(host: str, seconds: float, success: bool, *, pipeline: str = "shop", synthetic: str = "api",
            stage: str = "prod") -> SyntheticResult:
