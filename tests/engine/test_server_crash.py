@@ -143,9 +143,13 @@ def finish_and_check(server: ServerProcess, state: Path, record: Path) -> list[d
     return log
 
 
-def test_release_through_the_server_with_a_kill_mid_bake(tmp_path: Path) -> None:
+@pytest.mark.parametrize("bake", ["8s", "8s, deadline: 10m"], ids=["bake_time alone: a timer", "watched: bake_stage"])
+def test_release_through_the_server_with_a_kill_mid_bake(tmp_path: Path, bake: str) -> None:
+    """A bake with `bake_time` alone is a durable timer; one with a deadline (or datapoints, or
+    alarms) is a `bake_stage` activity held by the killed server's worker, which the new server's
+    worker takes over once its heartbeat times out (30 s)."""
     record = tmp_path / "record.txt"
-    repo = make_repo(tmp_path, record, bake="8s", slow_install=False)
+    repo = make_repo(tmp_path, record, bake=bake, slow_install=False)
     config = write_config(tmp_path, repo)
     state = tmp_path / "state"
     server = ServerProcess(state, "--config", str(config)).start()
