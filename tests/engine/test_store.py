@@ -282,3 +282,19 @@ def test_pause_resume_refuse(store: EngineStore) -> None:
     assert refused.data == {"action": "promote", "reason": "shop-1 is not awaiting promotion"}
     store.set_last_commit("shop", COMMIT2, now=at(5))
     assert [p.last_commit for p in store.pipelines()] == [COMMIT2]
+
+
+def test_the_halts_of_ended_stage_runs_are_pruned(store: EngineStore) -> None:
+    execution = store.create_execution("shop", COMMIT, trigger="poll", now=T0)
+    run = store.start_stage_run(execution.id, "beta", now=at(1))
+    store.set_stage_run_status(run.id, S.DEPLOYING, now=at(2))
+    deploy = f"{execution.id}/{run.id}/deploy"
+    store.halt_deploy(deploy, "cancelled by dana", now=at(3))
+    store.halt_deploy("not-a-halt-key", "kept", now=at(3))
+    assert store.prune_deploy_halts() == 0  # the deploy may still be running: it reads its halt
+    assert store.deploy_halted(deploy) == "cancelled by dana"
+    store.set_stage_run_status(run.id, S.CANCELLED, now=at(4))
+    assert store.prune_deploy_halts() == 1
+    assert store.deploy_halted(deploy) is None
+    assert store.deploy_halted("not-a-halt-key") == "kept"  # a key that does not name a stage run stays
+    assert store.prune_deploy_halts() == 0

@@ -246,8 +246,9 @@ async def refuse_unreplayable(temporal: Client, queue_prefix: str) -> None:
 
 async def _housekeeping(store: EngineStore, config: EngineConfig, stop: asyncio.Event,
                         clock: Callable[[], datetime]) -> None:
-    """Every `poll.gates`: expire overrides (their `override_expired` events) and notice changed
-    org config or policy files (`config_reloaded`; the gates read the files afresh each time)."""
+    """Every `poll.gates`: expire overrides (their `override_expired` events), drop the deploy
+    halts of stage runs that have ended, and notice changed org config or policy files
+    (`config_reloaded`; the gates read the files afresh each time)."""
     watcher = ConfigWatcher(config)
     await asyncio.to_thread(watcher.changed)  # records the files as they are at the start
     while not stop.is_set():
@@ -258,6 +259,7 @@ async def _housekeeping(store: EngineStore, config: EngineConfig, stop: asyncio.
         try:
             now = clock()
             await asyncio.to_thread(store.expire_overrides, now)
+            await asyncio.to_thread(store.prune_deploy_halts)
             files = await asyncio.to_thread(watcher.changed)
             if files:
                 await asyncio.to_thread(store.append_event, draft("config_reloaded", time=now, data={"files": files}))

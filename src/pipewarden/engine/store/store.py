@@ -885,6 +885,30 @@ class EngineStore:
             if conn.execute(select(t.deploy_halts.c.key).where(t.deploy_halts.c.key == key)).first() is None:
                 conn.execute(insert(t.deploy_halts).values(key=key, reason=reason, time=format_time(now)))
 
+    def prune_deploy_halts(self) -> int:
+        """Drop the halts of stage runs that have ended; how many. A halt is read only by its
+        deploy while it runs (`deploy_halted`), and a stage run ends only after its deploy has
+        (the workflow waits for the deploy activity's answer), so nothing reads them any more.
+        Keys are `EXECUTION/RUN_ID/deploy` or `.../rollback` (contract.halt_key); one that does
+        not parse so is kept."""
+        with self._read() as conn:
+            keys = [str(row.key) for row in conn.execute(select(t.deploy_halts.c.key))]
+            runs: dict[str, int] = {}
+            for key in keys:
+                parts = key.rsplit("/", 2)
+                if len(parts) == 3 and parts[1].isdigit() and parts[2] in ("deploy", "rollback"):
+                    runs[key] = int(parts[1])
+            if not runs:
+                return 0
+            ended = {int(row.id) for row in conn.execute(select(t.stage_runs.c.id).where(
+                t.stage_runs.c.id.in_(set(runs.values())),
+                t.stage_runs.c.status.in_([str(status) for status in TERMINAL_STAGE_RUN])))}
+        gone = [key for key, run_id in runs.items() if run_id in ended]
+        if gone:
+            with self._write() as conn:
+                conn.execute(delete(t.deploy_halts).where(t.deploy_halts.c.key.in_(gone)))
+        return len(gone)
+
     def deploy_halted(self, key: str) -> str | None:
         """Why the deploy of `key` was halted, None while it may go on."""
         with self._read() as conn:
