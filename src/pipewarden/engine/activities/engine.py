@@ -124,9 +124,9 @@ from pipewarden.engine.domain.gates import stage_busy as stage_busy_gate
 from pipewarden.engine.domain.gates import window as window_gate
 from pipewarden.engine.domain.gates.base import FAIL, WAIT, GateResult, clock, next_round_seconds
 from pipewarden.engine.domain.ids import artifact_id, format_time, parse_time
-from pipewarden.engine.domain.rollback import RolledBackFrom, plan_rollback, restored_parts, rollback_outcome
+from pipewarden.engine.domain.rollback import RolledBackFrom, plan_rollback, restored_parts
 from pipewarden.engine.domain.status import TERMINAL_STAGE_RUN, ExecutionStatus, StageRunStatus
-from pipewarden.engine.parts import deploy_target
+from pipewarden.engine.parts import deploy_target, rollback_end
 from pipewarden.engine.sources.base import MetricSource, MetricSources, ReadContext
 from pipewarden.engine.sources.command import CommandSource
 from pipewarden.engine.sources.prometheus import PrometheusSource
@@ -986,14 +986,10 @@ class EngineActivities:
             for part in parts:
                 self.record_rolled_back(RolledBackRequest(request.pipeline, request.stage, part.plan.target,
                                                           request.replacing, format_time(ended)))
-        outcome = rollback_outcome(len(parts) if ok else 0, not ok)
-        result = "succeeded" if outcome is ExecutionStatus.ROLLED_BACK else "failed"
-        duration = max(0, int((ended - parse_time(request.triggered)).total_seconds() * 1000))
-        self.set_stage_status(StageStatusRequest(
-            request.run_id, "rolled_back" if result == "succeeded" else "failed", format_time(max(ended, now)),
-            events=[EventSpec("rollback_finished", {"result": result, "duration_ms": duration}, "rollback_finished")]))
-        restored_to = ", ".join(f"{part.plan.target} -> {part.artifact}" for part in parts) or "nothing restored"
-        return StageRollbackAnswer(str(outcome), restored_to)
+        end = rollback_end(parts, ok, parse_time(request.triggered), ended)
+        self.set_stage_status(StageStatusRequest(request.run_id, end.run_status, format_time(max(ended, now)),
+                                                 events=[end.event]))
+        return StageRollbackAnswer(str(end.outcome), end.restored_to)
 
     # ------------------------------------------------------------ supersede, retry, manual rollback (step 4)
 

@@ -144,9 +144,8 @@ with workflow.unsafe.imports_passed_through():
     from pipewarden.engine.domain.gates.base import next_round_seconds
     from pipewarden.engine.domain.ids import format_time, parse_time
     from pipewarden.engine.domain.plan import DeployPart, production_config, stage_plan
-    from pipewarden.engine.domain.rollback import restored_parts, rollback_outcome
-    from pipewarden.engine.domain.status import ExecutionStatus
-    from pipewarden.engine.parts import deploy_target
+    from pipewarden.engine.domain.rollback import restored_parts
+    from pipewarden.engine.parts import deploy_target, rollback_end
     from pipewarden.model.view import PipelineView, StageView, pipeline_view
 
 T = TypeVar("T")
@@ -199,10 +198,6 @@ Ended = tuple[str, str | None]
 """How a stage run ended for the execution: (execution status, reason); `succeeded` goes on."""
 
 
-_Deploy = DeployPart
-"""One target's part of a deploy or rollback: its batches and the artifact they install."""
-
-
 class _Releaser:
     """What both workflows share: control activities, stage run statuses, the deploy of batches
     of hooks, and the rollback code path (automatic in ExecutionWorkflow, manual in
@@ -246,7 +241,7 @@ class _Releaser:
 
     # ------------------------------------------------------------ deploy
 
-    async def _deploy(self, run: ExecutionInput, deploys: list[_Deploy], hosts: list[str], *, rollback: bool,
+    async def _deploy(self, run: ExecutionInput, deploys: list[DeployPart], hosts: list[str], *, rollback: bool,
                       run_id: int) -> bool:
         """Targets in parallel, each in its batches; after the first failed host no new batch and
         no new hook starts anywhere (hooks already running finish). True when every host passed."""
@@ -258,7 +253,7 @@ class _Releaser:
             return await self._deploy_in_one(run, deploys, hosts, rollback=rollback, run_id=run_id)
         return await self._deploy_per_hook(run, deploys, hosts, rollback=rollback)
 
-    async def _deploy_in_one(self, run: ExecutionInput, deploys: list[_Deploy], hosts: list[str], *,
+    async def _deploy_in_one(self, run: ExecutionInput, deploys: list[DeployPart], hosts: list[str], *,
                              rollback: bool, run_id: int) -> bool:
         """The deploy as one A_DEPLOY activity (activities/deploy.py). `cancel` or the tripwire
         (`_halted`) reach it through the store (A_HALT), read before every hook."""
@@ -287,7 +282,7 @@ class _Releaser:
             self._stop = True
         return answer.ok and not self._halted(rollback)
 
-    async def _deploy_per_hook(self, run: ExecutionInput, deploys: list[_Deploy], hosts: list[str], *,
+    async def _deploy_per_hook(self, run: ExecutionInput, deploys: list[DeployPart], hosts: list[str], *,
                                rollback: bool) -> bool:
         """Executions recorded before PATCH_STAGE_DEPLOY: one A_HOOK activity per hook."""
 
@@ -297,7 +292,7 @@ class _Releaser:
             self._stop = True
             return False
 
-        async def host(deploy: _Deploy, name: str) -> bool:
+        async def host(deploy: DeployPart, name: str) -> bool:
             for number, hook in enumerate(deploy.hooks):
                 if self._halted(rollback):
                     return False
@@ -324,7 +319,7 @@ class _Releaser:
                                   + (f" (output in {answer.log})" if answer.log else ""))
             return True
 
-        async def target(deploy: _Deploy) -> None:
+        async def target(deploy: DeployPart) -> None:
             for batch in deploy.plan.batches:
                 if self._halted(rollback):
                     return
@@ -347,13 +342,9 @@ class _Releaser:
             for deploy in deploys:
                 await self._control(A_ROLLED_BACK, RolledBackRequest(run.pipeline, stage, deploy.plan.target,
                                                                      replacing, self._now()))
-        outcome = rollback_outcome(len(deploys) if ok else 0, not ok)
-        duration = max(0, int((workflow.now() - triggered).total_seconds() * 1000))
-        result = "succeeded" if outcome is ExecutionStatus.ROLLED_BACK else "failed"
-        await self._stage_status(run_id, "rolled_back" if result == "succeeded" else "failed", events=[
-            EventSpec("rollback_finished", {"result": result, "duration_ms": duration}, "rollback_finished")])
-        restored_to = ", ".join(f"{d.plan.target} -> {d.artifact}" for d in deploys) or "nothing restored"
-        return str(outcome), restored_to
+        end = rollback_end(deploys, ok, triggered, workflow.now())
+        await self._stage_status(run_id, end.run_status, events=[end.event])
+        return str(end.outcome), end.restored_to
 
 
 @workflow.defn(name=WORKFLOW_EXECUTION)
@@ -578,7 +569,7 @@ class ExecutionWorkflow(_Releaser):
             return ended
         hosts = list(stage.hosts)
         plan = stage_plan(stage)
-        deploys = [_Deploy(target, stage, plan.hooks, artifact, run.commit) for target in plan.targets]
+        deploys = [DeployPart(target, stage, plan.hooks, artifact, run.commit) for target in plan.targets]
         self._tripped = None
         tripwire_done = [False]
         tripwire = None
@@ -638,7 +629,7 @@ class ExecutionWorkflow(_Releaser):
             self._wake = False
 
     async def _deploy_and_test(self, run: ExecutionInput, stage: StageView, run_id: int, artifact: str,
-                               deploys: list[_Deploy], hosts: list[str]) -> Ended | None:
+                               deploys: list[DeployPart], hosts: list[str]) -> Ended | None:
         """The deploy and the stage's tests; None when both passed (`_deploy_finished` set)."""
         ok = await self._deploy(run, deploys, hosts, rollback=False, run_id=run_id)
         self._deploy_finished = workflow.now()
@@ -1092,7 +1083,7 @@ class RollbackWorkflow(_Releaser):
         return ExecutionOutcome("refused", reason)
 
 
-def _deploy_seconds(deploys: list[_Deploy]) -> int:
+def _deploy_seconds(deploys: list[DeployPart]) -> int:
     """The longest a deploy can take when no host waits for a lease (its slowest target)."""
     return max(deploy.longest_seconds for deploy in deploys)
 
