@@ -169,10 +169,11 @@ class RestoreSource(Protocol):
 
 
 def restored_parts(stage: str, targets: Iterable[RestoreSource]) -> list[DeployPart]:
-    """The deploy of a rollback plan's targets: each target with a last good artifact is redeployed with that artifact's own
-    definition of `stage` (its hooks, batching and timeout). A target without one, or whose
-    restored definition lacks the stage, is left as it is. Errors: none (a definition that is not
-    valid raises from `pipeline_view`, as the plan only names artifacts that passed the stage)."""
+    """The deploy of a rollback plan's targets: each target with a last good artifact is
+    redeployed with that artifact's own definition of `stage` (its hooks, batching and timeout).
+    A target without one, or whose restored definition lacks the stage, is left as it is. Errors:
+    those of `pipeline_view` for a definition that is not valid, which the plan never names (it
+    only names artifacts that passed the stage)."""
     parts: list[DeployPart] = []
     for target in targets:
         if target.artifact is None or target.document is None or target.commit is None:
