@@ -55,7 +55,7 @@ from pipewarden.engine.statedir import (
     remove_server_info,
     write_server_info,
 )
-from pipewarden.engine.store import EngineStore
+from pipewarden.engine.store import EngineStore, default_url
 from pipewarden.engine.synthetics import StoredPipelines, SyntheticsRunner
 from pipewarden.engine.versioning import cannot_continue
 from pipewarden.engine.wakeups import Wakeups
@@ -108,11 +108,16 @@ def parse_listen(text: str) -> tuple[str, int]:
     return host, int(port)
 
 
+GATE_FLUSH_SECONDS = 0.5
+"""How late the server and workers write a gate's latest values when nothing about it changed
+(store/latest.py): `status` in another process shows counts up to this late."""
+
+
 def open_store(config: EngineConfig, state_dir: Path) -> EngineStore:
-    """The store the config names: `sqlite` (engine.db in the state dir) or a database URL."""
-    if config.store == "sqlite":
-        return EngineStore.for_state_dir(state_dir)
-    return EngineStore(config.store)
+    """The store the config names: `sqlite` (engine.db in the state dir) or a database URL, with
+    the write-behind of unchanged gate evaluations (GATE_FLUSH_SECONDS)."""
+    url = default_url(state_dir) if config.store == "sqlite" else config.store
+    return EngineStore(url, gate_flush_seconds=GATE_FLUSH_SECONDS)
 
 
 def empty_config(state_dir: Path) -> EngineConfig:

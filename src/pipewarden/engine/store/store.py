@@ -78,6 +78,7 @@ from pipewarden.engine.domain.status import (
 )
 from pipewarden.engine.domain.supersede import Rivals, RunAtStage
 from pipewarden.engine.store import tables as t
+from pipewarden.engine.store.latest import LATEST_FIELDS, PendingGates
 from pipewarden.engine.store.records import (
     ExecutionRecord,
     HookRunRecord,
@@ -143,6 +144,10 @@ _GATE_EVALUATIONS = select(t.gate_evaluations).where(t.gate_evaluations.c.stage_
 _INSERT_GATE_EVALUATION = insert(t.gate_evaluations)
 _UPDATE_GATE_EVALUATION = update(t.gate_evaluations).where(
     t.gate_evaluations.c.stage_run == bindparam("w_stage_run"), t.gate_evaluations.c.gate == bindparam("w_gate"))
+# The write-behind's update (store/latest.py): only over an older evaluation, never back in time.
+_UPDATE_LATEST_GATE = update(t.gate_evaluations).where(
+    t.gate_evaluations.c.stage_run == bindparam("w_stage_run"), t.gate_evaluations.c.gate == bindparam("w_gate"),
+    t.gate_evaluations.c.evaluated < bindparam("w_evaluated"))
 
 _HOST = select(t.host_artifacts).where(t.host_artifacts.c.pipeline == bindparam("pipeline"),
                                        t.host_artifacts.c.host_key == bindparam("host_key"))
@@ -186,10 +191,12 @@ class EngineStore:
     """The engine store at `url` (`sqlite:///PATH` or, later, `postgresql+psycopg://...`).
 
     Creates the tables when missing. One instance per process; it is safe to use from several
-    threads (each call takes its own connection from the pool).
+    threads (each call takes its own connection from the pool). `gate_flush_seconds`: write the
+    latest values of gate evaluations that need no event that many seconds late, in batches
+    (store/latest.py; None: at once, as every other write).
     """
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, gate_flush_seconds: float | None = None) -> None:
         self.url = url
         parsed = make_url(url)
         self.sqlite = parsed.get_backend_name() == "sqlite"
@@ -215,6 +222,8 @@ class EngineStore:
         # processes (a second worker) still meet at SQLite's lock. PostgreSQL writers queue on
         # the chain head's row lock; they only take turns here too.
         self._local_writer: AbstractContextManager[Any] = threading.RLock() if self.sqlite else nullcontext()
+        self._latest = None if gate_flush_seconds is None else PendingGates(self._write_latest_gates,
+                                                                             gate_flush_seconds)
         self._create()
 
     @classmethod
@@ -222,6 +231,8 @@ class EngineStore:
         return cls(default_url(state_dir))
 
     def close(self) -> None:
+        if self._latest is not None:
+            self._latest.close()
         self.engine.dispose()
 
     def __enter__(self) -> Self:
@@ -700,21 +711,29 @@ class EngineStore:
         """`record_gate` for each (gate, result) of one round, in one write transaction: a bake
         round records two or three gates every poll, and with 100 executions baking each write
         transaction queued for the store's one writer (benchmarks/RESULTS.md, issue 14). The
-        `gate` event written for each, in order (None where none was needed)."""
+        `gate` event written for each, in order (None where none was needed).
+
+        With `gate_flush_seconds` (the server's and worker's store), a round in which no gate
+        needs an event (each evaluated before, none changed its result or code) writes nothing
+        now: its latest values wait in memory and are written within that many seconds (see
+        store/latest.py)."""
+        stamp = format_time(now)
+        if self._latest is not None:
+            with self._read() as conn:
+                stored = {row.gate: _gate(row) for row in conn.execute(_GATE_EVALUATIONS, {"stage_run": run_id})}
+            if all(gate in stored and not event_needed(stored[gate], result) for gate, result in results):
+                for gate, result in results:
+                    self._latest.put(run_id, gate, _gate_values(result, stamp))
+                return [None] * len(results)
+            self._latest.drop(run_id, [gate for gate, _ in results])
         with self._write() as conn:
             run = conn.execute(_STAGE_RUN, {"id": run_id}).one()
             rows = {row.gate: row for row in conn.execute(_GATE_EVALUATIONS, {"stage_run": run_id})}
-            stamp = format_time(now)
             written: list[Event | None] = []
             for gate, result in results:
                 row = rows.get(gate)
                 previous = None if row is None else _gate(row)
-                values = {
-                    "result": str(result.result), "code": result.code, "reason": result.reason,
-                    "until": format_optional_time(result.until), "evaluated": stamp,
-                    "inputs": json.dumps(dict(result.inputs), ensure_ascii=False, separators=(",", ":"),
-                                         allow_nan=False),
-                }
+                values = _gate_values(result, stamp)
                 changed = event_needed(previous, result)
                 if row is None:
                     conn.execute(_INSERT_GATE_EVALUATION, {"stage_run": run_id, "gate": gate, "first_evaluated": stamp,
@@ -728,12 +747,27 @@ class EngineStore:
                                if changed else None)
             return written
 
+    def flush_gates(self) -> int:
+        """Write the latest gate evaluations that wait in memory now (see `record_gates`); how many."""
+        return 0 if self._latest is None else self._latest.flush()
+
+    def _write_latest_gates(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        with self._write() as conn:
+            conn.execute(_UPDATE_LATEST_GATE, [{"w_stage_run": row["stage_run"], "w_gate": row["gate"],
+                                                "w_evaluated": row["evaluated"],
+                                                **{name: row[name] for name in LATEST_FIELDS}} for row in rows])
+
     def gate_evaluations(self, run_id: int) -> dict[str, GateResult]:
         """The latest evaluation of each gate of a stage run, in the order first evaluated."""
         with self._read() as conn:
             rows = conn.execute(select(t.gate_evaluations).where(t.gate_evaluations.c.stage_run == run_id)
                                 .order_by(t.gate_evaluations.c.first_evaluated, t.gate_evaluations.c.gate))
-            return {row.gate: _gate(row) for row in rows}
+            found = {row.gate: row._asdict() for row in rows}
+        waiting = {} if self._latest is None else self._latest.newest(run_id)
+        for gate, values in waiting.items():
+            if gate in found and found[gate]["evaluated"] < values["evaluated"]:
+                found[gate].update(values)
+        return {gate: _gate_of(values) for gate, values in found.items()}
 
     # ------------------------------------------------------------ hosts
 
@@ -1167,8 +1201,20 @@ def _stage_run(row: Row[Any]) -> StageRunRecord:
 
 
 def _gate(row: Row[Any]) -> GateResult:
-    inputs: Mapping[str, Any] = json.loads(row.inputs)
-    return GateResult(GateOutcome(row.result), row.code, row.reason, _opt_time(row.until), inputs)
+    return _gate_of(row._mapping)
+
+
+def _gate_of(values: Mapping[Any, Any]) -> GateResult:
+    inputs: Mapping[str, Any] = json.loads(values["inputs"])
+    return GateResult(GateOutcome(values["result"]), values["code"], values["reason"], _opt_time(values["until"]),
+                      inputs)
+
+
+def _gate_values(result: GateResult, stamp: str) -> dict[str, Any]:
+    """A gate evaluation's columns but its stage run, gate and first/changed times."""
+    return {"result": str(result.result), "code": result.code, "reason": result.reason,
+            "until": format_optional_time(result.until), "evaluated": stamp,
+            "inputs": json.dumps(dict(result.inputs), ensure_ascii=False, separators=(",", ":"), allow_nan=False)}
 
 
 def _host(row: Row[Any]) -> HostRecord:
