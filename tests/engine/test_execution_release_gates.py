@@ -30,6 +30,7 @@ from workflow_helpers import git, make_repo, write
 from pipewarden.engine.activities.engine import EngineActivities, engine_sources
 from pipewarden.engine.alarms import AlarmEvaluator
 from pipewarden.engine.client import EngineClient
+from pipewarden.engine.contract import A_ROLL_BACK
 from pipewarden.engine.devserver import DevServer
 from pipewarden.engine.domain.ids import format_time, parse_time
 from pipewarden.engine.server import wake_stage
@@ -185,10 +186,23 @@ def test_a_single_negative_datapoint_fails_the_bake_and_rolls_back(temporal_serv
             result = await outcome(engine, v2)
             assert result.status == "rolled_back", result
             assert result.reason is not None and "datapoints: 1 negative of at most 0" in result.reason
+            # the rollback's activity also ended the execution (patch rollback-finishes): no
+            # set_execution_status after it
+            history = await engine.temporal.get_workflow_handle(v2).fetch_history()
+            scheduled = [e.activity_task_scheduled_event_attributes.activity_type.name for e in history.events
+                         if e.HasField("activity_task_scheduled_event_attributes")]
+            assert scheduled[-1] == A_ROLL_BACK, scheduled
+            record = store.execution(v2)
+            assert record is not None and (record.status, record.reason) == (result.status, result.reason)
 
     with EngineStore.for_state_dir(state) as store:
         asyncio.run(scenario(store))
         events = store.events(execution="demo-app-2")
+        ended = store.execution("demo-app-2")
+        assert ended is not None
+        assert [(e.data["status"], e.data["reason"]) for e in events if e.type == "execution_finished"] == [
+            ("rolled_back", ended.reason)]
+        assert events[-1].type == "execution_finished"
         assert gate_events(store, "demo-app-2", "datapoints") == [("fail", "negative_datapoints")]
         started = next(e for e in events if e.type == "rollback_started")
         assert started.data["trigger"] == "datapoints"

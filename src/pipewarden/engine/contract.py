@@ -643,6 +643,10 @@ class StageRollbackRequest:
     triggered: str
     now: str
     events: list[EventSpec] = field(default_factory=list)
+    finish: bool = False
+    """Also end the execution with the rollback's outcome and `rolled_back_reason` (its
+    `execution_finished`), as the rollback's last step: a failed bake's rollback is the
+    execution's end, and one activity fewer per execution matters when 100 fail at once."""
 
 
 @dataclass
@@ -651,6 +655,11 @@ class StageRollbackAnswer:
     """The execution's status: `rolled_back`, or `failed` (nothing restored, or a rollback hook failed)."""
     restored_to: str
     """`TARGET -> ARTIFACT, ...` of the targets redeployed, or `nothing restored`."""
+
+
+def rolled_back_reason(stage: str, reason: str, restored_to: str) -> str:
+    """The reason an execution ends with after an automatic rollback of `stage`."""
+    return f"{stage}: {reason}; rolled back ({restored_to})"
 
 
 def rollback_started(plan: RollbackPlanAnswer, trigger: str, actor: str) -> EventSpec:

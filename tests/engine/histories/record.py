@@ -150,6 +150,8 @@ SCENARIOS: dict[str, tuple[dict[str, str], Scenario]] = {
     "stage_rollback_release_gates": ({}, release_gates),
     # patch bake-stage (a watched bake in one activity)
     "bake_stage_release_gates": ({}, release_gates),
+    # patch rollback-finishes (a failed bake's rollback also ends the execution)
+    "rollback_finishes_release_gates": ({}, release_gates),
 }
 
 

@@ -109,6 +109,7 @@ from pipewarden.engine.contract import (
     TripwireRequest,
     halt_key,
     rollback_started,
+    rolled_back_reason,
 )
 from pipewarden.engine.domain import overrides as override_rules
 from pipewarden.engine.domain.errors import IllegalTransition, Refused
@@ -124,6 +125,7 @@ from pipewarden.engine.domain.gates import stage_busy as stage_busy_gate
 from pipewarden.engine.domain.gates import window as window_gate
 from pipewarden.engine.domain.gates.base import FAIL, WAIT, GateResult, clock, next_round_seconds
 from pipewarden.engine.domain.ids import artifact_id, format_time, parse_time
+from pipewarden.engine.domain.overrides import Override
 from pipewarden.engine.domain.rollback import RolledBackFrom, plan_rollback, restored_parts
 from pipewarden.engine.domain.status import TERMINAL_STAGE_RUN, ExecutionStatus, StageRunStatus
 from pipewarden.engine.parts import deploy_target, rollback_end
@@ -131,7 +133,7 @@ from pipewarden.engine.sources.base import MetricSource, MetricSources, ReadCont
 from pipewarden.engine.sources.command import CommandSource
 from pipewarden.engine.sources.prometheus import PrometheusSource
 from pipewarden.engine.sources.synthetic import SyntheticSource
-from pipewarden.engine.store import EngineStore
+from pipewarden.engine.store import EngineStore, StageRunRecord
 from pipewarden.engine.synthetics import synthetic_reading
 from pipewarden.engine.wakeups import Wakeups
 from pipewarden.errors import ConfigError, PolicyError
@@ -141,6 +143,8 @@ from pipewarden.model.pipeline import PipelineFile
 from pipewarden.model.view import PipelineView, StageView, pipeline_view
 
 LEASE_POLL_SECONDS = 0.2
+VIEWS_KEPT = 512
+"""Artifact definitions kept in memory by commit (`EngineActivities._view`)."""
 T = TypeVar("T")
 
 HEARTBEAT_SECONDS = 5.0
@@ -254,6 +258,9 @@ class EngineActivities:
         self.wakeups = Wakeups()
         """The bakes of this process wait here for their next round (engine/wakeups.py)."""
         self._bake_threads = ThreadPoolExecutor(max_workers=BAKE_THREADS, thread_name_prefix="pipewarden-bake")
+        self._views: dict[str, PipelineView] = {}
+        """Artifact definitions by commit (`_view`): a bake round needs its stage every poll.gates,
+        and reading and viewing the record each time cost a tenth of a round."""
 
     # ------------------------------------------------------------ helpers
 
@@ -645,19 +652,33 @@ class EngineActivities:
 
     def _view(self, commit: str, document: dict[str, Any] | None) -> PipelineView | None:
         """The definition the execution follows: `document` (its commit's `pipeline.yaml`, as the
-        policy gate read it), else the one its artifact record keeps; None when neither is valid."""
-        if document is None:
+        policy gate read it), else the one its artifact record keeps; None when neither is valid.
+        The record's is kept per commit once read (VIEWS_KEPT of them): an artifact's definition
+        is that of its commit, which never changes."""
+        cached = document is None
+        if cached:
+            if (kept := self._views.get(commit)) is not None:
+                return kept
             record = self.artifacts.record(artifact_id(commit))
             document = None if record is None else record.document
         if document is None:
             return None
         try:
-            return pipeline_view(document)
+            view = pipeline_view(document)
         except Exception:  # noqa: BLE001 - an invalid definition fails its policy gate, not here
             return None
+        if cached:
+            if len(self._views) >= VIEWS_KEPT:
+                self._views.pop(next(iter(self._views)), None)  # the oldest read (dicts keep order)
+            self._views[commit] = view
+        return view
 
-    def _overridden(self, pipeline: str, stage: str, gate: str, result: GateResult, now: datetime) -> GateResult:
-        override = override_rules.find(self.store.overrides(pipeline=pipeline), pipeline, stage, gate, now)
+    def _overridden(self, pipeline: str, stage: str, gate: str, result: GateResult, now: datetime,
+                    overrides: Sequence[Override] | None = None) -> GateResult:
+        """`result` with the active override of `gate` at `stage` applied; `overrides`: the
+        pipeline's, when the caller read them already (a bake round reads them once)."""
+        found = self.store.overrides(pipeline=pipeline) if overrides is None else overrides
+        override = override_rules.find(found, pipeline, stage, gate, now)
         return override_rules.apply(gate, result, override, now)
 
     def _window(self, pipeline: str, view: PipelineView, stage: StageView, now: datetime) -> GateResult:
@@ -670,7 +691,7 @@ class EngineActivities:
         return self._overridden(pipeline, stage.name, window_gate.NAME, result, now)
 
     def _alarms(self, pipeline: str, stage: StageView, now: datetime, phase: alarms_gate.Phase,
-                poll_seconds: int) -> GateResult:
+                poll_seconds: int, overrides: Sequence[Override] | None = None) -> GateResult:
         """`alarms` at the entry or as the tripwire, from the states the server's evaluator stored
         (engine/alarms.py); a state older than STALE_PERIODS polls counts as not evaluated."""
         stale = timedelta(seconds=STALE_PERIODS * max(1, poll_seconds))
@@ -680,7 +701,7 @@ class EngineActivities:
         result = alarms_gate.evaluate(states, now=now, phase=phase, expected=stage.alarms,
                                       stale={name: evaluated for name, (_, evaluated) in stored.items()
                                              if name not in states})
-        return self._overridden(pipeline, stage.name, alarms_gate.NAME, result, now)
+        return self._overridden(pipeline, stage.name, alarms_gate.NAME, result, now, overrides)
 
     def _blocklisted(self, pipeline: str, stage: str, artifacts: Collection[str], now: datetime) -> set[str]:
         """The artifacts among `artifacts` that the blocklist gate of `stage` fails now (an active
@@ -740,8 +761,12 @@ class EngineActivities:
         the `alarms` tripwire (when the stage lists alarms), each with its active override; then
         the deadline over the bake as a whole: a bake that has not passed by `bake.deadline` fails
         its `bake_time` gate with code `deadline`, unless another gate failed first."""
+        return self._bake_gates(request, self.store.stage_run(request.run_id))
+
+    def _bake_gates(self, request: BakeGatesRequest, run: StageRunRecord) -> list[GateAnswer]:
+        """`bake_gates` over `run` as the caller read it (a round reads its run and the
+        pipeline's overrides once: each read is a store transaction)."""
         now = parse_time(request.now)
-        run = self.store.stage_run(request.run_id)
         view = self._view(request.commit, None)
         stage = None if view is None else next((s for s in view.stages if s.name == request.stage), None)
         if view is None or stage is None:
@@ -751,11 +776,17 @@ class EngineActivities:
             return [_answer(bake_time_gate.NAME, result)]
         results: list[tuple[str, GateResult]] = [
             (bake_time_gate.NAME, bake_time_gate.evaluate(run.bake_started, stage.bake_seconds, now=now))]
-        if stage.datapoints is not None:
-            results.append((datapoints_gate.NAME, self._datapoints(request, view, stage, now)))
-        if stage.alarms:
-            results.append((alarms_gate.NAME, self._alarms(request.pipeline, stage, now, "tripwire",
-                                                           request.poll_gates_seconds)))
+        overrides = self.store.overrides(pipeline=request.pipeline) if stage.datapoints is not None or stage.alarms \
+            else None
+        # The tripwire first: it reads the store, and a firing alarm fails the round whatever the
+        # counts say, so its round reads no metrics (when 100 executions' alarm fires at once,
+        # their rounds come all together; the datapoints keep their last evaluation).
+        tripwire = None if not stage.alarms else self._alarms(request.pipeline, stage, now, "tripwire",
+                                                              request.poll_gates_seconds, overrides)
+        if stage.datapoints is not None and not (tripwire is not None and tripwire.failed):
+            results.append((datapoints_gate.NAME, self._datapoints(request, view, stage, now, overrides)))
+        if tripwire is not None:
+            results.append((alarms_gate.NAME, tripwire))
         if (run.bake_started is not None and not any(r.failed for _, r in results)
                 and not all(r.passed for _, r in results)
                 and bake_time_gate.deadline_passed(run.bake_started, stage.bake_deadline_seconds, now)):
@@ -768,7 +799,7 @@ class EngineActivities:
         return [_answer(name, result) for name, result in results]
 
     def _datapoints(self, request: BakeGatesRequest, view: PipelineView, stage: StageView,
-                    now: datetime) -> GateResult:
+                    now: datetime, overrides: Sequence[Override] | None = None) -> GateResult:
         """`datapoints`: both references read through the sources, counted since the deploy's end."""
         datapoints = stage.datapoints
         assert datapoints is not None
@@ -794,7 +825,7 @@ class EngineActivities:
                                                                                 context).observation()
         result = datapoints_gate.evaluate(positive, negative, datapoints.min_positive, datapoints.max_negative,
                                           now=now)
-        return self._overridden(request.pipeline, stage.name, datapoints_gate.NAME, result, now)
+        return self._overridden(request.pipeline, stage.name, datapoints_gate.NAME, result, now, overrides)
 
     @activity.defn(name=A_TRIPWIRE)
     def alarm_tripwire(self, request: TripwireRequest) -> GateAnswer:
@@ -840,11 +871,17 @@ class EngineActivities:
     @activity.defn(name=A_BAKE_ROUND)
     def bake_round(self, request: BakeRoundRequest) -> list[GateAnswer]:
         """One round of the bake (A_BAKE_ROUND); each step idempotent as on its own."""
+        return self._bake_round(request, None)
+
+    def _bake_round(self, request: BakeRoundRequest, run: StageRunRecord | None) -> list[GateAnswer]:
+        """A_BAKE_ROUND's round; `run`: the stage run as the caller read it after its last
+        change (None: read it here)."""
         gates = request.gates
         if request.start_seconds is not None:
             self.set_stage_status(StageStatusRequest(gates.run_id, "baking", gates.now, events=[
                 EventSpec("bake_started", {"duration_s": request.start_seconds}, "bake_started")]))
-        answers = self.bake_gates(gates)
+            run = None  # `baking` and bake_started were just written
+        answers = self._bake_gates(gates, self.store.stage_run(gates.run_id) if run is None else run)
         if all(answer.result == "pass" for answer in answers):
             self.record_bake_passed(BakePassedRequest(gates.run_id, request.targets, gates.now))
             self.set_stage_status(StageStatusRequest(gates.run_id, request.passed_status, gates.now, events=[
@@ -905,10 +942,12 @@ class EngineActivities:
     def _bake_round_while_baking(self, request: BakeRoundRequest) -> list[GateAnswer] | None:
         """A_BAKE_ROUND's round, unless the run is no longer baking (None): its first round moves
         it to `baking`, and after that a run that left it was ended by its workflow."""
-        if request.start_seconds is None and self.store.stage_run(request.gates.run_id).status is not \
-                StageRunStatus.BAKING:
-            return None
-        return self.bake_round(request)
+        run = None
+        if request.start_seconds is None:
+            run = self.store.stage_run(request.gates.run_id)
+            if run.status is not StageRunStatus.BAKING:
+                return None
+        return self._bake_round(request, run)
 
     # ------------------------------------------------------------ rollback
 
@@ -987,8 +1026,12 @@ class EngineActivities:
                 self.record_rolled_back(RolledBackRequest(request.pipeline, request.stage, part.plan.target,
                                                           request.replacing, format_time(ended)))
         end = rollback_end(parts, ok, parse_time(request.triggered), ended)
-        self.set_stage_status(StageStatusRequest(request.run_id, end.run_status, format_time(max(ended, now)),
-                                                 events=[end.event]))
+        finished = format_time(max(ended, now))
+        self.set_stage_status(StageStatusRequest(request.run_id, end.run_status, finished, events=[end.event]))
+        if request.finish:  # idempotent on a retry: the same key as A_EXECUTION_STATUS would use
+            self.set_execution_status(ExecutionStatusRequest(
+                request.execution, str(end.outcome), finished,
+                rolled_back_reason(request.stage, request.reason, end.restored_to)))
         return StageRollbackAnswer(str(end.outcome), end.restored_to)
 
     # ------------------------------------------------------------ supersede, retry, manual rollback (step 4)

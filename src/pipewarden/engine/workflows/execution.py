@@ -140,6 +140,7 @@ with workflow.unsafe.imports_passed_through():
         TripwireRequest,
         halt_key,
         rollback_started,
+        rolled_back_reason,
     )
     from pipewarden.engine.domain.gates.base import next_round_seconds
     from pipewarden.engine.domain.ids import format_time, parse_time
@@ -184,6 +185,10 @@ PATCH_STAGE_ROLLBACK = "stage-rollback"
 """An automatic rollback as one A_ROLL_BACK activity instead of A_ROLLBACK_PLAN, A_STAGE_STATUS,
 A_DEPLOY, A_ROLLED_BACK and A_STAGE_STATUS one by one: with 100 executions failing at once each of
 those trips through Temporal queued for seconds (benchmarks/RESULTS.md, issue 14)."""
+PATCH_ROLLBACK_FINISHES = "rollback-finishes"
+"""A failed bake's A_ROLL_BACK also ends the execution (its `execution_finished`) instead of an
+A_EXECUTION_STATUS after it: one activity and one workflow task fewer per execution, when 100
+executions fail at once (benchmarks/RESULTS.md, issue 14)."""
 ROLLBACK_TIMEOUT = timedelta(hours=24)
 """A_ROLL_BACK's bound: the restored artifacts' own hooks and batching are not known before the
 plan, every hook is bounded by its `deploy.timeout` and a lost worker is noticed by the heartbeat
@@ -366,6 +371,10 @@ class ExecutionWorkflow(_Releaser):
         self._tripped_at: datetime | None = None
         self._deploy_finished = datetime.min
         """When the current stage's deploy finished (the datapoints count from then)."""
+        self._finished: ExecutionOutcome | None = None
+        """How the execution ended when an activity already recorded its end (PATCH_ROLLBACK_FINISHES)."""
+        self._rollback_finishes = False
+        """PATCH_ROLLBACK_FINISHES, as the current stage's bake asked at its start."""
 
     # ------------------------------------------------------------ signals
 
@@ -474,6 +483,8 @@ class ExecutionWorkflow(_Releaser):
                                                resume if index == first else None)
             self._open_run = None
             if status != "succeeded":
+                if self._finished is not None:  # the rollback recorded the execution's end
+                    return self._finished
                 return await self._finish(run.execution, status, reason)
         return await self._finish(run.execution, "succeeded", None)
 
@@ -666,6 +677,9 @@ class ExecutionWorkflow(_Releaser):
         With PATCH_BAKE_ROUND each round is one A_BAKE_ROUND activity, which also writes `baking`
         on the first round (unless a timer comes first) and the run's next status once all pass."""
         in_one = workflow.patched(PATCH_BAKE_ROUND)
+        # Asked here, at the bake's start, rather than at its failure: a patch's marker and search
+        # attribute are two more events, and when 100 bakes fail at once they would come then.
+        self._rollback_finishes = workflow.patched(PATCH_ROLLBACK_FINISHES)
         watching = stage.datapoints is not None or bool(stage.alarms) or stage.bake_deadline_seconds is not None
         timer = not watching and stage.bake_seconds > 0
         started = False
@@ -1006,18 +1020,25 @@ class ExecutionWorkflow(_Releaser):
         if workflow.patched(PATCH_STAGE_ROLLBACK):
             # One activity from the failure to the end of the rollback (A_ROLL_BACK). When every
             # attempt fails, run() closes the stage run and the execution `failed` with its error.
+            # After a failed bake nothing else runs in the stage: the activity also ends the
+            # execution (a hook's or a test's failure waits for the tripwire first).
+            finish = bake_failed and self._rollback_finishes
             answer = await workflow.execute_activity(
                 A_ROLL_BACK, StageRollbackRequest(run_id, run.execution, run.pipeline, run.repo, stage.name, artifact,
-                                                  reason, trigger, format_time(triggered), self._now(), events),
+                                                  reason, trigger, format_time(triggered), self._now(), events,
+                                                  finish),
                 task_queue=self._prefix + TASK_QUEUE_DEPLOY, result_type=StageRollbackAnswer, retry_policy=RETRY,
                 heartbeat_timeout=HEARTBEAT_TIMEOUT, start_to_close_timeout=ROLLBACK_TIMEOUT)
-            return answer.outcome, f"{stage.name}: {reason}; rolled back ({answer.restored_to})"
+            ended = rolled_back_reason(stage.name, reason, answer.restored_to)
+            if finish:
+                self._finished = ExecutionOutcome(answer.outcome, ended)
+            return answer.outcome, ended
         plan = await self._control(A_ROLLBACK_PLAN, RollbackPlanRequest(run.pipeline, stage.name, artifact),
                                    RollbackPlanAnswer)
         await self._stage_status(run_id, "rolling_back", reason=reason,
                                  events=[*events, rollback_started(plan, trigger, "engine")])
         outcome, restored_to = await self._rollback(run, stage.name, run_id, artifact, plan, triggered)
-        return outcome, f"{stage.name}: {reason}; rolled back ({restored_to})"
+        return outcome, rolled_back_reason(stage.name, reason, restored_to)
 
 
 @workflow.defn(name=WORKFLOW_ROLLBACK)
