@@ -2,9 +2,10 @@
 
 **Writes are serialised.** Every write runs in `_write()`: on SQLite the transaction starts with
 `BEGIN IMMEDIATE` (it takes the database's write lock at once, so two processes never both read the
-chain head and then race to write it; the other waits up to the busy timeout), and on every
-database its first statement reads the one `chain_head` row `FOR UPDATE` (SQLite renders no
-FOR UPDATE; PostgreSQL locks the row, so its writers queue there under READ COMMITTED). Inside
+chain head and then race to write it; the other waits up to the busy timeout), and on other
+databases its first statement reads the one `chain_head` row `FOR UPDATE` (PostgreSQL locks the
+row, so its writers queue there under READ COMMITTED; SQLite, which renders no FOR UPDATE, needs
+no such read under its write lock). Inside
 that lock an append reads the head, checks its idempotency key, writes the event with the next
 `seq` and the new hash, and moves the head, all in one transaction: `seq` stays gap-free and the
 chain valid across processes and crashes. Whatever else a write changes (a hook run's result, a
@@ -259,7 +260,11 @@ class EngineStore:
         with self._local_writer, self.engine.connect() as conn:
             conn.execution_options(pw_write=True)
             with conn.begin():
-                conn.execute(_LOCK_HEAD)
+                if not self.sqlite:
+                    # SQLite's BEGIN IMMEDIATE holds the database's write lock already, and there
+                    # the read would be one more statement for the writer, each a wait for the
+                    # GIL when a burst keeps the process busy (benchmarks/RESULTS.md, issue 14).
+                    conn.execute(_LOCK_HEAD)
                 yield conn
 
     @contextmanager
