@@ -259,6 +259,7 @@ class EngineActivities:
         """The bakes of this process wait here for their next round (engine/wakeups.py)."""
         self._bake_threads = ThreadPoolExecutor(max_workers=BAKE_THREADS, thread_name_prefix="pipewarden-bake")
         self._views: dict[str, PipelineView] = {}
+        self._views_lock = threading.Lock()
         """Artifact definitions by commit (`_view`): a bake round needs its stage every poll.gates,
         and reading and viewing the record each time cost a tenth of a round."""
 
@@ -668,9 +669,10 @@ class EngineActivities:
         except Exception:  # noqa: BLE001 - an invalid definition fails its policy gate, not here
             return None
         if cached:
-            if len(self._views) >= VIEWS_KEPT:
-                self._views.pop(next(iter(self._views)), None)  # the oldest read (dicts keep order)
-            self._views[commit] = view
+            with self._views_lock:  # the bake threads share it
+                if len(self._views) >= VIEWS_KEPT:
+                    self._views.pop(next(iter(self._views)), None)  # the oldest read (dicts keep order)
+                self._views[commit] = view
         return view
 
     def _overridden(self, pipeline: str, stage: str, gate: str, result: GateResult, now: datetime,
