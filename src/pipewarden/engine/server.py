@@ -115,9 +115,10 @@ GATE_FLUSH_SECONDS = 0.5
 
 def open_store(config: EngineConfig, state_dir: Path) -> EngineStore:
     """The store the config names: `sqlite` (engine.db in the state dir) or a database URL, with
-    the write-behind of unchanged gate evaluations (GATE_FLUSH_SECONDS)."""
+    the write-behind of unchanged gate evaluations (GATE_FLUSH_SECONDS) and, on SQLite, its writes
+    in a process of their own (store/writer.py)."""
     url = default_url(state_dir) if config.store == "sqlite" else config.store
-    return EngineStore(url, gate_flush_seconds=GATE_FLUSH_SECONDS)
+    return EngineStore(url, gate_flush_seconds=GATE_FLUSH_SECONDS, separate_writer=True)
 
 
 def empty_config(state_dir: Path) -> EngineConfig:

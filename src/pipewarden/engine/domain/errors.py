@@ -22,6 +22,10 @@ class IllegalTransition(EngineError):
         self.current = current
         self.new = new
 
+    def __reduce__(self) -> tuple[type[IllegalTransition], tuple[str, str, str]]:
+        # Raised in the store's writer process and sent back (store/writer.py): rebuilt from its fields.
+        return IllegalTransition, (self.kind, self.current, self.new)
+
 
 class InvalidEvent(EngineError):
     """An audit event whose type, fields or `data` keys do not match engine.md's table."""
@@ -38,6 +42,9 @@ class Refused(EngineError):
         super().__init__(f"{action} refused: {reason}")
         self.action = action
         self.reason = reason
+
+    def __reduce__(self) -> tuple[type[Refused], tuple[str, str]]:
+        return Refused, (self.action, self.reason)
 
 
 class NotFound(EngineError):

@@ -31,11 +31,11 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Concatenate, ParamSpec, Self, TypeVar
 
 from sqlalchemy import Connection, Engine, bindparam, create_engine, delete, event, func, insert, select, update
 from sqlalchemy.engine import Row, make_url
@@ -89,6 +89,7 @@ from pipewarden.engine.store.records import (
     StageRunRecord,
     SyntheticResult,
 )
+from pipewarden.engine.store.writer import RemoteWriter
 from pipewarden.model.hosts import host_key
 
 BUSY_TIMEOUT_SECONDS = 30
@@ -188,17 +189,36 @@ class _Unreadable(Exception):
         self.reason = reason
 
 
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _writes(method: Callable[Concatenate[EngineStore, P], R]) -> Callable[Concatenate[EngineStore, P], R]:
+    """A write method: run in the store's writer process when it has one (store/writer.py)."""
+    name = method.__name__
+
+    def write(self: EngineStore, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        if self._remote is not None:
+            return self._remote.call(name, args, kwargs)  # type: ignore[no-any-return]
+        return method(self, *args, **kwargs)
+
+    write.__name__, write.__qualname__, write.__doc__ = name, method.__qualname__, method.__doc__
+    return write
+
+
 class EngineStore:
     """The engine store at `url` (`sqlite:///PATH` or, later, `postgresql+psycopg://...`).
 
     Creates the tables when missing. One instance per process; it is safe to use from several
     threads (each call takes its own connection from the pool). `gate_flush_seconds`: write the
     latest values of gate evaluations that need no event that many seconds late, in batches
-    (store/latest.py; None: at once, as every other write).
+    (store/latest.py; None: at once, as every other write). `separate_writer`: on SQLite, make
+    every write in a process of its own (store/writer.py; WriterGone when it cannot start).
     """
 
-    def __init__(self, url: str, *, gate_flush_seconds: float | None = None) -> None:
+    def __init__(self, url: str, *, gate_flush_seconds: float | None = None, separate_writer: bool = False) -> None:
         self.url = url
+        self._remote: RemoteWriter | None = None
         parsed = make_url(url)
         self.sqlite = parsed.get_backend_name() == "sqlite"
         if self.sqlite:
@@ -226,6 +246,8 @@ class EngineStore:
         self._latest = None if gate_flush_seconds is None else PendingGates(self._write_latest_gates,
                                                                              gate_flush_seconds)
         self._create()
+        if separate_writer and self.sqlite:
+            self._remote = RemoteWriter(url)
 
     @classmethod
     def for_state_dir(cls, state_dir: Path) -> EngineStore:
@@ -233,7 +255,9 @@ class EngineStore:
 
     def close(self) -> None:
         if self._latest is not None:
-            self._latest.close()
+            self._latest.close()  # its last write goes through the writer: before it ends
+        if self._remote is not None:
+            self._remote.close()
         self.engine.dispose()
 
     def __enter__(self) -> Self:
@@ -275,6 +299,7 @@ class EngineStore:
 
     # ------------------------------------------------------------ audit log
 
+    @_writes
     def append_event(self, event_draft: EventDraft, *, key: str | None = None) -> Event:
         """Append one event: `seq`, `prev_hash` and `hash` assigned and the head moved in one
         transaction. With `key`, appending the same key again writes nothing and returns the event
@@ -352,6 +377,7 @@ class EngineStore:
 
     # ------------------------------------------------------------ pipelines
 
+    @_writes
     def ensure_pipeline(self, name: str, *, now: datetime) -> PipelineRecord:
         with self._write() as conn:
             return self._ensure_pipeline(conn, name, now)
@@ -373,6 +399,7 @@ class EngineStore:
         with self._read() as conn:
             return [_pipeline(row) for row in conn.execute(select(t.pipelines).order_by(t.pipelines.c.name))]
 
+    @_writes
     def set_last_commit(self, name: str, commit: str, *, now: datetime) -> None:
         """Record the last commit the poller released (so that a restart never releases it twice)."""
         check_commit(commit)
@@ -381,6 +408,7 @@ class EngineStore:
             conn.execute(update(t.pipelines).where(t.pipelines.c.name == name)
                          .values(last_commit=commit, updated=format_time(now)))
 
+    @_writes
     def set_pipeline_source(self, name: str, *, repo: str, branch: str, path: str, now: datetime) -> None:
         """Where the poller reads the pipeline (its EngineConfig entry, resolved)."""
         with self._write() as conn:
@@ -388,6 +416,7 @@ class EngineStore:
             conn.execute(update(t.pipelines).where(t.pipelines.c.name == name)
                          .values(repo=repo, branch=branch, path=path, updated=format_time(now)))
 
+    @_writes
     def set_definition(self, name: str, definition: Mapping[str, Any], *, commit: str, team: str | None,
                        org: str | None, now: datetime) -> None:
         """The newest valid definition the poller read (status shows its stages and hosts), with
@@ -399,6 +428,7 @@ class EngineStore:
                 definition=json.dumps(definition, sort_keys=True, default=str), definition_commit=commit,
                 team=team, org=org, updated=format_time(now)))
 
+    @_writes
     def set_paused(self, name: str, paused: bool, *, actor: str, now: datetime, reason: str | None = None,
                    key: str | None = None) -> Event:
         """`pause` / `resume` with its event, in one transaction. Refused when the pipeline already
@@ -420,6 +450,7 @@ class EngineStore:
 
     # ------------------------------------------------------------ executions
 
+    @_writes
     def create_execution(self, pipeline: str, commit: str, *, trigger: str, now: datetime, actor: str = ENGINE_ACTOR,
                          key: str | None = None, mark_released: bool | None = None,
                          reason: str | None = None) -> ExecutionRecord:
@@ -451,6 +482,7 @@ class EngineStore:
                          f"{ident}:execution_started")
             return _execution(conn.execute(select(t.executions).where(t.executions.c.id == ident)).one())
 
+    @_writes
     def set_execution_definition(self, execution: str, definition: Mapping[str, Any]) -> None:
         """Keep the definition `execution` follows (its commit's valid `pipeline.yaml`); the first
         one kept stays (a retried policy check reads the same commit)."""
@@ -492,10 +524,12 @@ class EngineStore:
         with self._read() as conn:
             return [_execution(row) for row in conn.execute(query.limit(limit))]
 
+    @_writes
     def set_execution_artifact(self, ident: str, artifact: str) -> None:
         with self._write() as conn:
             conn.execute(update(t.executions).where(t.executions.c.id == ident).values(artifact=artifact))
 
+    @_writes
     def set_execution_status(self, ident: str, status: ExecutionStatus, *, now: datetime, reason: str | None = None,
                              actor: str = ENGINE_ACTOR, key: str | None = None) -> ExecutionRecord:
         """Move an execution to `status` (the transition table decides; IllegalTransition
@@ -547,6 +581,7 @@ class EngineStore:
 
     # ------------------------------------------------------------ stage runs
 
+    @_writes
     def start_stage_run(self, execution: str, stage: str, *, now: datetime) -> StageRunRecord:
         """A new stage run of `execution` at `stage`, `waiting` at its entry gates (attempt 1, or
         one more than the last run of that stage once it ended: a `retry`). While the last run has
@@ -592,6 +627,7 @@ class EngineStore:
                 t.stage_runs.c.status.in_([str(s) for s in OCCUPYING])).order_by(t.stage_runs.c.id))
             return [Occupant(row.execution, StageRunStatus(row.status)) for row in rows]
 
+    @_writes
     def set_stage_run_status(self, run_id: int, status: StageRunStatus, *, now: datetime, reason: str | None = None,
                              artifact: str | None = None, events: Sequence[tuple[EventDraft, str | None]] = ()
                              ) -> StageRunRecord:
@@ -644,6 +680,7 @@ class EngineStore:
             number = conn.execute(select(t.executions.c.number).where(t.executions.c.id == run.execution)).scalar_one()
             return supersede.rivals(run.execution, number, self._runs_at_stage(conn, run.pipeline, run.stage))
 
+    @_writes
     def claim_stage(self, run_id: int, status: StageRunStatus, *, now: datetime, reason: str | None = None,
                     artifact: str | None = None, events: Sequence[tuple[EventDraft, str | None]] = ()
                     ) -> tuple[supersede.ClaimResult, str | None, Rivals]:
@@ -669,6 +706,7 @@ class EngineStore:
 
     # ------------------------------------------------------------ bake and rollback history
 
+    @_writes
     def record_bake_passed(self, run_id: int, targets: Sequence[str], *, now: datetime) -> None:
         """The run's bake passed: noted on the run and, per target, in the stage's history (what
         the last good artifact is chosen from). Idempotent: a second call changes nothing."""
@@ -684,6 +722,7 @@ class EngineStore:
                     pipeline=row.pipeline, stage=row.stage, target=target, artifact=row.artifact, kind="bake_passed",
                     at=format_time(now)))
 
+    @_writes
     def record_rolled_back(self, pipeline: str, stage: str, target: str, artifact: str, *, now: datetime) -> None:
         """`artifact` was rolled back from `target` of `stage`."""
         with self._write() as conn:
@@ -731,6 +770,13 @@ class EngineStore:
                     self._latest.put(run_id, gate, _gate_values(result, stamp))
                 return [None] * len(results)
             self._latest.drop(run_id, [gate for gate, _ in results])
+        return self._record_gates_now(run_id, results, now=now, actor=actor)
+
+    @_writes
+    def _record_gates_now(self, run_id: int, results: Sequence[tuple[str, GateResult]], *, now: datetime,
+                          actor: str) -> list[Event | None]:
+        """`record_gates`' write, with an event for each gate that needs one."""
+        stamp = format_time(now)
         with self._write() as conn:
             run = conn.execute(_STAGE_RUN, {"id": run_id}).one()
             rows = {row.gate: row for row in conn.execute(_GATE_EVALUATIONS, {"stage_run": run_id})}
@@ -756,6 +802,7 @@ class EngineStore:
         """Write the latest gate evaluations that wait in memory now (see `record_gates`); how many."""
         return 0 if self._latest is None else self._latest.flush()
 
+    @_writes
     def _write_latest_gates(self, rows: Sequence[Mapping[str, Any]]) -> None:
         with self._write() as conn:
             conn.execute(_UPDATE_LATEST_GATE, [{"w_stage_run": row["stage_run"], "w_gate": row["gate"],
@@ -776,6 +823,7 @@ class EngineStore:
 
     # ------------------------------------------------------------ hosts
 
+    @_writes
     def set_host_state(self, pipeline: str, stage: str, target: str, host: str, *, state: str, artifact: str,
                        execution: str | None, now: datetime) -> HostRecord:
         """Record a host's deploy: `deploying` (the hooks of `artifact` start), `ok` (every hook of
@@ -816,6 +864,7 @@ class EngineStore:
 
     # ------------------------------------------------------------ hook runs
 
+    @_writes
     def begin_hook_run(self, key: str, *, execution: str, pipeline: str, stage: str, target: str, host: str,
                        hook: str, artifact: str, now: datetime, rollback: bool = False,
                        log: str | None = None, first: bool = False) -> HookRunStart:
@@ -855,11 +904,13 @@ class EngineStore:
                                      execution=execution, now=now)
             return HookRunStart(self._hook_run_by_id(conn, run_id), completed=False, interrupted=interrupted)
 
+    @_writes
     def set_hook_pgid(self, key: str, attempt: int, pgid: int) -> None:
         """The process group of a running attempt (killed whole if a crash leaves it behind)."""
         with self._write() as conn:
             conn.execute(_UPDATE_HOOK_RUN_BY_ATTEMPT, {"w_key": key, "w_attempt": attempt, "pgid": pgid})
 
+    @_writes
     def finish_hook_run(self, key: str, attempt: int, *, exit_code: int | None, timed_out: bool, duration_ms: int,
                         now: datetime, actor: str = ENGINE_ACTOR, last: bool = False) -> tuple[HookRunRecord, Event]:
         """Commit a hook run's result together with its `hook` event, and the host's state in the
@@ -918,12 +969,14 @@ class EngineStore:
 
     # ------------------------------------------------------------ deploy halts
 
+    @_writes
     def halt_deploy(self, key: str, reason: str, *, now: datetime) -> None:
         """Stop the deploy of `key` from starting new hooks (the first reason is kept)."""
         with self._write() as conn:
             if conn.execute(select(t.deploy_halts.c.key).where(t.deploy_halts.c.key == key)).first() is None:
                 conn.execute(insert(t.deploy_halts).values(key=key, reason=reason, time=format_time(now)))
 
+    @_writes
     def prune_deploy_halts(self) -> int:
         """Drop the halts of stage runs that have ended; how many. A halt is read only by its
         deploy while it runs (`deploy_halted`), and a stage run ends only after its deploy has
@@ -956,6 +1009,7 @@ class EngineStore:
 
     # ------------------------------------------------------------ host leases
 
+    @_writes
     def acquire_host_lease(self, host: str, holder: str, attempt: int, *, now: datetime, seconds: float) -> bool:
         """Take the lease of `host` for `seconds` (one hook per host across workers). Granted when
         no lease is held, when the held one has expired, or when `holder` already holds it (a later
@@ -975,6 +1029,7 @@ class EngineStore:
                 conn.execute(_UPDATE_HOST_LEASE, {"w_host_key": key, **values})
             return True
 
+    @_writes
     def release_host_lease(self, host: str, holder: str) -> None:
         """Give the lease back (only the holder's own lease is removed)."""
         with self._write() as conn:
@@ -988,6 +1043,7 @@ class EngineStore:
 
     # ------------------------------------------------------------ overrides
 
+    @_writes
     def put_override(self, override: Override, *, key: str | None = None) -> Event:
         """Store an override (replacing any of the same pipeline, stage and gate) with its
         `override_granted` event."""
@@ -1007,6 +1063,7 @@ class EngineStore:
                                             pipeline=override.pipeline, stage=override.stage,
                                             data=override.event_data()), key)
 
+    @_writes
     def revoke_override(self, pipeline: str, stage: str, gate: str, *, actor: str, now: datetime,
                         key: str | None = None) -> Event:
         """Remove an override with its `override_revoked` event; Refused when there is none."""
@@ -1032,6 +1089,7 @@ class EngineStore:
                 rows = conn.execute(_PIPELINE_OVERRIDES, {"pipeline": pipeline})
             return [_override(row) for row in rows]
 
+    @_writes
     def expire_overrides(self, now: datetime) -> list[Event]:
         """Drop every override whose expiry has come, each with its `override_expired` event."""
         with self._write() as conn:
@@ -1057,6 +1115,7 @@ class EngineStore:
             with conn.begin():
                 yield conn
 
+    @_writes
     def record_synthetic_results(self, rows: Sequence[SyntheticResult]) -> None:
         """Store synthetic results, all in one transaction (one commit for a batch)."""
         if not rows:
@@ -1102,6 +1161,7 @@ class EngineStore:
                         newest = time
         return _opt_time(newest)
 
+    @_writes
     def prune_synthetic_results(self, before: datetime) -> int:
         """Delete the synthetic results sent before `before`, in batches of PRUNE_BATCH rows per
         transaction; how many were deleted."""
@@ -1119,6 +1179,7 @@ class EngineStore:
 
     # ------------------------------------------------------------ alarm states
 
+    @_writes
     def put_round_alarm_states(self, stages: Mapping[tuple[str, str], Mapping[str, AlarmState]], *,
                                now: datetime) -> None:
         """The alarm evaluator's states after one round, per (pipeline, stage), each stage's
