@@ -128,7 +128,9 @@ class RemoteWriter:
         with self._lock:
             if self._closed:
                 raise WriterGone("the store is closed")
-            if self._process is None or self._process.poll() is not None:
+            # returncode: set by the answers' thread once the writer's output ended (poll()
+            # says None while that thread is reaping it)
+            if self._process is None or self._process.returncode is not None or self._process.poll() is not None:
                 self._start()
             process = self._process
             assert process is not None and process.stdin is not None
