@@ -761,11 +761,11 @@ class EngineStore:
         needs an event (each evaluated before, none changed its result or code) writes nothing
         now: its latest values wait in memory and are written within that many seconds (see
         store/latest.py)."""
-        stamp = format_time(now)
         if self._latest is not None:
             with self._read() as conn:
                 stored = {row.gate: _gate(row) for row in conn.execute(_GATE_EVALUATIONS, {"stage_run": run_id})}
             if all(gate in stored and not event_needed(stored[gate], result) for gate, result in results):
+                stamp = format_time(now)
                 for gate, result in results:
                     self._latest.put(run_id, gate, _gate_values(result, stamp))
                 return [None] * len(results)
