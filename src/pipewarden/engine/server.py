@@ -110,7 +110,8 @@ def parse_listen(text: str) -> tuple[str, int]:
 
 GATE_FLUSH_SECONDS = 0.5
 """How late the server and workers write a gate's latest values when nothing about it changed
-(store/latest.py): `status` in another process shows counts up to this late."""
+(store/latest.py): the server's `status` shows the counts of a worker's bakes, and anything
+reading the database directly shows any, up to this late (its own bakes' at once)."""
 
 
 def open_store(config: EngineConfig, state_dir: Path) -> EngineStore:
