@@ -49,6 +49,13 @@ def run_of(store: EngineStore) -> tuple[str, int]:
     return execution.id, store.start_stage_run(execution.id, "canary", now=at(1)).id
 
 
+def two_rounds(store: EngineStore) -> None:
+    """A datapoints gate's first round at 2 s (10 positive) and an unchanged one at 4 s (30)."""
+    _, run = run_of(store)
+    store.record_gates(run, [("datapoints", waiting(10))], now=at(2))
+    store.record_gates(run, [("datapoints", waiting(30))], now=at(4))
+
+
 def test_an_unchanged_round_waits_in_memory_and_this_process_reads_it(tmp_path: Path,
                                                                        late_store: EngineStore) -> None:
     execution, run = run_of(late_store)
@@ -100,18 +107,14 @@ def test_a_flushed_row_never_goes_back_in_time(tmp_path: Path, late_store: Engin
 
 def test_close_writes_what_waits(tmp_path: Path) -> None:
     with EngineStore(default_url(tmp_path / "state"), gate_flush_seconds=3600) as store:
-        _, run = run_of(store)
-        store.record_gates(run, [("datapoints", waiting(10))], now=at(2))
-        store.record_gates(run, [("datapoints", waiting(30))], now=at(4))
+        two_rounds(store)
     assert stored(tmp_path) == ("2026-12-01T15:00:04.000Z", "insufficient data: 30 of 100 positive",
                                 "2026-12-01T15:00:02.000Z", "wait")
 
 
 def test_the_flush_thread_writes_within_its_interval(tmp_path: Path) -> None:
     with EngineStore(default_url(tmp_path / "state"), gate_flush_seconds=0.05) as store:
-        _, run = run_of(store)
-        store.record_gates(run, [("datapoints", waiting(10))], now=at(2))
-        store.record_gates(run, [("datapoints", waiting(30))], now=at(4))
+        two_rounds(store)
         deadline = time.monotonic() + 10
         while (row := stored(tmp_path)) is not None and row[0] != "2026-12-01T15:00:04.000Z":
             assert time.monotonic() < deadline, row
@@ -119,9 +122,7 @@ def test_the_flush_thread_writes_within_its_interval(tmp_path: Path) -> None:
 
 
 def test_without_an_interval_every_round_is_written_at_once(tmp_path: Path, store: EngineStore) -> None:
-    _, run = run_of(store)
-    store.record_gates(run, [("datapoints", waiting(10))], now=at(2))
-    store.record_gates(run, [("datapoints", waiting(30))], now=at(4))
+    two_rounds(store)
     assert stored(tmp_path) == ("2026-12-01T15:00:04.000Z", "insufficient data: 30 of 100 positive",
                                 "2026-12-01T15:00:02.000Z", "wait")
     assert store.flush_gates() == 0
