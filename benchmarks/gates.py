@@ -516,7 +516,9 @@ class Bench:
         """From each execution's history, how the way from the failed round to the rollback's
         first hook splits in Temporal: the bake activity's completion after the round, the
         workflow task that schedules the rollback (queued, running), the rollback activity queued
-        before a worker starts it, and from then to the hook (its plan, status, lease)."""
+        before a worker starts it, and from then to the hook (its plan, status, lease). None of
+        these when the bake activity rolled back itself (patch bake-rolls-back): the row says
+        `rolled_back_in_bake`."""
         from temporalio.api.enums.v1 import EventType
         from temporalio.client import Client
 
@@ -544,6 +546,9 @@ class Bench:
                         seen.setdefault("rollback_started_by_worker", when)
                 elif event.event_type in kinds and "rollback_scheduled" not in seen:
                     seen[kinds[event.event_type]] = when  # the last ones before the rollback
+            if "rollback_scheduled" not in seen:  # rolled back inside the bake activity (bake-rolls-back)
+                row["rolled_back_in_bake"] = True
+                return
             steps = {"observed_to_bake_completed_s": ("observed", "completed"),
                      "bake_completed_to_wft_started_s": ("completed", "wft_started"),
                      "wft_started_to_completed_s": ("wft_started", "wft_completed"),
@@ -639,6 +644,7 @@ REACT_KEYS = ("react_s", "react_from_completing_breach_s", "react_script_s", "fr
 def react_summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return {key: summarize(rows, key) for key in REACT_KEYS if any(row.get(key) is not None for row in rows)} | {
         "statuses": {status: sum(1 for r in rows if r["status"] == status) for status in {r["status"] for r in rows}},
+        "rolled_back_in_bake": sum(1 for r in rows if r.get("rolled_back_in_bake")),
         "triggers": sorted({str(r["trigger"]) for r in rows})}
 
 

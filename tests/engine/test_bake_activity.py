@@ -1,7 +1,9 @@
 """The bake activity (A_BAKE, `bake_stage`) when a round finds its run no longer baking: passed and
 moved on by an earlier bake activity of the run (one a `wake` replaced) is this bake's pass too;
 anything else ends it with the status found, never an answer that would make the workflow start
-another bake for ever (Temporal's ActivityEnvironment, a real store)."""
+another bake for ever. And the two activities the workflow uses when it stopped waiting for a bake
+that may be rolling back (patch bake-rolls-back): the cancel that writes only over a run that can
+still be cancelled, and A_ROLL_BACK `adopt` (Temporal's ActivityEnvironment, a real store)."""
 
 from __future__ import annotations
 
@@ -10,11 +12,21 @@ from pathlib import Path
 
 import pytest
 from engine_helpers import T0, at
+from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from pipewarden.engine.activities.engine import EngineActivities
-from pipewarden.engine.contract import BakeAnswer, BakeGatesRequest, BakeRoundRequest
+from pipewarden.engine.contract import (
+    BakeAnswer,
+    BakeGatesRequest,
+    BakeRoundRequest,
+    EventSpec,
+    StageRollbackAnswer,
+    StageRollbackRequest,
+    StageStatusRequest,
+)
 from pipewarden.engine.domain.ids import format_time
+from pipewarden.engine.domain.status import ExecutionStatus
 from pipewarden.engine.domain.status import StageRunStatus as S
 from pipewarden.engine.store import EngineStore
 
@@ -47,3 +59,61 @@ def test_a_run_already_moved_on_by_a_pass_is_this_bakes_pass(tmp_path: Path, sta
 def test_a_run_cancelled_meanwhile_ends_the_bake_with_its_status(tmp_path: Path) -> None:
     answer = bake_after(tmp_path, S.CANCELLED)
     assert (answer.decided, answer.left) == (False, "cancelled")
+
+
+def moved_through(store: EngineStore, *statuses: S) -> tuple[str, int]:
+    """(execution, stage run) with the run moved through deploying, baking, then `statuses`."""
+    execution = store.create_execution("shop", COMMIT, trigger="poll", now=T0)
+    run = store.start_stage_run(execution.id, "beta", now=at(1))
+    for second, status in enumerate((S.DEPLOYING, S.BAKING, *statuses), start=2):
+        store.set_stage_run_status(run.id, status, now=at(second))
+    return execution.id, run.id
+
+
+@pytest.mark.parametrize(("statuses", "answer", "after"), [
+    ((), None, S.CANCELLED),
+    ((S.ROLLING_BACK,), "rolling_back", S.ROLLING_BACK),
+    ((S.ROLLING_BACK, S.ROLLED_BACK), "rolled_back", S.ROLLED_BACK),
+    ((S.SUCCEEDED,), "succeeded", S.SUCCEEDED),
+])
+def test_cancel_unless_rolling_back_writes_only_over_a_run_that_can_still_be_cancelled(
+        tmp_path: Path, statuses: tuple[S, ...], answer: str | None, after: S) -> None:
+    """A `cancel` of a bake whose own rollback may have begun (patch bake-rolls-back)."""
+    state = tmp_path / "state"
+    with EngineStore.for_state_dir(state) as store:
+        _, run_id = moved_through(store, *statuses)
+        before = len(store.events())
+        request = StageStatusRequest(run_id, "cancelled", format_time(at(20)), "cancelled by dana", None,
+                                     [EventSpec("cancelled", {"reason": "not today"}, "cancelled", actor="dana")],
+                                     unless_rolling_back=True)
+        assert ActivityEnvironment().run(EngineActivities(store, state).set_stage_status, request) == answer
+        assert store.stage_run(run_id).status is after
+        assert len(store.events()) == before + (1 if answer is None else 0)
+
+
+def adopt(store: EngineStore, state: Path, execution: str, run_id: int) -> StageRollbackAnswer:
+    request = StageRollbackRequest(run_id, execution, "shop", str(state), "beta", COMMIT[:12], "", "",
+                                   format_time(at(20)), format_time(at(20)), [], True, adopt=True)
+    answer: StageRollbackAnswer = ActivityEnvironment().run(EngineActivities(store, state).roll_back_stage, request)
+    return answer
+
+
+def test_adopt_answers_a_rollback_that_ended_the_execution_from_the_store(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    with EngineStore.for_state_dir(state) as store:
+        execution, run_id = moved_through(store, S.ROLLING_BACK, S.ROLLED_BACK)
+        reason = "beta: datapoints: 1 negative of at most 0; rolled back (beta-1 -> 0123456789ab)"
+        store.set_execution_status(execution, ExecutionStatus.ROLLED_BACK, now=at(30), reason=reason)
+        before = len(store.events())
+        assert adopt(store, state, execution, run_id) == StageRollbackAnswer("rolled_back", "", reason)
+        assert len(store.events()) == before
+
+
+def test_adopt_refuses_a_run_that_no_rollback_began(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    with EngineStore.for_state_dir(state) as store:
+        execution, run_id = moved_through(store)
+        with pytest.raises(ApplicationError, match="has no rollback to adopt") as raised:
+            adopt(store, state, execution, run_id)
+        assert raised.value.non_retryable
+        assert store.stage_run(run_id).status is S.BAKING

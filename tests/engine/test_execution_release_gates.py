@@ -30,7 +30,7 @@ from workflow_helpers import git, make_repo, write
 from pipewarden.engine.activities.engine import EngineActivities, engine_sources
 from pipewarden.engine.alarms import AlarmEvaluator
 from pipewarden.engine.client import EngineClient
-from pipewarden.engine.contract import A_ROLL_BACK
+from pipewarden.engine.contract import A_BAKE, A_ROLL_BACK
 from pipewarden.engine.devserver import DevServer
 from pipewarden.engine.domain.ids import format_time, parse_time
 from pipewarden.engine.server import wake_stage
@@ -186,12 +186,12 @@ def test_a_single_negative_datapoint_fails_the_bake_and_rolls_back(temporal_serv
             result = await outcome(engine, v2)
             assert result.status == "rolled_back", result
             assert result.reason is not None and "datapoints: 1 negative of at most 0" in result.reason
-            # the rollback's activity also ended the execution (patch rollback-finishes): no
-            # set_execution_status after it
+            # the bake activity rolled back itself and ended the execution (patch bake-rolls-back):
+            # no A_ROLL_BACK, no set_execution_status after it
             history = await engine.temporal.get_workflow_handle(v2).fetch_history()
             scheduled = [e.activity_task_scheduled_event_attributes.activity_type.name for e in history.events
                          if e.HasField("activity_task_scheduled_event_attributes")]
-            assert scheduled[-1] == A_ROLL_BACK, scheduled
+            assert scheduled[-1] == A_BAKE and A_ROLL_BACK not in scheduled, scheduled
             record = store.execution(v2)
             assert record is not None and (record.status, record.reason) == (result.status, result.reason)
 

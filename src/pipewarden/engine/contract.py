@@ -327,6 +327,9 @@ class StageStatusRequest:
     reason: str | None = None
     artifact: str | None = None
     events: list[EventSpec] = field(default_factory=list)
+    unless_rolling_back: bool = False
+    """Write nothing when the run is `rolling_back` or has ended (a bake's own rollback got there
+    first, patch `bake-rolls-back`): A_STAGE_STATUS then answers the status it found."""
 
 
 @dataclass
@@ -616,6 +619,10 @@ class BakeRoundRequest:
     targets: list[str]
     passed_status: str
     start_seconds: int | None = None
+    rolls_back: bool = False
+    """A failed round rolls the stage back inside the bake activity (A_BAKE, patch
+    `bake-rolls-back`), as A_ROLL_BACK would with `finish`: the rollback's first hook starts
+    without a trip through Temporal, and the answer carries how the execution ended."""
 
 
 A_ROLL_BACK = "roll_back_stage"
@@ -647,6 +654,11 @@ class StageRollbackRequest:
     """Also end the execution with the rollback's outcome and `rolled_back_reason` (its
     `execution_finished`), as the rollback's last step: a failed bake's rollback is the
     execution's end, and one activity fewer per execution matters when 100 fail at once."""
+    adopt: bool = False
+    """The rollback of a failed round that a bake activity started (patch `bake-rolls-back`) and
+    its workflow no longer waits for: wait for it when it runs in this process, answer its end
+    when the store has it, else carry it on (its reason, trigger and time read from the store;
+    the fields above are then not used)."""
 
 
 @dataclass
@@ -655,6 +667,8 @@ class StageRollbackAnswer:
     """The execution's status: `rolled_back`, or `failed` (nothing restored, or a rollback hook failed)."""
     restored_to: str
     """`TARGET -> ARTIFACT, ...` of the targets redeployed, or `nothing restored`."""
+    ended: str | None = None
+    """With `finish`: the reason the execution ended with (`rolled_back_reason`)."""
 
 
 def rolled_back_reason(stage: str, reason: str, restored_to: str) -> str:
@@ -694,3 +708,18 @@ class BakeAnswer:
     left: str | None = None
     """The status the run had when a round found it no longer baking and not passed (`cancelled`
     by its workflow, or anything done to it outside the bake): nothing more to judge."""
+    finished: ExecutionOutcome | None = None
+    """With `rolls_back`: the execution's end, written by the rollback this bake ran (or found run
+    by an earlier bake activity of the run); the workflow records nothing more."""
+
+
+TRIGGERS = {"datapoints": "datapoints", "alarms": "alarm", "bake_time": "deadline"}
+"""The rollback trigger of a bake gate's `fail`."""
+
+
+def bake_failure(answers: list[GateAnswer]) -> tuple[str, str] | None:
+    """(trigger, reason) of a bake round's first failed gate; None when none failed."""
+    failed = next((answer for answer in answers if answer.result == "fail"), None)
+    if failed is None:
+        return None
+    return TRIGGERS.get(failed.gate, "deadline"), f"{failed.gate}: {failed.reason}"

@@ -277,14 +277,17 @@ async def _housekeeping(store: EngineStore, config: EngineConfig, stop: asyncio.
 def wake_stage(store: EngineStore, temporal: Client,
                local: Wakeups | None = None) -> Callable[[str, str], Awaitable[None]]:
     """Wake the executions waiting at a stage's entry or occupying it (their alarms changed): the
-    bakes running in this process at once (`local`), then every such workflow by a signal."""
+    bakes running in this process at once (`local`), then every such workflow by a signal. Not
+    the runs rolling back: no gate is judged there any more, and a signal would make the workflow
+    replace a bake that runs its rollback (patch `bake-rolls-back`) by one that waits for it."""
     async def wake(pipeline: str, stage: str) -> None:
         # A bake woken here judges at once; a signal would only make its workflow replace it.
         baking_here = local is not None and local.notify((pipeline, stage)) > 0
         runs = await asyncio.to_thread(store.stage_runs, pipeline=pipeline)
         for execution in dict.fromkeys(run.execution for run in runs if run.stage == stage and (
                 run.status is StageRunStatus.WAITING or run.status in OCCUPYING) and not (
-                baking_here and run.status is StageRunStatus.BAKING)):
+                baking_here and run.status is StageRunStatus.BAKING)
+                and run.status is not StageRunStatus.ROLLING_BACK):
             try:
                 await temporal.get_workflow_handle(execution).signal(SIGNAL_WAKE)
             except Exception as error:  # noqa: BLE001 - it has ended meanwhile: nothing to wake

@@ -152,6 +152,8 @@ SCENARIOS: dict[str, tuple[dict[str, str], Scenario]] = {
     "bake_stage_release_gates": ({}, release_gates),
     # patch rollback-finishes (a failed bake's rollback also ends the execution)
     "rollback_finishes_release_gates": ({}, release_gates),
+    # patch bake-rolls-back (a failed bake's rollback inside its bake activity)
+    "bake_rolls_back_release_gates": ({}, release_gates),
 }
 
 

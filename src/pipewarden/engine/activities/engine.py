@@ -38,6 +38,7 @@ from pipewarden.engine.activities.artifacts import ArtifactError, ArtifactStore,
 from pipewarden.engine.activities.deploy import LEASE_MARGIN_SECONDS, HookRunner, run_deploy
 from pipewarden.engine.activities.manifest import ManifestError, read_manifest
 from pipewarden.engine.activities.process import kill_group, run_command
+from pipewarden.engine.activities.rollbacks import HEARTBEATS_ELSEWHERE, Rollbacks, finishing
 from pipewarden.engine.alarms import STALE_PERIODS
 from pipewarden.engine.contract import (
     A_APPEND,
@@ -83,6 +84,7 @@ from pipewarden.engine.contract import (
     DeployRequest,
     EntryGatesRequest,
     EventSpec,
+    ExecutionOutcome,
     ExecutionStatusRequest,
     GateAnswer,
     HaltRequest,
@@ -107,6 +109,7 @@ from pipewarden.engine.contract import (
     TestsAnswer,
     TestsRequest,
     TripwireRequest,
+    bake_failure,
     halt_key,
     rollback_started,
     rolled_back_reason,
@@ -155,7 +158,11 @@ a few times this, so a dead worker is noticed in seconds, not at the start-to-cl
 @contextmanager
 def heartbeating() -> Iterator[None]:
     """Heartbeat the current activity every HEARTBEAT_SECONDS from a helper thread while the block
-    runs (git clones and unpacking included, not only the commands)."""
+    runs (git clones and unpacking included, not only the commands). Nothing on a bake's
+    rollback thread (activities/rollbacks.py): the bake waiting for it heartbeats."""
+    if HEARTBEATS_ELSEWHERE.get():
+        yield
+        return
     done = threading.Event()
     context = contextvars.copy_context()  # the activity's context, for activity.heartbeat
 
@@ -258,6 +265,8 @@ class EngineActivities:
         self.wakeups = Wakeups()
         """The bakes of this process wait here for their next round (engine/wakeups.py)."""
         self._bake_threads = ThreadPoolExecutor(max_workers=BAKE_THREADS, thread_name_prefix="pipewarden-bake")
+        self.rollbacks = Rollbacks()
+        """The rollbacks bake activities run in this process (patch `bake-rolls-back`)."""
         self._views: dict[str, PipelineView] = {}
         self._views_lock = threading.Lock()
         """Artifact definitions by commit (`_view`): a bake round needs its stage every poll.gates,
@@ -728,11 +737,23 @@ class EngineActivities:
                 for spec in specs]
 
     @activity.defn(name=A_STAGE_STATUS)
-    def set_stage_status(self, request: StageStatusRequest) -> None:
+    def set_stage_status(self, request: StageStatusRequest) -> str | None:
+        """None when written (or already so); with `unless_rolling_back`, the status found instead
+        when the run is `rolling_back` or cannot move to `request.status` any more."""
         now = parse_time(request.now)
         events = self._stage_events(request.run_id, request.events, now)
+        if request.unless_rolling_back:
+            if self.store.stage_run(request.run_id).status is StageRunStatus.ROLLING_BACK:
+                return str(StageRunStatus.ROLLING_BACK)
+            try:
+                self.store.set_stage_run_status(request.run_id, StageRunStatus(request.status), now=now,
+                                                reason=request.reason, artifact=request.artifact, events=events)
+            except IllegalTransition:  # moved meanwhile (a bake's own rollback began): the caller decides
+                return str(self.store.stage_run(request.run_id).status)
+            return None
         self.store.set_stage_run_status(request.run_id, StageRunStatus(request.status), now=now,
                                         reason=request.reason, artifact=request.artifact, events=events)
+        return None
 
     @activity.defn(name=A_APPEND)
     def append_events(self, request: AppendEventsRequest) -> None:
@@ -914,14 +935,29 @@ class EngineActivities:
                                                                self._bake_round_while_baking, this))
             if answers is None:
                 # Not baking any more. Passed and moved on (by an earlier bake activity of this
-                # run that a `wake` replaced): that is this bake's answer too. Anything else
-                # (cancelled by the workflow): nothing more to judge, and said so.
+                # run that a `wake` replaced): that is this bake's answer too. Rolled back by
+                # such a bake (`rolls_back`): its end. Anything else (cancelled by the
+                # workflow): nothing more to judge, and said so.
                 status = self.store.stage_run(gates.run_id).status
                 if status in (StageRunStatus.SUCCEEDED, StageRunStatus.AWAITING_PROMOTION):
                     return BakeAnswer([], format_time(now), True)
+                if request.rolls_back:
+                    finished = await self._rollback_found(gates)
+                    if finished is not None:
+                        return BakeAnswer([], format_time(now), True, finished=finished)
+                    status = self.store.stage_run(gates.run_id).status
                 return BakeAnswer([], format_time(now), False, str(status))
             start = None
-            if any(a.result == "fail" for a in answers) or all(a.result == "pass" for a in answers):
+            failure = bake_failure(answers)
+            if failure is not None and request.rolls_back:
+                trigger, reason = failure
+                answer = await self._roll_back_here(StageRollbackRequest(
+                    gates.run_id, gates.execution, gates.pipeline, gates.repo, gates.stage, gates.artifact, reason,
+                    trigger, format_time(now), format_time(now),
+                    [EventSpec("bake_finished", {"result": "failed", "reason": reason}, "bake_finished")], True))
+                return BakeAnswer(answers, format_time(now), True,
+                                  finished=ExecutionOutcome(answer.outcome, answer.ended))
+            if failure is not None or all(a.result == "pass" for a in answers):
                 return BakeAnswer(answers, format_time(now), True)
             activity.heartbeat()
             if loop.time() >= span_ends:
@@ -930,6 +966,54 @@ class EngineActivities:
             seconds = min(float(gates.poll_gates_seconds), next_round_seconds(untils, self._now(),
                                                                               gates.poll_gates_seconds))
             await self.wakeups.wait((gates.pipeline, gates.stage), seconds)
+
+    async def _roll_back_here(self, request: StageRollbackRequest) -> StageRollbackAnswer:
+        """A failed round's rollback (patch `bake-rolls-back`) on a thread of its own, waited for
+        to its end even when the workflow stops waiting for this bake (activities/rollbacks.py)."""
+        future = self.rollbacks.start(request.run_id, partial(self._roll_back, request))
+        answer = await finishing(future, HEARTBEAT_SECONDS)
+        assert isinstance(answer, StageRollbackAnswer)
+        return answer
+
+    async def _rollback_found(self, gates: BakeGatesRequest) -> ExecutionOutcome | None:
+        """How the execution ended by the rollback of the run that a bake activity began
+        (`rolls_back`): the one running in this process, waited for; one this activity's earlier
+        attempt began (its process stopped: its keys are this attempt's), carried on; one that
+        already ended it (the store). None: none of these (the workflow's A_ROLL_BACK `adopt`
+        deals with a rollback run by another process)."""
+        future = self.rollbacks.running(gates.run_id)
+        if future is not None:
+            answer = await finishing(future, HEARTBEAT_SECONDS)
+            assert isinstance(answer, StageRollbackAnswer)
+            return ExecutionOutcome(answer.outcome, answer.ended)
+        run = self.store.stage_run(gates.run_id)
+        if run.status is StageRunStatus.ROLLING_BACK and self.store.event_by_key(self._key("rollback_started")):
+            request = self._rollback_from_store(StageRollbackRequest(
+                gates.run_id, gates.execution, gates.pipeline, gates.repo, gates.stage, gates.artifact, "", "",
+                gates.now, gates.now, [], True))
+            answer = await self._roll_back_here(request)
+            return ExecutionOutcome(answer.outcome, answer.ended)
+        return self._ended_by_rollback(gates.execution, gates.run_id)
+
+    def _ended_by_rollback(self, execution: str, run_id: int) -> ExecutionOutcome | None:
+        """The execution's end when a rollback of stage run `run_id` recorded it (`finish`)."""
+        if self.store.stage_run(run_id).status not in (StageRunStatus.ROLLED_BACK, StageRunStatus.FAILED):
+            return None
+        record = self.store.execution(execution)
+        if record is None or record.status not in (ExecutionStatus.ROLLED_BACK, ExecutionStatus.FAILED):
+            return None
+        return ExecutionOutcome(str(record.status), record.reason)
+
+    def _rollback_from_store(self, request: StageRollbackRequest) -> StageRollbackRequest:
+        """`request` with the reason, trigger and time of the rollback already begun on its stage
+        run (the run's reason; its last `rollback_started`), and no events to write again."""
+        run = self.store.stage_run(request.run_id)
+        started = [event for event in self.store.events(execution=request.execution, types=["rollback_started"])
+                   if event.stage == request.stage]
+        trigger = str(started[-1].data.get("trigger", "")) if started else ""
+        triggered = started[-1].time if started else request.triggered
+        return replace(request, reason=run.reason or "", trigger=trigger, triggered=triggered, now=triggered,
+                       events=[], adopt=False)
 
     @staticmethod
     async def _beating(round_: asyncio.Future[T]) -> T:
@@ -943,13 +1027,16 @@ class EngineActivities:
 
     def _bake_round_while_baking(self, request: BakeRoundRequest) -> list[GateAnswer] | None:
         """A_BAKE_ROUND's round, unless the run is no longer baking (None): its first round moves
-        it to `baking`, and after that a run that left it was ended by its workflow."""
-        run = None
-        if request.start_seconds is None:
-            run = self.store.stage_run(request.gates.run_id)
-            if run.status is not StageRunStatus.BAKING:
-                return None
-        return self._bake_round(request, run)
+        it to `baking`, and after that a run that left it was ended by its workflow. A first round
+        that finds the run past its deploy and tests (the bake activity a `wake` replaced got
+        there first) is not a first round: it neither writes `baking` again nor judges a run that
+        has moved on (passed, rolled back)."""
+        run = self.store.stage_run(request.gates.run_id)
+        if request.start_seconds is not None and run.status in (StageRunStatus.DEPLOYING, StageRunStatus.TESTING):
+            return self._bake_round(request, None)
+        if run.status is not StageRunStatus.BAKING:
+            return None
+        return self._bake_round(replace(request, start_seconds=None), run)
 
     # ------------------------------------------------------------ rollback
 
@@ -1008,7 +1095,31 @@ class EngineActivities:
         a retried attempt plans again (nothing the plan reads has changed), writes `rolling_back`
         only while the run has not ended, reports the hooks its earlier attempt completed without
         running them again (the deploy's keys are this activity's), records each target once and
-        ends the run once. ActivityError in the workflow only when every attempt failed."""
+        ends the run once. ActivityError in the workflow only when every attempt failed. With
+        `adopt`: the rollback a bake activity began (patch `bake-rolls-back`), waited for when it
+        runs in this process, answered from the store when it ended, else carried on."""
+        if request.adopt:
+            return self._adopt_rollback(request)
+        return self._roll_back(request)
+
+    def _adopt_rollback(self, request: StageRollbackRequest) -> StageRollbackAnswer:
+        future = self.rollbacks.running(request.run_id)
+        if future is not None:
+            with heartbeating():
+                answer = future.result()
+            assert isinstance(answer, StageRollbackAnswer)
+            return answer
+        ended = self._ended_by_rollback(request.execution, request.run_id)
+        if ended is not None:
+            return StageRollbackAnswer(ended.status, "", ended.reason)
+        if self.store.stage_run(request.run_id).status is not StageRunStatus.ROLLING_BACK:
+            # Nothing began it after all: nothing to adopt. The bake's failure is not known here.
+            raise ApplicationError(f"stage run {request.run_id} has no rollback to adopt "
+                                   f"({self.store.stage_run(request.run_id).status})", non_retryable=True)
+        return self._roll_back(self._rollback_from_store(request))
+
+    def _roll_back(self, request: StageRollbackRequest) -> StageRollbackAnswer:
+        """A_ROLL_BACK's rollback (see there), in the caller's activity: its keys and attempt."""
         now = parse_time(request.now)
         plan = self.plan_rollback(RollbackPlanRequest(request.pipeline, request.stage, request.replacing))
         if self.store.stage_run(request.run_id).status not in TERMINAL_STAGE_RUN:
@@ -1030,11 +1141,10 @@ class EngineActivities:
         end = rollback_end(parts, ok, parse_time(request.triggered), ended)
         finished = format_time(max(ended, now))
         self.set_stage_status(StageStatusRequest(request.run_id, end.run_status, finished, events=[end.event]))
+        reason = rolled_back_reason(request.stage, request.reason, end.restored_to)
         if request.finish:  # idempotent on a retry: the same key as A_EXECUTION_STATUS would use
-            self.set_execution_status(ExecutionStatusRequest(
-                request.execution, str(end.outcome), finished,
-                rolled_back_reason(request.stage, request.reason, end.restored_to)))
-        return StageRollbackAnswer(str(end.outcome), end.restored_to)
+            self.set_execution_status(ExecutionStatusRequest(request.execution, str(end.outcome), finished, reason))
+        return StageRollbackAnswer(str(end.outcome), end.restored_to, reason if request.finish else None)
 
     # ------------------------------------------------------------ supersede, retry, manual rollback (step 4)
 

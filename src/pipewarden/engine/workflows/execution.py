@@ -138,6 +138,7 @@ with workflow.unsafe.imports_passed_through():
         TestSpec,
         TestsRequest,
         TripwireRequest,
+        bake_failure,
         halt_key,
         rollback_started,
         rolled_back_reason,
@@ -189,12 +190,16 @@ PATCH_ROLLBACK_FINISHES = "rollback-finishes"
 """A failed bake's A_ROLL_BACK also ends the execution (its `execution_finished`) instead of an
 A_EXECUTION_STATUS after it: one activity and one workflow task fewer per execution, when 100
 executions fail at once (benchmarks/RESULTS.md, issue 14)."""
+PATCH_BAKE_ROLLS_BACK = "bake-rolls-back"
+"""A watched bake of a stage with automatic rollback rolls the stage back inside its A_BAKE
+activity when a round fails (and the rollback ends the execution, as with
+PATCH_ROLLBACK_FINISHES) instead of answering and leaving it to an A_ROLL_BACK: the first rollback
+hook starts without the bake's completion, a workflow task and the deploy queue's matching, which
+were half the time to react when 100 executions failed at once (benchmarks/RESULTS.md, issue 14)."""
 ROLLBACK_TIMEOUT = timedelta(hours=24)
 """A_ROLL_BACK's bound: the restored artifacts' own hooks and batching are not known before the
 plan, every hook is bounded by its `deploy.timeout` and a lost worker is noticed by the heartbeat
 (HEARTBEAT_TIMEOUT), so this only stops a rollback that could never end."""
-TRIGGERS = {"datapoints": "datapoints", "alarms": "alarm", "bake_time": "deadline"}
-"""The rollback trigger of a bake gate's `fail`."""
 PROMOTION_RECHECK_SECONDS = 600
 """An execution awaiting promotion is woken by the newer execution that supersedes it; it also
 asks the store itself this often, in case a wake-up was lost (a worker restart)."""
@@ -692,8 +697,11 @@ class ExecutionWorkflow(_Releaser):
             await self._sleep_unless_cancelled(stage.bake_seconds)
         passed_status = "awaiting_promotion" if stage.promotion == "manual" and not last else "succeeded"
         if in_one and watching and workflow.patched(PATCH_BAKE_STAGE):
+            # Asked at the bake's start too, and only where it can matter (no marker otherwise).
+            rolls_back = (stage.rollback == "automatic" and self._rollback_finishes
+                          and workflow.patched(PATCH_BAKE_ROLLS_BACK))
             return await self._bake_in_activity(run, stage, run_id, artifact, deploy_finished, passed_status,
-                                                None if started else stage.bake_seconds)
+                                                None if started else stage.bake_seconds, rolls_back)
         while True:
             if self._cancel is not None:
                 return await self._cancel_run(run_id, [EventSpec(
@@ -713,11 +721,10 @@ class ExecutionWorkflow(_Releaser):
                 gates = await workflow.execute_activity(
                     A_BAKE_GATES, request, task_queue=self._prefix + TASK_QUEUE_CONTROL,
                     result_type=list[GateAnswer], start_to_close_timeout=BAKE_GATES_TIMEOUT, retry_policy=RETRY)
-            failed = [gate for gate in gates if gate.result == "fail"]
-            if failed:
-                gate = failed[0]
-                return await self._stage_failed(run, stage, run_id, artifact, TRIGGERS.get(gate.gate, "deadline"),
-                                                f"{gate.gate}: {gate.reason}", bake_failed=True,
+            failure = bake_failure(gates)
+            if failure is not None:
+                trigger, reason = failure
+                return await self._stage_failed(run, stage, run_id, artifact, trigger, reason, bake_failed=True,
                                                 triggered=parse_time(now))
             waiting = [gate for gate in gates if gate.result == "wait"]
             if not waiting:
@@ -731,34 +738,48 @@ class ExecutionWorkflow(_Releaser):
         return await self._baked(run, stage, run_id, artifact, last, "; ".join(gate.reason for gate in gates))
 
     async def _bake_in_activity(self, run: ExecutionInput, stage: StageView, run_id: int, artifact: str,
-                                deploy_finished: datetime, passed_status: str, start_seconds: int | None) -> Ended:
+                                deploy_finished: datetime, passed_status: str, start_seconds: int | None,
+                                rolls_back: bool = False) -> Ended:
         """The bake's rounds inside A_BAKE activities (patch PATCH_BAKE_STAGE): each judges a
         round every poll.gates on its own and answers once a gate fails or all pass (the run then
         moved on), or after BAKE_SPAN_SECONDS still waiting (the next one goes on). `cancel`
         stops waiting for it at once: the run is cancelled here, and the activity, asked to stop,
         records nothing more once the run has left `baking`. A `wake` replaces it with a new one,
-        which judges at once."""
+        which judges at once. With `rolls_back` (PATCH_BAKE_ROLLS_BACK) a failed round's rollback
+        runs inside the activity, which answers how the execution ended; a rollback started by a
+        bake activity this workflow stopped waiting for is waited for (A_ROLL_BACK `adopt`), and
+        `cancel` cancels the run only when no such rollback got there first."""
         while True:
             request = BakeRoundRequest(
                 BakeGatesRequest(run_id, run.execution, run.pipeline, run.repo, run.commit, artifact, stage.name,
                                  format_time(deploy_finished), self._now(), run.poll_gates_seconds),
-                [t.name for t in stage.targets], passed_status, start_seconds)
+                [t.name for t in stage.targets], passed_status, start_seconds, rolls_back)
             answer = await self._bake_activity(request)
             if answer is None and self._cancel is None:
                 continue  # woken: a new activity judges the gates at once
+            if answer is not None and answer.finished is not None:  # rolled back, execution ended
+                self._finished = answer.finished
+                return answer.finished.status, answer.finished.reason
             if answer is None or (self._cancel is not None and not answer.decided):
                 assert self._cancel is not None
-                return await self._cancel_run(run_id, [EventSpec(
-                    "bake_finished", {"result": "cancelled", "reason": _cancel_reason(self._cancel)}, "bake_finished")])
+                cancelled = [EventSpec("bake_finished", {"result": "cancelled",
+                                                         "reason": _cancel_reason(self._cancel)}, "bake_finished")]
+                if not rolls_back:
+                    return await self._cancel_run(run_id, cancelled)
+                found = await self._cancel_run_unless_rolling_back(run_id, cancelled)
+                if found in ("rolling_back", "rolled_back", "failed"):  # its bake's rollback came first
+                    return await self._adopt_rollback(run, stage, run_id, artifact)
+                return "cancelled", _cancel_reason(self._cancel)
             start_seconds = None
             if not answer.decided and answer.left is not None:  # ended outside the bake: do not start another
+                if rolls_back and answer.left == "rolling_back":
+                    return await self._adopt_rollback(run, stage, run_id, artifact)
                 return ("cancelled" if answer.left == "cancelled" else "failed",
                         f"{stage.name}: the stage run was ended outside its bake ({answer.left})")
-            failed = [gate for gate in answer.gates if gate.result == "fail"]
-            if failed:
-                gate = failed[0]
-                return await self._stage_failed(run, stage, run_id, artifact, TRIGGERS.get(gate.gate, "deadline"),
-                                                f"{gate.gate}: {gate.reason}", bake_failed=True,
+            failure = bake_failure(answer.gates)
+            if failure is not None:
+                trigger, reason = failure
+                return await self._stage_failed(run, stage, run_id, artifact, trigger, reason, bake_failed=True,
                                                 triggered=parse_time(answer.now))
             if answer.decided:  # every gate passed: the activity recorded it and moved the run on
                 if passed_status == "awaiting_promotion":
@@ -772,7 +793,9 @@ class ExecutionWorkflow(_Releaser):
         handle: ActivityHandle[BakeAnswer] = workflow.start_activity(
             A_BAKE, request, task_queue=self._prefix + TASK_QUEUE_BAKE, result_type=BakeAnswer,
             retry_policy=RETRY, heartbeat_timeout=HEARTBEAT_TIMEOUT,
-            start_to_close_timeout=timedelta(seconds=BAKE_SPAN_SECONDS) + BAKE_GATES_TIMEOUT,
+            # a bake that rolls back runs the rollback inside: A_ROLL_BACK's bound on top
+            start_to_close_timeout=timedelta(seconds=BAKE_SPAN_SECONDS) + (
+                ROLLBACK_TIMEOUT if request.rolls_back else BAKE_GATES_TIMEOUT),
             cancellation_type=ActivityCancellationType.TRY_CANCEL)
         self._wake = False
         await workflow.wait_condition(lambda: handle.done() or self._cancel is not None or self._wake)
@@ -930,6 +953,30 @@ class ExecutionWorkflow(_Releaser):
         return await self._cancellable(handle, tripwire=True)
 
     # ------------------------------------------------------------ how a stage run ends early
+
+    async def _cancel_run_unless_rolling_back(self, run_id: int, events: list[EventSpec]) -> str | None:
+        """`_cancel_run`'s write unless the run is `rolling_back` or ended (a bake's own rollback
+        got there first): None when cancelled, else the status found."""
+        assert self._cancel is not None
+        found: str | None = await self._control(A_STAGE_STATUS, StageStatusRequest(
+            run_id, "cancelled", self._now(), _cancel_reason(self._cancel), None, [
+                *events, EventSpec("cancelled", {"reason": self._cancel.reason}, "cancelled",
+                                   actor=self._cancel.actor)], unless_rolling_back=True))
+        return found
+
+    async def _adopt_rollback(self, run: ExecutionInput, stage: StageView, run_id: int, artifact: str) -> Ended:
+        """The end of a rollback that a bake activity started (PATCH_BAKE_ROLLS_BACK) which this
+        workflow no longer waits for (it replaced or cancelled that activity): A_ROLL_BACK with
+        `adopt` waits for it in its process, or finds its end in the store, or carries it on."""
+        now = self._now()
+        answer = await workflow.execute_activity(
+            A_ROLL_BACK, StageRollbackRequest(run_id, run.execution, run.pipeline, run.repo, stage.name, artifact,
+                                              "", "", now, now, [], True, adopt=True),
+            task_queue=self._prefix + TASK_QUEUE_DEPLOY, result_type=StageRollbackAnswer, retry_policy=RETRY,
+            heartbeat_timeout=HEARTBEAT_TIMEOUT, start_to_close_timeout=ROLLBACK_TIMEOUT)
+        ended = answer.ended or rolled_back_reason(stage.name, "rolled back by its bake", answer.restored_to)
+        self._finished = ExecutionOutcome(answer.outcome, ended)
+        return answer.outcome, ended
 
     async def _cancel_run(self, run_id: int, events: list[EventSpec] | None = None) -> Ended:
         assert self._cancel is not None
