@@ -152,3 +152,30 @@ def test_a_writer_that_cannot_open_its_store_is_an_error(tmp_path: Path) -> None
     blocked.write_text("not a folder")
     with pytest.raises(WriterGone, match="could not start"):
         RemoteWriter(f"sqlite:///{blocked}/state/engine.db")
+
+
+def test_many_large_writes_at_once_never_deadlock_the_pipes(remote: EngineStore) -> None:
+    """Frames larger than a pipe's buffer both ways from many threads: a sender blocked on a full
+    pipe to the writer must not keep the answers' thread from draining the pipe back (the writer
+    is then blocked sending an answer, and stops reading)."""
+    big = ["x" * 200_000]
+    errors: list[BaseException] = []
+
+    def append(worker: int) -> None:
+        try:
+            for round_ in range(3):
+                event = remote.append_event(draft("config_reloaded", time=at(worker * 10 + round_),
+                                                  data={"files": [*big, f"{worker}-{round_}"]}))
+                assert event.data["files"][-1] == f"{worker}-{round_}"
+        except BaseException as error:  # noqa: BLE001 - reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=append, args=(worker,), daemon=True) for worker in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert not any(thread.is_alive() for thread in threads), "the writes hung"
+    assert errors == []
+    assert len(remote.events(types=["config_reloaded"])) == 36
+    assert remote.verify() is None

@@ -213,7 +213,9 @@ def _tar_gz(source: Path) -> bytes:
 
 def _write_atomic(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    # The thread too: two builds of the same content (one sha256) pack it at once, and with one
+    # temporary name the second's rename found the file gone (FileNotFoundError).
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     with open(temporary, "wb") as handle:
         handle.write(data)
         handle.flush()

@@ -68,7 +68,11 @@ class RemoteWriter:
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self._lock = threading.Lock()  # starts, sends and the table of waiting writes
+        self._sending = threading.Lock()
+        """One frame at a time into the writer's pipe (taken before `_lock`, never by the answers'
+        thread: a sender blocked on a full pipe must not stop the answers being drained, or the
+        writer, blocked sending an answer, would never read again)."""
+        self._lock = threading.Lock()  # starts and the table of waiting writes
         self._waiting: dict[int, tuple[Future[Any], subprocess.Popen[bytes]]] = {}
         """The writes sent and not answered yet: their future and the process they went to."""
         self._next = 0
@@ -125,21 +129,23 @@ class RemoteWriter:
     def call(self, method: str, args: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:
         """Run `EngineStore.method(*args, **kwargs)` in the writer; its answer or its exception."""
         future: Future[Any] = Future()
-        with self._lock:
-            if self._closed:
-                raise WriterGone("the store is closed")
-            # returncode: set by the answers' thread once the writer's output ended (poll()
-            # says None while that thread is reaping it)
-            if self._process is None or self._process.returncode is not None or self._process.poll() is not None:
-                self._start()
-            process = self._process
-            assert process is not None and process.stdin is not None
-            ident = self._next = self._next + 1
-            self._waiting[ident] = (future, process)
+        with self._sending:
+            with self._lock:
+                if self._closed:
+                    raise WriterGone("the store is closed")
+                # returncode: set by the answers' thread once the writer's output ended (poll()
+                # says None while that thread is reaping it)
+                if self._process is None or self._process.returncode is not None or self._process.poll() is not None:
+                    self._start()
+                process = self._process
+                assert process is not None and process.stdin is not None
+                ident = self._next = self._next + 1
+                self._waiting[ident] = (future, process)
             try:
                 write_frame(process.stdin, (ident, method, tuple(args), dict(kwargs)))
             except (OSError, ValueError) as error:
-                self._waiting.pop(ident, None)
+                with self._lock:
+                    self._waiting.pop(ident, None)
                 raise WriterGone(f"the store's writer is gone: {error}") from error
         return future.result()
 
