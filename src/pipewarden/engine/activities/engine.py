@@ -1106,7 +1106,12 @@ class EngineActivities:
         future = self.rollbacks.running(request.run_id)
         if future is not None:
             with heartbeating():
-                answer = future.result()
+                while True:
+                    try:  # in steps: a cancel raised into this thread (worker shutdown) gets through
+                        answer = future.result(timeout=1.0)
+                        break
+                    except TimeoutError:
+                        continue
             assert isinstance(answer, StageRollbackAnswer)
             return answer
         ended = self._ended_by_rollback(request.execution, request.run_id)
