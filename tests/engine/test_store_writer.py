@@ -1,7 +1,8 @@
 """The store's writes in a process of their own (store/writer.py, `separate_writer`): real writer
 processes on a real SQLite file. Writes answer as in process, their errors come back as the same
 types, readers see each write once it has answered, many threads keep the chain valid, the writer
-ends with the store (and not on SIGTERM), and a killed writer is started again."""
+ends with the store (and not on SIGTERM), and a killed writer is started again; the writes on the
+way to a rollback's first hook go before the others waiting."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from pipewarden.engine.domain.events import draft
 from pipewarden.engine.domain.gates import WAIT
 from pipewarden.engine.domain.status import ExecutionStatus
 from pipewarden.engine.store import EngineStore, default_url
-from pipewarden.engine.store.writer import RemoteWriter, WriterGone
+from pipewarden.engine.store.writer import Pending, RemoteWriter, WriterGone
 
 COMMIT = "9f8e7d6c5b4a" + "3" * 28
 
@@ -179,3 +180,17 @@ def test_many_large_writes_at_once_never_deadlock_the_pipes(remote: EngineStore)
     assert errors == []
     assert len(remote.events(types=["config_reloaded"])) == 36
     assert remote.verify() is None
+
+
+def test_the_writes_on_the_way_to_a_rollback_go_before_the_others_waiting() -> None:
+    pending = Pending()
+    for ident, method, kwargs in [(1, "finish_hook_run", {}), (2, "set_hook_pgid", {}),
+                                  (3, "begin_hook_run", {"first": False}), (4, "set_stage_run_status", {}),
+                                  (5, "begin_hook_run", {"first": True, "rollback": True}),
+                                  (6, "_record_gates_now", {}), (7, "_write_latest_gates", {}),
+                                  (8, "acquire_host_lease", {})]:
+        pending.add((ident, method, (), kwargs))
+    order = []
+    while pending:
+        order.append(pending.next()[0])
+    assert order == [4, 5, 6, 8, 1, 2, 3, 7]  # urgent ones first, each kind in arrival order

@@ -12,7 +12,9 @@ nothing else.
 fork of a process holding Temporal's threads), joined by its standard input and output. A write is
 one frame each way: `(id, method, args, kwargs)` to the writer, which runs that `EngineStore`
 method on its own store, and `(id, ok, value)` back (the method's answer, or the exception it
-raised). The caller's thread waits for its answer; one reader thread routes the answers. Reads
+raised). The caller's thread waits for its answer; one reader thread routes the answers. The
+writer makes the writes one at a time, the urgent ones among those waiting first (`URGENT`: the
+way from a failing gate to a rollback's first hook). Reads
 stay in the caller's process: a write is committed before its answer leaves the writer, and WAL
 lets readers see it at once.
 
@@ -24,8 +26,10 @@ that were waiting for it raise `WriterGone` (an activity is then retried, as aft
 
 from __future__ import annotations
 
+import collections
 import os
 import pickle
+import queue
 import signal
 import struct
 import subprocess
@@ -168,8 +172,46 @@ class RemoteWriter:
             process.wait()
 
 
+URGENT = frozenset({"_record_gates_now", "set_stage_run_status", "acquire_host_lease", "halt_deploy",
+                    "put_round_alarm_states"})
+"""Writes that the writer makes before the others waiting (with `begin_hook_run` of a host's
+first hook): those on the way from a failing gate round, or an alarm that fires, to the first
+hook of a rollback (the time to react, issue 14), and a tripwire's halt. In a burst (100
+executions failing at once) the writer is the queue: each rollback's hooks add their begin, their
+process group and their finish, and in arrival order the first steps of the last rollbacks waited
+behind the later hooks of the first ones. Each caller waits for its answer before its next write,
+so one thread's writes keep their order; the other writes wait at most for the urgent ones."""
+
+
+def urgent(method: str, kwargs: Mapping[str, Any]) -> bool:
+    """Whether the write `method(**kwargs)` goes before the others waiting (URGENT)."""
+    return method in URGENT or (method == "begin_hook_run" and bool(kwargs.get("first")))
+
+
+Write = tuple[int, str, tuple[Any, ...], dict[str, Any]]
+"""A write's frame: (id, store method, args, kwargs)."""
+
+
+class Pending:
+    """The writes received and not made yet: urgent ones first, each kind in arrival order."""
+
+    def __init__(self) -> None:
+        self._urgent: collections.deque[Write] = collections.deque()
+        self._other: collections.deque[Write] = collections.deque()
+
+    def add(self, write: Write) -> None:
+        (self._urgent if urgent(write[1], write[3]) else self._other).append(write)
+
+    def __bool__(self) -> bool:
+        return bool(self._urgent or self._other)
+
+    def next(self) -> Write:
+        return self._urgent.popleft() if self._urgent else self._other.popleft()
+
+
 def main(argv: Sequence[str]) -> int:
-    """The writer: open the store at argv[0], say `ready`, then run the writes that come."""
+    """The writer: open the store at argv[0], say `ready`, then run the writes that come, the
+    urgent ones among those waiting first (URGENT)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     inp = sys.stdin.buffer
@@ -178,13 +220,31 @@ def main(argv: Sequence[str]) -> int:
     from pipewarden.engine.store.store import EngineStore
 
     store = EngineStore(argv[0])
+    frames: queue.SimpleQueue[Write | None] = queue.SimpleQueue()
+    # A thread of its own reads the pipe, so that what waits is known when a write is picked.
+    threading.Thread(target=_read_frames, args=(inp, frames), name="frames", daemon=True).start()
+    pending = Pending()
+    ended = False
     try:
         write_frame(out, READY)
         while True:
-            try:
-                ident, method, args, kwargs = read_frame(inp)
-            except EOFError:
-                return 0
+            if not pending:
+                if ended:
+                    return 0
+                frame = frames.get()
+                if frame is None:
+                    return 0
+                pending.add(frame)
+            while not ended:  # everything that arrived meanwhile
+                try:
+                    frame = frames.get_nowait()
+                except queue.Empty:
+                    break
+                if frame is None:
+                    ended = True  # make what was received, then end
+                else:
+                    pending.add(frame)
+            ident, method, args, kwargs = pending.next()
             try:
                 reply: tuple[int, bool, Any] = (ident, True, getattr(store, method)(*args, **kwargs))
             except BaseException as error:  # noqa: BLE001 - sent back to the caller, raised there
@@ -198,3 +258,11 @@ def main(argv: Sequence[str]) -> int:
     finally:
         store.close()
 
+
+def _read_frames(inp: IO[bytes], frames: queue.SimpleQueue[Write | None]) -> None:
+    """Every frame of `inp` onto `frames`, then None (its end)."""
+    try:
+        while True:
+            frames.put(read_frame(inp))
+    except (EOFError, OSError, ValueError, pickle.UnpicklingError):
+        frames.put(None)
