@@ -22,7 +22,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Collection, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -742,17 +742,16 @@ class EngineActivities:
         when the run is `rolling_back` or cannot move to `request.status` any more."""
         now = parse_time(request.now)
         events = self._stage_events(request.run_id, request.events, now)
-        if request.unless_rolling_back:
-            if self.store.stage_run(request.run_id).status is StageRunStatus.ROLLING_BACK:
-                return str(StageRunStatus.ROLLING_BACK)
-            try:
-                self.store.set_stage_run_status(request.run_id, StageRunStatus(request.status), now=now,
-                                                reason=request.reason, artifact=request.artifact, events=events)
-            except IllegalTransition:  # moved meanwhile (a bake's own rollback began): the caller decides
-                return str(self.store.stage_run(request.run_id).status)
-            return None
-        self.store.set_stage_run_status(request.run_id, StageRunStatus(request.status), now=now,
-                                        reason=request.reason, artifact=request.artifact, events=events)
+        if request.unless_rolling_back and self.store.stage_run(request.run_id).status is StageRunStatus.ROLLING_BACK:
+            return str(StageRunStatus.ROLLING_BACK)
+        try:
+            self.store.set_stage_run_status(request.run_id, StageRunStatus(request.status), now=now,
+                                            reason=request.reason, artifact=request.artifact, events=events)
+        except IllegalTransition:
+            if not request.unless_rolling_back:
+                raise
+            # moved meanwhile (a bake's own rollback began): the caller decides
+            return str(self.store.stage_run(request.run_id).status)
         return None
 
     @activity.defn(name=A_APPEND)
@@ -951,12 +950,11 @@ class EngineActivities:
             failure = bake_failure(answers)
             if failure is not None and request.rolls_back:
                 trigger, reason = failure
-                answer = await self._roll_back_here(StageRollbackRequest(
+                finished = await self._roll_back_here(StageRollbackRequest(
                     gates.run_id, gates.execution, gates.pipeline, gates.repo, gates.stage, gates.artifact, reason,
                     trigger, format_time(now), format_time(now),
                     [EventSpec("bake_finished", {"result": "failed", "reason": reason}, "bake_finished")], True))
-                return BakeAnswer(answers, format_time(now), True,
-                                  finished=ExecutionOutcome(answer.outcome, answer.ended))
+                return BakeAnswer(answers, format_time(now), True, finished=finished)
             if failure is not None or all(a.result == "pass" for a in answers):
                 return BakeAnswer(answers, format_time(now), True)
             activity.heartbeat()
@@ -967,13 +965,17 @@ class EngineActivities:
                                                                               gates.poll_gates_seconds))
             await self.wakeups.wait((gates.pipeline, gates.stage), seconds)
 
-    async def _roll_back_here(self, request: StageRollbackRequest) -> StageRollbackAnswer:
+    async def _roll_back_here(self, request: StageRollbackRequest) -> ExecutionOutcome:
         """A failed round's rollback (patch `bake-rolls-back`) on a thread of its own, waited for
         to its end even when the workflow stops waiting for this bake (activities/rollbacks.py)."""
-        future = self.rollbacks.start(request.run_id, partial(self._roll_back, request))
+        return await self._rolled_back(self.rollbacks.start(request.run_id, partial(self._roll_back, request)))
+
+    @staticmethod
+    async def _rolled_back(future: Future[object]) -> ExecutionOutcome:
+        """How the execution ended by the rollback of `future` (a `finish` one), once it has."""
         answer = await finishing(future, HEARTBEAT_SECONDS)
         assert isinstance(answer, StageRollbackAnswer)
-        return answer
+        return ExecutionOutcome(answer.outcome, answer.ended)
 
     async def _rollback_found(self, gates: BakeGatesRequest) -> ExecutionOutcome | None:
         """How the execution ended by the rollback of the run that a bake activity began
@@ -983,16 +985,12 @@ class EngineActivities:
         deals with a rollback run by another process)."""
         future = self.rollbacks.running(gates.run_id)
         if future is not None:
-            answer = await finishing(future, HEARTBEAT_SECONDS)
-            assert isinstance(answer, StageRollbackAnswer)
-            return ExecutionOutcome(answer.outcome, answer.ended)
+            return await self._rolled_back(future)
         run = self.store.stage_run(gates.run_id)
         if run.status is StageRunStatus.ROLLING_BACK and self.store.event_by_key(self._key("rollback_started")):
-            request = self._rollback_from_store(StageRollbackRequest(
+            return await self._roll_back_here(self._rollback_from_store(StageRollbackRequest(
                 gates.run_id, gates.execution, gates.pipeline, gates.repo, gates.stage, gates.artifact, "", "",
-                gates.now, gates.now, [], True))
-            answer = await self._roll_back_here(request)
-            return ExecutionOutcome(answer.outcome, answer.ended)
+                gates.now, gates.now, [], True)))
         return self._ended_by_rollback(gates.execution, gates.run_id)
 
     def _ended_by_rollback(self, execution: str, run_id: int) -> ExecutionOutcome | None:
@@ -1117,10 +1115,11 @@ class EngineActivities:
         ended = self._ended_by_rollback(request.execution, request.run_id)
         if ended is not None:
             return StageRollbackAnswer(ended.status, "", ended.reason)
-        if self.store.stage_run(request.run_id).status is not StageRunStatus.ROLLING_BACK:
+        status = self.store.stage_run(request.run_id).status
+        if status is not StageRunStatus.ROLLING_BACK:
             # Nothing began it after all: nothing to adopt. The bake's failure is not known here.
-            raise ApplicationError(f"stage run {request.run_id} has no rollback to adopt "
-                                   f"({self.store.stage_run(request.run_id).status})", non_retryable=True)
+            raise ApplicationError(f"stage run {request.run_id} has no rollback to adopt ({status})",
+                                   non_retryable=True)
         return self._roll_back(self._rollback_from_store(request))
 
     def _roll_back(self, request: StageRollbackRequest) -> StageRollbackAnswer:

@@ -224,26 +224,14 @@ def main(argv: Sequence[str]) -> int:
     # A thread of its own reads the pipe, so that what waits is known when a write is picked.
     threading.Thread(target=_read_frames, args=(inp, frames), name="frames", daemon=True).start()
     pending = Pending()
-    ended = False
+    receiving = True
     try:
         write_frame(out, READY)
         while True:
+            if receiving:
+                receiving = _receive(frames, pending, wait=not pending)
             if not pending:
-                if ended:
-                    return 0
-                frame = frames.get()
-                if frame is None:
-                    return 0
-                pending.add(frame)
-            while not ended:  # everything that arrived meanwhile
-                try:
-                    frame = frames.get_nowait()
-                except queue.Empty:
-                    break
-                if frame is None:
-                    ended = True  # make what was received, then end
-                else:
-                    pending.add(frame)
+                return 0  # the input ended and every write received is made
             ident, method, args, kwargs = pending.next()
             try:
                 reply: tuple[int, bool, Any] = (ident, True, getattr(store, method)(*args, **kwargs))
@@ -257,6 +245,19 @@ def main(argv: Sequence[str]) -> int:
                 return 0  # the server is gone: the write is made, nobody waits for its answer
     finally:
         store.close()
+
+
+def _receive(frames: queue.SimpleQueue[Write | None], pending: Pending, *, wait: bool) -> bool:
+    """Move the frames that arrived into `pending` (waiting for one when `wait`); False once the
+    input has ended."""
+    try:
+        frame = frames.get(block=wait)
+        while frame is not None:
+            pending.add(frame)
+            frame = frames.get_nowait()
+    except queue.Empty:
+        return True
+    return False
 
 
 def _read_frames(inp: IO[bytes], frames: queue.SimpleQueue[Write | None]) -> None:

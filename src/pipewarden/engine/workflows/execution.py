@@ -974,9 +974,8 @@ class ExecutionWorkflow(_Releaser):
                                               "", "", now, now, [], True, adopt=True),
             task_queue=self._prefix + TASK_QUEUE_DEPLOY, result_type=StageRollbackAnswer, retry_policy=RETRY,
             heartbeat_timeout=HEARTBEAT_TIMEOUT, start_to_close_timeout=ROLLBACK_TIMEOUT)
-        ended = answer.ended or rolled_back_reason(stage.name, "rolled back by its bake", answer.restored_to)
-        self._finished = ExecutionOutcome(answer.outcome, ended)
-        return answer.outcome, ended
+        self._finished = ExecutionOutcome(answer.outcome, answer.ended)  # `finish`: the reason it ended with
+        return answer.outcome, answer.ended
 
     async def _cancel_run(self, run_id: int, events: list[EventSpec] | None = None) -> Ended:
         assert self._cancel is not None
