@@ -10,10 +10,13 @@ states: one evaluator steps an alarm, so a streak counts evaluations, whatever t
 executions waiting or baking.
 
 When an alarm of a stage is evaluated for the first time, or starts or stops firing or breaching,
-the evaluator calls `notify(pipeline,
-stage)` after its round (the server wakes the executions waiting at that stage's entry or
-occupying it), so a bake judges a firing alarm at once instead of at its next poll: the time to
-react stays within one `poll.gates` (plus the reads) from the breach that completes `periods`.
+the evaluator calls `notify(stages)` once after its round with every such (pipeline, stage) (the
+server wakes the executions waiting at those stages' entries or occupying them), so a bake judges
+a firing alarm at once instead of at its next poll: the time to react stays within one
+`poll.gates` (plus the reads) from the breach that completes `periods`. One call for all of them,
+not one per stage: an alarm shared by 100 pipelines fires for all 100 in one round, and waking
+them one by one (each with a store read) spread the woken rounds over 1.5-2.5 s
+(benchmarks/RESULTS.md, issue 14, "Runs 49-").
 
 A stored state older than `STALE_PERIODS` poll intervals means the evaluator is not running (the
 server is down, a `pipewarden worker` without a server): the gates then wait (`source_error`,
@@ -33,6 +36,7 @@ from datetime import datetime
 from pipewarden.engine.domain.gates import alarms as alarms_gate
 from pipewarden.engine.sources.base import MetricSource, ReadContext
 from pipewarden.engine.store import EngineStore
+from pipewarden.engine.wakeups import Stage
 from pipewarden.model.view import PipelineView, StageView, pipeline_view
 
 log = logging.getLogger("pipewarden.alarms")
@@ -47,13 +51,13 @@ class AlarmEvaluator:
     """Steps and stores the alarm states of `pipelines` (None: every pipeline the store knows)."""
 
     def __init__(self, store: EngineStore, sources: MetricSource, pipelines: Sequence[str] | None, *,
-                 poll_seconds: int, notify: Callable[[str, str], Awaitable[None]] | None = None) -> None:
+                 poll_seconds: int, notify: Callable[[Sequence[Stage]], Awaitable[None]] | None = None) -> None:
         self.store = store
         self.sources = sources
         self.pipelines = None if pipelines is None else tuple(pipelines)
         self.poll_seconds = poll_seconds
         self.notify = notify
-        self.changed: list[tuple[str, str]] = []
+        self.changed: list[Stage] = []
         """(pipeline, stage) whose alarms were new, or started or stopped firing or breaching, in the
         last round."""
 
@@ -134,9 +138,8 @@ class AlarmEvaluator:
             started = loop.time()
             try:
                 await asyncio.to_thread(self.round, clock())
-                if self.notify is not None:
-                    for pipeline, stage in self.changed:
-                        await self.notify(pipeline, stage)
+                if self.notify is not None and self.changed:
+                    await self.notify(list(self.changed))
             except Exception:
                 log.exception("alarm round failed")
             left = self.poll_seconds - (loop.time() - started)

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -608,8 +608,12 @@ class EngineStore:
             return _stage_run(conn.execute(_STAGE_RUN, {"id": run_id}).one())
 
     def stage_runs(self, *, execution: str | None = None, pipeline: str | None = None,
-                   stage: str | None = None) -> list[StageRunRecord]:
+                   stage: str | None = None, statuses: Collection[StageRunStatus] | None = None
+                   ) -> list[StageRunRecord]:
+        """The stage runs matching every filter given (`statuses`: any of them), oldest first."""
         query = select(t.stage_runs).order_by(t.stage_runs.c.id)
+        if statuses is not None:
+            query = query.where(t.stage_runs.c.status.in_(sorted(str(s) for s in statuses)))
         if execution is not None:
             query = query.where(t.stage_runs.c.execution == execution)
         if pipeline is not None:
