@@ -7,6 +7,9 @@ import os
 import time
 from pathlib import Path
 
+import pytest
+
+from pipewarden.engine.activities import process
 from pipewarden.engine.activities.process import run_command
 
 
@@ -36,6 +39,24 @@ def test_timeout_kills_the_whole_process_group(tmp_path: Path) -> None:
         time.sleep(0.05)
     assert not _alive(child)
     assert "killed after the timeout of 1s" in (tmp_path / "logs" / "hook.log").read_text()
+
+
+@pytest.mark.parametrize("pidfd", [True, False], ids=["pidfd", "popen-polling"])
+def test_the_wait_ticks_while_the_command_runs_and_returns_its_exit_code(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pidfd: bool) -> None:
+    """Waiting on a pidfd where the kernel has them (no polling), else Popen's timed wait: either
+    way the heartbeat ticks about every TICK_SECONDS and the exit code comes back."""
+    if not pidfd:
+        def unsupported(pid: int) -> int:
+            raise OSError("pidfd_open: not supported here")
+
+        monkeypatch.setattr(os, "pidfd_open", unsupported, raising=False)
+    monkeypatch.setattr(process, "TICK_SECONDS", 0.1)
+    ticks: list[float] = []
+    result = run_command("sleep 0.6; exit 3", cwd=tmp_path, env=dict(os.environ), log=tmp_path / "out.log",
+                         timeout_seconds=10, on_tick=lambda: ticks.append(time.monotonic()))
+    assert (result.exit_code, result.timed_out) == (3, False)
+    assert len(ticks) >= 2  # 0.6 s of a 0.1 s tick: about 6 (more when the machine is slow to start it)
 
 
 def test_stdin_is_closed_and_output_logged(tmp_path: Path) -> None:

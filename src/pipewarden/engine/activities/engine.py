@@ -656,6 +656,8 @@ class EngineActivities:
         entries = blocklist_observe.chain_entries(
             self.org_config, self.policies, blocklist_observe.team_of(record) if record is not None else team, now)
         result = blocklist_observe.judge(entries, record, repo=repo, commit=commit, now=now, git=self.ancestry)
+        if result.passed:  # an override changes only a gate that does not pass: no read for it
+            return result
         override = override_rules.find(self.store.overrides(pipeline=pipeline), pipeline, stage,
                                        blocklist_gate.NAME, now)
         return override_rules.apply(blocklist_gate.NAME, result, override, now)
@@ -719,8 +721,9 @@ class EngineActivities:
         override of it counts, as at an entry): a rollback never restores them. One whose gate
         cannot judge (it waits: the org config invalid, the repository unreadable) is not counted:
         it passed this stage before, and restoring service comes first."""
-        source = self.store.pipeline(pipeline)
-        repo = source.repo if source is not None and source.repo else None
+        if not artifacts:
+            return set()
+        repo = self.store.pipeline_repo(pipeline)
         found: set[str] = set()
         for artifact in sorted(artifacts):
             record = self.artifacts.record(artifact)
@@ -728,9 +731,11 @@ class EngineActivities:
                 found.add(artifact)
         return found
 
-    def _stage_events(self, run_id: int, specs: Sequence[EventSpec], now: datetime) -> list[tuple[EventDraft, str]]:
-        """The events of a stage run's status change as drafts with their idempotency keys."""
-        run = self.store.stage_run(run_id)
+    def _stage_events(self, run_id: int, specs: Sequence[EventSpec], now: datetime,
+                      run: StageRunRecord | None = None) -> list[tuple[EventDraft, str]]:
+        """The events of a stage run's status change as drafts with their idempotency keys (`run`:
+        the stage run as the caller just read it; None: read here)."""
+        run = self.store.stage_run(run_id) if run is None else run
         return [(draft(spec.type, time=now, pipeline=run.pipeline, execution=run.execution, stage=run.stage,
                        target=spec.target, host=spec.host, actor=spec.actor, data=spec.data),
                  self._key(spec.suffix))
@@ -740,9 +745,14 @@ class EngineActivities:
     def set_stage_status(self, request: StageStatusRequest) -> str | None:
         """None when written (or already so); with `unless_rolling_back`, the status found instead
         when the run is `rolling_back` or cannot move to `request.status` any more."""
+        return self._set_stage_status(request, None)
+
+    def _set_stage_status(self, request: StageStatusRequest, run: StageRunRecord | None) -> str | None:
+        """`set_stage_status`; `run`: the stage run as the caller just read it (None: read here)."""
         now = parse_time(request.now)
-        events = self._stage_events(request.run_id, request.events, now)
-        if request.unless_rolling_back and self.store.stage_run(request.run_id).status is StageRunStatus.ROLLING_BACK:
+        run = self.store.stage_run(request.run_id) if run is None else run
+        events = self._stage_events(request.run_id, request.events, now, run)
+        if request.unless_rolling_back and run.status is StageRunStatus.ROLLING_BACK:
             return str(StageRunStatus.ROLLING_BACK)
         try:
             self.store.set_stage_run_status(request.run_id, StageRunStatus(request.status), now=now,
@@ -1126,10 +1136,11 @@ class EngineActivities:
         """A_ROLL_BACK's rollback (see there), in the caller's activity: its keys and attempt."""
         now = parse_time(request.now)
         plan = self.plan_rollback(RollbackPlanRequest(request.pipeline, request.stage, request.replacing))
-        if self.store.stage_run(request.run_id).status not in TERMINAL_STAGE_RUN:
-            self.set_stage_status(StageStatusRequest(
+        run = self.store.stage_run(request.run_id)
+        if run.status not in TERMINAL_STAGE_RUN:
+            self._set_stage_status(StageStatusRequest(
                 request.run_id, "rolling_back", request.now, request.reason,
-                events=[*request.events, rollback_started(plan, request.trigger, ENGINE_ACTOR)]))
+                events=[*request.events, rollback_started(plan, request.trigger, ENGINE_ACTOR)]), run)
         parts = restored_parts(request.stage, plan.targets)
         ok = True
         if parts:

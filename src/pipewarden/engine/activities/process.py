@@ -12,7 +12,9 @@ and then run again as attempt 2 beside its own effects.
 
 from __future__ import annotations
 
+import math
 import os
+import select
 import shutil
 import signal
 import subprocess
@@ -94,7 +96,33 @@ def run_command(command: str, *, cwd: Path, env: Mapping[str, str], log: Path, t
 
 def _wait(process: subprocess.Popen[bytes], deadline: float,
           on_tick: Callable[[], None] | None) -> tuple[int | None, bool]:
-    """The exit code, or (None, True) once the monotonic `deadline` passes."""
+    """The exit code, or (None, True) once the monotonic `deadline` passes.
+
+    Waits on a pidfd (Linux 5.3+) where there is one: `Popen.wait(timeout)` polls with sleeps of
+    up to 50 ms, and with a hundred rollbacks' hooks running at once those wake-ups competed for
+    the interpreter with the rollbacks still on their way to their first hook (issue 14)."""
+    try:
+        pidfd = os.pidfd_open(process.pid)
+    except (AttributeError, OSError):  # not Linux, or an old kernel: Popen's own polling
+        return _poll(process, deadline, on_tick)
+    try:
+        waiting = select.poll()
+        waiting.register(pidfd, select.POLLIN)
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None, True
+            if waiting.poll(max(1, math.ceil(min(TICK_SECONDS, remaining) * 1000))):
+                return process.wait(), False
+            if on_tick is not None:
+                on_tick()
+    finally:
+        os.close(pidfd)
+
+
+def _poll(process: subprocess.Popen[bytes], deadline: float,
+          on_tick: Callable[[], None] | None) -> tuple[int | None, bool]:
+    """`_wait` through Popen's timed wait."""
     while True:
         remaining = deadline - time.monotonic()
         if remaining <= 0:

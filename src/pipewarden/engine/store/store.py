@@ -55,7 +55,7 @@ from pipewarden.engine.domain.events import (
     seal,
 )
 from pipewarden.engine.domain.gates.alarms import AlarmState
-from pipewarden.engine.domain.gates.base import GateOutcome, GateResult, event_needed
+from pipewarden.engine.domain.gates.base import GateOutcome, GateResult, outcome_changed
 from pipewarden.engine.domain.gates.stage_busy import Occupant
 from pipewarden.engine.domain.ids import (
     ZERO_HASH,
@@ -142,7 +142,9 @@ _UPDATE_HEAD = update(t.chain_head).where(t.chain_head.c.id == 1)
 _STAGE_RUN = select(t.stage_runs).where(t.stage_runs.c.id == bindparam("id"))
 _UPDATE_STAGE_RUN = update(t.stage_runs).where(t.stage_runs.c.id == bindparam("w_id"))
 
-_GATE_EVALUATIONS = select(t.gate_evaluations).where(t.gate_evaluations.c.stage_run == bindparam("stage_run"))
+_GATE_OUTCOMES = select(t.gate_evaluations.c.gate, t.gate_evaluations.c.result, t.gate_evaluations.c.code).where(
+    t.gate_evaluations.c.stage_run == bindparam("stage_run"))
+"""What deciding on a `gate` event needs (domain/gates/base.py `outcome_changed`): no inputs to parse."""
 _INSERT_GATE_EVALUATION = insert(t.gate_evaluations)
 _UPDATE_GATE_EVALUATION = update(t.gate_evaluations).where(
     t.gate_evaluations.c.stage_run == bindparam("w_stage_run"), t.gate_evaluations.c.gate == bindparam("w_gate"))
@@ -394,6 +396,13 @@ class EngineStore:
         with self._read() as conn:
             row = conn.execute(select(t.pipelines).where(t.pipelines.c.name == name)).first()
             return None if row is None else _pipeline(row)
+
+    def pipeline_repo(self, name: str) -> str | None:
+        """The repository the pipeline is released from (None: unknown or not registered): the
+        pipeline's one column a rollback plan needs, without reading its definition."""
+        with self._read() as conn:
+            repo = conn.execute(select(t.pipelines.c.repo).where(t.pipelines.c.name == name)).scalar()
+            return str(repo) if repo else None
 
     def pipelines(self) -> list[PipelineRecord]:
         with self._read() as conn:
@@ -767,8 +776,9 @@ class EngineStore:
         store/latest.py)."""
         if self._latest is not None:
             with self._read() as conn:
-                stored = {row.gate: _gate(row) for row in conn.execute(_GATE_EVALUATIONS, {"stage_run": run_id})}
-            if all(gate in stored and not event_needed(stored[gate], result) for gate, result in results):
+                stored = {row.gate: (row.result, row.code)
+                          for row in conn.execute(_GATE_OUTCOMES, {"stage_run": run_id})}
+            if all(gate in stored and not outcome_changed(stored[gate], result) for gate, result in results):
                 stamp = format_time(now)
                 for gate, result in results:
                     self._latest.put(run_id, gate, _gate_values(result, stamp))
@@ -783,13 +793,12 @@ class EngineStore:
         stamp = format_time(now)
         with self._write() as conn:
             run = conn.execute(_STAGE_RUN, {"id": run_id}).one()
-            rows = {row.gate: row for row in conn.execute(_GATE_EVALUATIONS, {"stage_run": run_id})}
+            rows = {row.gate: row for row in conn.execute(_GATE_OUTCOMES, {"stage_run": run_id})}
             written: list[Event | None] = []
             for gate, result in results:
                 row = rows.get(gate)
-                previous = None if row is None else _gate(row)
                 values = _gate_values(result, stamp)
-                changed = event_needed(previous, result)
+                changed = outcome_changed(None if row is None else (row.result, row.code), result)
                 if row is None:
                     conn.execute(_INSERT_GATE_EVALUATION, {"stage_run": run_id, "gate": gate, "first_evaluated": stamp,
                                                            "changed": stamp, **values})
@@ -1268,10 +1277,6 @@ def _stage_run(row: Row[Any]) -> StageRunRecord:
     return StageRunRecord(row.id, row.execution, row.pipeline, row.stage, row.attempt, StageRunStatus(row.status),
                           row.artifact, _time(row.started), _opt_time(row.finished), bool(row.deployed),
                           _opt_time(row.bake_started), _opt_time(row.bake_passed), row.reason)
-
-
-def _gate(row: Row[Any]) -> GateResult:
-    return _gate_of(row._mapping)
 
 
 def _gate_of(values: Mapping[Any, Any]) -> GateResult:

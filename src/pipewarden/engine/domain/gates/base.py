@@ -108,7 +108,14 @@ def clock(now: datetime) -> dict[str, str]:
 def event_needed(previous: GateResult | None, current: GateResult) -> bool:
     """True when a `gate` event is due: the first evaluation in a stage run, or a change of
     `result` or `code` (not a counter changing inside the reason, nor new inputs)."""
-    return previous is None or (previous.result, previous.code) != (current.result, current.code)
+    return outcome_changed(None if previous is None else (str(previous.result), previous.code), current)
+
+
+def outcome_changed(previous: tuple[str, str] | None, current: GateResult) -> bool:
+    """`event_needed` from the previous evaluation's (result, code) alone, as the store keeps them:
+    a round compares with the stored row without building its GateResult (which checks its
+    inputs as canonical JSON), every poll.gates for every waiting or baking execution."""
+    return previous is None or previous != (str(current.result), current.code)
 
 
 def combine(results: Iterable[GateResult]) -> GateOutcome:
