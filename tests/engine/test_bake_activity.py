@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import pytest
 from engine_helpers import T0, at
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
+from pipewarden.engine.activities import engine as engine_module
 from pipewarden.engine.activities.engine import EngineActivities
+from pipewarden.engine.activities.rollback_inputs import PlanInputs, read_inputs
 from pipewarden.engine.contract import (
     BakeAnswer,
     BakeGatesRequest,
@@ -117,3 +120,47 @@ def test_adopt_refuses_a_run_that_no_rollback_began(tmp_path: Path) -> None:
             adopt(store, state, execution, run_id)
         assert raised.value.non_retryable
         assert store.stage_run(run_id).status is S.BAKING
+
+
+def test_a_bake_that_rolls_back_reads_its_plans_inputs_ahead_and_forgets_them_when_it_ends(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """After a round that did not fail, the bake keeps its rollback plan's inputs
+    (rollback_inputs.py), read once however many rounds follow; dropped when the bake ends."""
+    state = tmp_path / "state"
+    reads: list[str] = []
+
+    def counted(*args: Any, **kwargs: Any) -> PlanInputs:
+        reads.append(args[4])
+        return read_inputs(*args, **kwargs)
+
+    monkeypatch.setattr(engine_module, "read_inputs", counted)
+    with EngineStore.for_state_dir(state) as store:
+        execution, run_id = moved_through(store)
+        activities = EngineActivities(store, state)
+        rounds: list[int] = []
+        judge = activities._bake_round_while_baking
+
+        def counted_round(request: BakeRoundRequest) -> Any:
+            rounds.append(1)
+            return judge(request)
+
+        monkeypatch.setattr(activities, "_bake_round_while_baking", counted_round)
+        request = BakeRoundRequest(BakeGatesRequest(run_id, execution, "shop", str(tmp_path), COMMIT, COMMIT[:12],
+                                                    "beta", format_time(at(2)), format_time(at(9)), 1),
+                                   ["beta-1"], "succeeded", None, rolls_back=True)
+
+        async def scenario() -> tuple[BakeAnswer, int]:
+            baking = asyncio.ensure_future(ActivityEnvironment().run(activities.bake_stage, request))
+            for _ in range(500):  # a round every second (poll.gates 1 s): let three go by
+                if len(rounds) >= 3:
+                    break
+                await asyncio.sleep(0.02)
+            kept = len(activities.prepared)
+            store.set_stage_run_status(run_id, S.CANCELLED, now=at(20))
+            activities.wakeups.notify(("shop", "beta"))
+            return await asyncio.wait_for(baking, 10), kept
+
+        answer, kept = asyncio.run(scenario())
+        assert len(rounds) >= 3 and kept == 1 and answer.left == "cancelled"
+        assert len(activities.prepared) == 0
+        assert reads == [COMMIT[:12]]  # once, for the artifact being baked

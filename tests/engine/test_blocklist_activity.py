@@ -18,6 +18,7 @@ from temporalio.testing import ActivityEnvironment
 from workflow_helpers import git, make_repo, write
 
 from pipewarden.engine.activities.engine import EngineActivities
+from pipewarden.engine.activities.rollback_inputs import read_inputs
 from pipewarden.engine.contract import (
     BuildAnswer,
     BuildRequest,
@@ -244,7 +245,8 @@ def plan(engine: Engine, replacing: str, at: datetime, to: str | None = None) ->
     return answer
 
 
-def test_a_rollback_never_restores_a_blocklisted_artifact(engine: Engine) -> None:
+def fix_failed_on_cell_1(engine: Engine) -> None:
+    """v1 then the regression baked on prod's cell-1; the fix's install hook then failed there."""
     baked(engine, engine.v1, NOW)
     baked(engine, engine.bad, NOW + timedelta(minutes=10))
     execution, answer = engine.build(engine.fix)
@@ -254,6 +256,10 @@ def test_a_rollback_never_restores_a_blocklisted_artifact(engine: Engine) -> Non
         start = engine.store.begin_hook_run(key, execution=execution, pipeline=PIPELINE, stage="prod", target="cell-1",
                                             host=host, hook="install", artifact=engine.fix[:12], now=NOW)
         engine.store.finish_hook_run(key, start.run.attempt, exit_code=1, timed_out=False, duration_ms=5, now=NOW)
+
+
+def test_a_rollback_never_restores_a_blocklisted_artifact(engine: Engine) -> None:
+    fix_failed_on_cell_1(engine)
     at = NOW + timedelta(minutes=30)
     [target] = plan(engine, engine.fix, at).targets
     assert (target.target, target.artifact) == ("cell-1", engine.bad[:12])  # the newest good one
@@ -269,3 +275,28 @@ def test_a_rollback_never_restores_a_blocklisted_artifact(engine: Engine) -> Non
                                     reason="the regression is the lesser harm", now=at))
     [target] = plan(engine, engine.fix, at + timedelta(seconds=1)).targets
     assert target.artifact == engine.bad[:12]
+
+
+def test_a_plan_from_inputs_read_ahead_judges_the_blocklist_and_the_content_when_it_is_made(engine: Engine) -> None:
+    """A baking stage reads its rollback plan's inputs ahead (rollback_inputs.py); what may change
+    meanwhile is judged when the plan is made: a blocklist entry added since, content corrupted."""
+    fix_failed_on_cell_1(engine)
+    at = NOW + timedelta(minutes=30)
+    activities = engine.activities
+    inputs = read_inputs(engine.store, activities.artifacts, PIPELINE, "prod", engine.fix[:12])
+    request = RollbackPlanRequest(PIPELINE, "prod", engine.fix[:12], None, format_time(at))
+    assert activities._plan_rollback(request, inputs) == plan(engine, engine.fix, at)  # as if read now
+    [target] = activities._plan_rollback(request, inputs).targets
+    assert target.artifact == engine.bad[:12]
+    engine.org_files(root_blocklist=f"blocklist:\n  git_refs:\n    - {{ref: '{engine.bad}', reason: slow}}\n",
+                     shop_blocklist="")
+    [target] = activities._plan_rollback(request, inputs).targets
+    assert target.artifact == engine.v1[:12]  # the entry added after the read counts
+    engine.org_files(root_blocklist="", shop_blocklist="")
+    record = activities.artifacts.record(engine.bad[:12])
+    assert record is not None
+    activities.artifacts.content_path(record.sha256).write_bytes(b"not what was packed")
+    [target] = activities._plan_rollback(request, inputs).targets
+    assert target.artifact == engine.v1[:12]  # corrupted after the read: not restored
+    other = read_inputs(engine.store, activities.artifacts, PIPELINE, "prod", engine.v1[:12])
+    assert activities._plan_rollback(request, other) == plan(engine, engine.fix, at)  # another artifact's: read again

@@ -11,6 +11,7 @@ from concurrent.futures import Future
 import pytest
 from temporalio.testing import ActivityEnvironment
 
+from pipewarden.engine.activities.rollback_inputs import PlanInputs, PreparedInputs
 from pipewarden.engine.activities.rollbacks import HEARTBEATS_ELSEWHERE, Rollbacks, finishing
 
 
@@ -80,3 +81,22 @@ def test_a_worker_shutdown_stops_the_wait() -> None:
     ended, future = wait_after(ActivityEnvironment(), "shutdown")
     assert isinstance(ended[0], asyncio.CancelledError)
     assert future.result() == "rolled_back"  # the rollback itself was not stopped by it
+
+
+def test_prepared_inputs_are_read_once_taken_once_and_dropped() -> None:
+    prepared = PreparedInputs()
+    reads: list[int] = []
+
+    def read() -> PlanInputs:
+        reads.append(1)
+        return PlanInputs("shop", "a" * 12, None, (), (), {})
+
+    prepared.prepare(7, read)
+    prepared.prepare(7, read)  # kept already: not read again
+    assert len(reads) == 1 and len(prepared) == 1
+    taken = prepared.take(7)
+    assert taken is not None and taken.replacing == "a" * 12
+    assert prepared.take(7) is None  # taken once
+    prepared.prepare(8, read)
+    prepared.drop(8)
+    assert len(prepared) == 0 and len(reads) == 2

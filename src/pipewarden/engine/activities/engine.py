@@ -38,6 +38,7 @@ from pipewarden.engine.activities.artifacts import ArtifactError, ArtifactStore,
 from pipewarden.engine.activities.deploy import LEASE_MARGIN_SECONDS, HookRunner, run_deploy
 from pipewarden.engine.activities.manifest import ManifestError, read_manifest
 from pipewarden.engine.activities.process import kill_group, run_command
+from pipewarden.engine.activities.rollback_inputs import PlanInputs, PreparedInputs, read_inputs
 from pipewarden.engine.activities.rollbacks import HEARTBEATS_ELSEWHERE, Rollbacks, finishing
 from pipewarden.engine.alarms import STALE_PERIODS
 from pipewarden.engine.contract import (
@@ -267,6 +268,8 @@ class EngineActivities:
         self._bake_threads = ThreadPoolExecutor(max_workers=BAKE_THREADS, thread_name_prefix="pipewarden-bake")
         self.rollbacks = Rollbacks()
         """The rollbacks bake activities run in this process (patch `bake-rolls-back`)."""
+        self.prepared = PreparedInputs()
+        """The rollback plans' inputs read ahead by the bakes that roll back (rollback_inputs.py)."""
         self._views: dict[str, PipelineView] = {}
         self._views_lock = threading.Lock()
         """Artifact definitions by commit (`_view`): a bake round needs its stage every poll.gates,
@@ -933,6 +936,13 @@ class EngineActivities:
         (the store, Prometheus and commands block); the activity heartbeats after each one, and
         stops without recording once the run has left `baking` (the workflow cancelled it).
         Answers after BAKE_SPAN_SECONDS of waiting with `decided` false."""
+        try:
+            return await self._bake(request)
+        finally:
+            self.prepared.drop(request.gates.run_id)
+
+    async def _bake(self, request: BakeRoundRequest) -> BakeAnswer:
+        """`bake_stage`'s rounds."""
         loop = asyncio.get_running_loop()
         gates = request.gates
         span_ends = loop.time() + BAKE_SPAN_SECONDS
@@ -979,15 +989,19 @@ class EngineActivities:
         median and 0.8 s at worst (benchmarks/RESULTS.md, issue 14)."""
         answers = self._bake_round_while_baking(request)
         failure = None if answers is None or not request.rolls_back else bake_failure(answers)
-        if failure is None:
-            return answers, None
         gates = request.gates
+        if failure is None:
+            if answers is not None and request.rolls_back and not all(a.result == "pass" for a in answers):
+                self.prepared.prepare(gates.run_id, partial(read_inputs, self.store, self.artifacts, gates.pipeline,
+                                                            gates.stage, gates.artifact))
+            return answers, None
         trigger, reason = failure
         rollback = StageRollbackRequest(
             gates.run_id, gates.execution, gates.pipeline, gates.repo, gates.stage, gates.artifact, reason, trigger,
             gates.now, gates.now, [EventSpec("bake_finished", {"result": "failed", "reason": reason}, "bake_finished")],
             True)
-        return answers, self.rollbacks.start(gates.run_id, partial(self._roll_back, rollback))
+        return answers, self.rollbacks.start(gates.run_id, partial(self._roll_back, rollback,
+                                                                    self.prepared.take(gates.run_id)))
 
     async def _roll_back_here(self, request: StageRollbackRequest) -> ExecutionOutcome:
         """A rollback a bake carries on (see `_bake_round_rolling_back`), on a thread of its own."""
@@ -1066,27 +1080,30 @@ class EngineActivities:
         """The rollback plan of a stage away from `replacing`: the stage's targets as the replaced
         artifact's definition lists them (its deploy touched those hosts), each with its last good
         artifact and that artifact's own definition (whose hooks the rollback runs)."""
-        replaced = self.artifacts.record(request.replacing)
-        if replaced is None or replaced.document is None:
-            return RollbackPlanAnswer([])
-        view = pipeline_view(replaced.document)
-        stage = next((s for s in view.stages if s.name == request.stage), None)
+        return self._plan_rollback(request, None)
+
+    def _plan_rollback(self, request: RollbackPlanRequest, inputs: PlanInputs | None) -> RollbackPlanAnswer:
+        """`plan_rollback` from `inputs` read ahead (rollback_inputs.py; None: read them now).
+        What may have changed since they were read is judged now: each candidate's content
+        against its sha256, and the blocklist."""
+        if inputs is None or (inputs.pipeline, inputs.replacing) != (request.pipeline, request.replacing) or (
+                request.to is not None and request.to not in inputs.records):
+            inputs = read_inputs(self.store, self.artifacts, request.pipeline, request.stage, request.replacing,
+                                 request.to)
+        stage = inputs.stage
         if stage is None:
             return RollbackPlanAnswer([])
-        history = self.store.target_history(request.pipeline, request.stage)
-        candidates = {event.artifact for event in history} | ({request.to} if request.to else set())
-        intact = {artifact for artifact in candidates if self.artifacts.intact(artifact)}
-        touched = self.store.hosts_with_hooks(request.pipeline, request.stage, request.replacing)
+        intact = {artifact for artifact in inputs.records if self.artifacts.intact(artifact)}
         now = parse_time(request.now) if request.now is not None else self._now()
         blocklisted = self._blocklisted(request.pipeline, request.stage, intact - {request.replacing}, now)
         try:
-            plan = plan_rollback(stage, request.replacing, touched, history, blocklisted=blocklisted, intact=intact,
-                                 to=request.to)
+            plan = plan_rollback(stage, request.replacing, inputs.touched, inputs.history, blocklisted=blocklisted,
+                                 intact=intact, to=request.to)
         except Refused as refused:  # `--to` names an artifact that cannot be restored
             return RollbackPlanAnswer([], refused.reason, list(stage.hosts))
         targets: list[RollbackTarget] = []
         for target in plan.targets:
-            record = None if target.artifact is None else self.artifacts.record(target.artifact)
+            record = None if target.artifact is None else inputs.records.get(target.artifact)
             targets.append(RollbackTarget(target.target, list(target.hosts), target.artifact,
                                           None if record is None else record.commit,
                                           None if record is None else record.document))
@@ -1145,10 +1162,11 @@ class EngineActivities:
                                    non_retryable=True)
         return self._roll_back(self._rollback_from_store(request))
 
-    def _roll_back(self, request: StageRollbackRequest) -> StageRollbackAnswer:
-        """A_ROLL_BACK's rollback (see there), in the caller's activity: its keys and attempt."""
+    def _roll_back(self, request: StageRollbackRequest, inputs: PlanInputs | None = None) -> StageRollbackAnswer:
+        """A_ROLL_BACK's rollback (see there), in the caller's activity: its keys and attempt;
+        `inputs`: its plan's, read ahead by its bake."""
         now = parse_time(request.now)
-        plan = self.plan_rollback(RollbackPlanRequest(request.pipeline, request.stage, request.replacing))
+        plan = self._plan_rollback(RollbackPlanRequest(request.pipeline, request.stage, request.replacing), inputs)
         run = self.store.stage_run(request.run_id)
         if run.status not in TERMINAL_STAGE_RUN:
             self._set_stage_status(StageStatusRequest(
