@@ -105,3 +105,25 @@ def test_the_evaluator_notifies_every_changed_stage_in_one_call(tmp_path: Path) 
             define(store, name, value)
         asyncio.run(scenario(store))
     assert sorted(calls[0]) == [("one", "prod"), ("three", "prod"), ("two", "prod")]  # new states: one call
+
+
+def test_notify_starts_each_woken_bakes_round_itself_and_one_failing_start_stops_no_other() -> None:
+    async def scenario() -> None:
+        wakeups = Wakeups()
+        started: list[str] = []
+
+        def broken() -> None:
+            raise RuntimeError("no thread left")
+
+        waiters = [asyncio.create_task(wakeups.wait(("shop", "canary"), 30, lambda: started.append("one"))),
+                   asyncio.create_task(wakeups.wait(("shop", "canary"), 30, broken)),
+                   asyncio.create_task(wakeups.wait(("shop", "canary"), 30, lambda: started.append("three")))]
+        await asyncio.sleep(0.05)
+        assert wakeups.notify(("shop", "canary")) == 3
+        assert sorted(started) == ["one", "three"]  # before notify returned, before any waiter resumed
+        assert not any(task.done() for task in waiters)
+        assert wakeups.notify(("shop", "canary")) == 0  # woken already: not started twice
+        assert [await task for task in waiters] == [True, True, True]
+        assert sorted(started) == ["one", "three"]
+
+    asyncio.run(scenario())

@@ -10,6 +10,10 @@ Everything runs on one event loop (the server's, on which Temporal runs async ac
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections.abc import Callable
+
+log = logging.getLogger("pipewarden.wakeups")
 
 Stage = tuple[str, str]
 """(pipeline, stage)"""
@@ -17,27 +21,39 @@ Stage = tuple[str, str]
 
 class Wakeups:
     def __init__(self) -> None:
-        self._waiting: dict[Stage, set[asyncio.Event]] = {}
+        self._waiting: dict[Stage, dict[asyncio.Event, Callable[[], None] | None]] = {}
 
-    async def wait(self, stage: Stage, seconds: float) -> bool:
-        """Sleep up to `seconds`; True when `notify(stage)` came first."""
+    async def wait(self, stage: Stage, seconds: float, on_wake: Callable[[], None] | None = None) -> bool:
+        """Sleep up to `seconds`; True when `notify(stage)` came first. `on_wake`: called by
+        `notify` itself, before it returns (the bake starts its next round there: when 100 bakes
+        are woken at once, each one's round is under way without waiting for the event loop to
+        resume its coroutine, which took up to 0.7 s behind the rounds already running)."""
         event = asyncio.Event()
-        self._waiting.setdefault(stage, set()).add(event)
+        self._waiting.setdefault(stage, {})[event] = on_wake
         try:
             await asyncio.wait_for(event.wait(), timeout=max(0.0, seconds))
             return True
         except TimeoutError:
-            return False
+            return event.is_set()
         finally:
             waiting = self._waiting.get(stage)
             if waiting is not None:
-                waiting.discard(event)
+                waiting.pop(event, None)
                 if not waiting:
                     del self._waiting[stage]
 
     def notify(self, stage: Stage) -> int:
-        """Wake every bake waiting at `stage`; how many there were."""
-        waiting = self._waiting.get(stage, set())
-        for event in waiting:
+        """Wake every bake waiting at `stage` (calling its `on_wake` first); how many there were."""
+        waiting = self._waiting.get(stage, {})
+        woken = 0
+        for event, on_wake in list(waiting.items()):
+            if event.is_set():
+                continue  # woken already, not yet resumed
+            woken += 1
+            if on_wake is not None:
+                try:
+                    on_wake()
+                except Exception:  # one bake's failure to start never stops the others' wake-up
+                    log.exception("a woken bake could not start its round")
             event.set()
-        return len(waiting)
+        return woken

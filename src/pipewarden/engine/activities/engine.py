@@ -947,11 +947,21 @@ class EngineActivities:
         gates = request.gates
         span_ends = loop.time() + BAKE_SPAN_SECONDS
         start = request.start_seconds
-        while True:
+        context = contextvars.copy_context()  # the activity's (its info, for the keys)
+        started: list[tuple[datetime, asyncio.Future[tuple[list[GateAnswer] | None, Future[object] | None]]]] = []
+
+        def start_round() -> None:
+            """The next round, under way on the bake's threads (also called by `wakeups.notify`)."""
             now = self._now()
             this = replace(request, gates=replace(gates, now=format_time(now)), start_seconds=start)
-            answers, rollback = await self._beating(loop.run_in_executor(
-                self._bake_threads, contextvars.copy_context().run, self._bake_round_rolling_back, this))
+            started.append((now, loop.run_in_executor(self._bake_threads, context.copy().run,
+                                                      self._bake_round_rolling_back, this)))
+
+        while True:
+            if not started:
+                start_round()
+            now, round_ = started.pop()
+            answers, rollback = await self._beating(round_)
             if rollback is not None:
                 return BakeAnswer(answers or [], format_time(now), True, finished=await self._rolled_back(rollback))
             if answers is None:
@@ -977,7 +987,7 @@ class EngineActivities:
             untils = [None if a.until is None else parse_time(a.until) for a in answers if a.result == "wait"]
             seconds = min(float(gates.poll_gates_seconds), next_round_seconds(untils, self._now(),
                                                                               gates.poll_gates_seconds))
-            await self.wakeups.wait((gates.pipeline, gates.stage), seconds)
+            await self.wakeups.wait((gates.pipeline, gates.stage), seconds, start_round)
 
     def _bake_round_rolling_back(self, request: BakeRoundRequest
                                  ) -> tuple[list[GateAnswer] | None, Future[object] | None]:
