@@ -140,9 +140,9 @@ def test_a_bake_that_rolls_back_reads_its_plans_inputs_ahead_and_forgets_them_wh
         rounds: list[int] = []
         judge = activities._bake_round_while_baking
 
-        def counted_round(request: BakeRoundRequest) -> Any:
+        def counted_round(request: BakeRoundRequest, held: Any = None) -> Any:
             rounds.append(1)
-            return judge(request)
+            return judge(request, held)
 
         monkeypatch.setattr(activities, "_bake_round_while_baking", counted_round)
         request = BakeRoundRequest(BakeGatesRequest(run_id, execution, "shop", str(tmp_path), COMMIT, COMMIT[:12],

@@ -158,3 +158,39 @@ def test_a_failed_flush_keeps_its_rows_unless_newer_ones_came() -> None:
     assert pending.flush() == 2
     assert sorted((row["stage_run"], row["reason"]) for row in flush.written[0]) == [(1, "newer"), (2, "b")]
     pending.close()
+
+
+def test_a_failing_round_and_rolling_back_are_one_write_and_nothing_of_it_when_the_run_cannot_move(
+        tmp_path: Path, late_store: EngineStore) -> None:
+    """`fail_stage_run`: the failing round's gates (their `gate` events first) with the run's move
+    and its events, in one transaction; an unchanged round waiting in memory is dropped, never
+    flushed over the failure; a run that cannot move gets none of it."""
+    from pipewarden.engine.domain.errors import IllegalTransition
+    from pipewarden.engine.domain.events import draft
+    from pipewarden.engine.domain.gates import FAIL
+    from pipewarden.engine.domain.status import StageRunStatus as S
+
+    execution, run = run_of(late_store)
+    for second, status in enumerate((S.DEPLOYING, S.BAKING), start=2):
+        late_store.set_stage_run_status(run, status, now=at(second))
+    late_store.record_gates(run, [("datapoints", waiting(10))], now=at(4))
+    late_store.record_gates(run, [("datapoints", waiting(30))], now=at(6))  # waits in memory
+    failed = FAIL("negative_datapoints", "1 negative of at most 0", inputs={"negative": 1})
+    events = [(draft("bake_finished", time=at(8), pipeline="shop", execution=execution, stage="canary",
+                     data={"result": "failed", "reason": "datapoints: 1 negative"}), f"{execution}/bake_finished")]
+    moved = late_store.fail_stage_run(run, [("datapoints", failed)], S.ROLLING_BACK, now=at(8),
+                                      reason="datapoints: 1 negative", events=events)
+    assert moved.status is S.ROLLING_BACK
+    assert late_store.flush_gates() == 0  # the waiting round was dropped: it cannot overwrite the failure
+    assert stored(tmp_path)[1:] == ("1 negative of at most 0", at(8).isoformat(timespec="milliseconds")
+                                    .replace("+00:00", "Z"), "fail")
+    types = [event.type for event in late_store.events(execution=execution)]
+    assert types[-2:] == ["gate", "bake_finished"]
+    # A run that has rolled back cannot move: nothing of the round is written.
+    other, second_run = run_of(late_store)
+    for second, status in enumerate((S.DEPLOYING, S.BAKING, S.ROLLING_BACK, S.ROLLED_BACK), start=2):
+        late_store.set_stage_run_status(second_run, status, now=at(second))
+    with pytest.raises(IllegalTransition):
+        late_store.fail_stage_run(second_run, [("datapoints", failed)], S.ROLLING_BACK, now=at(9))
+    assert late_store.gate_evaluations(second_run) == {}
+    assert gate_events(late_store, other) == []

@@ -750,16 +750,22 @@ class EngineActivities:
         when the run is `rolling_back` or cannot move to `request.status` any more."""
         return self._set_stage_status(request, None)
 
-    def _set_stage_status(self, request: StageStatusRequest, run: StageRunRecord | None) -> str | None:
-        """`set_stage_status`; `run`: the stage run as the caller just read it (None: read here)."""
+    def _set_stage_status(self, request: StageStatusRequest, run: StageRunRecord | None,
+                          failed_round: Sequence[tuple[str, GateResult]] = ()) -> str | None:
+        """`set_stage_status`; `run`: the stage run as the caller just read it (None: read here);
+        `failed_round`: a failing round's gates, recorded in the same write (`fail_stage_run`)."""
         now = parse_time(request.now)
         run = self.store.stage_run(request.run_id) if run is None else run
         events = self._stage_events(request.run_id, request.events, now, run)
         if request.unless_rolling_back and run.status is StageRunStatus.ROLLING_BACK:
             return str(StageRunStatus.ROLLING_BACK)
         try:
-            self.store.set_stage_run_status(request.run_id, StageRunStatus(request.status), now=now,
-                                            reason=request.reason, artifact=request.artifact, events=events)
+            if failed_round:
+                self.store.fail_stage_run(request.run_id, failed_round, StageRunStatus(request.status), now=now,
+                                          reason=request.reason, events=events)
+            else:
+                self.store.set_stage_run_status(request.run_id, StageRunStatus(request.status), now=now,
+                                                reason=request.reason, artifact=request.artifact, events=events)
         except IllegalTransition:
             if not request.unless_rolling_back:
                 raise
@@ -798,9 +804,12 @@ class EngineActivities:
         its `bake_time` gate with code `deadline`, unless another gate failed first."""
         return self._bake_gates(request, self.store.stage_run(request.run_id))
 
-    def _bake_gates(self, request: BakeGatesRequest, run: StageRunRecord) -> list[GateAnswer]:
+    def _bake_gates(self, request: BakeGatesRequest, run: StageRunRecord,
+                    held: list[tuple[str, GateResult]] | None = None) -> list[GateAnswer]:
         """`bake_gates` over `run` as the caller read it (a round reads its run and the
-        pipeline's overrides once: each read is a store transaction)."""
+        pipeline's overrides once: each read is a store transaction). With `held`: a round in
+        which a gate fails is not recorded here but put in `held`, for the rollback to record
+        with the run's move to `rolling_back`, in one write (`EngineStore.fail_stage_run`)."""
         now = parse_time(request.now)
         view = self._view(request.commit, None)
         stage = None if view is None else next((s for s in view.stages if s.name == request.stage), None)
@@ -830,7 +839,10 @@ class EngineActivities:
                                                     f"{stage.bake_deadline_seconds}s ({waiting})",
                                                     inputs={**results[0][1].inputs,
                                                             "deadline_s": stage.bake_deadline_seconds}))
-        self.store.record_gates(request.run_id, results, now=now)
+        if held is not None and any(r.failed for _, r in results):
+            held.extend(results)
+        else:
+            self.store.record_gates(request.run_id, results, now=now)
         return [_answer(name, result) for name, result in results]
 
     def _datapoints(self, request: BakeGatesRequest, view: PipelineView, stage: StageView,
@@ -908,15 +920,16 @@ class EngineActivities:
         """One round of the bake (A_BAKE_ROUND); each step idempotent as on its own."""
         return self._bake_round(request, None)
 
-    def _bake_round(self, request: BakeRoundRequest, run: StageRunRecord | None) -> list[GateAnswer]:
+    def _bake_round(self, request: BakeRoundRequest, run: StageRunRecord | None,
+                    held: list[tuple[str, GateResult]] | None = None) -> list[GateAnswer]:
         """A_BAKE_ROUND's round; `run`: the stage run as the caller read it after its last
-        change (None: read it here)."""
+        change (None: read it here); `held`: see `_bake_gates`."""
         gates = request.gates
         if request.start_seconds is not None:
             self.set_stage_status(StageStatusRequest(gates.run_id, "baking", gates.now, events=[
                 EventSpec("bake_started", {"duration_s": request.start_seconds}, "bake_started")]))
             run = None  # `baking` and bake_started were just written
-        answers = self._bake_gates(gates, self.store.stage_run(gates.run_id) if run is None else run)
+        answers = self._bake_gates(gates, self.store.stage_run(gates.run_id) if run is None else run, held)
         if all(answer.result == "pass" for answer in answers):
             self.record_bake_passed(BakePassedRequest(gates.run_id, request.targets, gates.now))
             self.set_stage_status(StageStatusRequest(gates.run_id, request.passed_status, gates.now, events=[
@@ -997,7 +1010,8 @@ class EngineActivities:
         for this bake. Started from the round's thread, not from the event loop once the round's
         answer reached it: with 100 bakes failing at once, that hop through the loop took 0.4 s
         median and 0.8 s at worst (benchmarks/RESULTS.md, issue 14)."""
-        answers = self._bake_round_while_baking(request)
+        held: list[tuple[str, GateResult]] | None = [] if request.rolls_back else None
+        answers = self._bake_round_while_baking(request, held)
         failure = None if answers is None or not request.rolls_back else bake_failure(answers)
         gates = request.gates
         if failure is None:
@@ -1011,7 +1025,7 @@ class EngineActivities:
             gates.now, gates.now, [EventSpec("bake_finished", {"result": "failed", "reason": reason}, "bake_finished")],
             True)
         return answers, self.rollbacks.start(gates.run_id, partial(self._roll_back, rollback,
-                                                                    self.prepared.take(gates.run_id)))
+                                                                    self.prepared.take(gates.run_id), held or ()))
 
     async def _roll_back_here(self, request: StageRollbackRequest) -> ExecutionOutcome:
         """A rollback a bake carries on (see `_bake_round_rolling_back`), on a thread of its own."""
@@ -1070,7 +1084,8 @@ class EngineActivities:
             except TimeoutError:
                 activity.heartbeat()
 
-    def _bake_round_while_baking(self, request: BakeRoundRequest) -> list[GateAnswer] | None:
+    def _bake_round_while_baking(self, request: BakeRoundRequest,
+                                 held: list[tuple[str, GateResult]] | None = None) -> list[GateAnswer] | None:
         """A_BAKE_ROUND's round, unless the run is no longer baking (None): its first round moves
         it to `baking`, and after that a run that left it was ended by its workflow. A first round
         that finds the run past its deploy and tests (the bake activity a `wake` replaced got
@@ -1078,10 +1093,10 @@ class EngineActivities:
         has moved on (passed, rolled back)."""
         run = self.store.stage_run(request.gates.run_id)
         if request.start_seconds is not None and run.status in (StageRunStatus.DEPLOYING, StageRunStatus.TESTING):
-            return self._bake_round(request, None)
+            return self._bake_round(request, None, held)
         if run.status is not StageRunStatus.BAKING:
             return None
-        return self._bake_round(replace(request, start_seconds=None), run)
+        return self._bake_round(replace(request, start_seconds=None), run, held)
 
     # ------------------------------------------------------------ rollback
 
@@ -1172,16 +1187,20 @@ class EngineActivities:
                                    non_retryable=True)
         return self._roll_back(self._rollback_from_store(request))
 
-    def _roll_back(self, request: StageRollbackRequest, inputs: PlanInputs | None = None) -> StageRollbackAnswer:
+    def _roll_back(self, request: StageRollbackRequest, inputs: PlanInputs | None = None,
+                   failed_round: Sequence[tuple[str, GateResult]] = ()) -> StageRollbackAnswer:
         """A_ROLL_BACK's rollback (see there), in the caller's activity: its keys and attempt;
-        `inputs`: its plan's, read ahead by its bake."""
+        `inputs`: its plan's, read ahead by its bake; `failed_round`: the failing round's gates
+        its bake held back, recorded here with `rolling_back` in one write."""
         now = parse_time(request.now)
         plan = self._plan_rollback(RollbackPlanRequest(request.pipeline, request.stage, request.replacing), inputs)
         run = self.store.stage_run(request.run_id)
         if run.status not in TERMINAL_STAGE_RUN:
             self._set_stage_status(StageStatusRequest(
                 request.run_id, "rolling_back", request.now, request.reason,
-                events=[*request.events, rollback_started(plan, request.trigger, ENGINE_ACTOR)]), run)
+                events=[*request.events, rollback_started(plan, request.trigger, ENGINE_ACTOR)]), run, failed_round)
+        elif failed_round:  # ended meanwhile (cancelled): the round is still recorded
+            self.store.record_gates(request.run_id, failed_round, now=now)
         parts = restored_parts(request.stage, plan.targets)
         ok = True
         if parts:

@@ -790,26 +790,54 @@ class EngineStore:
     def _record_gates_now(self, run_id: int, results: Sequence[tuple[str, GateResult]], *, now: datetime,
                           actor: str) -> list[Event | None]:
         """`record_gates`' write, with an event for each gate that needs one."""
-        stamp = format_time(now)
         with self._write() as conn:
-            run = conn.execute(_STAGE_RUN, {"id": run_id}).one()
-            rows = {row.gate: row for row in conn.execute(_GATE_OUTCOMES, {"stage_run": run_id})}
-            written: list[Event | None] = []
-            for gate, result in results:
-                row = rows.get(gate)
-                values = _gate_values(result, stamp)
-                changed = outcome_changed(None if row is None else (row.result, row.code), result)
-                if row is None:
-                    conn.execute(_INSERT_GATE_EVALUATION, {"stage_run": run_id, "gate": gate, "first_evaluated": stamp,
-                                                           "changed": stamp, **values})
-                else:
-                    conn.execute(_UPDATE_GATE_EVALUATION, {"w_stage_run": run_id, "w_gate": gate, **values,
-                                                           **({"changed": stamp} if changed else {})})
-                written.append(self._append(conn, draft("gate", time=now, actor=actor, pipeline=run.pipeline,
-                                                        execution=run.execution, stage=run.stage,
-                                                        data=result.event_data(gate)), None)
-                               if changed else None)
-            return written
+            return self._record_gates_in(conn, conn.execute(_STAGE_RUN, {"id": run_id}).one(), results, now=now,
+                                         actor=actor)
+
+    def _record_gates_in(self, conn: Connection, run: Row[Any], results: Sequence[tuple[str, GateResult]], *,
+                         now: datetime, actor: str) -> list[Event | None]:
+        """`_record_gates_now` inside a write transaction the caller holds (`run`: its row)."""
+        stamp = format_time(now)
+        rows = {row.gate: row for row in conn.execute(_GATE_OUTCOMES, {"stage_run": run.id})}
+        written: list[Event | None] = []
+        for gate, result in results:
+            row = rows.get(gate)
+            values = _gate_values(result, stamp)
+            changed = outcome_changed(None if row is None else (row.result, row.code), result)
+            if row is None:
+                conn.execute(_INSERT_GATE_EVALUATION, {"stage_run": run.id, "gate": gate, "first_evaluated": stamp,
+                                                       "changed": stamp, **values})
+            else:
+                conn.execute(_UPDATE_GATE_EVALUATION, {"w_stage_run": run.id, "w_gate": gate, **values,
+                                                       **({"changed": stamp} if changed else {})})
+            written.append(self._append(conn, draft("gate", time=now, actor=actor, pipeline=run.pipeline,
+                                                    execution=run.execution, stage=run.stage,
+                                                    data=result.event_data(gate)), None)
+                           if changed else None)
+        return written
+
+    def fail_stage_run(self, run_id: int, results: Sequence[tuple[str, GateResult]], status: StageRunStatus, *,
+                       now: datetime, reason: str | None = None,
+                       events: Sequence[tuple[EventDraft, str | None]] = ()) -> StageRunRecord:
+        """A failing round's gate evaluations (`record_gates`, their `gate` events first) and the
+        run's move to `status` with its events (`set_stage_run_status`), in one write transaction:
+        a bake that rolls back records its failing round with `rolling_back`, one write fewer on
+        the way to the rollback's first hook (benchmarks/RESULTS.md, issue 14). IllegalTransition
+        (nothing written) when the run cannot move to `status`."""
+        if self._latest is not None:
+            self._latest.drop(run_id, [gate for gate, _ in results])
+        return self._fail_stage_run(run_id, results, status, now=now, reason=reason, events=events)
+
+    @_writes
+    def _fail_stage_run(self, run_id: int, results: Sequence[tuple[str, GateResult]], status: StageRunStatus, *,
+                        now: datetime, reason: str | None,
+                        events: Sequence[tuple[EventDraft, str | None]]) -> StageRunRecord:
+        with self._write() as conn:
+            row = conn.execute(_STAGE_RUN, {"id": run_id}).one()
+            if StageRunStatus(row.status) != status:
+                transition(StageRunStatus(row.status), status)  # before any write: all or nothing
+            self._record_gates_in(conn, row, results, now=now, actor=ENGINE_ACTOR)
+            return self._move_stage_run(conn, row, status, now=now, reason=reason, artifact=None, events=events)
 
     def flush_gates(self) -> int:
         """Write the latest gate evaluations that wait in memory now (see `record_gates`); how many."""
