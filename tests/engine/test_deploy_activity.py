@@ -161,3 +161,23 @@ def test_hosts_unpacking_the_same_artifact_at_once_all_get_it(tmp_path: Path) ->
     assert (unpacked[0] / "app.txt").read_text() == "v1\n"
     assert (checkouts[0] / ".git").exists() and (checkouts[0] / "pipeline.yaml").exists()
     assert [p.name for p in unpacked[0].parent.iterdir() if p.name.endswith(".tmp")] == []
+
+
+def test_a_host_whose_lease_another_hook_run_holds_waits_for_it_then_runs_all_its_hooks(tmp_path: Path) -> None:
+    """The first hook asks for the lease with its start (one write); refused, the deploy waits for
+    the lease as before and then runs every hook, giving the lease back at the end."""
+    repo, state, commit, record = packed_repo(tmp_path)
+    with EngineStore.for_state_dir(state) as store:
+        store.create_execution("demo-app", commit, trigger="release", now=datetime.now(UTC))
+        assert store.acquire_host_lease("a1", "another-deploy/lease", 1, now=datetime.now(UTC), seconds=60)
+        releaser = threading.Timer(1.0, store.release_host_lease, ("a1", "another-deploy/lease"))
+        releaser.start()
+        try:
+            answer = _environment().run(EngineActivities(store, state).run_deploy,
+                                        _request(repo, commit, [_target("cell-a", [["a1"]], commit)]))
+        finally:
+            releaser.join()
+        assert answer.ok
+        assert [line[3] for line in _lines(record)] == ["stop", "install", "start", "validate"]
+        assert store.host_lease("a1") is None
+        assert [run.attempt for run in store.hook_runs(execution="demo-app-1")] == [1, 1, 1, 1]

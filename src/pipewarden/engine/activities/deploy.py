@@ -33,13 +33,23 @@ from pipewarden.engine.contract import DeployAnswer, DeployRequest, DeployTarget
 
 
 @dataclass(frozen=True)
+class Lease:
+    """A host's lease asked for together with its first hook's start: `holder`, for `seconds`."""
+
+    holder: str
+    seconds: float
+
+
+@dataclass(frozen=True)
 class HookRunner:
     """The effects a deploy needs. `run` runs one hook under its key (ApplicationError with
-    `non_retryable` when it cannot run at all: its artifact unreadable); `lease` waits for a host's
-    lease for `seconds` under a holder, False when `halted` became true while waiting; `release`
-    gives it back; `halted` says why the workflow stopped the deploy (None: go on)."""
+    `non_retryable` when it cannot run at all: its artifact unreadable); with a `Lease` it first
+    takes the host's lease in the same write as the hook's start, and answers None, having done
+    nothing, while another hook run holds it. `lease` waits for a host's lease for `seconds` under a
+    holder, False when `halted` became true while waiting; `release` gives it back (only the
+    holder's own); `halted` says why the workflow stopped the deploy (None: go on)."""
 
-    run: Callable[[HookRequest, str], HookAnswer]
+    run: Callable[[HookRequest, str, Lease | None], HookAnswer | None]
     lease: Callable[[str, str, float, Callable[[], bool]], bool]
     release: Callable[[str, str], None]
     halted: Callable[[], str | None]
@@ -88,15 +98,23 @@ class _Deploy:
         seconds = len(target.hooks) * target.timeout_seconds + LEASE_MARGIN_SECONDS
         phase = target.hooks[0].phase if target.hooks else ""
         try:
-            if self.stopped() or not self.runner.lease(host, holder, seconds, self.stopped):
+            if self.stopped():
                 return
+            lease: Lease | None = Lease(holder, seconds)  # taken with the first hook's start
             try:
                 for number, hook in enumerate(target.hooks):
                     if self.stopped():
                         return
                     phase = hook.phase
-                    answer = self.runner.run(self._hook_request(target, host, number),
-                                             hook_key(self.prefix, target.target, host, phase))
+                    request, key = self._hook_request(target, host, number), hook_key(self.prefix, target.target,
+                                                                                       host, phase)
+                    answer = self.runner.run(request, key, lease)
+                    if answer is None:  # another hook run holds the host: wait for it, then start
+                        if not self.runner.lease(host, holder, seconds, self.stopped):
+                            return
+                        answer = self.runner.run(request, key, None)
+                        assert answer is not None
+                    lease = None
                     if not answer.ok:
                         self._fail(_failure(phase, host, answer, target.timeout_seconds))
                         return

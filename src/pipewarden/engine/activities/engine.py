@@ -28,14 +28,14 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypedDict, TypeVar, overload
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError, CancelledError
 
 from pipewarden.engine.activities import blocklist as blocklist_observe
 from pipewarden.engine.activities.artifacts import ArtifactError, ArtifactStore, git, read_at_commit
-from pipewarden.engine.activities.deploy import LEASE_MARGIN_SECONDS, HookRunner, run_deploy
+from pipewarden.engine.activities.deploy import LEASE_MARGIN_SECONDS, HookRunner, Lease, run_deploy
 from pipewarden.engine.activities.manifest import ManifestError, read_manifest
 from pipewarden.engine.activities.process import kill_group, run_command
 from pipewarden.engine.activities.rollback_inputs import PlanInputs, PreparedInputs, read_inputs
@@ -241,6 +241,22 @@ BAKE_THREADS = 32
 to 30 s) holds one of them, not the others. A round mostly waits (Prometheus, the store's write
 lock): with 100 bakes failing at once, 8 threads made the last rounds queue (the slowest reached
 its rollback's first hook after 5.7-7.9 s; 4.9 s with 32: benchmarks/RESULTS.md, issue 14)."""
+
+
+class _HookBegin(TypedDict):
+    """The arguments of a hook run's start (`begin_hook_run`, `lease_and_begin_hook_run`)."""
+
+    execution: str
+    pipeline: str
+    stage: str
+    target: str
+    host: str
+    hook: str
+    artifact: str
+    now: datetime
+    rollback: bool
+    log: str | None
+    first: bool
 
 
 class EngineActivities:
@@ -480,7 +496,7 @@ class EngineActivities:
         prefix = self._key("deploy")
         attempt = activity.info().attempt
         runner = HookRunner(
-            run=lambda hook, key: self._run_hook(hook, key, attempt),
+            run=lambda hook, key, lease: self._run_hook(hook, key, attempt, lease),
             lease=lambda host, holder, seconds, halted: self._lease(host, holder, attempt, seconds, halted),
             release=self.store.release_host_lease,
             halted=lambda: self.store.deploy_halted(request.halt_key))
@@ -502,15 +518,30 @@ class EngineActivities:
             time.sleep(LEASE_POLL_SECONDS)
         return True
 
-    def _run_hook(self, request: HookRequest, key: str, attempt: int) -> HookAnswer:
+    @overload
+    def _run_hook(self, request: HookRequest, key: str, attempt: int) -> HookAnswer: ...
+
+    @overload
+    def _run_hook(self, request: HookRequest, key: str, attempt: int, lease: Lease | None) -> HookAnswer | None: ...
+
+    def _run_hook(self, request: HookRequest, key: str, attempt: int, lease: Lease | None = None) -> HookAnswer | None:
+        """Run one hook under `key`; with `lease`, the host's lease is taken in the same write as
+        the hook's start, and None (nothing done) while another hook run holds it."""
         now = self._now()
         log = self._log(request.execution, request.stage, f"{request.host}-{request.hook}"
                         f"{'-rollback' if request.rollback else ''}-a{attempt}.log")
         relative = str(log.relative_to(self.state_dir))
-        start = self.store.begin_hook_run(key, execution=request.execution, pipeline=request.pipeline,
-                                          stage=request.stage, target=request.target, host=request.host,
-                                          hook=request.hook, artifact=request.artifact, now=now,
-                                          rollback=request.rollback, log=relative, first=request.first)
+        begin = _HookBegin(execution=request.execution, pipeline=request.pipeline, stage=request.stage,
+                           target=request.target, host=request.host, hook=request.hook, artifact=request.artifact,
+                           now=now, rollback=request.rollback, log=relative, first=request.first)
+        if lease is None:
+            start = self.store.begin_hook_run(key, **begin)
+        else:
+            leased = self.store.lease_and_begin_hook_run(key, holder=lease.holder, attempt=attempt,
+                                                         seconds=lease.seconds, **begin)
+            if leased is None:
+                return None
+            start = leased
         if start.completed:
             run = start.run
             return HookAnswer(run.succeeded, run.exit_code, run.timed_out, run.log)

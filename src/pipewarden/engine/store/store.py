@@ -921,29 +921,54 @@ class EngineStore:
         to `deploying` in the same transaction.
         """
         with self._write() as conn:
-            latest = self._latest_hook_run(conn, key)
-            if latest is not None and latest.completed:
-                return HookRunStart(latest, completed=True)
-            interrupted = None
-            if latest is not None:
-                stamp = format_time(now)
-                duration = max(0, int((now - latest.started).total_seconds() * 1000))
-                conn.execute(_UPDATE_HOOK_RUN, {"w_id": latest.id, "finished": stamp, "interrupted": True,
-                                                "exit_code": None, "duration_ms": duration})
-                interrupted = self._hook_run_by_id(conn, latest.id)
-                self._append(conn, _hook_event(interrupted, now), f"hook:{key}#{latest.attempt}")
-            attempt = 1 if latest is None else latest.attempt + 1
-            # (key, attempt) is unique in the table too; the write lock makes a clash impossible here.
-            result = conn.execute(_INSERT_HOOK_RUN, {
-                "key": key, "attempt": attempt, "execution": execution, "pipeline": pipeline, "stage": stage,
-                "target": target, "host": host, "host_key": host_key(host), "hook": hook, "artifact": artifact,
-                "rollback": rollback, "started": format_time(now), "timed_out": False, "interrupted": False,
-                "log": log})
-            run_id = result.inserted_primary_key[0] if result.inserted_primary_key else None
-            if first:
-                self._set_host_state(conn, pipeline, stage, target, host, state="deploying", artifact=artifact,
-                                     execution=execution, now=now)
-            return HookRunStart(self._hook_run_by_id(conn, run_id), completed=False, interrupted=interrupted)
+            return self._begin_hook_run_in(conn, key, execution=execution, pipeline=pipeline, stage=stage,
+                                           target=target, host=host, hook=hook, artifact=artifact, now=now,
+                                           rollback=rollback, log=log, first=first)
+
+    @_writes
+    def lease_and_begin_hook_run(self, key: str, *, holder: str, attempt: int, seconds: float, execution: str,
+                                 pipeline: str, stage: str, target: str, host: str, hook: str, artifact: str,
+                                 now: datetime, rollback: bool = False, log: str | None = None,
+                                 first: bool = False) -> HookRunStart | None:
+        """`acquire_host_lease(host, holder, attempt, seconds=seconds)` and, when granted,
+        `begin_hook_run` in the same transaction: a host's first hook of a deploy takes the lease
+        and begins in one write instead of two (one fewer on the way to a rollback's first hook,
+        benchmarks/RESULTS.md, issue 14). None, with nothing written, while another hook run holds
+        the lease (the caller then waits for it with `acquire_host_lease`)."""
+        with self._write() as conn:
+            if not self._take_host_lease(conn, host, holder, attempt, now=now, seconds=seconds):
+                return None
+            return self._begin_hook_run_in(conn, key, execution=execution, pipeline=pipeline, stage=stage,
+                                           target=target, host=host, hook=hook, artifact=artifact, now=now,
+                                           rollback=rollback, log=log, first=first)
+
+    def _begin_hook_run_in(self, conn: Connection, key: str, *, execution: str, pipeline: str, stage: str,
+                           target: str, host: str, hook: str, artifact: str, now: datetime, rollback: bool,
+                           log: str | None, first: bool) -> HookRunStart:
+        """`begin_hook_run` inside a write transaction the caller holds."""
+        latest = self._latest_hook_run(conn, key)
+        if latest is not None and latest.completed:
+            return HookRunStart(latest, completed=True)
+        interrupted = None
+        if latest is not None:
+            stamp = format_time(now)
+            duration = max(0, int((now - latest.started).total_seconds() * 1000))
+            conn.execute(_UPDATE_HOOK_RUN, {"w_id": latest.id, "finished": stamp, "interrupted": True,
+                                            "exit_code": None, "duration_ms": duration})
+            interrupted = self._hook_run_by_id(conn, latest.id)
+            self._append(conn, _hook_event(interrupted, now), f"hook:{key}#{latest.attempt}")
+        attempt = 1 if latest is None else latest.attempt + 1
+        # (key, attempt) is unique in the table too; the write lock makes a clash impossible here.
+        result = conn.execute(_INSERT_HOOK_RUN, {
+            "key": key, "attempt": attempt, "execution": execution, "pipeline": pipeline, "stage": stage,
+            "target": target, "host": host, "host_key": host_key(host), "hook": hook, "artifact": artifact,
+            "rollback": rollback, "started": format_time(now), "timed_out": False, "interrupted": False,
+            "log": log})
+        run_id = result.inserted_primary_key[0] if result.inserted_primary_key else None
+        if first:
+            self._set_host_state(conn, pipeline, stage, target, host, state="deploying", artifact=artifact,
+                                 execution=execution, now=now)
+        return HookRunStart(self._hook_run_by_id(conn, run_id), completed=False, interrupted=interrupted)
 
     @_writes
     def set_hook_pgid(self, key: str, attempt: int, pgid: int) -> None:
@@ -1057,18 +1082,24 @@ class EngineStore:
         attempt of the same hook run: Temporal retries an activity only once the earlier attempt
         timed out or its worker is gone, and the caller kills that attempt's process group).
         False while another hook run holds it."""
-        key = host_key(host)
-        expires = format_time(now + timedelta(seconds=seconds))
         with self._write() as conn:
-            row = conn.execute(_HOST_LEASE, {"host_key": key}).first()
-            if row is not None and row.holder != holder and row.expires > format_time(now):
-                return False
-            values = {"holder": holder, "attempt": attempt, "acquired": format_time(now), "expires": expires}
-            if row is None:
-                conn.execute(_INSERT_HOST_LEASE, {"host_key": key, **values})
-            else:
-                conn.execute(_UPDATE_HOST_LEASE, {"w_host_key": key, **values})
-            return True
+            return self._take_host_lease(conn, host, holder, attempt, now=now, seconds=seconds)
+
+    @staticmethod
+    def _take_host_lease(conn: Connection, host: str, holder: str, attempt: int, *, now: datetime,
+                         seconds: float) -> bool:
+        """`acquire_host_lease` inside a write transaction the caller holds."""
+        key = host_key(host)
+        row = conn.execute(_HOST_LEASE, {"host_key": key}).first()
+        if row is not None and row.holder != holder and row.expires > format_time(now):
+            return False
+        values = {"holder": holder, "attempt": attempt, "acquired": format_time(now),
+                  "expires": format_time(now + timedelta(seconds=seconds))}
+        if row is None:
+            conn.execute(_INSERT_HOST_LEASE, {"host_key": key, **values})
+        else:
+            conn.execute(_UPDATE_HOST_LEASE, {"w_host_key": key, **values})
+        return True
 
     @_writes
     def release_host_lease(self, host: str, holder: str) -> None:

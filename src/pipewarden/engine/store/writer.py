@@ -173,7 +173,7 @@ class RemoteWriter:
 
 
 URGENT = frozenset({"_record_gates_now", "set_stage_run_status", "_fail_stage_run", "acquire_host_lease",
-                    "halt_deploy", "put_round_alarm_states"})
+                    "lease_and_begin_hook_run", "halt_deploy", "put_round_alarm_states"})
 """Writes that the writer makes before the others waiting (with `begin_hook_run` of a host's
 first hook): those on the way from a failing gate round, or an alarm that fires, to the first
 hook of a rollback (the time to react, issue 14), and a tripwire's halt. In a burst (100
