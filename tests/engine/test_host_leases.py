@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from engine_helpers import at
 
@@ -39,15 +40,16 @@ def test_the_first_hook_takes_the_lease_and_begins_in_one_write_or_does_nothing(
     """`lease_and_begin_hook_run`: granted, the lease and the hook run's start (the host
     `deploying`) are written together; refused (another hook run holds the host), nothing is."""
     with EngineStore.for_state_dir(tmp_path) as store:
-        begin = dict(execution="demo-app-1", pipeline="demo-app", stage="beta", target="cell-1", host="cell-1:80",
-                     hook="stop", artifact="a" * 12, now=at(0), first=True)
+        begin: dict[str, Any] = {"execution": "demo-app-1", "pipeline": "demo-app", "stage": "beta",
+                                 "target": "cell-1", "host": "cell-1:80", "hook": "stop", "artifact": "a" * 12,
+                                 "now": at(0), "first": True}
         assert store.acquire_host_lease("cell-1:80", "wf-9/1/lease", 1, now=at(0), seconds=60)
         refused = store.lease_and_begin_hook_run("wf-1/3/stop", holder="wf-1/3/lease", attempt=1, seconds=60,
-                                                 **begin)  # type: ignore[arg-type]
+                                                 **begin)
         assert refused is None and store.hook_run("wf-1/3/stop") is None and store.hosts("demo-app") == {}
         store.release_host_lease("cell-1:80", "wf-9/1/lease")
         started = store.lease_and_begin_hook_run("wf-1/3/stop", holder="wf-1/3/lease", attempt=1, seconds=60,
-                                                 **begin)  # type: ignore[arg-type]
+                                                 **begin)
         assert started is not None and not started.completed and started.run.attempt == 1
         assert store.host_lease("cell-1:80") == ("wf-1/3/lease", 1, at(60))
         assert [host.state for host in store.hosts("demo-app").values()] == ["deploying"]
