@@ -28,7 +28,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
-from typing import Any, TypedDict, TypeVar, overload
+from typing import Any, TypeVar, overload
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError, CancelledError
@@ -137,7 +137,7 @@ from pipewarden.engine.sources.base import MetricSource, MetricSources, ReadCont
 from pipewarden.engine.sources.command import CommandSource
 from pipewarden.engine.sources.prometheus import PrometheusSource
 from pipewarden.engine.sources.synthetic import SyntheticSource
-from pipewarden.engine.store import EngineStore, StageRunRecord
+from pipewarden.engine.store import EngineStore, HookRunStart, StageRunRecord
 from pipewarden.engine.synthetics import synthetic_reading
 from pipewarden.engine.wakeups import Wakeups
 from pipewarden.errors import ConfigError, PolicyError
@@ -241,22 +241,6 @@ BAKE_THREADS = 32
 to 30 s) holds one of them, not the others. A round mostly waits (Prometheus, the store's write
 lock): with 100 bakes failing at once, 8 threads made the last rounds queue (the slowest reached
 its rollback's first hook after 5.7-7.9 s; 4.9 s with 32: benchmarks/RESULTS.md, issue 14)."""
-
-
-class _HookBegin(TypedDict):
-    """The arguments of a hook run's start (`begin_hook_run`, `lease_and_begin_hook_run`)."""
-
-    execution: str
-    pipeline: str
-    stage: str
-    target: str
-    host: str
-    hook: str
-    artifact: str
-    now: datetime
-    rollback: bool
-    log: str | None
-    first: bool
 
 
 class EngineActivities:
@@ -531,17 +515,14 @@ class EngineActivities:
         log = self._log(request.execution, request.stage, f"{request.host}-{request.hook}"
                         f"{'-rollback' if request.rollback else ''}-a{attempt}.log")
         relative = str(log.relative_to(self.state_dir))
-        begin = _HookBegin(execution=request.execution, pipeline=request.pipeline, stage=request.stage,
-                           target=request.target, host=request.host, hook=request.hook, artifact=request.artifact,
-                           now=now, rollback=request.rollback, log=relative, first=request.first)
-        if lease is None:
-            start = self.store.begin_hook_run(key, **begin)
-        else:
-            leased = self.store.lease_and_begin_hook_run(key, holder=lease.holder, attempt=attempt,
-                                                         seconds=lease.seconds, **begin)
-            if leased is None:
-                return None
-            start = leased
+        begin: Callable[..., HookRunStart | None] = (
+            self.store.begin_hook_run if lease is None else partial(
+                self.store.lease_and_begin_hook_run, holder=lease.holder, attempt=attempt, seconds=lease.seconds))
+        start = begin(key, execution=request.execution, pipeline=request.pipeline, stage=request.stage,
+                      target=request.target, host=request.host, hook=request.hook, artifact=request.artifact,
+                      now=now, rollback=request.rollback, log=relative, first=request.first)
+        if start is None:
+            return None
         if start.completed:
             run = start.run
             return HookAnswer(run.succeeded, run.exit_code, run.timed_out, run.log)
