@@ -8,11 +8,12 @@ still be cancelled, and A_ROLL_BACK `adopt` (Temporal's ActivityEnvironment, a r
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from pathlib import Path
 from typing import Any
 
 import pytest
-from engine_helpers import T0, at
+from engine_helpers import T0, at, stage
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
@@ -28,6 +29,7 @@ from pipewarden.engine.contract import (
     StageRollbackRequest,
     StageStatusRequest,
 )
+from pipewarden.engine.domain.gates import FAIL
 from pipewarden.engine.domain.ids import format_time
 from pipewarden.engine.domain.status import ExecutionStatus
 from pipewarden.engine.domain.status import StageRunStatus as S
@@ -131,7 +133,9 @@ def test_a_bake_that_rolls_back_reads_its_plans_inputs_ahead_and_forgets_them_wh
 
     def counted(*args: Any, **kwargs: Any) -> PlanInputs:
         reads.append(args[4])
-        return read_inputs(*args, **kwargs)
+        # no artifact record here: as if its definition had the stage (inputs that find nothing
+        # to roll back are not kept)
+        return dataclasses.replace(read_inputs(*args, **kwargs), stage=stage("beta"))
 
     monkeypatch.setattr(engine_module, "read_inputs", counted)
     with EngineStore.for_state_dir(state) as store:
@@ -164,3 +168,25 @@ def test_a_bake_that_rolls_back_reads_its_plans_inputs_ahead_and_forgets_them_wh
         assert len(rounds) >= 3 and kept == 1 and answer.left == "cancelled"
         assert len(activities.prepared) == 0
         assert reads == [COMMIT[:12]]  # once, for the artifact being baked
+
+
+def test_a_failing_round_of_a_run_cancelled_meanwhile_is_recorded_and_rolls_nothing_back(tmp_path: Path) -> None:
+    """The workflow cancelled the run while a bake's round was judging (the round's thread goes
+    on): its failing round is recorded, the run stays `cancelled`, no rollback begins."""
+    state = tmp_path / "state"
+    with EngineStore.for_state_dir(state) as store:
+        execution, run_id = moved_through(store, S.CANCELLED)
+        activities = EngineActivities(store, state)
+        request = StageRollbackRequest(run_id, execution, "shop", str(tmp_path), "beta", COMMIT[:12],
+                                       "alarms: alarm errors is firing", "alarm", format_time(at(9)),
+                                       format_time(at(9)), [EventSpec("bake_finished", {"result": "failed",
+                                                                                         "reason": "x"}, "bake_finished")],
+                                       True)
+        failed = FAIL("alarm_firing", "alarm errors is firing", inputs={"now": format_time(at(9))})
+        answer: StageRollbackAnswer = ActivityEnvironment().run(
+            lambda: activities._roll_back(request, None, [("alarms", failed)]))
+        assert (answer.outcome, answer.restored_to) == ("cancelled", "nothing restored")
+        assert store.stage_run(run_id).status is S.CANCELLED
+        assert store.gate_evaluations(run_id)["alarms"].code == "alarm_firing"
+        assert [e.type for e in store.events(execution=execution) if e.type in ("gate", "rollback_started",
+                                                                                   "bake_finished")] == ["gate"]

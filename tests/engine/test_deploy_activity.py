@@ -170,7 +170,13 @@ def test_a_host_whose_lease_another_hook_run_holds_waits_for_it_then_runs_all_it
     with EngineStore.for_state_dir(state) as store:
         store.create_execution("demo-app", commit, trigger="release", now=datetime.now(UTC))
         assert store.acquire_host_lease("a1", "another-deploy/lease", 1, now=datetime.now(UTC), seconds=60)
-        releaser = threading.Timer(1.0, store.release_host_lease, ("a1", "another-deploy/lease"))
+        released: list[datetime] = []
+
+        def release() -> None:
+            released.append(datetime.now(UTC))
+            store.release_host_lease("a1", "another-deploy/lease")
+
+        releaser = threading.Timer(1.0, release)
         releaser.start()
         try:
             answer = _environment().run(EngineActivities(store, state).run_deploy,
@@ -180,4 +186,6 @@ def test_a_host_whose_lease_another_hook_run_holds_waits_for_it_then_runs_all_it
         assert answer.ok
         assert [line[3] for line in _lines(record)] == ["stop", "install", "start", "validate"]
         assert store.host_lease("a1") is None
-        assert [run.attempt for run in store.hook_runs(execution="demo-app-1")] == [1, 1, 1, 1]
+        runs = store.hook_runs(execution="demo-app-1")
+        assert [run.attempt for run in runs] == [1, 1, 1, 1]
+        assert min(run.started for run in runs) >= released[0]  # no hook began while the other held the host

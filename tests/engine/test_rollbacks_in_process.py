@@ -9,6 +9,7 @@ import threading
 from concurrent.futures import Future
 
 import pytest
+from engine_helpers import stage
 from temporalio.testing import ActivityEnvironment
 
 from pipewarden.engine.activities.rollback_inputs import PlanInputs, PreparedInputs
@@ -83,20 +84,29 @@ def test_a_worker_shutdown_stops_the_wait() -> None:
     assert future.result() == "rolled_back"  # the rollback itself was not stopped by it
 
 
-def test_prepared_inputs_are_read_once_taken_once_and_dropped() -> None:
+def test_prepared_inputs_are_kept_only_while_a_bake_of_the_run_is_open() -> None:
     prepared = PreparedInputs()
     reads: list[int] = []
 
     def read() -> PlanInputs:
         reads.append(1)
-        return PlanInputs("shop", "a" * 12, None, (), (), {})
+        return PlanInputs("shop", "a" * 12, stage(), (), (), {})
 
+    prepared.prepare(7, read)  # no bake of run 7 open (a round its cancelled bake left running)
+    assert len(prepared) == 0 and reads == []
+    prepared.open(7)
     prepared.prepare(7, read)
     prepared.prepare(7, read)  # kept already: not read again
     assert len(reads) == 1 and len(prepared) == 1
     taken = prepared.take(7)
     assert taken is not None and taken.replacing == "a" * 12
     assert prepared.take(7) is None  # taken once
-    prepared.prepare(8, read)
-    prepared.drop(8)
+    prepared.prepare(7, read)
+    prepared.open(7)  # a `wake`: the next bake opens before the last one closes
+    prepared.close(7)
+    assert len(prepared) == 1  # still open: kept
+    prepared.close(7)
     assert len(prepared) == 0 and len(reads) == 2
+    prepared.open(8)
+    prepared.prepare(8, lambda: PlanInputs("shop", "b" * 12, None, (), (), {}))
+    assert prepared.take(8) is None  # nothing to roll back found: not kept, read again next time

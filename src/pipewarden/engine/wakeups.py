@@ -43,13 +43,14 @@ class Wakeups:
                     del self._waiting[stage]
 
     def notify(self, stage: Stage) -> int:
-        """Wake every bake waiting at `stage` (calling its `on_wake` first); how many there were."""
+        """Wake every bake waiting at `stage` (calling its `on_wake` first); how many there were,
+        counting those woken before and not yet resumed (their round is under way)."""
         waiting = self._waiting.get(stage, {})
         woken = 0
         for event, on_wake in list(waiting.items()):
-            if event.is_set():
-                continue  # woken already, not yet resumed
             woken += 1
+            if event.is_set():
+                continue  # woken already, not yet resumed: its round is started
             if on_wake is not None:
                 try:
                     on_wake()

@@ -762,22 +762,16 @@ class EngineActivities:
         when the run is `rolling_back` or cannot move to `request.status` any more."""
         return self._set_stage_status(request, None)
 
-    def _set_stage_status(self, request: StageStatusRequest, run: StageRunRecord | None,
-                          failed_round: Sequence[tuple[str, GateResult]] = ()) -> str | None:
-        """`set_stage_status`; `run`: the stage run as the caller just read it (None: read here);
-        `failed_round`: a failing round's gates, recorded in the same write (`fail_stage_run`)."""
+    def _set_stage_status(self, request: StageStatusRequest, run: StageRunRecord | None) -> str | None:
+        """`set_stage_status`; `run`: the stage run as the caller just read it (None: read here)."""
         now = parse_time(request.now)
         run = self.store.stage_run(request.run_id) if run is None else run
         events = self._stage_events(request.run_id, request.events, now, run)
         if request.unless_rolling_back and run.status is StageRunStatus.ROLLING_BACK:
             return str(StageRunStatus.ROLLING_BACK)
         try:
-            if failed_round:
-                self.store.fail_stage_run(request.run_id, failed_round, StageRunStatus(request.status), now=now,
-                                          reason=request.reason, events=events)
-            else:
-                self.store.set_stage_run_status(request.run_id, StageRunStatus(request.status), now=now,
-                                                reason=request.reason, artifact=request.artifact, events=events)
+            self.store.set_stage_run_status(request.run_id, StageRunStatus(request.status), now=now,
+                                            reason=request.reason, artifact=request.artifact, events=events)
         except IllegalTransition:
             if not request.unless_rolling_back:
                 raise
@@ -961,10 +955,11 @@ class EngineActivities:
         (the store, Prometheus and commands block); the activity heartbeats after each one, and
         stops without recording once the run has left `baking` (the workflow cancelled it).
         Answers after BAKE_SPAN_SECONDS of waiting with `decided` false."""
+        self.prepared.open(request.gates.run_id)
         try:
             return await self._bake(request)
         finally:
-            self.prepared.drop(request.gates.run_id)
+            self.prepared.close(request.gates.run_id)
 
     async def _bake(self, request: BakeRoundRequest) -> BakeAnswer:
         """`bake_stage`'s rounds."""
@@ -1207,12 +1202,21 @@ class EngineActivities:
         now = parse_time(request.now)
         plan = self._plan_rollback(RollbackPlanRequest(request.pipeline, request.stage, request.replacing), inputs)
         run = self.store.stage_run(request.run_id)
-        if run.status not in TERMINAL_STAGE_RUN:
+        if failed_round:
+            # A bake's failing round: only a run still baking rolls back. One that left its bake
+            # meanwhile (the workflow cancelled it while the round ran) keeps its status; its round
+            # is recorded, and nothing is redeployed.
+            moved = self.store.fail_stage_run(
+                request.run_id, failed_round, StageRunStatus.ROLLING_BACK, now=now, reason=request.reason,
+                events=self._stage_events(request.run_id, [
+                    *request.events, rollback_started(plan, request.trigger, ENGINE_ACTOR)], now, run),
+                only_from=StageRunStatus.BAKING)
+            if moved.status is not StageRunStatus.ROLLING_BACK:
+                return StageRollbackAnswer(str(moved.status), "nothing restored", None)
+        elif run.status not in TERMINAL_STAGE_RUN:
             self._set_stage_status(StageStatusRequest(
                 request.run_id, "rolling_back", request.now, request.reason,
-                events=[*request.events, rollback_started(plan, request.trigger, ENGINE_ACTOR)]), run, failed_round)
-        elif failed_round:  # ended meanwhile (cancelled): the round is still recorded
-            self.store.record_gates(request.run_id, failed_round, now=now)
+                events=[*request.events, rollback_started(plan, request.trigger, ENGINE_ACTOR)]), run)
         parts = restored_parts(request.stage, plan.targets)
         ok = True
         if parts:

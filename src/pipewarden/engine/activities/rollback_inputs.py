@@ -58,29 +58,47 @@ def read_inputs(store: EngineStore, artifacts: ArtifactStore, pipeline: str, sta
 
 class PreparedInputs:
     """The inputs read ahead for the rollback of each baking stage run of this process, by stage
-    run id. Thread-safe."""
+    run id, kept only while a bake activity of that run is open here (`open` / `close`): a round
+    still running when its bake was cancelled keeps nothing. Thread-safe."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._inputs: dict[int, PlanInputs] = {}
+        self._open: dict[int, int] = {}
+
+    def open(self, run_id: int) -> None:
+        """A bake activity of `run_id` starts here (a `wake` may start the next before the last
+        one closed)."""
+        with self._lock:
+            self._open[run_id] = self._open.get(run_id, 0) + 1
+
+    def close(self, run_id: int) -> None:
+        """A bake activity of `run_id` ended; with the last one, its inputs are forgotten."""
+        with self._lock:
+            left = self._open.get(run_id, 0) - 1
+            if left > 0:
+                self._open[run_id] = left
+                return
+            self._open.pop(run_id, None)
+            self._inputs.pop(run_id, None)
 
     def prepare(self, run_id: int, read: Callable[[], PlanInputs]) -> None:
-        """Read (`read()`) and keep the inputs of `run_id` unless they are kept already."""
+        """Read (`read()`) and keep the inputs of `run_id` unless they are kept already, or no
+        bake of it is open, or they found nothing to roll back (read again next time)."""
         with self._lock:
-            if run_id in self._inputs:
+            if run_id in self._inputs or run_id not in self._open:
                 return
         inputs = read()
+        if inputs.stage is None:
+            return
         with self._lock:
-            self._inputs.setdefault(run_id, inputs)
+            if run_id in self._open:
+                self._inputs.setdefault(run_id, inputs)
 
     def take(self, run_id: int) -> PlanInputs | None:
         """The inputs kept for `run_id` (no longer kept), or None."""
         with self._lock:
             return self._inputs.pop(run_id, None)
-
-    def drop(self, run_id: int) -> None:
-        """Forget `run_id`'s inputs (its bake ended)."""
-        self.take(run_id)
 
     def __len__(self) -> int:
         with self._lock:

@@ -818,25 +818,33 @@ class EngineStore:
 
     def fail_stage_run(self, run_id: int, results: Sequence[tuple[str, GateResult]], status: StageRunStatus, *,
                        now: datetime, reason: str | None = None,
-                       events: Sequence[tuple[EventDraft, str | None]] = ()) -> StageRunRecord:
+                       events: Sequence[tuple[EventDraft, str | None]] = (),
+                       only_from: StageRunStatus | None = None) -> StageRunRecord:
         """A failing round's gate evaluations (`record_gates`, their `gate` events first) and the
         run's move to `status` with its events (`set_stage_run_status`), in one write transaction:
         a bake that rolls back records its failing round with `rolling_back`, one write fewer on
         the way to the rollback's first hook (benchmarks/RESULTS.md, issue 14). IllegalTransition
-        (nothing written) when the run cannot move to `status`."""
+        (nothing written) when the run cannot move to `status`. With `only_from`, a run found in
+        another status is not moved (its round is still recorded): the run as found is returned,
+        for the caller to see that it left its bake meanwhile (a `cancel`)."""
         if self._latest is not None:
             self._latest.drop(run_id, [gate for gate, _ in results])
-        return self._fail_stage_run(run_id, results, status, now=now, reason=reason, events=events)
+        return self._fail_stage_run(run_id, results, status, now=now, reason=reason, events=events,
+                                    only_from=only_from)
 
     @_writes
     def _fail_stage_run(self, run_id: int, results: Sequence[tuple[str, GateResult]], status: StageRunStatus, *,
-                        now: datetime, reason: str | None,
-                        events: Sequence[tuple[EventDraft, str | None]]) -> StageRunRecord:
+                        now: datetime, reason: str | None, events: Sequence[tuple[EventDraft, str | None]],
+                        only_from: StageRunStatus | None = None) -> StageRunRecord:
         with self._write() as conn:
             row = conn.execute(_STAGE_RUN, {"id": run_id}).one()
-            if StageRunStatus(row.status) != status:
-                transition(StageRunStatus(row.status), status)  # before any write: all or nothing
+            found = StageRunStatus(row.status)
+            moves = only_from is None or found is only_from
+            if moves and found != status:
+                transition(found, status)  # before any write: all or nothing
             self._record_gates_in(conn, row, results, now=now, actor=ENGINE_ACTOR)
+            if not moves:
+                return _stage_run(row)
             return self._move_stage_run(conn, row, status, now=now, reason=reason, artifact=None, events=events)
 
     def flush_gates(self) -> int:
