@@ -16,7 +16,7 @@ a firing alarm at once instead of at its next poll: the time to react stays with
 `poll.gates` (plus the reads) from the breach that completes `periods`. One call for all of them,
 not one per stage: an alarm shared by 100 pipelines fires for all 100 in one round, and waking
 them one by one (each with a store read) spread the woken rounds over 1.5-2.5 s
-(benchmarks/RESULTS.md, issue 14, "Runs 49-66").
+(benchmarks/RESULTS.md, issue 14, "Runs 49-67").
 
 A stored state older than `STALE_PERIODS` poll intervals means the evaluator is not running (the
 server is down, a `pipewarden worker` without a server): the gates then wait (`source_error`,
