@@ -298,3 +298,20 @@ def test_the_halts_of_ended_stage_runs_are_pruned(store: EngineStore) -> None:
     assert store.deploy_halted(deploy) is None
     assert store.deploy_halted("not-a-halt-key") == "kept"  # a key that does not name a stage run stays
     assert store.prune_deploy_halts() == 0
+
+
+def test_stage_runs_by_pipelines_and_statuses(tmp_path: Path) -> None:
+    """What the server's wake-up reads: the runs of the woken pipelines in the given statuses."""
+    with EngineStore.for_state_dir(tmp_path) as store:
+        runs = {}
+        for name in ("shop", "cart", "mail"):
+            execution = store.create_execution(name, "c" * 40, trigger="release", now=T0)
+            runs[name] = store.start_stage_run(execution.id, "beta", now=at(1)).id
+        store.set_stage_run_status(runs["shop"], S.DEPLOYING, now=at(2))
+        store.set_stage_run_status(runs["cart"], S.DEPLOYING, now=at(2))
+        store.set_stage_run_status(runs["mail"], S.DEPLOYING, now=at(2))
+        store.set_stage_run_status(runs["cart"], S.BAKING, now=at(3))
+        found = store.stage_runs(pipelines=["shop", "cart"], statuses={S.BAKING, S.DEPLOYING})
+        assert [(run.pipeline, run.status) for run in found] == [("shop", S.DEPLOYING), ("cart", S.BAKING)]
+        assert [run.pipeline for run in store.stage_runs(pipelines=["mail"], statuses={S.BAKING})] == []
+        assert len(store.stage_runs(statuses={S.DEPLOYING})) == 2

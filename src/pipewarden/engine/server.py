@@ -286,7 +286,8 @@ def wake_stage(store: EngineStore, temporal: Client,
     async def wake(stages: Sequence[Stage]) -> None:
         # A bake woken here judges at once; a signal would only make its workflow replace it.
         here = {stage for stage in stages if local is not None and local.notify(stage) > 0}
-        runs = await asyncio.to_thread(store.stage_runs, statuses=WAKEABLE)
+        runs = await asyncio.to_thread(store.stage_runs, statuses=WAKEABLE,
+                                       pipelines={pipeline for pipeline, _ in stages})
         wanted = set(stages)
         executions = dict.fromkeys(
             run.execution for run in runs if (run.pipeline, run.stage) in wanted

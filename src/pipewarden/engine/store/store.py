@@ -617,10 +617,13 @@ class EngineStore:
             return _stage_run(conn.execute(_STAGE_RUN, {"id": run_id}).one())
 
     def stage_runs(self, *, execution: str | None = None, pipeline: str | None = None,
-                   stage: str | None = None, statuses: Collection[StageRunStatus] | None = None
-                   ) -> list[StageRunRecord]:
-        """The stage runs matching every filter given (`statuses`: any of them), oldest first."""
+                   stage: str | None = None, statuses: Collection[StageRunStatus] | None = None,
+                   pipelines: Collection[str] | None = None) -> list[StageRunRecord]:
+        """The stage runs matching every filter given (`statuses`, `pipelines`: any of them),
+        oldest first. `pipelines` uses the (pipeline, stage) index: no scan of every run stored."""
         query = select(t.stage_runs).order_by(t.stage_runs.c.id)
+        if pipelines is not None:
+            query = query.where(t.stage_runs.c.pipeline.in_(sorted(set(pipelines))))
         if statuses is not None:
             query = query.where(t.stage_runs.c.status.in_(sorted(str(s) for s in statuses)))
         if execution is not None:
