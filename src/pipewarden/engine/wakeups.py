@@ -46,9 +46,7 @@ class Wakeups:
         """Wake every bake waiting at `stage` (calling its `on_wake` first); how many there were,
         counting those woken before and not yet resumed (their round is under way)."""
         waiting = self._waiting.get(stage, {})
-        woken = 0
         for event, on_wake in list(waiting.items()):
-            woken += 1
             if event.is_set():
                 continue  # woken already, not yet resumed: its round is started
             if on_wake is not None:
@@ -57,4 +55,4 @@ class Wakeups:
                 except Exception:  # one bake's failure to start never stops the others' wake-up
                     log.exception("a woken bake could not start its round")
             event.set()
-        return woken
+        return len(waiting)

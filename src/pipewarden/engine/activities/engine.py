@@ -1202,21 +1202,19 @@ class EngineActivities:
         now = parse_time(request.now)
         plan = self._plan_rollback(RollbackPlanRequest(request.pipeline, request.stage, request.replacing), inputs)
         run = self.store.stage_run(request.run_id)
+        started = [*request.events, rollback_started(plan, request.trigger, ENGINE_ACTOR)]
         if failed_round:
             # A bake's failing round: only a run still baking rolls back. One that left its bake
             # meanwhile (the workflow cancelled it while the round ran) keeps its status; its round
             # is recorded, and nothing is redeployed.
             moved = self.store.fail_stage_run(
                 request.run_id, failed_round, StageRunStatus.ROLLING_BACK, now=now, reason=request.reason,
-                events=self._stage_events(request.run_id, [
-                    *request.events, rollback_started(plan, request.trigger, ENGINE_ACTOR)], now, run),
-                only_from=StageRunStatus.BAKING)
+                events=self._stage_events(request.run_id, started, now, run), only_from=StageRunStatus.BAKING)
             if moved.status is not StageRunStatus.ROLLING_BACK:
                 return StageRollbackAnswer(str(moved.status), "nothing restored", None)
         elif run.status not in TERMINAL_STAGE_RUN:
-            self._set_stage_status(StageStatusRequest(
-                request.run_id, "rolling_back", request.now, request.reason,
-                events=[*request.events, rollback_started(plan, request.trigger, ENGINE_ACTOR)]), run)
+            self._set_stage_status(StageStatusRequest(request.run_id, "rolling_back", request.now, request.reason,
+                                                      events=started), run)
         parts = restored_parts(request.stage, plan.targets)
         ok = True
         if parts:
